@@ -1,0 +1,36 @@
+"""Typed errors a user can cause; each message says what went wrong and what to do."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AlbertStudioError(Exception):
+    """Base of every error the application reports to a person instead of a traceback."""
+
+
+class DocumentError(AlbertStudioError):
+    """A file could not be read as a document (unreadable, encrypted, empty, too large, not text...)."""
+
+    def __init__(self, source: str | Path, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class ModelError(AlbertStudioError):
+    """A model folder is missing, damaged or does not match its manifest."""
+
+
+class LabelDataError(AlbertStudioError):
+    """Labelled training data cannot be used as given (bad columns, one class, too few examples...)."""
+
+
+class StoreError(AlbertStudioError):
+    """The results database cannot be opened or written."""
+
+
+class Cancelled(AlbertStudioError):
+    """Long work stopped because the user asked it to."""
+
+    def __init__(self, message: str = "Cancelled by the user"):
+        super().__init__(message)

@@ -1,0 +1,102 @@
+"""Small frozen values that cross layers: documents, sentences and analysis results."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: its text and character span in Document.text."""
+
+    text: str
+    start: int
+    end: int
+    paragraph: int = 0
+
+
+@dataclass(frozen=True)
+class Document:
+    """Text read from a file (or one row of a CSV/JSONL file), with where it came from."""
+
+    source: str  # path, or "path#row" for one row of a table file
+    text: str
+    title: str = ""
+    format: str = "txt"
+    encoding: str = "utf-8"
+    content_hash: str = ""  # sha256 of the text, filled by the reader
+    mtime: float = 0.0
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SentenceSentiment:
+    text: str
+    label: str
+    score: float  # probability of `label`, 0..1
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class SentimentResult:
+    label: str
+    score: float  # probability of `label`, 0..1
+    probabilities: tuple[tuple[str, float], ...] = ()
+    sentences: tuple[SentenceSentiment, ...] = ()
+    chunks: int = 1  # how many model windows the document needed
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text: str
+    score: float
+    index: int  # position of the sentence in the document
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    sentences: tuple[SummarySentence, ...]  # in document order
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.sentences)
+
+
+@dataclass(frozen=True)
+class TranslatedSentence:
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Translation:
+    lang: str
+    text: str
+    sentences: tuple[TranslatedSentence, ...] = ()
+    source_lang: str = "en"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model produced a result."""
+
+    id: str
+    version: str
+    task: str
+    provider: str = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything computed for one document in one run."""
+
+    document: Document
+    sentiment: SentimentResult | None = None
+    summary: Summary | None = None
+    translation: Translation | None = None
+    models: tuple[ModelInfo, ...] = ()
+    seconds: float = 0.0
+    error: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,232 @@
+"""Distil a compact ALBERT encoder from the MiniLM teacher on unlabelled English text.
+
+Student: transformers AlbertModel with factorized embeddings (E=128 -> H=384) and one shared
+transformer layer applied `layers` times (num_hidden_groups=1), i.e. ALBERT as in Lan et al. 2019.
+Initialisation: the teacher's word/position embeddings factorised by truncated SVD into ALBERT's
+V x E table and E x H projection; the shared layer starts from the teacher layer whose copy gives
+the best sentence-embedding agreement. Loss: per-layer hidden-state MSE + attention KL on the last
+layer + cosine loss on mean-pooled sentence embeddings.
+
+    python -m app.training.distill --minutes 60          # resumable, run again to continue
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+from app.training.common import DATA_DIR, RUNS_DIR, get_logger, read_jsonl, save_json, seed_everything, teacher_dir
+
+
+def student_config(layers: int = 6):
+    from transformers import AlbertConfig
+
+    return AlbertConfig(
+        vocab_size=30522, embedding_size=128, hidden_size=384, num_hidden_layers=layers,
+        num_hidden_groups=1, inner_group_num=1, num_attention_heads=12, intermediate_size=1536,
+        hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        max_position_embeddings=512, type_vocab_size=2, pad_token_id=0,
+        attn_implementation="eager",
+    )
+
+
+def load_texts(limit_val: int = 2000):
+    """Unlabelled IMDB reviews (train part) and a held-out slice for agreement measurement."""
+    texts = [r["text"].replace("<br />", " ") for r in read_jsonl(DATA_DIR / "unlabeled-en" / "imdb-unsup.jsonl")]
+    val = texts[-limit_val:]
+    return texts[:-limit_val], val
+
+
+def chunk_stream(texts, tokenizer, max_len: int, seed: int):
+    """Yield token-id lists of at most max_len-2 word pieces, cutting reviews at sentence ends."""
+    import random
+
+    rng = random.Random(seed)
+    order = list(range(len(texts)))
+    epoch = 0
+    while True:
+        rng.shuffle(order)
+        for i in order:
+            ids = tokenizer(texts[i], add_special_tokens=False)["input_ids"]
+            step = max_len - 2
+            for s in range(0, len(ids), step):
+                piece = ids[s:s + step]
+                if len(piece) >= 8:
+                    yield piece
+        epoch += 1
+
+
+def init_student_from_teacher(student, teacher, logger):
+    import torch
+
+    tw = teacher.embeddings.word_embeddings.weight.data  # V x H
+    E = student.config.embedding_size
+    U, S, Vh = torch.linalg.svd(tw, full_matrices=False)
+    student.embeddings.word_embeddings.weight.data.copy_(U[:, :E] * S[:E])
+    proj = Vh[:E]  # E x H
+    lin = student.encoder.embedding_hidden_mapping_in
+    lin.weight.data.copy_(proj.T)  # (H, E)
+    lin.bias.data.zero_()
+    tp = teacher.embeddings.position_embeddings.weight.data
+    student.embeddings.position_embeddings.weight.data.copy_(tp @ proj.T)
+    tt = teacher.embeddings.token_type_embeddings.weight.data
+    student.embeddings.token_type_embeddings.weight.data.copy_(tt @ proj.T)
+    kept = (S[:E] ** 2).sum() / (S ** 2).sum()
+    logger.info(f"SVD embedding factorisation keeps {kept:.3f} of the energy")
+
+
+def copy_layer(student, teacher, idx: int):
+    t = teacher.encoder.layer[idx]
+    s = student.encoder.albert_layer_groups[0].albert_layers[0]
+    s.attention.query.load_state_dict(t.attention.self.query.state_dict())
+    s.attention.key.load_state_dict(t.attention.self.key.state_dict())
+    s.attention.value.load_state_dict(t.attention.self.value.state_dict())
+    s.attention.dense.load_state_dict(t.attention.output.dense.state_dict())
+    s.attention.LayerNorm.load_state_dict(t.attention.output.LayerNorm.state_dict())
+    s.ffn.load_state_dict(t.intermediate.dense.state_dict())
+    s.ffn_output.load_state_dict(t.output.dense.state_dict())
+    s.full_layer_layer_norm.load_state_dict(t.output.LayerNorm.state_dict())
+
+
+def mean_pool(h, mask):
+    m = mask.unsqueeze(-1).to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp(min=1e-6)
+
+
+def batches(stream, batch_size: int, cls_id: int, sep_id: int):
+    import torch
+
+    while True:
+        pieces = [next(stream) for _ in range(batch_size)]
+        L = max(len(p) for p in pieces) + 2
+        ids = torch.zeros(batch_size, L, dtype=torch.long)
+        mask = torch.zeros(batch_size, L, dtype=torch.long)
+        for i, p in enumerate(pieces):
+            seq = [cls_id] + p + [sep_id]
+            ids[i, :len(seq)] = torch.tensor(seq)
+            mask[i, :len(seq)] = 1
+        yield ids, mask
+
+
+def agreement(student, teacher, tokenizer, texts, batch_size: int = 32, max_len: int = 128):
+    """Mean cosine between student and teacher sentence embeddings on held-out text."""
+    import torch
+    import torch.nn.functional as F
+
+    sims = []
+    student.eval()
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer(texts[i:i + batch_size], truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+            t = mean_pool(teacher(**enc).last_hidden_state, enc["attention_mask"])
+            s = mean_pool(student(**enc).last_hidden_state, enc["attention_mask"])
+            sims.append(F.cosine_similarity(s, t).cpu())
+    student.train()
+    return float(torch.cat(sims).mean())
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=RUNS_DIR / "distill")
+    ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget for this piece")
+    ap.add_argument("--total-steps", type=int, default=1500)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args(argv)
+
+    import torch
+    import torch.nn.functional as F
+    from transformers import AlbertModel, AutoTokenizer, BertModel
+
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = get_logger("distill", out / "train.log")
+    tdir = teacher_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(tdir))
+    teacher = BertModel.from_pretrained(str(tdir), attn_implementation="eager").eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    train_texts, val_texts = load_texts()
+    val_probe = [t[:600] for t in val_texts[:300]]
+
+    ckpt = out / "checkpoint.pt"
+    student = AlbertModel(student_config(), add_pooling_layer=False)
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
+    step = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu")
+        student.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        log.info(f"resumed at step {step}")
+    else:
+        init_student_from_teacher(student, teacher, log)
+        best = (-1.0, 0)
+        for idx in range(teacher.config.num_hidden_layers):
+            copy_layer(student, teacher, idx)
+            a = agreement(student, teacher, tokenizer, val_probe[:96])
+            log.info(f"init from teacher layer {idx}: agreement {a:.4f}")
+            best = max(best, (a, idx))
+        copy_layer(student, teacher, best[1])
+        log.info(f"shared layer initialised from teacher layer {best[1]}")
+        a0 = agreement(student, teacher, tokenizer, val_probe)
+        save_json({"init_agreement": a0, "init_layer": best[1]}, out / "init.json")
+        log.info(f"agreement at init: {a0:.4f}")
+    log.info(f"student parameters: {sum(p.numel() for p in student.parameters()):,}")
+
+    def lr_at(s):
+        warm = 100
+        if s < warm:
+            return args.lr * (s + 1) / warm
+        return args.lr * max(0.05, 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, args.total_steps - warm))))
+
+    stream = chunk_stream(train_texts, tokenizer, args.max_len, args.seed + step)
+    data = batches(stream, args.batch_size, tokenizer.cls_token_id, tokenizer.sep_token_id)
+    student.train()
+    t0 = time.time()
+    tokens = 0
+    last_save = time.time()
+    while step < args.total_steps and (time.time() - t0) < args.minutes * 60:
+        ids, mask = next(data)
+        with torch.no_grad():
+            to = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
+        so = student(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
+        m = mask.unsqueeze(-1).float()
+        n = m.sum() * so.last_hidden_state.size(-1)
+        hid = sum(((s - t) ** 2 * m).sum() / n for s, t in zip(so.hidden_states[1:], to.hidden_states[1:])) / len(so.hidden_states[1:])
+        sa, ta = so.attentions[-1], to.attentions[-1]
+        qmask = mask[:, None, :, None].float()
+        att = (ta * (torch.log(ta.clamp_min(1e-9)) - torch.log(sa.clamp_min(1e-9))) * qmask).sum() / (qmask.sum() * sa.size(1))
+        se, te = mean_pool(so.last_hidden_state, mask), mean_pool(to.last_hidden_state, mask)
+        cos = (1 - F.cosine_similarity(se, te)).mean()
+        loss = hid + att + 10.0 * cos
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens += int(mask.sum())
+        if step % 10 == 0:
+            el = time.time() - t0
+            log.info(f"step {step} loss {loss.item():.4f} hid {hid.item():.4f} att {att.item():.4f} cos {cos.item():.4f} lr {lr_at(step):.2e} tok/s {tokens / el:.0f}")
+        if time.time() - last_save > 300:
+            torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+            last_save = time.time()
+    torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+    a = agreement(student, teacher, tokenizer, val_probe)
+    log.info(f"step {step}: held-out sentence-embedding agreement (cosine) {a:.4f}")
+    save_json({"step": step, "agreement": a}, out / f"agreement_{step}.json")
+    student.save_pretrained(out / "encoder")
+    tokenizer.save_pretrained(out / "encoder")
+
+
+if __name__ == "__main__":
+    main()
