@@ -1,0 +1,62 @@
+"""WordPiece tokenisation for the ALBERT encoder models (fast Rust `tokenizers`), windowing long text."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from app.core.errors import ModelError
+
+
+class EncoderTokenizer:
+    """Turns text into token ids for an encoder graph; knows [CLS]/[SEP] and the model window."""
+
+    def __init__(self, path: Path, max_length: int):
+        from tokenizers import Tokenizer
+
+        try:
+            self._tok = Tokenizer.from_file(str(path))
+        except Exception as exc:
+            raise ModelError(f"{path}: not a readable tokenizer.json ({exc})") from exc
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self.max_length = max_length
+        vocab = self._tok.get_vocab()
+        self.cls_id = vocab.get("[CLS]", 101)
+        self.sep_id = vocab.get("[SEP]", 102)
+        self.pad_id = vocab.get("[PAD]", 0)
+
+    def pieces(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids without special tokens."""
+        return [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+
+    def wrap(self, ids: Sequence[int]) -> list[int]:
+        """Add [CLS]/[SEP], truncating to the model window."""
+        return [self.cls_id, *ids[: self.max_length - 2], self.sep_id]
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.wrap(p) for p in self.pieces(texts)]
+
+    def windows(self, sentence_ids: Sequence[Sequence[int]]) -> list[tuple[list[int], int]]:
+        """Pack consecutive sentences into model windows (sentences never split unless one alone is too long).
+
+        Returns (ids with [CLS]/[SEP], number of content tokens) for each window, so that long documents
+        are read whole instead of silently truncated.
+        """
+        room = self.max_length - 2
+        out: list[tuple[list[int], int]] = []
+        cur: list[int] = []
+        for ids in sentence_ids:
+            ids = list(ids)
+            while len(ids) > room:  # one very long sentence: cut it in windows of its own
+                if cur:
+                    out.append((self.wrap(cur), len(cur)))
+                    cur = []
+                out.append((self.wrap(ids[:room]), room))
+                ids = ids[room:]
+            if len(cur) + len(ids) > room and cur:
+                out.append((self.wrap(cur), len(cur)))
+                cur = []
+            cur.extend(ids)
+        if cur:
+            out.append((self.wrap(cur), len(cur)))
+        return out

@@ -1,0 +1,265 @@
+"""Model folders and their manifests: discovery, validation on load, defaults, import.
+
+A model is a folder holding `manifest.json` (format below), the files it names, and usually a
+MODEL_CARD.md. Shipped models live in the repository's (or the bundle's) `models/`; models the
+user imports or fine-tunes live in the user data folder. Every file's sha256 is checked and every
+ONNX graph's inputs must match what the manifest declares before a task may use it.
+
+    {"format": 1, "id": "albert-sentiment-en", "version": "1.0.0", "task": "sentiment",
+     "name": "...", "languages": ["en"], "labels": ["negative", "positive"], "max_length": 256,
+     "tokenizer": {"type": "wordpiece", "file": "tokenizer.json"},
+     "graphs": {"fp32": {"file": "model.onnx", "inputs": ["input_ids", "attention_mask"]},
+                "int8": {"file": "model.int8.onnx", "inputs": ["input_ids", "attention_mask"]}},
+     "default_graph": "int8", "files": {"model.onnx": "<sha256>", ...},
+     "metrics": {...}, "license": "...", "base_model": "...", "source": "shipped"}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import ModelError
+
+TASKS = ("sentiment", "summary", "translation", "encoder")
+MANIFEST = "manifest.json"
+
+
+def shipped_models_dir() -> Path:
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
+    return base / "models"
+
+
+def user_models_dir() -> Path:
+    import os
+
+    env = os.environ.get("ALBERT_STUDIO_MODELS")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("albert-studio")) / "models"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    folder: Path
+    id: str
+    version: str
+    task: str
+    name: str
+    graphs: dict[str, dict[str, Any]]
+    files: dict[str, str]
+    default_graph: str
+    tokenizer: dict[str, Any]
+    labels: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    source_lang: str = ""
+    target_lang: str = ""
+    max_length: int = 512
+    metrics: dict[str, Any] = field(default_factory=dict)
+    license: str = ""
+    base_model: str = ""
+    origin: str = "shipped"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum((self.folder / f).stat().st_size for f in self.files if (self.folder / f).exists())
+
+    @property
+    def card(self) -> Path | None:
+        p = self.folder / "MODEL_CARD.md"
+        return p if p.exists() else None
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def graph_file(self, graph: str | None = None) -> Path:
+        g = graph or self.default_graph
+        if g not in self.graphs:
+            raise ModelError(f"{self.id}: no graph '{g}' (has {', '.join(self.graphs)})")
+        return self.folder / self.graphs[g]["file"]
+
+    def describe(self) -> str:
+        langs = f"{self.source_lang}->{self.target_lang}" if self.task == "translation" else ",".join(self.languages)
+        return f"{self.id} {self.version} ({self.task}, {langs})"
+
+
+def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
+    folder = Path(folder)
+    mpath = folder / MANIFEST
+    if not mpath.exists():
+        raise ModelError(f"{folder}: not a model folder (no {MANIFEST})")
+    try:
+        raw = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{mpath}: manifest is not valid JSON ({exc})") from exc
+    missing = [k for k in ("id", "version", "task", "graphs", "files") if k not in raw]
+    if missing:
+        raise ModelError(f"{mpath}: manifest lacks {', '.join(missing)}")
+    if raw["task"] not in TASKS:
+        raise ModelError(f"{mpath}: unknown task '{raw['task']}' (expected one of {', '.join(TASKS)})")
+    graphs = raw["graphs"]
+    if not isinstance(graphs, dict) or not graphs:
+        raise ModelError(f"{mpath}: 'graphs' must name at least one ONNX graph")
+    return Manifest(
+        folder=folder, id=str(raw["id"]), version=str(raw["version"]), task=raw["task"],
+        name=raw.get("name", raw["id"]), graphs=graphs, files=dict(raw["files"]),
+        default_graph=raw.get("default_graph", next(iter(graphs))), tokenizer=raw.get("tokenizer", {}),
+        labels=tuple(raw.get("labels", ())), languages=tuple(raw.get("languages", ())),
+        source_lang=raw.get("source_lang", ""), target_lang=raw.get("target_lang", ""),
+        max_length=int(raw.get("max_length", 512)), metrics=raw.get("metrics", {}),
+        license=raw.get("license", ""), base_model=raw.get("base_model", ""),
+        origin=raw.get("origin", origin), raw=raw,
+    )
+
+
+def verify(manifest: Manifest, check_graphs: bool = True) -> None:
+    """Raise ModelError if a file is missing, a hash differs, or a graph's inputs differ from the manifest."""
+    for name, digest in manifest.files.items():
+        p = manifest.folder / name
+        if not p.exists():
+            raise ModelError(f"{manifest.id}: file {name} is missing from {manifest.folder}")
+        if digest and sha256_file(p) != digest:
+            raise ModelError(f"{manifest.id}: {name} is damaged or was changed (sha256 does not match the manifest)")
+    for gname, g in manifest.graphs.items():
+        if g.get("file") not in manifest.files:
+            raise ModelError(f"{manifest.id}: graph '{gname}' file {g.get('file')} is not listed in 'files'")
+        if check_graphs and "inputs" in g:
+            have = graph_inputs(manifest.folder / g["file"])
+            want = list(g["inputs"])
+            if sorted(have) != sorted(want):
+                raise ModelError(
+                    f"{manifest.id}: graph {g['file']} takes inputs {have}, but the manifest declares {want}"
+                )
+
+
+def graph_inputs(path: Path) -> list[str]:
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable ONNX file ({exc})") from exc
+    return [i.name for i in sess.get_inputs()]
+
+
+def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
+    """Fill in the sha256 of every listed file and write manifest.json."""
+    folder = Path(folder)
+    data = dict(data)
+    data.setdefault("format", 1)
+    data["files"] = {name: sha256_file(folder / name) for name in data["files"]}
+    p = folder / MANIFEST
+    p.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return p
+
+
+class Registry:
+    """The installed models: shipped ones plus the user's, with a default per task."""
+
+    def __init__(self, roots: list[Path] | None = None, settings_file: Path | None = None):
+        self.user_dir = user_models_dir()
+        self.roots = roots if roots is not None else [shipped_models_dir(), self.user_dir]
+        self.settings_file = settings_file or (self.user_dir / "defaults.json")
+
+    def manifests(self) -> list[Manifest]:
+        found: dict[str, Manifest] = {}
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            origin = "user" if root == self.user_dir else "shipped"
+            for m in sorted(root.glob(f"*/{MANIFEST}")):
+                try:
+                    man = read_manifest(m.parent, origin)
+                except ModelError:
+                    continue
+                found[man.id] = man  # user models override shipped ones of the same id
+        return list(found.values())
+
+    def problems(self) -> list[tuple[Path, str]]:
+        """Folders that look like models but cannot be read (for `models verify`)."""
+        out = []
+        for root in self.roots:
+            if root.is_dir():
+                for m in sorted(root.glob(f"*/{MANIFEST}")):
+                    try:
+                        read_manifest(m.parent)
+                    except ModelError as exc:
+                        out.append((m.parent, str(exc)))
+        return out
+
+    def get(self, model_id: str) -> Manifest:
+        for m in self.manifests():
+            if m.id == model_id:
+                return m
+        raise ModelError(f"No installed model '{model_id}'. Installed: {', '.join(m.id for m in self.manifests()) or 'none'}")
+
+    def for_task(self, task: str) -> list[Manifest]:
+        return [m for m in self.manifests() if m.task == task]
+
+    def _defaults(self) -> dict[str, str]:
+        try:
+            return json.loads(self.settings_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def default(self, task: str, target_lang: str | None = None) -> Manifest:
+        cands = self.for_task(task)
+        if task == "translation" and target_lang:
+            cands = [m for m in cands if m.target_lang == target_lang]
+        if not cands:
+            what = f"{task} to '{target_lang}'" if target_lang else task
+            offered = ", ".join(sorted({m.target_lang for m in self.for_task('translation')})) if task == "translation" else ""
+            raise ModelError(f"No installed model for {what}" + (f" (languages offered: {offered})" if offered else ""))
+        key = f"{task}:{target_lang}" if task == "translation" and target_lang else task
+        chosen = self._defaults().get(key)
+        for m in cands:
+            if m.id == chosen:
+                return m
+        shipped = [m for m in cands if m.origin == "shipped"]
+        return (shipped or cands)[0]
+
+    def set_default(self, task: str, model_id: str, target_lang: str | None = None) -> None:
+        m = self.get(model_id)
+        if m.task != task:
+            raise ModelError(f"{model_id} is a {m.task} model, not a {task} model")
+        d = self._defaults()
+        d[f"{task}:{target_lang}" if target_lang else task] = model_id
+        self.settings_file.parent.mkdir(parents=True, exist_ok=True)
+        self.settings_file.write_text(json.dumps(d, indent=2))
+
+    def import_folder(self, folder: Path) -> Manifest:
+        """Validate a model folder and copy it into the user's model folder."""
+        man = read_manifest(Path(folder), "user")
+        verify(man)
+        dest = self.user_dir / man.id
+        if dest.exists():
+            raise ModelError(f"A model with id '{man.id}' is already installed at {dest}; remove it first")
+        tmp = self.user_dir / f".{man.id}.importing"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(folder, tmp)
+        raw = json.loads((tmp / MANIFEST).read_text())
+        raw["origin"] = "user"
+        (tmp / MANIFEST).write_text(json.dumps(raw, indent=2))
+        tmp.rename(dest)  # atomic: never a half-registered model
+        return read_manifest(dest, "user")
+
+    def remove(self, model_id: str) -> None:
+        m = self.get(model_id)
+        if m.origin != "user":
+            raise ModelError(f"{model_id} ships with the application and cannot be removed")
+        shutil.rmtree(m.folder)

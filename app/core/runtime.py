@@ -1,0 +1,119 @@
+"""The one place that talks to ONNX Runtime: provider choice, threads, sessions, batching helpers."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from app.core.errors import ModelError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def choose_providers(device: str = "auto") -> list[str]:
+    """auto = CUDA when onnxruntime-gpu sees a device, else CPU; cuda without a GPU is an error."""
+    device = (device or "auto").lower()
+    if device not in DEVICES:
+        raise ModelError(f"Unknown device '{device}'; choose one of {', '.join(DEVICES)}")
+    have = available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in have:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise ModelError(
+            "GPU requested but ONNX Runtime has no CUDA provider here "
+            "(install the 'gpu' extra: pip install onnxruntime-gpu, and a CUDA driver)"
+        )
+    return ["CPUExecutionProvider"]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    device: str = "auto"
+    intra_op_threads: int = 0  # 0 = let ONNX Runtime decide (all physical cores)
+    inter_op_threads: int = 1
+
+
+class Session:
+    """A loaded ONNX graph: call it with a dict of numpy arrays, get a dict of outputs back."""
+
+    def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions()):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if options.intra_op_threads:
+            so.intra_op_num_threads = options.intra_op_threads
+        so.inter_op_num_threads = options.inter_op_threads
+        # A desktop app: idle inference threads must not keep the cores spinning.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        providers = choose_providers(options.device)
+        try:
+            self._sess = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+        self.provider = self._sess.get_providers()[0]
+        self.input_names = [i.name for i in self._sess.get_inputs()]
+        self.output_names = [o.name for o in self._sess.get_outputs()]
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.provider.startswith("CUDA") else "cpu"
+
+    def __call__(self, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        feeds = {k: v for k, v in feeds.items() if k in self.input_names}
+        names = list(outputs) if outputs else self.output_names
+        return dict(zip(names, self._sess.run(names, feeds)))
+
+
+def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_batch: int = 64) -> list[list[int]]:
+    """Group indices of similar length so padding stays small; each batch fits a token budget."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for i in order:
+        longest_if = max(longest, lengths[i])
+        if cur and (longest_if * (len(cur) + 1) > max_tokens or len(cur) >= max_batch):
+            batches.append(cur)
+            cur, longest_if = [], lengths[i]
+        cur.append(i)
+        longest = longest_if
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def pad(seqs: Iterable[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token id lists to one array; returns (ids, attention_mask) as int64."""
+    seqs = list(seqs)
+    width = max((len(s) for s in seqs), default=0)
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def default_threads() -> int:
+    return int(os.environ.get("ALBERT_STUDIO_THREADS", "0") or 0)

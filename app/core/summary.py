@@ -1,0 +1,125 @@
+"""Extractive summaries: ALBERT sentence embeddings, a trained sentence scorer, redundancy control."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from app.core.encoder_text import EncoderTokenizer
+from app.core.errors import ModelError
+from app.core.registry import Manifest, read_manifest, verify
+from app.core.runtime import RuntimeOptions, Session, length_batches, pad
+from app.core.segment import split_sentences
+from app.core.types import ModelInfo, Summary, SummarySentence
+
+N_POSITION_BUCKETS = 8
+
+
+def sentence_features(emb: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+    """Scorer input for each sentence: its embedding, the document's, their product and cosine,
+    where it sits in the document and how long it is. Shared by training and inference."""
+    n = emb.shape[0]
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-6)
+    doc = unit.mean(0, keepdims=True)
+    doc_unit = doc / max(float(np.linalg.norm(doc)), 1e-6)
+    cos = unit @ doc_unit.T
+    pos = np.arange(n, dtype=np.float32)[:, None]
+    rel = pos / max(n - 1, 1)
+    buckets = np.zeros((n, N_POSITION_BUCKETS), dtype=np.float32)
+    buckets[np.arange(n), np.minimum(np.arange(n), N_POSITION_BUCKETS - 1)] = 1.0
+    lens = np.asarray(lengths, dtype=np.float32)[:, None]
+    extra = np.concatenate([cos, rel, buckets, np.log1p(lens) / 4.0, np.full((n, 1), math.log1p(n) / 4.0)], axis=1)
+    return np.concatenate([unit, np.repeat(doc_unit, n, 0), unit * doc_unit, extra], axis=1).astype(np.float32)
+
+
+def select(scores: np.ndarray, unit_emb: np.ndarray, k: int, redundancy: float) -> list[int]:
+    """Greedy MMR: best score first, each next sentence penalised by its similarity to those chosen."""
+    chosen: list[int] = []
+    cand = list(range(len(scores)))
+    while cand and len(chosen) < k:
+        if chosen:
+            sim = (unit_emb[cand] @ unit_emb[chosen].T).max(1)
+            adj = scores[cand] - redundancy * sim
+        else:
+            adj = scores[cand]
+        best = cand[int(np.argmax(adj))]
+        chosen.append(best)
+        cand.remove(best)
+    return sorted(chosen)
+
+
+class SentenceEncoder:
+    """Mean-pooled sentence embeddings from an ALBERT encoder graph."""
+
+    def __init__(self, session: Session, tokenizer: EncoderTokenizer):
+        self.session = session
+        self.tokenizer = tokenizer
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+        seqs = self.tokenizer.encode(texts)
+        out = None
+        for batch in length_batches([len(s) for s in seqs], 8192):
+            ids, mask = pad([seqs[i] for i in batch], self.tokenizer.pad_id)
+            emb = self.session({"input_ids": ids, "attention_mask": mask})[self.session.output_names[0]]
+            if out is None:
+                out = np.zeros((len(seqs), emb.shape[1]), dtype=np.float32)
+            out[batch] = emb
+        if out is None:
+            out = np.zeros((0, 384), dtype=np.float32)
+        return out, [len(s) for s in seqs]
+
+
+class Summarizer:
+    """`summarize(text, sentences=3)` or `summarize(text, ratio=0.2)`; sentences come back in document order."""
+
+    def __init__(self, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), precision: str | None = None,
+                 check: bool = True):
+        if manifest.task != "summary":
+            raise ModelError(f"{manifest.id} is a {manifest.task} model, not a summary model")
+        if check:
+            verify(manifest)
+        self.manifest = manifest
+        precision = precision or manifest.raw.get("precision", "fp32")
+        enc = "encoder_int8" if precision == "int8" and "encoder_int8" in manifest.graphs else "encoder"
+        tok = EncoderTokenizer(manifest.path(manifest.tokenizer.get("file", "tokenizer.json")), manifest.max_length)
+        self.encoder = SentenceEncoder(Session(manifest.graph_file(enc), options), tok)
+        self.scorer = Session(manifest.graph_file("scorer"), options)
+        self.redundancy = float(manifest.raw.get("redundancy", 0.0))
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions()):
+        return cls(read_manifest(Path(folder)), options)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(self.manifest.id, self.manifest.version, "summary", self.encoder.session.provider)
+
+    def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Scorer probability and unit embedding of each sentence of one document."""
+        emb, lengths = self.encoder.embed(texts)
+        feats = sentence_features(emb, lengths)
+        logits = self.scorer({"features": feats})[self.scorer.output_names[0]].reshape(-1)
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-6)
+        return 1.0 / (1.0 + np.exp(-logits)), unit
+
+    def summarize(self, text: str, sentences: int | None = 3, ratio: float | None = None,
+                  sents: Sequence | None = None) -> Summary:
+        """Pick `sentences` sentences (or `ratio` of them, at least one) that best summarise the text."""
+        items = list(sents) if sents is not None else split_sentences(text)
+        if not items:
+            return Summary(())
+        if ratio is not None:
+            if not 0 < ratio <= 1:
+                raise ValueError("ratio must be between 0 and 1")
+            k = max(1, round(len(items) * ratio))
+        else:
+            if sentences is None or sentences < 1:
+                raise ValueError("sentences must be at least 1")
+            k = sentences
+        probs, unit = self.score([s.text for s in items])
+        chosen = select(probs, unit, min(k, len(items)), self.redundancy)
+        return Summary(tuple(
+            SummarySentence(items[i].text, float(probs[i]), i, items[i].start, items[i].end) for i in chosen
+        ))

@@ -1,0 +1,243 @@
+"""Fine-tune the distilled ALBERT encoder for binary sentiment, calibrate it, export ONNX fp32 + int8.
+
+    python -m app.training.sentiment train --minutes 45     # resumable; run again to continue
+    python -m app.training.sentiment export                 # -> models/albert-sentiment-en/
+    python -m app.training.sentiment evaluate               # table vs VADER and TF-IDF+LR
+
+Training data: SST-2 train sentences and IMDB train reviews (read as 254-token windows labelled with
+the review's label), minus the validation and calibration splits of app.training.sentiment_data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, save_json, seed_everything, teacher_dir
+from app.training.sentiment_data import imdb_splits, sst2_splits
+
+LABELS = ["negative", "positive"]
+MODEL_ID = "albert-sentiment-en"
+
+
+def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int):
+    sst_train, _, _ = sst2_splits()
+    imdb_train, _, _ = imdb_splits()
+    rng = random.Random(seed)
+    ex = []
+    ids = tokenizer([t for t, _ in sst_train], add_special_tokens=False)["input_ids"]
+    ex += [(i[: max_len - 2], y) for i, (_, y) in zip(ids, sst_train) if i]
+    rng.shuffle(imdb_train)
+    texts = [t for t, _ in imdb_train[:imdb_windows]]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    for i, (_, y) in zip(ids, imdb_train[:imdb_windows]):
+        room = max_len - 2
+        start = rng.randrange(0, max(1, len(i) - room + 1)) if len(i) > room else 0
+        ex.append((i[start:start + room], y))
+    rng.shuffle(ex)
+    return ex
+
+
+def token_batches(examples, max_tokens: int, seed: int):
+    """Batches of similar length within a token budget, in a shuffled order."""
+    rng = random.Random(seed)
+    order = sorted(range(len(examples)), key=lambda k: len(examples[k][0]) + rng.random())
+    batches, cur, longest = [], [], 0
+    for k in order:
+        L = len(examples[k][0]) + 2
+        if cur and max(longest, L) * (len(cur) + 1) > max_tokens:
+            batches.append(cur)
+            cur, longest = [], 0
+        cur.append(k)
+        longest = max(longest, L)
+    if cur:
+        batches.append(cur)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples, batch, cls_id, sep_id):
+    import torch
+
+    seqs = [[cls_id, *examples[k][0], sep_id] for k in batch]
+    L = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), L, dtype=torch.long)
+    mask = torch.zeros(len(seqs), L, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    y = torch.tensor([examples[k][1] for k in batch])
+    return ids, mask, y
+
+
+def train(args) -> None:
+    import torch
+    from transformers import AlbertForSequenceClassification, AutoTokenizer
+
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = get_logger("sentiment", out / "train.log")
+    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir()))
+    examples = build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed)
+    log.info(f"{len(examples)} training examples")
+    batches = token_batches(examples, args.max_tokens, args.seed)
+    total = len(batches) * args.epochs
+    ckpt = out / "checkpoint.pt"
+    model = AlbertForSequenceClassification.from_pretrained(
+        str(args.encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        classifier_dropout_prob=0.1, attn_implementation="eager",
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    step = 0
+    if ckpt.exists():
+        st = torch.load(ckpt, map_location="cpu")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        log.info(f"resumed at step {step}/{total}")
+    warm = max(1, int(0.06 * total))
+
+    def lr_at(s):
+        return args.lr * (s + 1) / warm if s < warm else args.lr * max(0.0, (total - s) / (total - warm))
+
+    model.train()
+    t0, tokens, last = time.time(), 0, time.time()
+    lossf = torch.nn.CrossEntropyLoss()
+    run_loss = None
+    while step < total and time.time() - t0 < args.minutes * 60:
+        ep, k = divmod(step, len(batches))
+        order = batches if ep == 0 else token_batches(examples, args.max_tokens, args.seed + ep)
+        ids, mask, y = collate(examples, order[k], tokenizer.cls_token_id, tokenizer.sep_token_id)
+        loss = lossf(model(input_ids=ids, attention_mask=mask).logits, y)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens += int(mask.sum())
+        run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        if step % 20 == 0:
+            log.info(f"step {step}/{total} loss {run_loss:.4f} lr {lr_at(step):.2e} tok/s {tokens / (time.time() - t0):.0f}")
+        if time.time() - last > 300:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+            last = time.time()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+    model.save_pretrained(out / "final")
+    tokenizer.save_pretrained(out / "final")
+    log.info(f"saved at step {step}/{total}")
+
+
+def fit_temperature(logits, labels) -> float:
+    """Temperature that minimises held-out negative log-likelihood (Guo et al. 2017)."""
+    import numpy as np
+
+    best = (1e9, 1.0)
+    for T in np.arange(0.5, 4.01, 0.05):
+        z = logits / T
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        nll = -logp[np.arange(len(labels)), labels].mean()
+        best = min(best, (nll, float(T)))
+    return round(best[1], 2)
+
+
+def export(args) -> None:
+    import numpy as np
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AlbertForSequenceClassification
+
+    from app.core.registry import write_manifest
+
+    src = args.out / "final"
+    model = AlbertForSequenceClassification.from_pretrained(str(src), attn_implementation="eager").eval()
+    dest = args.models / MODEL_ID
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ids = torch.tensor([[2, 7592, 2088, 999, 3]])
+    mask = torch.ones_like(ids)
+    tt = torch.zeros_like(ids)
+    torch.onnx.export(
+        model, (ids, mask, tt), str(tmp / "model.onnx"), dynamo=False, opset_version=17,
+        input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                      "token_type_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
+    )
+    quantize_dynamic(str(tmp / "model.onnx"), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    shutil.copy(teacher_dir() / "tokenizer.json", tmp / "tokenizer.json")
+    # calibrate on the calibration splits (never on validation)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tmp / "tokenizer.json"))
+    tok.no_padding()
+    _, sst_cal, _ = sst2_splits()
+    _, imdb_cal, _ = imdb_splits()
+    cal = sst_cal + [(t, y) for t, y in imdb_cal]
+    logits = []
+    for t, _ in cal:
+        e = tok.encode(t).ids[:256]
+        if e[-1] != 102:
+            e = e[:255] + [102]
+        a = np.array([e], dtype=np.int64)
+        logits.append(sess.run(["logits"], {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)})[0][0])
+    T = fit_temperature(np.array(logits), np.array([y for _, y in cal]))
+    params = sum(p.numel() for p in model.parameters())
+    metrics_file = args.out / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    write_manifest(tmp, {
+        "id": MODEL_ID, "version": args.version, "task": "sentiment",
+        "name": "English sentiment (distilled ALBERT, 5.8M parameters)",
+        "architecture": "albert", "languages": ["en"], "labels": LABELS, "max_length": 256,
+        "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
+        "graphs": {"fp32": {"file": "model.onnx", "inputs": ["input_ids", "attention_mask", "token_type_ids"]},
+                   "int8": {"file": "model.int8.onnx", "inputs": ["input_ids", "attention_mask", "token_type_ids"]}},
+        "default_graph": args.default_graph,
+        "files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
+        "calibration": {"temperature": T, "fitted_on": "SST-2 + IMDB calibration splits (not validation)"},
+        "parameters": params, "metrics": metrics,
+        "license": "Apache-2.0 (weights distilled from all-MiniLM-L6-v2, Apache-2.0; trained on SST-2 and IMDB, research use)",
+        "base_model": "albert-encoder-en (distilled from sentence-transformers/all-MiniLM-L6-v2)",
+        "training_data": "SST-2 train (GLUE), IMDB Large Movie Review train",
+    })
+    card = args.out / "MODEL_CARD.md"
+    if card.exists():
+        shutil.copy(card, tmp / "MODEL_CARD.md")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    print(f"exported to {dest} (temperature {T}, {params:,} parameters)")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=["train", "export"])
+    ap.add_argument("--out", type=Path, default=RUNS_DIR / "sentiment")
+    ap.add_argument("--encoder", type=Path, default=RUNS_DIR / "distill" / "encoder")
+    ap.add_argument("--models", type=Path, default=MODELS_DIR)
+    ap.add_argument("--minutes", type=float, default=45)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--max-tokens", type=int, default=4096)
+    ap.add_argument("--imdb-windows", type=int, default=8000)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--default-graph", default="int8")
+    args = ap.parse_args(argv)
+    {"train": train, "export": export}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
