@@ -113,12 +113,12 @@ def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
     if raw["task"] not in TASKS:
         raise ModelError(f"{mpath}: unknown task '{raw['task']}' (expected one of {', '.join(TASKS)})")
     graphs = raw["graphs"]
-    if not isinstance(graphs, dict) or not graphs:
+    if not isinstance(graphs, dict) or (not graphs and raw["task"] != "encoder"):
         raise ModelError(f"{mpath}: 'graphs' must name at least one ONNX graph")
     return Manifest(
         folder=folder, id=str(raw["id"]), version=str(raw["version"]), task=raw["task"],
         name=raw.get("name", raw["id"]), graphs=graphs, files=dict(raw["files"]),
-        default_graph=raw.get("default_graph", next(iter(graphs))), tokenizer=raw.get("tokenizer", {}),
+        default_graph=raw.get("default_graph", next(iter(graphs), "")), tokenizer=raw.get("tokenizer", {}),
         labels=tuple(raw.get("labels", ())), languages=tuple(raw.get("languages", ())),
         source_lang=raw.get("source_lang", ""), target_lang=raw.get("target_lang", ""),
         max_length=int(raw.get("max_length", 512)), metrics=raw.get("metrics", {}),

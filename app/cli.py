@@ -1,0 +1,352 @@
+"""Command-line face of the core: `albert-studio analyze|demo|history|search|export|models|finetune|gui`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from app import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_CANCELLED = 0, 1, 2, 3, 130
+SAMPLES = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1])) / "resources" / "samples"
+
+
+def _err(msg: str) -> None:
+    print(f"albert-studio: {msg}", file=sys.stderr)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal or forced)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._last = 0.0
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and p.files_done < p.files_total:
+            return
+        self._last = now
+        width = 28
+        filled = int(width * p.fraction)
+        eta = f" ~{p.remaining:.0f}s left" if p.remaining is not None else ""
+        name = Path(p.current).name[:30] if p.current else ""
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {p.files_done}/{p.files_total} files, "
+                         f"{p.documents_done} docs, {p.failed} errors{eta} {name:30s}")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _store(args):
+    from app.core.store import Store
+
+    return Store(args.db) if getattr(args, "db", None) else Store()
+
+
+def _analyzer(args):
+    from app.core.analyzer import Analyzer
+    from app.core.runtime import RuntimeOptions
+
+    ids = {}
+    for spec in getattr(args, "model", None) or []:
+        task, _, mid = spec.partition("=")
+        ids[task] = mid
+    return Analyzer(runtime=RuntimeOptions(device=args.device, intra_op_threads=args.threads), model_ids=ids)
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def cmd_analyze(args) -> int:
+    from app.core.analyzer import AnalysisOptions, parse_tasks
+    from app.core.errors import AlbertStudioError
+    from app.core.export import analysis_to_json
+    from app.jobs.batch import run_batch
+
+    try:
+        tasks = parse_tasks(args.tasks)
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if args.sentences is not None and args.sentences < 1:
+        _err("--sentences must be at least 1")
+        return EXIT_USAGE
+    if args.ratio is not None and not 0 < args.ratio <= 1:
+        _err("--ratio must be between 0 and 1")
+        return EXIT_USAGE
+    opts = AnalysisOptions(tasks=tasks, sentences=args.sentences or 3, ratio=args.ratio,
+                           target_lang=args.target_lang, beam=args.beam)
+    analyzer = _analyzer(args)
+    rows: list[list[str]] = []
+
+    def on_result(a):
+        if args.json:
+            print(json.dumps(analysis_to_json(a), ensure_ascii=False), flush=True)
+        else:
+            r = [_short(a.document.source, 48)]
+            if a.sentiment:
+                r.append(f"{a.sentiment.label} {a.sentiment.score:.2f}")
+            if a.summary:
+                r.append(_short(a.summary.text, 70))
+            if a.translation:
+                r.append(_short(a.translation.text, 60))
+            rows.append(r)
+
+    def on_error(source, reason):
+        if args.json:
+            print(json.dumps({"source": source, "error": reason}, ensure_ascii=False), flush=True)
+
+    bar = ProgressBar(sys.stderr.isatty() and not args.quiet)
+    try:
+        analyzer.manifest_for(tasks[0], opts.target_lang)  # fail early on missing models
+        for t in tasks:
+            analyzer.manifest_for(t, opts.target_lang)
+        store = None if args.no_store else _store(args)
+        try:
+            report = run_batch(args.paths, analyzer, store, opts, include=args.include, exclude=args.exclude,
+                               text_field=args.text_field, progress=bar, on_result=on_result, on_error=on_error)
+        finally:
+            bar.close()
+            if store:
+                store.close()
+    except KeyboardInterrupt:
+        _err("cancelled; finished documents are saved, run the same command again to resume")
+        return EXIT_CANCELLED
+    except AlbertStudioError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    if not args.json:
+        headers = ["source"] + [{"sentiment": "sentiment", "summary": "summary", "translation": f"translation ({opts.target_lang})"}[t] for t in tasks]
+        if rows:
+            print(_table(rows, headers))
+        for source, reason in report.errors:
+            print(f"error: {source}: {reason}", file=sys.stderr)
+        if not args.quiet:
+            dev = next(iter(analyzer._loaded.values()), None)
+            provider = getattr(getattr(dev, "session", None), "provider", None) or ""
+            print(f"{report.analyses} analysed ({report.reused} reused from the library), {len(report.errors)} errors, "
+                  f"{report.seconds:.1f}s" + (f", {provider}" if provider else ""), file=sys.stderr)
+    if report.analyses == 0 and report.errors:
+        return EXIT_ERROR
+    return EXIT_PARTIAL if report.errors else EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    args.paths = [str(SAMPLES)]
+    return cmd_analyze(args)
+
+
+def cmd_history(args) -> int:
+    with _store(args) as store:
+        runs = store.history(args.limit)
+        rows = [[r.id, r.kind, r.status, r.started_at[:19] if r.started_at else "", r.n_done, r.n_failed,
+                 ",".join(r.params.get("tasks", []))] for r in runs]
+        print(_table(rows, ["run", "kind", "status", "started", "done", "errors", "tasks"]) if rows else "no runs yet")
+        if args.errors:
+            for e in store.errors(args.errors if args.errors > 0 else None):
+                print(f"run {e.run_id}: {e.source}: {e.reason}")
+    return EXIT_OK
+
+
+def cmd_search(args) -> int:
+    with _store(args) as store:
+        hits = store.search(args.query, limit=args.limit)
+        if args.json:
+            for d, snip in hits:
+                print(json.dumps({"id": d.id, "source": d.source, "title": d.title, "sentiment": d.sentiment_label,
+                                  "snippet": snip}, ensure_ascii=False))
+        elif hits:
+            print(_table([[d.id, _short(d.title, 40), d.sentiment_label or "", _short(snip, 70)] for d, snip in hits],
+                         ["id", "title", "sentiment", "match"]))
+        else:
+            print(f"no documents match '{args.query}'", file=sys.stderr)
+            return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    fmt = args.format or Path(args.output).suffix.lstrip(".").lower()
+    if fmt not in ("csv", "jsonl"):
+        _err("export format must be csv or jsonl (use --format)")
+        return EXIT_USAGE
+    with _store(args) as store:
+        n = store.export(args.output, fmt, run_id=args.run)
+    print(f"wrote {n} documents to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_models(args) -> int:
+    from app.core.errors import ModelError
+    from app.core.registry import Registry, verify
+
+    reg = Registry()
+    if args.action == "list":
+        rows = []
+        for m in reg.manifests():
+            langs = f"{m.source_lang}->{m.target_lang}" if m.task == "translation" else ",".join(m.languages)
+            try:
+                is_default = reg.default(m.task, m.target_lang or None).id == m.id
+            except ModelError:
+                is_default = False
+            rows.append([m.id, m.version, m.task, langs, f"{m.size_bytes / 1e6:.1f} MB", m.origin, "*" if is_default else ""])
+        print(_table(rows, ["model", "version", "task", "languages", "size", "origin", "default"]) if rows else "no models installed")
+        return EXIT_OK
+    if args.action == "verify":
+        bad = 0
+        for m in reg.manifests():
+            if args.id and m.id != args.id:
+                continue
+            try:
+                verify(m)
+                print(f"ok      {m.id} {m.version}")
+            except ModelError as exc:
+                bad += 1
+                print(f"FAILED  {exc}")
+        for folder, why in reg.problems():
+            bad += 1
+            print(f"FAILED  {why}")
+        return EXIT_ERROR if bad else EXIT_OK
+    if args.action == "import":
+        try:
+            m = reg.import_folder(Path(args.id))
+        except ModelError as exc:
+            _err(str(exc))
+            return EXIT_ERROR
+        print(f"imported {m.describe()} into {m.folder}")
+        return EXIT_OK
+    if args.action == "default":
+        try:
+            m = reg.get(args.id)
+            reg.set_default(m.task, m.id, m.target_lang or None)
+        except ModelError as exc:
+            _err(str(exc))
+            return EXIT_ERROR
+        print(f"{m.id} is now the default {m.task} model")
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+def cmd_finetune(args) -> int:
+    from app.jobs.finetune_cli import run_finetune_cli
+
+    return run_finetune_cli(args)
+
+
+def cmd_gui(args) -> int:
+    from app.ui.main import main as gui_main
+
+    return gui_main([*(["--db", args.db] if getattr(args, "db", None) else [])])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="albert-studio", description="Local, offline text analysis with ALBERT models.")
+    p.add_argument("--version", action="version", version=f"albert-studio {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    def common(sp, analysis=True):
+        sp.add_argument("--db", help="library database file (default: in your user data folder)")
+        if analysis:
+            sp.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=["auto", "cpu", "cuda"])
+            sp.add_argument("--threads", type=int, default=0, help="inference threads (0 = all cores)")
+
+    def analysis_args(sp):
+        sp.add_argument("--tasks", default="sentiment,summary", help="comma-separated: sentiment,summary,translate")
+        sp.add_argument("--sentences", type=int, default=None, help="summary length in sentences (default 3)")
+        sp.add_argument("--ratio", type=float, default=None, help="summary length as a fraction of the sentences")
+        sp.add_argument("--target-lang", default="fr", help="translation target language (see `models list`)")
+        sp.add_argument("--beam", type=int, default=4, help="beam size for translation (1 = greedy)")
+        sp.add_argument("--json", action="store_true", help="JSON Lines on stdout, one object per document")
+        sp.add_argument("--text-field", help="column holding the text in .csv/.tsv/.jsonl files")
+        sp.add_argument("--include", action="append", help="glob of files to include inside folders (repeatable)")
+        sp.add_argument("--exclude", action="append", help="glob of files to skip inside folders (repeatable)")
+        sp.add_argument("--model", action="append", help="use a model for a task: sentiment=ID (repeatable)")
+        sp.add_argument("--no-store", action="store_true", help="do not save results in the library")
+        sp.add_argument("-q", "--quiet", action="store_true")
+        common(sp)
+
+    a = sub.add_parser("analyze", help="analyse files, folders or table files")
+    a.add_argument("paths", nargs="+", help="file, folder, or .csv/.jsonl with one document per row")
+    analysis_args(a)
+    a.set_defaults(func=cmd_analyze)
+    d = sub.add_parser("demo", help="analyse the bundled sample documents and print a table")
+    analysis_args(d)
+    d.set_defaults(func=cmd_demo)
+    h = sub.add_parser("history", help="list past runs")
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--errors", type=int, nargs="?", const=-1, help="also list errors (of one run id)")
+    common(h, False)
+    h.set_defaults(func=cmd_history)
+    s = sub.add_parser("search", help="full-text search over documents and results")
+    s.add_argument("query")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    common(s, False)
+    s.set_defaults(func=cmd_search)
+    e = sub.add_parser("export", help="export the library (or one run) to CSV or JSONL")
+    e.add_argument("output")
+    e.add_argument("--format", choices=["csv", "jsonl"])
+    e.add_argument("--run", type=int, help="only documents of this run")
+    common(e, False)
+    e.set_defaults(func=cmd_export)
+    m = sub.add_parser("models", help="list, verify, import or choose models")
+    m.add_argument("action", choices=["list", "verify", "import", "default"])
+    m.add_argument("id", nargs="?", help="model id (verify/default) or folder (import)")
+    m.set_defaults(func=cmd_models)
+    f = sub.add_parser("finetune", help="fine-tune the sentiment model on your labelled file")
+    f.add_argument("file")
+    f.add_argument("--text-col", default=None)
+    f.add_argument("--label-col", default=None)
+    f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder)")
+    f.add_argument("--epochs", type=int, default=3)
+    f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
+    f.add_argument("--name", default=None, help="id for the new model")
+    f.add_argument("--make-default", action="store_true")
+    f.set_defaults(func=cmd_finetune)
+    g = sub.add_parser("gui", help="open the desktop window (the default with no command)")
+    common(g, False)
+    g.set_defaults(func=cmd_gui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        return cmd_gui(argparse.Namespace(db=None))
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("cancelled")
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # last resort: a message, not a traceback
+        from app.core.errors import AlbertStudioError
+
+        if isinstance(exc, AlbertStudioError):
+            _err(str(exc))
+            return EXIT_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""One object that runs the requested analyses on a document with the installed default models."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from app.core.errors import ModelError
+from app.core.registry import Manifest, Registry
+from app.core.runtime import RuntimeOptions
+from app.core.segment import split_sentences
+from app.core.types import Analysis, Document, ModelInfo
+
+TASK_NAMES = ("sentiment", "summary", "translation")
+ALIASES = {"translate": "translation", "summarize": "summary", "summarise": "summary"}
+
+
+def parse_tasks(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """'sentiment,summary,translate' -> ('sentiment', 'summary', 'translation'), rejecting unknown names."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for raw in items:
+        t = ALIASES.get(raw.strip().lower(), raw.strip().lower())
+        if not t:
+            continue
+        if t not in TASK_NAMES:
+            raise ValueError(f"unknown task '{raw}'; choose from sentiment, summary, translate")
+        if t not in out:
+            out.append(t)
+    if not out:
+        raise ValueError("no task given; choose from sentiment, summary, translate")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    tasks: tuple[str, ...] = ("sentiment", "summary")
+    sentences: int | None = 3
+    ratio: float | None = None
+    target_lang: str = "fr"
+    beam: int = 4
+
+    def params_key(self, task: str) -> str:
+        if task == "summary":
+            return f"ratio={self.ratio}" if self.ratio is not None else f"sentences={self.sentences}"
+        if task == "translation":
+            return f"lang={self.target_lang};beam={self.beam}"
+        return ""
+
+
+@dataclass
+class Analyzer:
+    """Loads each task's model on first use (thread-safe) and analyses documents with them."""
+
+    registry: Registry = field(default_factory=Registry)
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    model_ids: dict[str, str] = field(default_factory=dict)  # task (or 'translation:fr') -> model id override
+
+    def __post_init__(self):
+        self._loaded: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def manifest_for(self, task: str, target_lang: str | None = None) -> Manifest:
+        key = f"translation:{target_lang}" if task == "translation" else task
+        mid = self.model_ids.get(key) or self.model_ids.get(task)
+        if mid:
+            m = self.registry.get(mid)
+            if m.task != task:
+                raise ModelError(f"{mid} is a {m.task} model, not a {task} model")
+            return m
+        return self.registry.default(task, target_lang if task == "translation" else None)
+
+    def model(self, task: str, target_lang: str | None = None):
+        """The loaded task model (SentimentModel, Summarizer or Translator)."""
+        man = self.manifest_for(task, target_lang)
+        key = f"{man.id}@{man.version}"
+        with self._lock:
+            if key not in self._loaded:
+                if task == "sentiment":
+                    from app.core.sentiment import SentimentModel
+
+                    self._loaded[key] = SentimentModel(man, self.runtime)
+                elif task == "summary":
+                    from app.core.summary import Summarizer
+
+                    self._loaded[key] = Summarizer(man, self.runtime)
+                else:
+                    from app.core.translate import Translator
+
+                    self._loaded[key] = Translator.from_manifest(man, self.runtime)
+            return self._loaded[key]
+
+    def task_models(self, opts: AnalysisOptions) -> dict[str, tuple[str, str, str]]:
+        """task -> (model id, version, params key): what a stored result must match to be reused."""
+        out = {}
+        for t in opts.tasks:
+            m = self.manifest_for(t, opts.target_lang)
+            out[t] = (m.id, m.version, opts.params_key(t))
+        return out
+
+    def unload(self) -> None:
+        with self._lock:
+            self._loaded.clear()
+
+    def analyze(self, document: Document, opts: AnalysisOptions = AnalysisOptions()) -> Analysis:
+        t0 = time.perf_counter()
+        sents = split_sentences(document.text)
+        if not sents:
+            return Analysis(document, error="no text to analyse")
+        sentiment = summary = translation = None
+        infos: list[ModelInfo] = []
+        if "sentiment" in opts.tasks:
+            m = self.model("sentiment")
+            sentiment = m.analyze(document.text, sents)
+            infos.append(m.model_info)
+        if "summary" in opts.tasks:
+            m = self.model("summary")
+            summary = m.summarize(document.text, sentences=opts.sentences, ratio=opts.ratio, sents=sents)
+            infos.append(m.model_info)
+        if "translation" in opts.tasks:
+            m = self.model("translation", opts.target_lang)
+            translation = m.translate(document.text, beam=opts.beam)
+            infos.append(m.model_info)
+        return Analysis(document, sentiment, summary, translation, tuple(infos), time.perf_counter() - t0)
+
+    def translation_languages(self) -> list[str]:
+        return sorted({m.target_lang for m in self.registry.for_task("translation") if m.target_lang})

@@ -1,0 +1,145 @@
+"""Analyse many files as one resumable job: progress callback, cancel between documents, errors recorded."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from app.core.analyzer import AnalysisOptions, Analyzer
+from app.core.documents import TABLE_SUFFIXES, collect_files, read_document, read_table
+from app.core.errors import AlbertStudioError, DocumentError
+from app.core.store import Store
+from app.core.types import Analysis, Document
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    files_total: int
+    files_done: int
+    documents_done: int
+    failed: int
+    reused: int
+    current: str
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        return self.files_done / self.files_total if self.files_total else 1.0
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds left, estimated from the pace so far (None until a file is done)."""
+        if not self.files_done or not self.files_total:
+            return None
+        return self.elapsed / self.files_done * (self.files_total - self.files_done)
+
+
+@dataclass
+class BatchReport:
+    run_id: int | None
+    status: str = "running"  # done | cancelled | failed
+    analyses: int = 0
+    reused: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _documents(path: Path, text_field: str | None) -> Iterator[Document | DocumentError]:
+    try:
+        if path.suffix.lower() in TABLE_SUFFIXES:
+            yield from read_table(path, text_field)
+        else:
+            yield read_document(path)
+    except DocumentError as exc:
+        yield exc
+
+
+def run_batch(
+    paths: Iterable[str | Path],
+    analyzer: Analyzer,
+    store: Store | None,
+    options: AnalysisOptions = AnalysisOptions(),
+    *,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    text_field: str | None = None,
+    progress: Callable[[BatchProgress], None] | None = None,
+    on_result: Callable[[Analysis], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> BatchReport:
+    """Analyse every document under `paths`; results already stored for the same text and models are reused.
+
+    Each document is committed on its own, so a killed process loses at most the document in hand,
+    and running the same batch again redoes only what was not committed.
+    """
+    t0 = time.perf_counter()
+    files = collect_files(list(paths), include, exclude)
+    task_models = analyzer.task_models(options)
+    params_keys = {t: k[2] for t, k in task_models.items()}
+    run_id = store.start_run("analyze", {"paths": [str(p) for p in paths], "tasks": list(options.tasks),
+                                         "params": params_keys}, len(files)) if store else None
+    report = BatchReport(run_id)
+    done_files = 0
+
+    def tick(current: str):
+        if progress:
+            progress(BatchProgress(len(files), done_files, report.analyses, len(report.errors), report.reused,
+                                   current, time.perf_counter() - t0))
+
+    def fail(source: str, reason: str):
+        report.errors.append((source, reason))
+        if store:
+            store.record_error(run_id, source, reason)
+        if on_error:
+            on_error(source, reason)
+
+    try:
+        for path in files:
+            tick(str(path))
+            for item in _documents(path, text_field):
+                if cancelled():
+                    report.status = "cancelled"
+                    return report
+                if isinstance(item, DocumentError):
+                    fail(item.source, item.reason)
+                    continue
+                try:
+                    analysis = None
+                    if store and store.has_results(item.content_hash, task_models):
+                        doc_id = store.find_document(item.content_hash)
+                        analysis = store.load_analysis(doc_id) if doc_id is not None else None
+                        if analysis is not None:
+                            analysis = Analysis(item, analysis.sentiment, analysis.summary, analysis.translation,
+                                                analysis.models, analysis.seconds)
+                            store.save_analysis(analysis, run_id, params_keys)  # records this path as a source
+                            report.reused += 1
+                    if analysis is None:
+                        analysis = analyzer.analyze(item, options)
+                        if analysis.error:
+                            fail(item.source, analysis.error)
+                            continue
+                        if store:
+                            store.save_analysis(analysis, run_id, params_keys)
+                    report.analyses += 1
+                    if on_result:
+                        on_result(analysis)
+                except AlbertStudioError as exc:
+                    fail(item.source, str(exc))
+                except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
+                    fail(item.source, f"analysis failed: {exc}")
+            done_files += 1
+            if store:
+                store.update_run_progress(run_id, report.analyses, len(report.errors))
+        report.status = "done"
+        tick("")
+        return report
+    except BaseException:
+        report.status = "failed"
+        raise
+    finally:
+        report.seconds = time.perf_counter() - t0
+        if store and run_id is not None:
+            store.finish_run(run_id, report.status if report.status != "running" else "failed",
+                             report.analyses, len(report.errors))
