@@ -126,8 +126,41 @@ def agreement(student, teacher, tokenizer, texts, batch_size: int = 32, max_len:
     return float(torch.cat(sims).mean())
 
 
+def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict) -> None:
+    """Ship the distilled encoder as PyTorch fp16 weights (the base for fine-tuning) with a manifest."""
+    import shutil
+
+    import torch
+    from transformers import AlbertModel
+
+    from app.core.registry import write_manifest
+
+    enc = AlbertModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    enc.to(torch.float16).save_pretrained(tmp)
+    shutil.copy(teacher_dir() / "tokenizer.json", tmp / "tokenizer.json")
+    params = sum(p.numel() for p in enc.parameters())
+    write_manifest(tmp, {
+        "id": "albert-encoder-en", "version": "1.0.0", "task": "encoder",
+        "name": f"English ALBERT encoder (distilled from all-MiniLM-L6-v2, {params / 1e6:.1f}M parameters)",
+        "architecture": "albert", "languages": ["en"], "max_length": 512, "parameters": params,
+        "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
+        "graphs": {}, "files": ["config.json", "model.safetensors", "tokenizer.json"],
+        "metrics": metrics, "license": "Apache-2.0 (distilled from sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (teacher)",
+        "training_data": "IMDB unlabelled reviews (Maas et al. 2011), 48k reviews",
+    })
+    card = Path(__file__).resolve().parent / "cards" / "albert-encoder-en.md"
+    if card.exists():
+        shutil.copy(card, tmp / "MODEL_CARD.md")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--export", action="store_true", help="write models/albert-encoder-en from the last run")
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "distill")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget for this piece")
     ap.add_argument("--total-steps", type=int, default=1500)
@@ -137,6 +170,18 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
+    if args.export:
+        import glob
+        import json
+
+        from app.training.common import MODELS_DIR
+
+        runs = sorted(glob.glob(str(args.out / "agreement_*.json")), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
+        metrics = json.loads(Path(runs[-1]).read_text()) if runs else {}
+        metrics = {"teacher_agreement_cosine": metrics.get("agreement"), "distillation_steps": metrics.get("step"),
+                   "agreement_text": "mean cosine of mean-pooled sentence embeddings vs the teacher, 300 held-out IMDB reviews"}
+        export_encoder_folder(args.out / "encoder", MODELS_DIR / "albert-encoder-en", metrics)
+        return
 
     import torch
     import torch.nn.functional as F

@@ -1,0 +1,119 @@
+"""Model folders: manifests are validated on load (missing files, wrong hashes, wrong graph inputs)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.core.errors import ModelError
+from app.core.registry import Registry, read_manifest, verify, write_manifest
+from app.core.runtime import choose_providers, length_batches, pad
+
+
+def _tiny_onnx(path: Path, inputs=("input_ids", "attention_mask")) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", "s"]) for n in inputs]
+    out = helper.make_tensor_value_info("logits", TensorProto.INT64, ["b", "s"])
+    node = helper.make_node("Identity", [inputs[0]], ["logits"])
+    graph = helper.make_graph([node], "g", ins, [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _model_folder(root: Path, mid="m1", task="sentiment", declared=("input_ids", "attention_mask")) -> Path:
+    folder = root / mid
+    folder.mkdir(parents=True)
+    _tiny_onnx(folder / "model.onnx")
+    (folder / "tokenizer.json").write_text("{}")
+    write_manifest(folder, {"id": mid, "version": "1.0", "task": task, "labels": ["negative", "positive"],
+                            "graphs": {"fp32": {"file": "model.onnx", "inputs": list(declared)}},
+                            "files": ["model.onnx", "tokenizer.json"]})
+    return folder
+
+
+def test_valid_folder_verifies(tmp_path):
+    m = read_manifest(_model_folder(tmp_path))
+    verify(m)
+    assert m.task == "sentiment" and m.labels == ("negative", "positive")
+    assert len(m.files["model.onnx"]) == 64
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    folder = _model_folder(tmp_path)
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(ModelError, match="tokenizer.json is missing"):
+        verify(read_manifest(folder))
+
+
+def test_changed_file_fails_the_hash_check(tmp_path):
+    folder = _model_folder(tmp_path)
+    (folder / "tokenizer.json").write_text('{"changed": true}')
+    with pytest.raises(ModelError, match="sha256"):
+        verify(read_manifest(folder))
+
+
+def test_graph_inputs_must_match_manifest(tmp_path):
+    folder = _model_folder(tmp_path, declared=("input_ids", "token_type_ids"))
+    with pytest.raises(ModelError, match="declares"):
+        verify(read_manifest(folder))
+
+
+def test_bad_manifest_json_and_unknown_task(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        read_manifest(folder)
+    (folder / "manifest.json").write_text(json.dumps({"id": "x", "version": "1", "task": "poetry", "graphs": {"a": {}}, "files": {}}))
+    with pytest.raises(ModelError, match="unknown task"):
+        read_manifest(folder)
+    with pytest.raises(ModelError, match="not a model folder"):
+        read_manifest(tmp_path / "nowhere")
+
+
+def test_registry_defaults_and_import(tmp_path):
+    shipped = tmp_path / "shipped"
+    _model_folder(shipped, "a")
+    _model_folder(shipped, "b")
+    user = tmp_path / "user"
+    reg = Registry(roots=[shipped, user], settings_file=tmp_path / "defaults.json")
+    reg.user_dir = user
+    assert reg.default("sentiment").id == "a"
+    reg.set_default("sentiment", "b")
+    assert reg.default("sentiment").id == "b"
+    with pytest.raises(ModelError, match="No installed model for summary"):
+        reg.default("summary")
+    other = _model_folder(tmp_path / "elsewhere", "c")
+    m = reg.import_folder(other)
+    assert m.origin == "user" and (user / "c" / "manifest.json").exists()
+    assert {x.id for x in reg.manifests()} == {"a", "b", "c"}
+    with pytest.raises(ModelError, match="already installed"):
+        reg.import_folder(other)
+    # a damaged folder is refused and nothing half-copied stays behind
+    bad = _model_folder(tmp_path / "bad", "d")
+    (bad / "model.onnx").write_bytes(b"garbage")
+    with pytest.raises(ModelError):
+        reg.import_folder(bad)
+    assert not (user / "d").exists()
+
+
+def test_provider_choice_on_cpu_machine():
+    assert choose_providers("cpu") == ["CPUExecutionProvider"]
+    assert choose_providers("auto")[-1] == "CPUExecutionProvider"
+    with pytest.raises(ModelError, match="device"):
+        choose_providers("tpu")
+
+
+def test_length_batches_cover_every_index_once_and_respect_budget():
+    lengths = [5, 300, 7, 120, 6, 250, 9, 8, 60]
+    batches = length_batches(lengths, max_tokens=400)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(len(lengths)))
+    for b in batches:
+        assert max(lengths[i] for i in b) * len(b) <= 400 or len(b) == 1
+    ids, mask = pad([[1, 2, 3], [4]])
+    assert ids.tolist() == [[1, 2, 3], [4, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
