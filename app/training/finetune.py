@@ -1,0 +1,560 @@
+"""Fine-tune an ALBERT encoder on a user's labels, evaluate it, export ONNX fp32 + int8 into the user models.
+
+Two recipes, one model shape (encoder -> mean pooling -> linear head, so both export the same way):
+  standard  linear-probe start (logistic regression on frozen embeddings gives the head), then the whole
+            network trained with class-weighted cross-entropy, validation every epoch, early stopping on
+            macro-F1, the best weights kept.
+  few-shot  SetFit (Tunstall et al. 2022): the encoder is trained on sentence pairs (same class -> cosine 1,
+            different class -> 0), then a logistic-regression head is fitted on its embeddings. Stays
+            usable at 8-32 examples per class, where cross-entropy fine-tuning overfits.
+
+The export lands in `<models_dir>/.staging/` and is renamed into place only once complete, so a killed
+worker never leaves a half-registered model. torch/transformers are imported inside functions only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from app.core.errors import Cancelled, ModelError
+from app.core.labeled_data import Evaluation, LabeledDataset, evaluate, stratified_split
+
+STAGING = ".staging"
+INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything the worker needs besides the data; plain values so it pickles across processes."""
+
+    base: str  # folder of the base model: an encoder or a model fine-tuned here (config.json + model.safetensors)
+    models_dir: str  # the user's model folder; the result goes to models_dir/model_id
+    model_id: str
+    name: str = ""
+    base_id: str = ""
+    mode: str = "auto"  # auto | standard | few-shot
+    epochs: int = 3
+    lr: float = 1e-4
+    batch_size: int = 16
+    max_length: int = 128
+    val_fraction: float = 0.2
+    patience: int = 2
+    seed: int = 13
+    threads: int = 0  # 0 = all cores
+    pair_iterations: int = 20  # few-shot: pairs per example and per side (SetFit's num_iterations)
+    max_pairs: int = 6000
+    few_shot_lr: float = 2e-5
+    few_shot_max_per_class: int = 32  # auto picks few-shot when the median class has at most this many
+    previous: str = ""  # folder of an installed classifier to compare with on the same validation split
+    export: bool = True
+
+
+def choose_mode(data: LabeledDataset, settings: TrainSettings) -> str:
+    if settings.mode in ("standard", "few-shot"):
+        return settings.mode
+    counts = sorted(data.counts().values())
+    return "few-shot" if counts[len(counts) // 2] <= settings.few_shot_max_per_class else "standard"
+
+
+# -- the model
+
+
+def _classifier_class():
+    import torch
+
+    class MeanPoolClassifier(torch.nn.Module):
+        """ALBERT encoder, mean of the token states over the attention mask, one linear layer."""
+
+        def __init__(self, encoder, n_classes: int):
+            super().__init__()
+            self.albert = encoder
+            self.head = torch.nn.Linear(encoder.config.hidden_size, n_classes)
+
+        def embed(self, input_ids, attention_mask, token_type_ids=None):
+            h = self.albert(input_ids=input_ids, attention_mask=attention_mask,
+                            token_type_ids=token_type_ids).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            return self.head(self.embed(input_ids, attention_mask, token_type_ids))
+
+    return MeanPoolClassifier
+
+
+def load_base(folder: Path, classes: tuple[str, ...]):
+    """The classifier to train: the base encoder's weights, and its head too when its labels match."""
+    import torch
+    from transformers import AlbertModel
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
+        raise ModelError(
+            f"{folder.name} cannot be fine-tuned: it holds no training weights (config.json + model.safetensors). "
+            "Start from the shipped encoder or from a model you fine-tuned in Albert Studio.")
+    try:
+        encoder = AlbertModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager",
+                                              add_pooling_layer=False)
+    except Exception as exc:  # transformers raises many kinds for a bad folder
+        raise ModelError(f"{folder}: not a loadable ALBERT model ({exc})") from exc
+    model = _classifier_class()(encoder, len(classes))
+    head = folder / "head.safetensors"
+    if head.exists():
+        from safetensors.torch import load_file
+
+        manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").exists() else {}
+        if tuple(manifest.get("labels", ())) == tuple(classes):
+            state = load_file(str(head))
+            model.head.load_state_dict({k: v.float() for k, v in state.items()})
+            model.head_from_base = True
+    return model
+
+
+def _tokenizer_file(folder: Path) -> Path:
+    m = folder / "manifest.json"
+    name = json.loads(m.read_text()).get("tokenizer", {}).get("file", "tokenizer.json") if m.exists() else "tokenizer.json"
+    p = folder / name
+    if not p.exists():
+        raise ModelError(f"{folder}: no {name}; a base model needs its tokenizer")
+    return p
+
+
+# -- batches
+
+
+def _batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
+    order = list(range(n))
+    rng.shuffle(order)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _tensors(seqs, pad_id: int = 0):
+    import torch
+
+    L = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), L), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(seqs), L, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def embed_all(model, seqs, batch: int = 64):
+    """Mean-pooled embeddings of already-encoded sequences (no gradients), in input order."""
+    import torch
+
+    out = torch.zeros(len(seqs), model.albert.config.hidden_size)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for k in range(0, len(order), batch):
+            idx = order[k:k + batch]
+            ids, mask = _tensors([seqs[i] for i in idx])
+            out[idx] = model.embed(ids, mask, torch.zeros_like(ids))
+    model.train(was)
+    return out
+
+
+def logits_all(model, seqs, batch: int = 64):
+    import torch
+
+    emb = embed_all(model, seqs, batch)
+    with torch.no_grad():
+        return model.head(emb)
+
+
+def fit_head(model, emb, y, n_classes: int, seed: int) -> None:
+    """Logistic regression on embeddings (balanced classes), copied into the linear head."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", random_state=seed)
+    lr.fit(emb.numpy(), np.asarray(y))
+    W, b = lr.coef_, lr.intercept_
+    if n_classes == 2:  # sklearn keeps one row for two classes: logit(1) - logit(0) = w.x + b
+        W, b = np.vstack([-W / 2, W / 2]), np.array([-b[0] / 2, b[0] / 2])
+    with torch.no_grad():
+        model.head.weight.copy_(torch.tensor(W, dtype=torch.float32))
+        model.head.bias.copy_(torch.tensor(b, dtype=torch.float32))
+
+
+# -- training
+
+
+@dataclass
+class _Run:
+    emit: Callable[[dict], None]
+    should_stop: Callable[[], bool]
+    t0: float = field(default_factory=time.time)
+    history: list = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.should_stop():
+            raise Cancelled("Fine-tuning cancelled; no model was added.")
+
+    def step(self, step: int, total: int, epoch: float, loss: float) -> None:
+        self.emit({"kind": "step", "step": step, "total": total, "epoch": round(epoch, 3), "loss": float(loss),
+                   "seconds": time.time() - self.t0})
+
+    def evaluated(self, step: int, total: int, epoch: float, ev: Evaluation, val_loss: float | None) -> None:
+        point = {"kind": "eval", "step": step, "total": total, "epoch": round(epoch, 3),
+                 "val_accuracy": ev.accuracy, "val_macro_f1": ev.macro_f1, "val_loss": val_loss,
+                 "seconds": time.time() - self.t0}
+        self.history.append(point)
+        self.emit(point)
+
+
+def _val_eval(model, seqs, y, classes, class_weights=None):
+    import torch
+
+    logits = logits_all(model, seqs)
+    loss = float(torch.nn.functional.cross_entropy(logits, torch.tensor(y), weight=class_weights))
+    return evaluate(y, logits.argmax(1).tolist(), classes), loss, logits
+
+
+def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSettings, run: _Run) -> dict:
+    import torch
+
+    n_cls = len(classes)
+    counts = torch.bincount(torch.tensor(tr_y), minlength=n_cls).float()
+    weights = (counts.sum() / (n_cls * counts.clamp(min=1))).float()
+    if not getattr(model, "head_from_base", False):
+        run.emit({"kind": "phase", "message": "Fitting the starting head on frozen embeddings"})
+        fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
+    run.check()
+    rng = random.Random(s.seed)
+    per_epoch = (len(tr_seqs) + s.batch_size - 1) // s.batch_size
+    total = per_epoch * s.epochs
+    warm = max(1, int(0.1 * total))
+    head_params = list(model.head.parameters())
+    opt = torch.optim.AdamW([
+        {"params": list(model.albert.parameters()), "lr": s.lr},
+        {"params": head_params, "lr": s.lr * 10},
+    ], weight_decay=0.01)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    lossf = torch.nn.CrossEntropyLoss(weight=weights)
+    ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
+    run.evaluated(0, total, 0.0, ev, vloss)
+    best = (ev.macro_f1, -vloss)
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    bad, step, epochs_run = 0, 0, 0
+    model.train()
+    for ep in range(s.epochs):
+        for batch in _batches(len(tr_seqs), s.batch_size, rng):
+            run.check()
+            ids, mask = _tensors([tr_seqs[i] for i in batch])
+            y = torch.tensor([tr_y[i] for i in batch])
+            loss = lossf(model(ids, mask, torch.zeros_like(ids)), y)
+            f = (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+            for g, b in zip(opt.param_groups, base_lrs):
+                g["lr"] = b * f
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            run.step(step, total, step / per_epoch, loss.item())
+        epochs_run = ep + 1
+        ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
+        run.evaluated(step, total, float(epochs_run), ev, vloss)
+        if (ev.macro_f1, -vloss) > best:
+            best, bad = (ev.macro_f1, -vloss), 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= s.patience:
+                run.emit({"kind": "phase", "message": f"Early stop after epoch {epochs_run}: validation stopped improving"})
+                break
+    model.load_state_dict(best_state)
+    return {"steps": step, "epochs_run": epochs_run, "class_weights": [round(float(w), 4) for w in weights]}
+
+
+def make_pairs(y: list[int], iterations: int, max_pairs: int, seed: int) -> list[tuple[int, int, float]]:
+    """SetFit pairs: for each example, a same-class partner (target 1) and an other-class one (target 0)."""
+    rng = random.Random(seed)
+    by: dict[int, list[int]] = {}
+    for i, c in enumerate(y):
+        by.setdefault(c, []).append(i)
+    pairs = []
+    for _ in range(iterations):
+        for i, c in enumerate(y):
+            same = [j for j in by[c] if j != i] or [i]
+            pairs.append((i, rng.choice(same), 1.0))
+            other = rng.choice([k for k in by if k != c])
+            pairs.append((i, rng.choice(by[other]), 0.0))
+    rng.shuffle(pairs)
+    return pairs[:max_pairs]
+
+
+def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSettings, run: _Run) -> dict:
+    import torch
+
+    n_cls = len(classes)
+    pairs = make_pairs(tr_y, s.pair_iterations, s.max_pairs, s.seed)
+    half = max(1, s.batch_size // 2) * 2  # pairs per step: as many sentences as a standard batch, x2
+    steps_per_epoch = (len(pairs) + half - 1) // half
+    epochs = 1  # one pass over SetFit's pairs is its recipe; more pairs rather than more passes
+    total = steps_per_epoch * epochs
+    checks = {int(total * f) for f in (0.25, 0.5, 0.75, 1.0)} - {0}
+    opt = torch.optim.AdamW(model.albert.parameters(), lr=s.few_shot_lr, weight_decay=0.0)
+    warm = max(1, int(0.1 * total))
+
+    def head_and_eval(step):
+        fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
+        ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes)
+        run.evaluated(step, total, step / steps_per_epoch, ev, vloss)
+        return ev, vloss
+
+    ev, vloss = head_and_eval(0)
+    best = (ev.macro_f1, -vloss)
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    step = 0
+    for k in range(0, len(pairs), half):
+        run.check()
+        chunk = pairs[k:k + half]
+        ids_a, mask_a = _tensors([tr_seqs[a] for a, _, _ in chunk])
+        ids_b, mask_b = _tensors([tr_seqs[b] for _, b, _ in chunk])
+        target = torch.tensor([t for _, _, t in chunk])
+        ea = model.embed(ids_a, mask_a, torch.zeros_like(ids_a))
+        eb = model.embed(ids_b, mask_b, torch.zeros_like(ids_b))
+        loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(ea, eb), target)
+        for g in opt.param_groups:
+            g["lr"] = s.few_shot_lr * ((step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        run.step(step, total, step / steps_per_epoch, loss.item())
+        if step in checks:
+            ev, vloss = head_and_eval(step)
+            if (ev.macro_f1, -vloss) > best:
+                best = (ev.macro_f1, -vloss)
+                best_state = {k2: v.clone() for k2, v in model.state_dict().items()}
+            model.train()
+    model.load_state_dict(best_state)
+    return {"steps": step, "epochs_run": epochs, "pairs": len(pairs)}
+
+
+# -- comparison
+
+
+def tfidf_baseline(tr_texts, tr_y, va_texts, va_y, classes, seed: int) -> Evaluation:
+    """TF-IDF + logistic regression on the same split: the bar a neural model has to clear."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    X = vec.fit_transform(tr_texts)
+    clf = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=seed).fit(X, tr_y)
+    return evaluate(va_y, clf.predict(vec.transform(va_texts)).tolist(), classes, "TF-IDF + logistic regression")
+
+
+def evaluate_installed(folder: str, va_texts, va_y, classes, threads: int = 0) -> Evaluation | None:
+    """Score an installed classifier (through the core ONNX path) on the validation split, if its labels fit."""
+    from app.core.registry import read_manifest
+    from app.core.runtime import RuntimeOptions
+    from app.core.sentiment import SentimentModel
+
+    try:
+        m = SentimentModel(read_manifest(Path(folder)), RuntimeOptions(device="cpu", intra_op_threads=threads))
+    except ModelError:
+        return None
+    if set(m.labels) != set(classes):
+        return None
+    index = {c: i for i, c in enumerate(classes)}
+    pred = [index[m.labels[int(k)]] for k in m.probabilities(list(va_texts)).argmax(1)]
+    return evaluate(va_y, pred, classes, f"{m.manifest.id} {m.manifest.version}")
+
+
+# -- export
+
+
+def _export_onnx(model, folder: Path) -> None:
+    import torch
+
+    model.eval()
+    ids = torch.tensor([[2, 7592, 2088, 999, 3], [2, 7592, 3, 0, 0]])
+    mask = (ids != 0).long()
+    torch.onnx.export(
+        model, (ids, mask, torch.zeros_like(ids)), str(folder / "model.onnx"), dynamo=False, opset_version=17,
+        input_names=INPUTS, output_names=["logits"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                      "token_type_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
+    )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(folder / "model.onnx"), str(folder / "model.int8.onnx"), weight_type=QuantType.QInt8)
+
+
+def _save_weights(model, folder: Path) -> None:
+    """fp16 safetensors + config (like the shipped encoder) and the head, so this model can be a base."""
+    import copy
+
+    import torch
+    from safetensors.torch import save_file
+
+    enc = copy.deepcopy(model.albert).to(torch.float16)
+    enc.save_pretrained(str(folder), safe_serialization=True)
+    save_file({k: v.detach().float().contiguous() for k, v in model.head.state_dict().items()},
+              str(folder / "head.safetensors"))
+
+
+def _card(manifest: dict, report: dict) -> str:
+    ev = report["evaluation"]
+    lines = [
+        f"# {manifest['name']}", "",
+        f"Fine-tuned in Albert Studio on {report['created']} from `{manifest['base_model']}` "
+        f"({report['mode']} recipe).", "",
+        "## Data", "",
+        f"- source: {report['data_source'] or 'library labels'}",
+        f"- {report['n_train'] + report['n_val']} labelled examples: {report['n_train']} to train, "
+        f"{report['n_val']} held out for validation (stratified, seed {report['seed']})",
+        "- per class: " + ", ".join(f"{k} {v}" for k, v in report["counts"].items()), "",
+        "## Validation (held-out split; this exported graph)", "",
+        f"accuracy {ev['accuracy']:.3f}, macro-F1 {ev['macro_f1']:.3f}", "",
+        "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+    ]
+    lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+              for k, v in ev["per_class"].items()]
+    lines += ["", "Comparison on the same split:", "", "| model | accuracy | macro-F1 |", "|---|---|---|"]
+    for key in ("evaluation", "evaluation_fp32", "previous", "baseline"):
+        e = report.get(key)
+        if e:
+            lines.append(f"| {e['model']} | {e['accuracy']:.3f} | {e['macro_f1']:.3f} |")
+    lines += ["", "## Limits", "",
+              "Validation is small when the data is small; the scores above carry wide error bars. "
+              "The temperature used to calibrate probabilities was fitted on the validation split.", ""]
+    return "\n".join(lines)
+
+
+def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,
+              should_stop: Callable[[], bool] = lambda: False) -> dict:
+    """Train, evaluate, export and register one model; returns the report as plain values."""
+    import numpy as np
+    import torch
+
+    from app.core.encoder_text import EncoderTokenizer
+    from app.core.registry import read_manifest, write_manifest
+    from app.training.common import seed_everything
+    from app.training.sentiment import fit_temperature
+
+    run = _Run(emit, should_stop)
+    torch.set_num_threads(s.threads or max(1, min(os.cpu_count() or 1, 4)))
+    seed_everything(s.seed)
+    base = Path(s.base)
+    mode = choose_mode(data, s)
+    classes = data.classes
+    y = list(data.label_ids)
+    tr, va = stratified_split(y, s.val_fraction, s.seed)
+    emit({"kind": "phase", "message": f"{mode} fine-tuning on {len(tr)} examples, validating on {len(va)}"})
+    tok_file = _tokenizer_file(base)
+    tok = EncoderTokenizer(tok_file, s.max_length)
+    seqs = tok.encode(list(data.texts))
+    tr_seqs, tr_y = [seqs[i] for i in tr], [y[i] for i in tr]
+    va_seqs, va_y = [seqs[i] for i in va], [y[i] for i in va]
+    va_texts = [data.texts[i] for i in va]
+    model = load_base(base, classes)
+    run.check()
+    recipe = train_few_shot if mode == "few-shot" else train_standard
+    info = recipe(model, tr_seqs, tr_y, va_seqs, va_y, classes, s, run)
+    train_seconds = time.time() - run.t0
+    run.check()
+    ev_torch, _, va_logits = _val_eval(model, va_seqs, va_y, classes)
+    report = {
+        "model_id": s.model_id, "name": s.name or s.model_id, "mode": mode, "base": s.base_id or base.name,
+        "classes": list(classes), "n_train": len(tr), "n_val": len(va), "counts": data.counts(),
+        "data_source": data.source, "seed": s.seed, "history": run.history, "train_seconds": round(train_seconds, 1),
+        "created": time.strftime("%Y-%m-%d %H:%M"), "warnings": list(data.warnings),
+        "settings": {k: v for k, v in asdict(s).items() if k not in ("base", "models_dir", "previous")},
+        **info,
+    }
+    report["baseline"] = tfidf_baseline([data.texts[i] for i in tr], tr_y, va_texts, va_y, classes, s.seed).as_dict()
+    prev = evaluate_installed(s.previous, va_texts, va_y, classes, s.threads) if s.previous else None
+    report["previous"] = prev.as_dict() if prev else None
+    if not s.export:
+        report["evaluation"] = ev_torch.as_dict()
+        report["seconds"] = round(time.time() - run.t0, 1)
+        return report
+
+    emit({"kind": "phase", "message": "Exporting ONNX fp32 + int8"})
+    models_dir = Path(s.models_dir)
+    dest = models_dir / s.model_id
+    if dest.exists():
+        raise ModelError(f"A model with id '{s.model_id}' is already installed; choose another name.")
+    stage = models_dir / STAGING / f"{s.model_id}-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        _export_onnx(model, stage)
+        run.check()
+        _save_weights(model, stage)
+        shutil.copy(tok_file, stage / "tokenizer.json")
+        T = fit_temperature(va_logits.numpy(), np.asarray(va_y))
+        base_man = json.loads((base / "manifest.json").read_text()) if (base / "manifest.json").exists() else {}
+        manifest = {
+            "id": s.model_id, "version": "1.0.0", "task": "sentiment", "name": s.name or s.model_id,
+            "architecture": "albert", "languages": base_man.get("languages", ["en"]), "labels": list(classes),
+            "max_length": s.max_length,
+            "tokenizer": {**base_man.get("tokenizer", {"type": "wordpiece", "lowercase": True}), "file": "tokenizer.json"},
+            "graphs": {g: {"file": f, "inputs": INPUTS} for g, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))},
+            "default_graph": "int8",
+            "files": ["model.onnx", "model.int8.onnx", "tokenizer.json", "config.json", "model.safetensors",
+                      "head.safetensors"],
+            "calibration": {"temperature": T, "fitted_on": "the validation split"},
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "license": base_man.get("license", ""), "base_model": report["base"],
+            "origin": "user", "source": "fine-tuned",
+            "training": {k: report[k] for k in ("mode", "n_train", "n_val", "counts", "data_source", "seed",
+                                                   "steps", "epochs_run", "train_seconds")},
+        }
+        write_manifest(stage, {**manifest, "metrics": {}})
+        run.check()
+        # score the exported graphs through the same core classifier the app uses
+        evs = {g: evaluate_installed(str(stage), va_texts, va_y, classes, s.threads) for g in ("int8",)}
+        from app.core.runtime import RuntimeOptions
+        from app.core.sentiment import SentimentModel
+
+        fp32 = SentimentModel(read_manifest(stage), RuntimeOptions(device="cpu", intra_op_threads=s.threads), graph="fp32")
+        ev_fp32 = evaluate(va_y, fp32.probabilities(va_texts).argmax(1).tolist(), classes, f"{s.model_id} (fp32)")
+        ev_int8 = evs["int8"]
+        ev_int8 = Evaluation(**{**ev_int8.__dict__, "model": f"{s.model_id} (int8)"})
+        # int8 by default unless it costs more than a point of accuracy on this split
+        default_graph = "int8" if ev_int8.accuracy >= ev_fp32.accuracy - 0.01 else "fp32"
+        chosen = ev_int8 if default_graph == "int8" else ev_fp32
+        report["evaluation"] = {**chosen.as_dict(), "model": f"{s.model_id} (new, {default_graph})"}
+        report["evaluation_fp32"] = ev_fp32.as_dict()
+        report["evaluation_int8"] = ev_int8.as_dict()
+        report["default_graph"] = default_graph
+        report["temperature"] = T
+        manifest["default_graph"] = default_graph
+        manifest["metrics"] = {"validation": report["evaluation"], "validation_fp32": ev_fp32.as_dict(),
+                               "validation_int8": ev_int8.as_dict(), "baseline": report["baseline"],
+                               "previous": report["previous"]}
+        report["seconds"] = round(time.time() - run.t0, 1)
+        (stage / "MODEL_CARD.md").write_text(_card(manifest, report), encoding="utf-8")
+        (stage / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_manifest(stage, manifest)
+        run.check()
+        stage.rename(dest)  # atomic: the model appears complete or not at all
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    report["folder"] = str(dest)
+    emit({"kind": "phase", "message": f"Saved {s.model_id}"})
+    return report
+
+
+def clean_staging(models_dir: Path) -> None:
+    """Remove what killed workers left behind (never visible as models: they live under .staging/)."""
+    shutil.rmtree(Path(models_dir) / STAGING, ignore_errors=True)

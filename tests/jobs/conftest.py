@@ -1,0 +1,79 @@
+"""Fixtures for the fine-tuning tests: a tiny random ALBERT encoder in the shipped layout, real SST-2 rows."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sst2" / "train.tsv"
+
+
+def make_tiny_encoder(folder: Path) -> Path:
+    """config.json + fp16 model.safetensors (AlbertModel) + tokenizer.json + manifest (task encoder)."""
+    import torch
+    from transformers import AlbertConfig, AlbertModel
+
+    from app.core.registry import write_manifest
+    from app.training.common import teacher_dir
+
+    torch.manual_seed(0)
+    cfg = AlbertConfig(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                       num_hidden_groups=1, num_attention_heads=2, intermediate_size=64,
+                       max_position_embeddings=128, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                       pad_token_id=0)
+    folder.mkdir(parents=True, exist_ok=True)
+    AlbertModel(cfg, add_pooling_layer=False).to(torch.float16).save_pretrained(str(folder))
+    shutil.copy(teacher_dir() / "tokenizer.json", folder / "tokenizer.json")
+    write_manifest(folder, {"id": "albert-encoder-tiny", "version": "0.0.1", "task": "encoder", "name": "tiny test encoder",
+                            "languages": ["en"], "graphs": {}, "max_length": 128,
+                            "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
+                            "files": ["config.json", "model.safetensors", "tokenizer.json"]})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return make_tiny_encoder(tmp_path_factory.mktemp("enc") / "albert-encoder-tiny")
+
+
+def sst2_rows(n_per_class: int, seed: int = 0, min_words: int = 6) -> list[tuple[str, str]]:
+    if not DATA.exists():
+        pytest.skip("the SST-2 data pack is not here")
+    rows = []
+    with open(DATA, encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        next(reader)
+        for r in reader:
+            if len(r) >= 2 and len(r[1].split()) >= min_words:
+                rows.append((r[1].strip(), "positive" if r[0] == "1" else "negative"))
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    out, seen = [], {"positive": 0, "negative": 0}
+    for t, y in rows:
+        if seen[y] < n_per_class:
+            out.append((t, y))
+            seen[y] += 1
+    return out
+
+
+@pytest.fixture()
+def sst2_csv(tmp_path) -> Path:
+    p = tmp_path / "reviews.csv"
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "review", "sentiment"])
+        for i, (t, y) in enumerate(sst2_rows(24)):
+            w.writerow([i, t, y])
+    return p
+
+
+@pytest.fixture()
+def user_models(tmp_path, monkeypatch) -> Path:
+    d = tmp_path / "user-models"
+    d.mkdir()
+    monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(d))
+    return d
