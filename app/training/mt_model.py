@@ -142,8 +142,12 @@ class AlbertMT(nn.Module):
         return self.drop(x + F.embedding(positions, self.pe))
 
     def logits(self, h):
-        # tied, factorized output layer: d -> E with proj^T, then E -> V with the embedding table
-        return torch.matmul(torch.matmul(self.dec_ln(h), self.proj.weight), self.embed.weight.t()) + self.out_bias
+        # tied, factorized output layer: d -> E with proj^T, then E -> V with the embedding table.
+        # A 2-D F.linear exports as Gemm(transB=1) over the same initializer the embedding Gather
+        # reads, so the V x E table is stored once per graph, not once more transposed.
+        e = torch.matmul(self.dec_ln(h), self.proj.weight)
+        b = e.shape[0]
+        return F.linear(e.reshape(-1, e.shape[-1]), self.embed.weight, self.out_bias).view(b, -1, self.config.vocab_size)
 
     def encode(self, ids, mask):
         positions = torch.cumsum(torch.ones_like(ids), dim=1) - 1

@@ -297,6 +297,7 @@ def main(argv=None) -> None:
     p.add_argument("--average", type=int, default=4, help="average the last N snapshots at export")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N val lines only")
+    p.add_argument("--speed-sentences", type=int, default=128, help="val lines timed for the speed table")
     args = p.parse_args(argv)
     if args.minutes > 0:
         train(args)

@@ -1,0 +1,306 @@
+"""Translation with any encoder-decoder ONNX pair described by a manifest (numpy + ONNX Runtime only).
+
+The graphs follow Hugging Face Optimum's seq2seq layout, so the shipped ALBERT-style model and a
+Marian/OPUS-MT model exported with `optimum-cli export onnx` load the same way:
+
+    "graphs": {"encoder":           {"file": "encoder_model.onnx", "inputs": [...]},
+               "decoder":           {"file": "decoder_model.onnx", "inputs": [...]},
+               "decoder_with_past": {"file": "decoder_with_past_model.onnx", "inputs": [...]},
+               "encoder_int8": ..., "decoder_int8": ..., "decoder_with_past_int8": ...},
+    "variants": {"fp32": {"encoder": "encoder", "decoder": "decoder", "decoder_with_past": "decoder_with_past"},
+                 "int8": {...}},  "default_variant": "int8",
+    "decoder_start_token_id": 0, "eos_token_id": 0, "pad_token_id": 58100,
+    "targets": {"fr": {"decoder_start_token_id": 4}, ...}      (multilingual models only)
+
+`decoder` takes the whole prefix (input_ids, encoder_attention_mask, encoder_hidden_states) and
+returns logits plus `present.*` tensors; `decoder_with_past` takes one new token and the cache as
+`past_key_values.*` (the names of the `present.*` outputs with the prefix swapped) and returns the
+logits and the grown self-attention cache. Without `decoder_with_past` every step re-runs the prefix.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from app.core.errors import ModelError
+from app.core.mt_tokenizer import MTTokenizer, detokenize
+from app.core.registry import Manifest, read_manifest, verify
+from app.core.runtime import RuntimeOptions, Session, length_batches, pad
+from app.core.types import ModelInfo, TranslatedSentence, Translation
+
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+
+
+@dataclass
+class _Graphs:
+    encoder: Session
+    decoder: Session
+    decoder_with_past: Session | None
+
+
+class Translator:
+    """Translate text with an encoder-decoder model: `translate(text)`, `translate_batch(texts)`."""
+
+    def __init__(self, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None,
+                 target_lang: str | None = None, check: bool = True):
+        if manifest.task != "translation":
+            raise ModelError(f"{manifest.id} is a {manifest.task} model, not a translation model")
+        if check:
+            verify(manifest)
+        self.manifest = manifest
+        raw = manifest.raw
+        self.variant = graph or raw.get("default_variant") or "fp32"
+        variants = raw.get("variants") or {"fp32": {k: k for k in ("encoder", "decoder", "decoder_with_past")}}
+        if self.variant not in variants:
+            raise ModelError(f"{manifest.id}: no graph variant '{self.variant}' (has {', '.join(variants)})")
+        names = variants[self.variant]
+        for need in ("encoder", "decoder"):
+            if names.get(need) not in manifest.graphs:
+                raise ModelError(f"{manifest.id}: the manifest names no '{need}' graph for variant '{self.variant}'")
+        with_past = names.get("decoder_with_past")
+        self.graphs = _Graphs(
+            Session(manifest.graph_file(names["encoder"]), options),
+            Session(manifest.graph_file(names["decoder"]), options),
+            Session(manifest.graph_file(with_past), options) if with_past in manifest.graphs else None,
+        )
+        self.targets: dict[str, dict] = raw.get("targets") or {manifest.target_lang: {}}
+        self.target_lang = target_lang or manifest.target_lang or next(iter(self.targets))
+        if self.target_lang not in self.targets:
+            raise ModelError(f"{manifest.id} translates into {', '.join(self.targets)}, not '{self.target_lang}'")
+        self.source_lang = manifest.source_lang or "en"
+        self.eos_id = int(raw.get("eos_token_id", 0))
+        self.pad_id = int(raw.get("pad_token_id", 0))
+        self.tokenizer = MTTokenizer(manifest.folder, manifest.tokenizer, self.eos_id, self.pad_id,
+                                     raw.get("unk_token_id"))
+        self.encoder_output = raw.get("encoder_output", "last_hidden_state")
+        self.suppress = [int(i) for i in raw.get("suppress_token_ids", [self.pad_id])]
+        self.max_source_tokens = int(raw.get("max_source_tokens", manifest.max_length))
+        self.max_tokens = 4096  # token budget of one encoder batch
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None,
+                      target_lang: str | None = None) -> "Translator":
+        return cls(manifest, options, graph, target_lang)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None,
+                    target_lang: str | None = None) -> "Translator":
+        return cls(read_manifest(Path(folder)), options, graph, target_lang)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(self.manifest.id, self.manifest.version, "translation", self.graphs.encoder.provider)
+
+    @property
+    def has_cache(self) -> bool:
+        return self.graphs.decoder_with_past is not None
+
+    def _start_id(self, lang: str) -> int:
+        t = self.targets.get(lang)
+        if t is None:
+            raise ModelError(f"{self.manifest.id} translates into {', '.join(self.targets)}, not '{lang}'")
+        return int(t.get("decoder_start_token_id", self.manifest.raw.get("decoder_start_token_id", self.pad_id)))
+
+    # ---- text level ---------------------------------------------------------------------------
+
+    def translate(self, text: str, *, beam: int = 4, max_length: int = 200, length_penalty: float = 1.0,
+                  target_lang: str | None = None, use_cache: bool = True) -> Translation:
+        """Translate a document: split into sentences, translate them in length-sorted batches, reassemble
+        with the paragraph breaks of the source."""
+        return self._translate_texts([text], beam, max_length, length_penalty, target_lang, use_cache)[0]
+
+    def translate_batch(self, texts: Sequence[str], *, beam: int = 4, max_length: int = 200,
+                        length_penalty: float = 1.0, target_lang: str | None = None,
+                        use_cache: bool = True) -> list[str]:
+        return [t.text for t in self._translate_texts(list(texts), beam, max_length, length_penalty,
+                                                      target_lang, use_cache)]
+
+    def _translate_texts(self, texts, beam, max_length, length_penalty, target_lang, use_cache) -> list[Translation]:
+        from app.core.segment import split_sentences
+
+        lang = target_lang or self.target_lang
+        start = self._start_id(lang)
+        plans = []  # per text: list of (paragraph, [piece indices]) per sentence
+        pieces: list[str] = []
+        for text in texts:
+            plan = []
+            for s in split_sentences(text or ""):
+                idx = []
+                for piece in self._fit(s.text):
+                    idx.append(len(pieces))
+                    pieces.append(piece)
+                plan.append((s.paragraph, s.text, idx))
+            plans.append(plan)
+        unique = list(dict.fromkeys(pieces))
+        out_ids = self.generate(self.tokenizer.encode(unique, self.max_source_tokens), start=start, beam=beam,
+                                max_length=max_length, length_penalty=length_penalty, use_cache=use_cache)
+        done = {src: detokenize(self.tokenizer.decode(ids), lang, src) for src, ids in zip(unique, out_ids)}
+        results = []
+        for plan in plans:
+            sents, paragraphs, last_par = [], [], None
+            for par, src, idx in plan:
+                text = " ".join(done[pieces[i]] for i in idx if done[pieces[i]])
+                sents.append(TranslatedSentence(src, text))
+                if par != last_par:
+                    paragraphs.append([])
+                    last_par = par
+                if text:
+                    paragraphs[-1].append(text)
+            full = "\n\n".join(" ".join(p) for p in paragraphs if p)
+            results.append(Translation(lang=lang, text=full, sentences=tuple(sents), source_lang=self.source_lang))
+        return results
+
+    def _fit(self, sentence: str) -> list[str]:
+        """A sentence too long for the model is cut at clause breaks, then between words."""
+        limit = self.max_source_tokens - 1
+        if self.tokenizer.count(sentence) <= limit:
+            return [sentence]
+        out, cur = [], ""
+        for part in _CLAUSE_BREAK.split(sentence):
+            words = [part] if self.tokenizer.count(part) <= limit else part.split()
+            for w in words:
+                cand = f"{cur} {w}".strip()
+                if cur and self.tokenizer.count(cand) > limit:
+                    out.append(cur)
+                    cur = w
+                else:
+                    cur = cand
+        if cur:
+            out.append(cur)
+        return out
+
+    # ---- token level --------------------------------------------------------------------------
+
+    def generate(self, sources: Sequence[Sequence[int]], *, start: int | None = None, beam: int = 4,
+                 max_length: int = 200, length_penalty: float = 1.0, use_cache: bool = True) -> list[list[int]]:
+        """Target ids (without start and </s>) for each source id list, batched by length."""
+        start = self._start_id(self.target_lang) if start is None else start
+        results: list[list[int]] = [[] for _ in sources]
+        todo = [i for i, s in enumerate(sources) if len(s) > 1 or (len(s) == 1 and s[0] != self.eos_id)]
+        if not todo:
+            return results
+        beam = max(1, int(beam))
+        budget = max(self.max_tokens // beam, 256)
+        for batch in length_batches([len(sources[i]) for i in todo], budget, max_batch=64):
+            rows = [todo[b] for b in batch]
+            ids, mask = pad([sources[r] for r in rows], self.pad_id)
+            hidden = self.graphs.encoder({"input_ids": ids, "attention_mask": mask})
+            hidden = hidden.get(self.encoder_output, next(iter(hidden.values())))
+            limits = np.minimum(max_length, 2 * mask.sum(1) + 10).astype(np.int64)
+            cached = use_cache and self.has_cache
+            outs = (self._greedy if beam == 1 else self._beam)(hidden, mask, start, limits, cached, beam, length_penalty)
+            for r, o in zip(rows, outs):
+                results[r] = o
+        return results
+
+    def _step(self, state: dict, tokens: np.ndarray, cached: bool) -> np.ndarray:
+        """Log-probabilities of the next token for every live row; updates the decoder state in place."""
+        if not cached or "cache" not in state:
+            prefix = tokens if not cached else tokens[:, -1:]
+            out = self.graphs.decoder({"input_ids": prefix, "encoder_attention_mask": state["mask"],
+                                       "encoder_hidden_states": state["hidden"]},
+                                      None if cached else ["logits"])
+            if cached:
+                state["cache"] = {"past_key_values." + k[len("present."):]: v
+                                  for k, v in out.items() if k.startswith("present.")}
+        else:
+            feeds = {"input_ids": tokens[:, -1:], "encoder_attention_mask": state["mask"],
+                     "encoder_hidden_states": state["hidden"], **state["cache"]}
+            out = self.graphs.decoder_with_past(feeds)
+            for k, v in out.items():
+                if k.startswith("present."):
+                    state["cache"]["past_key_values." + k[len("present."):]] = v
+        logits = out["logits"][:, -1, :].astype(np.float32)
+        logits[:, self.suppress] = -np.inf
+        m = logits.max(axis=1, keepdims=True)
+        return logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+
+    @staticmethod
+    def _select(state: dict, rows: np.ndarray) -> None:
+        """Keep only `rows` of the decoder state (finished sentences leave, beams are reordered)."""
+        state["hidden"] = state["hidden"][rows]
+        state["mask"] = state["mask"][rows]
+        for k in list(state.get("cache", {})):
+            state["cache"][k] = state["cache"][k][rows]
+
+    def _greedy(self, hidden, mask, start, limits, cached, beam, length_penalty) -> list[list[int]]:
+        n = hidden.shape[0]
+        state = {"hidden": hidden, "mask": mask}
+        tokens = np.full((n, 1), start, dtype=np.int64)
+        alive = np.arange(n)
+        outs: list[list[int]] = [[] for _ in range(n)]
+        for t in range(int(limits.max())):
+            nxt = self._step(state, tokens, cached).argmax(axis=1)
+            tokens = np.concatenate([tokens, nxt[:, None]], axis=1)
+            keep = []
+            for j, (row, tok) in enumerate(zip(alive, nxt)):
+                if tok == self.eos_id or t + 1 >= limits[row]:
+                    outs[row] = [int(x) for x in tokens[j, 1:] if x != self.eos_id]
+                else:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(alive):
+                keep = np.array(keep)
+                alive, tokens = alive[keep], tokens[keep]
+                self._select(state, keep)
+        return outs
+
+    def _beam(self, hidden, mask, start, limits, cached, k, length_penalty) -> list[list[int]]:
+        n = hidden.shape[0]
+        state = {"hidden": np.repeat(hidden, k, axis=0), "mask": np.repeat(mask, k, axis=0)}
+        tokens = np.full((n * k, 1), start, dtype=np.int64)
+        scores = np.tile(np.array([0.0] + [-np.inf] * (k - 1)), n)  # only one live beam at the start
+        alive = list(range(n))  # sentence index of each block of k rows
+        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+        for t in range(int(limits.max())):
+            logp = self._step(state, tokens, cached)
+            vocab = logp.shape[1]
+            cand = (scores[:, None] + logp).reshape(len(alive), k * vocab)
+            top = np.argpartition(-cand, 2 * k, axis=1)[:, : 2 * k]
+            rows, new_scores, new_tokens, keep_blocks = [], [], [], []
+            for b, sent in enumerate(alive):
+                order = top[b][np.argsort(-cand[b, top[b]])]
+                picked = 0
+                last = t + 1 >= limits[sent]
+                for rank, c in enumerate(order):
+                    src_row, tok = b * k + c // vocab, int(c % vocab)
+                    s = float(cand[b, c])
+                    if s == -np.inf:
+                        break
+                    if tok == self.eos_id or last:
+                        if rank < k:
+                            hyp = [int(x) for x in tokens[src_row, 1:]] + ([] if tok == self.eos_id else [tok])
+                            finished[sent].append((s / (len(hyp) + 1) ** length_penalty, hyp))
+                        continue
+                    rows.append(src_row)
+                    new_scores.append(s)
+                    new_tokens.append(tok)
+                    picked += 1
+                    if picked == k:
+                        break
+                while 0 < picked < k:  # keep k rows per sentence; the copies can never win
+                    rows.append(rows[-1])
+                    new_scores.append(-np.inf)
+                    new_tokens.append(new_tokens[-1])
+                    picked += 1
+                fin = sorted(finished[sent], key=lambda h: -h[0])[:k]
+                finished[sent] = fin
+                best_alive = new_scores[-picked] / (t + 2) ** length_penalty if picked else -np.inf
+                done = last or not picked or (len(fin) >= k and fin[-1][0] >= best_alive)
+                if done:
+                    del rows[len(rows) - picked:], new_scores[len(new_scores) - picked:], new_tokens[len(new_tokens) - picked:]
+                else:
+                    keep_blocks.append(sent)
+            if not keep_blocks:
+                break
+            rows = np.array(rows)
+            tokens = np.concatenate([tokens[rows], np.array(new_tokens, dtype=np.int64)[:, None]], axis=1)
+            scores = np.array(new_scores)
+            self._select(state, rows)
+            alive = keep_blocks
+        return [max(f, key=lambda h: h[0])[1] if f else [] for f in finished]
