@@ -1,0 +1,114 @@
+"""Evaluate the shipped sentiment model (ONNX fp32 and int8) against VADER, TF-IDF+LR and the teacher.
+
+    python -m app.training.sentiment_eval [--teacher] [--imdb 1000]
+
+Validation: the leak-free SST-2 sentence split and whole IMDB reviews (app.training.sentiment_data).
+Whole reviews are read by the core exactly as the app reads documents: packed into 256-token windows,
+window probabilities averaged by length, nothing truncated.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.training.common import MODELS_DIR, RUNS_DIR, save_json, teacher_dir
+from app.training.sentiment_data import imdb_splits, sst2_splits
+
+
+def ece(probs_pos: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of the predicted label's probability."""
+    pred = (probs_pos >= 0.5).astype(int)
+    conf = np.where(pred == 1, probs_pos, 1 - probs_pos)
+    correct = (pred == labels).astype(float)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf >= lo) & (conf < hi if hi < 1 else conf <= hi)
+        if m.any():
+            total += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(total)
+
+
+def eval_onnx(folder: Path, graph: str, sst, imdb) -> dict:
+    from app.core.registry import read_manifest
+    from app.core.runtime import RuntimeOptions
+    from app.core.sentiment import SentimentModel
+
+    m = SentimentModel(read_manifest(folder), RuntimeOptions(device="cpu"), graph=graph)
+    pos = m.labels.index("positive")
+    t = time.perf_counter()
+    ps = m.probabilities([x for x, _ in sst])[:, pos]
+    t_sst = time.perf_counter() - t
+    t = time.perf_counter()
+    pd = np.array([dict(m.analyze(x, per_sentence=False).probabilities)["positive"] for x, _ in imdb])
+    t_imdb = time.perf_counter() - t
+    ys, yd = np.array([y for _, y in sst]), np.array([y for _, y in imdb])
+    return {"sst2_acc": float(((ps >= 0.5) == ys).mean()), "imdb_acc": float(((pd >= 0.5) == yd).mean()),
+            "sst2_ece": ece(ps, ys), "imdb_ece": ece(pd, yd),
+            "sst2_sentences_per_s": len(sst) / t_sst, "imdb_docs_per_s": len(imdb) / t_imdb}
+
+
+def eval_vader(sst, imdb) -> dict:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    v = SentimentIntensityAnalyzer()
+    acc = lambda data: float(np.mean([(v.polarity_scores(x)["compound"] >= 0) == bool(y) for x, y in data]))
+    return {"sst2_acc": acc(sst), "imdb_acc": acc(imdb)}
+
+
+def eval_tfidf(train, sst, imdb) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=400_000)
+    X = vec.fit_transform([x for x, _ in train])
+    clf = LogisticRegression(C=4.0, max_iter=2000).fit(X, [y for _, y in train])
+    acc = lambda data: float((clf.predict(vec.transform([x for x, _ in data])) == np.array([y for _, y in data])).mean())
+    return {"sst2_acc": acc(sst), "imdb_acc": acc(imdb)}
+
+
+def eval_teacher(sst_train, imdb_train, sst, imdb, n_imdb_train: int) -> dict:
+    """Frozen MiniLM teacher sentence embeddings + logistic regression (a cheap stand-in for fine-tuning it)."""
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    st = SentenceTransformer(str(teacher_dir()), device="cpu")
+    st.max_seq_length = 256
+    enc = lambda texts: st.encode(texts, batch_size=64, convert_to_numpy=True)
+    train = sst_train + imdb_train[:n_imdb_train]
+    clf = LogisticRegression(C=2.0, max_iter=3000).fit(enc([x for x, _ in train]), [y for _, y in train])
+    acc = lambda data: float((clf.predict(enc([x for x, _ in data])) == np.array([y for _, y in data])).mean())
+    return {"sst2_acc": acc(sst), "imdb_acc": acc(imdb), "note": f"frozen embeddings (first 256 tokens) + LR, {len(train)} training texts"}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=MODELS_DIR / "albert-sentiment-en")
+    ap.add_argument("--imdb", type=int, default=1000, help="IMDB validation reviews to use")
+    ap.add_argument("--teacher", action="store_true", help="also evaluate the frozen teacher + LR (slow)")
+    ap.add_argument("--out", type=Path, default=RUNS_DIR / "sentiment" / "metrics.json")
+    args = ap.parse_args(argv)
+    sst_train, _, sst = sst2_splits()
+    imdb_train, _, imdb = imdb_splits()
+    imdb = imdb[: args.imdb]
+    rows = {}
+    for g in ("fp32", "int8"):
+        rows[f"ALBERT (ours) ONNX {g}"] = eval_onnx(args.model, g, sst, imdb)
+        print(g, rows[f"ALBERT (ours) ONNX {g}"], flush=True)
+    rows["VADER (lexicon)"] = eval_vader(sst, imdb)
+    rows["TF-IDF 1-2gram + LR"] = eval_tfidf(sst_train + imdb_train, sst, imdb)
+    if args.teacher:
+        rows["MiniLM teacher, frozen + LR"] = eval_teacher(sst_train, imdb_train, sst, imdb, 4000)
+    print(f"\nvalidation: {len(sst)} SST-2 sentences (leak-free split), {len(imdb)} whole IMDB reviews")
+    print(f"{'model':32s} {'SST-2 acc':>9s} {'IMDB acc':>9s}")
+    for name, r in rows.items():
+        print(f"{name:32s} {100 * r['sst2_acc']:9.2f} {100 * r['imdb_acc']:9.2f}")
+    save_json({"validation": {"sst2_sentences": len(sst), "imdb_reviews": len(imdb)}, "rows": rows}, args.out)
+
+
+if __name__ == "__main__":
+    main()

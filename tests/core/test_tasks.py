@@ -1,0 +1,72 @@
+"""Sentiment and summary tasks on real ONNX graphs (tiny random models in the shipped layouts)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core.analyzer import AnalysisOptions, Analyzer, parse_tasks
+from app.core.documents import content_hash
+from app.core.errors import ModelError
+from app.core.registry import Registry
+from app.core.sentiment import SentimentModel
+from app.core.summary import Summarizer
+from app.core.types import Document
+
+LONG = " ".join(f"Sentence number {i} talks about the weather and the trains in some detail." for i in range(120))
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_models, tmp_path_factory):
+    return Registry(roots=[tiny_models], settings_file=tmp_path_factory.mktemp("s") / "defaults.json")
+
+
+def test_sentiment_reads_long_documents_whole(registry):
+    m = SentimentModel(registry.default("sentiment"))
+    r = m.analyze(LONG)
+    assert r.chunks > 1, "a document longer than the window must be read in several windows"
+    assert len(r.sentences) == 120
+    assert r.label in ("negative", "positive") and 0.5 <= r.score <= 1.0
+    assert abs(sum(p for _, p in r.probabilities) - 1.0) < 1e-4
+    s = r.sentences[3]
+    assert LONG[s.start:s.end] == s.text
+
+
+@pytest.mark.parametrize("graph,tol", [("fp32", 1e-5), ("int8", 5e-3)])
+def test_sentiment_probabilities_are_batched_consistently(registry, graph, tol):
+    # fp32 must not change with padding; dynamic int8 scales activations per batch, so allow a little
+    m = SentimentModel(registry.default("sentiment"), graph=graph)
+    texts = ["short one.", "a somewhat longer sentence with more words in it than the first.", "mid length text here."]
+    together = m.probabilities(texts)
+    alone = np.vstack([m.probabilities([t]) for t in texts])
+    assert np.allclose(together, alone, atol=tol), "padding and length bucketing must not change results"
+
+
+def test_summary_lengths_and_document_order(registry):
+    s = Summarizer(registry.default("summary"))
+    text = "First fact here. Second fact follows. Third one is long and detailed about something. Fourth. Fifth and last."
+    out = s.summarize(text, sentences=2)
+    assert len(out.sentences) == 2
+    assert [x.index for x in out.sentences] == sorted(x.index for x in out.sentences)
+    assert len(s.summarize(text, ratio=0.6).sentences) == 3
+    assert len(s.summarize(text, sentences=50).sentences) == 5
+    assert s.summarize("   ").sentences == ()
+    with pytest.raises(ValueError):
+        s.summarize(text, ratio=1.5)
+
+
+def test_analyzer_runs_requested_tasks_and_reports_models(registry):
+    a = Analyzer(registry=registry)
+    doc = Document("x.txt", "I loved it. It broke the next day. I want a refund.", content_hash=content_hash("x"))
+    r = a.analyze(doc, AnalysisOptions(tasks=("sentiment", "summary"), sentences=1))
+    assert r.sentiment and len(r.sentiment.sentences) == 3
+    assert r.summary and len(r.summary.sentences) == 1
+    assert {m.task for m in r.models} == {"sentiment", "summary"}
+    assert all(m.provider == "CPUExecutionProvider" for m in r.models)
+    with pytest.raises(ModelError, match="translation"):
+        a.analyze(doc, AnalysisOptions(tasks=("translation",), target_lang="xx"))
+
+
+def test_parse_tasks():
+    assert parse_tasks("sentiment,translate") == ("sentiment", "translation")
+    with pytest.raises(ValueError, match="unknown task"):
+        parse_tasks("sentiment,poetry")

@@ -1,0 +1,50 @@
+"""The command line: JSON Lines output in input order, errors, exit codes, export, models."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from app.cli import main
+
+
+@pytest.fixture()
+def env(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(tiny_models))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "1.txt").write_text("I adore this phone. The screen is bright.")
+    (tmp_path / "in" / "2.txt").write_text("Awful. It died after two days.")
+    (tmp_path / "in" / "3.bin.txt").write_bytes(b"\x00\x01\x02" * 200)
+    return tmp_path
+
+
+def test_analyze_json_lines(env, capsys):
+    code = main(["analyze", str(env / "in"), "--db", str(env / "l.db"), "--json", "--tasks", "sentiment,summary",
+                 "--sentences", "1"])
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert code == 3  # one file failed
+    assert [l["source"].rsplit("/", 1)[-1] for l in lines] == ["1.txt", "2.txt", "3.bin.txt"]
+    ok = lines[0]
+    assert ok["sentiment"]["label"] in ("positive", "negative") and 0 <= ok["sentiment"]["score"] <= 1
+    assert [s["text"] for s in ok["sentiment"]["sentences"]] == ["I adore this phone.", "The screen is bright."]
+    assert len(ok["summary"]["sentences"]) == 1
+    assert "binary" in lines[2]["error"]
+
+
+def test_usage_errors_and_missing_paths(env, capsys):
+    assert main(["analyze", str(env / "in"), "--tasks", "poetry", "--db", str(env / "l.db")]) == 2
+    assert main(["analyze", str(env / "nope.txt"), "--db", str(env / "l.db"), "--tasks", "sentiment"]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_export_history_and_models(env, capsys):
+    main(["analyze", str(env / "in" / "1.txt"), "--db", str(env / "l.db"), "--tasks", "sentiment", "-q"])
+    assert main(["export", str(env / "out.csv"), "--db", str(env / "l.db")]) == 0
+    rows = list(csv.DictReader(open(env / "out.csv", encoding="utf-8")))
+    assert len(rows) == 1 and rows[0]["sentiment_label"] in ("positive", "negative")
+    assert main(["history", "--db", str(env / "l.db")]) == 0
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "albert-sentiment-en" in out and "albert-summary-en" in out
+    assert main(["models", "verify"]) == 0
