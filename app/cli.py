@@ -201,9 +201,9 @@ def cmd_models(args) -> int:
     if args.action == "list":
         rows = []
         for m in reg.manifests():
-            langs = f"{m.source_lang}->{m.target_lang}" if m.task == "translation" else ",".join(m.languages)
+            langs = f"{m.source_lang}->{','.join(m.target_langs)}" if m.task == "translation" else ",".join(m.languages)
             try:
-                is_default = reg.default(m.task, m.target_lang or None).id == m.id
+                is_default = any(reg.default(m.task, lang).id == m.id for lang in (m.target_langs or (None,)))
             except ModelError:
                 is_default = False
             rows.append([m.id, m.version, m.task, langs, f"{m.size_bytes / 1e6:.1f} MB", m.origin, "*" if is_default else ""])
@@ -235,7 +235,8 @@ def cmd_models(args) -> int:
     if args.action == "default":
         try:
             m = reg.get(args.id)
-            reg.set_default(m.task, m.id, m.target_lang or None)
+            for lang in m.target_langs or (None,):
+                reg.set_default(m.task, m.id, lang)
         except ModelError as exc:
             _err(str(exc))
             return EXIT_ERROR

@@ -120,9 +120,9 @@ class Analyzer:
             infos.append(m.model_info)
         if "translation" in opts.tasks:
             m = self.model("translation", opts.target_lang)
-            translation = m.translate(document.text, beam=opts.beam)
+            translation = m.translate(document.text, beam=opts.beam, target_lang=opts.target_lang)
             infos.append(m.model_info)
         return Analysis(document, sentiment, summary, translation, tuple(infos), time.perf_counter() - t0)
 
     def translation_languages(self) -> list[str]:
-        return sorted({m.target_lang for m in self.registry.for_task("translation") if m.target_lang})
+        return sorted({lang for m in self.registry.for_task("translation") for lang in m.target_langs})

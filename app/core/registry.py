@@ -76,6 +76,14 @@ class Manifest:
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def target_langs(self) -> tuple[str, ...]:
+        """Languages a translation model writes (one model may serve several target languages)."""
+        targets = self.raw.get("targets")
+        if isinstance(targets, dict) and targets:
+            return tuple(targets)
+        return (self.target_lang,) if self.target_lang else ()
+
+    @property
     def size_bytes(self) -> int:
         return sum((self.folder / f).stat().st_size for f in self.files if (self.folder / f).exists())
 
@@ -94,7 +102,7 @@ class Manifest:
         return self.folder / self.graphs[g]["file"]
 
     def describe(self) -> str:
-        langs = f"{self.source_lang}->{self.target_lang}" if self.task == "translation" else ",".join(self.languages)
+        langs = f"{self.source_lang}->{','.join(self.target_langs)}" if self.task == "translation" else ",".join(self.languages)
         return f"{self.id} {self.version} ({self.task}, {langs})"
 
 
@@ -220,10 +228,10 @@ class Registry:
     def default(self, task: str, target_lang: str | None = None) -> Manifest:
         cands = self.for_task(task)
         if task == "translation" and target_lang:
-            cands = [m for m in cands if m.target_lang == target_lang]
+            cands = [m for m in cands if target_lang in m.target_langs]
         if not cands:
             what = f"{task} to '{target_lang}'" if target_lang else task
-            offered = ", ".join(sorted({m.target_lang for m in self.for_task('translation')})) if task == "translation" else ""
+            offered = ", ".join(sorted({l for m in self.for_task('translation') for l in m.target_langs})) if task == "translation" else ""
             raise ModelError(f"No installed model for {what}" + (f" (languages offered: {offered})" if offered else ""))
         key = f"{task}:{target_lang}" if task == "translation" and target_lang else task
         chosen = self._defaults().get(key)
