@@ -79,6 +79,7 @@ _SPACE_AFTER_OPEN = re.compile(r"([(\[{])\s+")
 _FR_HIGH_PUNCT = re.compile(r"(?<=[^\s])([;:!?»])")  # French puts a space before ; : ! ? »
 _FR_GUILLEMET = re.compile(r"«(?=\S)")
 _NON_FR_HIGH_PUNCT = re.compile(r"\s+([;:!?])")
+_GLUED_AFTER = re.compile(r"(?<=[;:!?])(?=[^\W\d_])")  # "là?Un" -> "là? Un" (not "3:30" or "http://")
 _URLISH = re.compile(r"\w+://|\d:\d")
 
 
@@ -90,6 +91,7 @@ def detokenize(text: str, lang: str, source: str = "") -> str:
         return text
     text = _SPACE_BEFORE_CLOSE.sub(r"\1", text)
     text = _SPACE_AFTER_OPEN.sub(r"\1", text)
+    text = _GLUED_AFTER.sub(" ", text)
     if lang == "fr":
         if not _URLISH.search(text):
             text = _FR_HIGH_PUNCT.sub(r" \1", text)

@@ -155,7 +155,7 @@ def greedy_torch(model, sp, sentences: list[str], lang: str, max_len: int = 80) 
             mem = model.encode(src, mask)
             ys = torch.full((len(ids), 1), tag, dtype=torch.long)
             done = torch.zeros(len(ids), dtype=torch.bool)
-            for _ in range(max_len):
+            for _ in range(min(max_len, int(1.3 * w) + 5)):
                 nxt = model.decode(ys, mem, mask)[:, -1].argmax(-1)
                 nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
                 ys = torch.cat([ys, nxt[:, None]], 1)
@@ -204,6 +204,7 @@ def train(args) -> None:
     t_end = time.time() + args.minutes * 60
     last_save = time.time()
     tok_seen, loss_sum, t0 = 0, 0.0, time.time()
+    n_saves = 0
 
     def save():
         st = dict(model=model.state_dict(), optim=opt.state_dict(), step=step, epoch=epoch, pos=pos,
@@ -242,7 +243,9 @@ def train(args) -> None:
             if time.time() - last_save > args.save_minutes * 60:
                 save()
                 last_save = time.time()
-                evaluate_progress(model, sp, val, val_pairs, log, quick=True)
+                n_saves += 1
+                if n_saves % 2 == 0:  # every other snapshot: a cheap look at greedy BLEU
+                    evaluate_progress(model, sp, val, val_pairs, log, quick=True)
         if pos >= len(batches):
             epoch, pos = epoch + 1, 0
             log.info(f"epoch {epoch} done at step {step}")
@@ -265,7 +268,7 @@ def evaluate_progress(model, sp, val, val_pairs, log, quick: bool) -> None:
             tot += F.cross_entropy(lg.reshape(-1, lg.shape[-1]), to.reshape(-1), ignore_index=PAD, reduction="sum").item()
             n += k
     model.train()
-    m = 100 if quick else len(val["en"])
+    m = 64 if quick else len(val["en"])
     msg = [f"val nll {tot / n:.3f}"]
     for lang in TARGETS:
         hyp = greedy_torch(model, sp, val["en"][:m], lang)
