@@ -1,0 +1,3 @@
+from app.ui.main import main
+
+raise SystemExit(main())

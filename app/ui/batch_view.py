@@ -1,0 +1,434 @@
+"""Batch analysis of folders and many files as one background job, with progress, results, charts and errors."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.analyzer import AnalysisOptions
+from app.core.documents import SUPPORTED_SUFFIXES
+from app.core.store import Store
+from app.core.types import Analysis
+from app.jobs.batch import BatchProgress, BatchReport, run_batch
+from app.ui.charts import ResultsChart
+from app.ui.context import AppContext, export_library
+from app.ui.ops import BackgroundOp
+from app.ui.theme import label_color
+from app.ui.widgets import human_seconds
+
+COLUMNS = ("Title", "Label", "Score", "Summary", "Seconds", "Source")
+ID_ROLE = Qt.UserRole + 1
+SORT_ROLE = Qt.UserRole + 2
+
+
+class _Filter(QSortFilterProxyModel):
+    """Rows whose title, summary or source contain the text, and whose label is the chosen one."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.text = ""
+        self.label = None
+        self.setSortRole(SORT_ROLE)
+
+    def set(self, text: str, label: str | None) -> None:
+        self.text, self.label = text.lower(), label
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:
+        m = self.sourceModel()
+        if self.label and m.index(row, 1, parent).data() != self.label:
+            return False
+        if self.text:
+            hay = " ".join(str(m.index(row, c, parent).data() or "") for c in (0, 3, 5)).lower()
+            return self.text in hay
+        return True
+
+
+class BatchView(QWidget):
+    """Pick files or folders, run them in the background, watch progress, browse and export what came out."""
+
+    open_requested = Signal(int)
+    finished = Signal(object)  # BatchReport
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.paths: list[str] = []
+        self.op: BackgroundOp | None = None
+        self.report: BatchReport | None = None
+        self.errors: list[tuple[str, str]] = []
+        self._started = 0.0
+        self._last: BatchProgress | None = None
+
+        # -- what to run
+        self.add_files = QPushButton("Add Files…")
+        self.add_folder = QPushButton("Add Folder…")
+        self.clear_paths = QPushButton("Clear")
+        self.paths_label = QLabel("No files chosen. Add files or a folder, or drop them on the window.")
+        self.paths_label.setWordWrap(True)
+        self.do_sentiment = QCheckBox("Sentiment", checked=True)
+        self.do_summary = QCheckBox("Summary", checked=True)
+        self.run_button = QPushButton("Run Batch")
+        self.run_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop after the document in hand (Esc)")
+        self.add_files.clicked.connect(self._choose_files)
+        self.add_folder.clicked.connect(self._choose_folder)
+        self.clear_paths.clicked.connect(lambda: self.set_paths([]))
+        self.run_button.clicked.connect(lambda: self.start())
+        self.cancel_button.clicked.connect(self.cancel)
+        top = QHBoxLayout()
+        for w in (self.add_files, self.add_folder, self.clear_paths):
+            top.addWidget(w)
+        top.addSpacing(12)
+        top.addWidget(self.do_sentiment)
+        top.addWidget(self.do_summary)
+        top.addStretch(1)
+        top.addWidget(self.run_button)
+        top.addWidget(self.cancel_button)
+
+        # -- progress
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.files_label = QLabel("Files: –")
+        self.current_label = QLabel("Current: –")
+        self.current_label.setMinimumWidth(100)
+        self.elapsed_label = QLabel("Elapsed: –")
+        self.remaining_label = QLabel("Remaining: –")
+        self.status_label = QLabel("")
+        prog = QGridLayout()
+        prog.addWidget(self.progress, 0, 0, 1, 4)
+        prog.addWidget(self.files_label, 1, 0)
+        prog.addWidget(self.elapsed_label, 1, 1)
+        prog.addWidget(self.remaining_label, 1, 2)
+        prog.addWidget(self.status_label, 1, 3)
+        prog.addWidget(self.current_label, 2, 0, 1, 4)
+        self._clock = QTimer(self, interval=500, timeout=self._tick)
+
+        # -- results
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.proxy = _Filter(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        hdr = self.table.horizontalHeader()
+        hdr.setSectionResizeMode(QHeaderView.Interactive)
+        hdr.setSectionResizeMode(3, QHeaderView.Stretch)
+        for c, w in ((0, 180), (1, 80), (2, 60), (4, 64), (5, 160)):
+            hdr.resizeSection(c, w)
+        self.table.doubleClicked.connect(self._open_row)
+        self.filter_text = QLineEdit(placeholderText="Filter results…")
+        self.filter_text.setClearButtonEnabled(True)
+        self.filter_label = QComboBox()
+        self.filter_label.addItem("All labels", None)
+        self.filter_text.textChanged.connect(self._apply_filter)
+        self.filter_label.currentIndexChanged.connect(self._apply_filter)
+        self.export_csv = QPushButton("Export CSV…")
+        self.export_jsonl = QPushButton("Export JSONL…")
+        for b in (self.export_csv, self.export_jsonl):
+            b.setEnabled(False)
+        self.export_csv.clicked.connect(lambda: self.export_dialog("csv"))
+        self.export_jsonl.clicked.connect(lambda: self.export_dialog("jsonl"))
+        frow = QHBoxLayout()
+        frow.addWidget(self.filter_text, 1)
+        frow.addWidget(self.filter_label)
+        frow.addWidget(self.export_csv)
+        frow.addWidget(self.export_jsonl)
+        results = QWidget()
+        rl = QVBoxLayout(results)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addLayout(frow)
+        rl.addWidget(self.table, 1)
+
+        self.chart = ResultsChart()
+        self.error_table = QTableWidget(0, 2)
+        self.error_table.setHorizontalHeaderLabels(["File", "Reason"])
+        self.error_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Interactive)
+        self.error_table.horizontalHeader().resizeSection(0, 200)
+        self.error_table.horizontalHeader().setStretchLastSection(True)
+        self.error_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.error_table.setWordWrap(True)
+        self.error_table.verticalHeader().hide()
+        self.errors_box = QGroupBox("Errors (0)")
+        el = QVBoxLayout(self.errors_box)
+        el.addWidget(self.error_table)
+        chart_box = QGroupBox("Label distribution and scores")
+        cl = QVBoxLayout(chart_box)
+        cl.addWidget(self.chart)
+
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(chart_box)
+        right.addWidget(self.errors_box)
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(results)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.paths_label)
+        lay.addLayout(prog)
+        lay.addWidget(self.splitter, 1)
+
+    # -- choosing
+
+    def set_paths(self, paths: list[str]) -> None:
+        self.paths = [str(p) for p in paths]
+        if not self.paths:
+            self.paths_label.setText("No files chosen. Add files or a folder, or drop them on the window.")
+        else:
+            names = ", ".join(Path(p).name or p for p in self.paths[:6])
+            more = f" and {len(self.paths) - 6} more" if len(self.paths) > 6 else ""
+            self.paths_label.setText(f"To analyse: {names}{more}")
+
+    def _choose_files(self) -> None:
+        pattern = "Documents (" + " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES) + ");;All files (*)"
+        files, _ = QFileDialog.getOpenFileNames(self, "Add Files", self._last_dir(), pattern)
+        if files:
+            self.set_paths(self.paths + files)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add Folder", self._last_dir())
+        if folder:
+            self.set_paths(self.paths + [folder])
+
+    def _last_dir(self) -> str:
+        win = self.window()
+        return win.last_dir() if hasattr(win, "last_dir") else ""
+
+    # -- running
+
+    @property
+    def running(self) -> bool:
+        return self.op is not None and not self.op.finished
+
+    def options(self) -> AnalysisOptions:
+        tasks = tuple(t for t, box in (("sentiment", self.do_sentiment), ("summary", self.do_summary))
+                      if box.isChecked()) or ("sentiment",)
+        return AnalysisOptions(tasks=tasks)
+
+    def start(self, paths: list[str] | None = None) -> bool:
+        """Run the batch over `paths` (or the chosen ones) in the background; False if one is running."""
+        if self.running:
+            return False
+        if paths is not None:
+            self.set_paths(paths)
+        if not self.paths:
+            self.status_label.setText("Choose files or a folder first.")
+            return False
+        self._reset_results()
+        analyzer, db_path, opts, chosen = self.ctx.analyzer, self.ctx.db_path, self.options(), list(self.paths)
+
+        def op(ctx):
+            store = Store(db_path)
+            try:
+                return run_batch(
+                    chosen, analyzer, store, opts,
+                    progress=lambda p: ctx.progress(("progress", p)),
+                    on_result=lambda a: ctx.progress(("result", a)),
+                    on_error=lambda s, r: ctx.progress(("error", (s, r))),
+                    cancelled=ctx.cancelled,
+                )
+            finally:
+                store.close()
+
+        self.op = BackgroundOp(self, op, success=self._done, failure=self._failed, progress=self._on_progress,
+                               progress_label="Batch analysis running…")
+        self._started = time.monotonic()
+        self._set_running(True)
+        self.status_label.setText("Running…")
+        self.op.run()
+        return True
+
+    def cancel(self) -> None:
+        if self.running:
+            self.op.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status_label.setText("Cancelling…")
+
+    def _set_running(self, on: bool) -> None:
+        self.run_button.setEnabled(not on)
+        self.cancel_button.setEnabled(on)
+        for w in (self.add_files, self.add_folder, self.clear_paths, self.do_sentiment, self.do_summary):
+            w.setEnabled(not on)
+        self.export_csv.setEnabled(not on and self.report is not None)
+        self.export_jsonl.setEnabled(not on and self.report is not None)
+        if on:
+            self._clock.start()
+        else:
+            self._clock.stop()
+
+    def _reset_results(self) -> None:
+        self.model.setRowCount(0)
+        self.error_table.setRowCount(0)
+        self.errors = []
+        self.errors_box.setTitle("Errors (0)")
+        self.report = None
+        self._last = None
+        self.chart.set_data([], [])
+        self.progress.setRange(0, 0)  # busy until the files are counted
+        self.files_label.setText("Files: counting…")
+        self.remaining_label.setText("Remaining: –")
+        self.current_label.setText("Current: –")
+
+    def _on_progress(self, item) -> None:
+        kind, value = item
+        if kind == "progress":
+            self._show_progress(value)
+        elif kind == "result":
+            self._add_result(value)
+        elif kind == "error":
+            self._add_error(*value)
+
+    def _show_progress(self, p: BatchProgress) -> None:
+        self._last = p
+        self.progress.setRange(0, max(p.files_total, 1))
+        self.progress.setValue(p.files_done)
+        self.progress.setFormat(f"{p.fraction:.0%}")
+        self.files_label.setText(f"Files: {p.files_done} / {p.files_total}  ·  documents {p.documents_done}"
+                                 f"  ·  errors {p.failed}" + (f"  ·  reused {p.reused}" if p.reused else ""))
+        self.current_label.setText(f"Current: {p.current}" if p.current else "Current: –")
+        self.remaining_label.setText(f"Remaining: ~{human_seconds(p.remaining)}" if p.remaining is not None
+                                     else "Remaining: estimating…")
+        self._tick()
+
+    def _tick(self) -> None:
+        self.elapsed_label.setText(f"Elapsed: {human_seconds(time.monotonic() - self._started)}")
+
+    def _add_result(self, a: Analysis) -> None:
+        doc_id = self.ctx.store.find_document(a.document.content_hash)
+        title = QStandardItem(a.document.title or Path(a.document.source).name)
+        title.setData(doc_id, ID_ROLE)
+        title.setData(title.text().lower(), SORT_ROLE)
+        title.setToolTip(a.document.source)
+        s = a.sentiment
+        label = QStandardItem(s.label if s else "")
+        label.setData(s.label if s else "", SORT_ROLE)
+        if s:
+            label.setForeground(QBrush(label_color(s.label)))
+            f = label.font()
+            f.setBold(True)
+            label.setFont(f)
+        score = QStandardItem(f"{s.score:.3f}" if s else "")
+        score.setData(s.score if s else -1.0, SORT_ROLE)
+        summary = QStandardItem(a.summary.text if a.summary else "")
+        summary.setData(summary.text().lower(), SORT_ROLE)
+        summary.setToolTip(summary.text())
+        secs = QStandardItem(f"{a.seconds:.2f}")
+        secs.setData(a.seconds, SORT_ROLE)
+        src = QStandardItem(a.document.source)
+        src.setData(a.document.source, SORT_ROLE)
+        self.model.appendRow([title, label, score, summary, secs, src])
+        if s and self.filter_label.findData(s.label) < 0:
+            self.filter_label.addItem(s.label, s.label)
+        self._update_chart()
+
+    def _add_error(self, source: str, reason: str) -> None:
+        self.errors.append((source, reason))
+        r = self.error_table.rowCount()
+        self.error_table.insertRow(r)
+        name = QTableWidgetItem(Path(source.split("#")[0]).name + (("#" + source.split("#", 1)[1]) if "#" in source else ""))
+        name.setToolTip(source)
+        why = QTableWidgetItem(reason)
+        why.setToolTip(reason)
+        self.error_table.setItem(r, 0, name)
+        self.error_table.setItem(r, 1, why)
+        self.error_table.resizeRowToContents(r)
+        self.errors_box.setTitle(f"Errors ({len(self.errors)})")
+
+    def _update_chart(self) -> None:
+        labels, scores = [], []
+        for r in range(self.model.rowCount()):
+            lab = self.model.item(r, 1).text()
+            if lab:
+                labels.append(lab)
+                scores.append(float(self.model.item(r, 2).data(SORT_ROLE)))
+        self.chart.set_data(labels, scores)
+
+    def _done(self, report: BatchReport) -> None:
+        self.report = report
+        self._set_running(False)
+        if self._last is not None and report.status == "done":
+            self.progress.setRange(0, max(self._last.files_total, 1))
+            self.progress.setValue(self._last.files_total)
+        elif self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        words = {"done": "Finished", "cancelled": "Cancelled", "failed": "Failed"}
+        self.status_label.setText(
+            f"{words.get(report.status, report.status)}: {report.analyses} analysed, {len(report.errors)} errors"
+            f" in {report.seconds:.1f} s")
+        self._tick()
+        self.finished.emit(report)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_running(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        from app.ui.ops import describe_error, report_error
+
+        self.status_label.setText("Failed")
+        report_error(self, describe_error(exc))
+
+    # -- results
+
+    def _apply_filter(self) -> None:
+        self.proxy.set(self.filter_text.text(), self.filter_label.currentData())
+
+    def _open_row(self, index) -> None:
+        doc_id = self.model.item(self.proxy.mapToSource(index).row(), 0).data(ID_ROLE)
+        if doc_id is not None:
+            self.open_requested.emit(int(doc_id))
+
+    def visible_rows(self) -> list[list[str]]:
+        """The result table as shown (sorted and filtered), for tests and screenshots."""
+        return [[self.proxy.index(r, c).data() or "" for c in range(len(COLUMNS))]
+                for r in range(self.proxy.rowCount())]
+
+    def export_dialog(self, fmt: str) -> None:
+        ext = "csv" if fmt == "csv" else "jsonl"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {ext.upper()}", str(Path(self._last_dir()) / f"results.{ext}"),
+                                              f"{ext.upper()} (*.{ext})")
+        if path:
+            self.export(path, fmt)
+
+    def export(self, path: str, fmt: str) -> BackgroundOp:
+        """Write this batch's results (or the whole library if no batch ran) in the background."""
+        run_id = self.report.run_id if self.report else None
+        db_path = self.ctx.db_path
+        return BackgroundOp(
+            self, lambda: export_library(db_path, path, fmt, run_id),
+            success=lambda n: self.status_label.setText(f"Exported {n} rows to {path}"),
+            progress_label=f"Exporting {fmt.upper()}…",
+        ).run()

@@ -1,0 +1,89 @@
+"""The window's handle on the core: the library file, the registry, the analyzer for the chosen device.
+
+The functions below run inside background ops. They only chain core calls (read, analyse, save, load)
+and open their own Store, so the GUI thread's store is never used from two threads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.analyzer import AnalysisOptions, Analyzer
+from app.core.documents import read_document
+from app.core.registry import Registry
+from app.core.runtime import RuntimeOptions
+from app.core.store import Store
+from app.core.types import Analysis
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    """A document as stored in the library, with the analysis just computed (None when only loaded)."""
+
+    document_id: int
+    stored: Analysis  # latest result of every task, as the library holds them
+    fresh: Analysis | None = None  # what this run computed (its time and models)
+
+
+def _params_keys(opts: AnalysisOptions) -> dict[str, str]:
+    return {t: opts.params_key(t) for t in opts.tasks}
+
+
+def analyze_file(analyzer: Analyzer, db_path: str, path: str | Path, opts: AnalysisOptions) -> OpenedDocument:
+    """Read one file, analyse it and keep the result in the library (worker thread)."""
+    document = read_document(path)
+    analysis = analyzer.analyze(document, opts)
+    with Store(db_path) as store:
+        doc_id = store.save_analysis(analysis, None, _params_keys(opts))
+        if analysis.error:
+            from app.core.errors import DocumentError
+
+            raise DocumentError(path, analysis.error)
+        return OpenedDocument(doc_id, store.load_analysis(doc_id), analysis)
+
+
+def analyze_stored(analyzer: Analyzer, db_path: str, document_id: int, opts: AnalysisOptions) -> OpenedDocument:
+    """Run tasks again on a document already in the library (new summary length, a translation...)."""
+    with Store(db_path) as store:
+        document = store.load_analysis(document_id).document
+        analysis = analyzer.analyze(document, opts)
+        store.save_analysis(analysis, None, _params_keys(opts))
+        return OpenedDocument(document_id, store.load_analysis(document_id), analysis)
+
+
+def export_library(db_path: str, path: str | Path, fmt: str, run_id: int | None = None) -> int:
+    with Store(db_path) as store:
+        return store.export(path, fmt, run_id=run_id)
+
+
+def providers_in_use(analyzer: Analyzer, tasks: tuple[str, ...] = ("sentiment", "summary")) -> dict[str, str]:
+    """Load each task's default model and say which ONNX Runtime provider it really runs on."""
+    out = {}
+    for task in tasks:
+        out[task] = analyzer.model(task).model_info.provider
+    return out
+
+
+class AppContext:
+    """Shared by every view: where the library is, which models are installed, which device to use."""
+
+    def __init__(self, db_path: str | Path, registry: Registry | None = None, device: str = "auto"):
+        self.db_path = str(db_path)
+        self.registry = registry or Registry()
+        self.store = Store(self.db_path)  # GUI-thread reads only; workers open their own
+        self.device = device
+        self.analyzer = Analyzer(registry=self.registry, runtime=RuntimeOptions(device=device))
+
+    def set_device(self, device: str) -> None:
+        """Use another device from the next analysis on (models reload lazily)."""
+        if device == self.device:
+            return
+        self.device = device
+        old = self.analyzer
+        self.analyzer = Analyzer(registry=self.registry, runtime=RuntimeOptions(device=device),
+                                 model_ids=dict(old.model_ids))
+        old.unload()
+
+    def close(self) -> None:
+        self.analyzer.unload()
+        self.store.close()

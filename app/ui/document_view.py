@@ -1,0 +1,359 @@
+"""The open document: sentences coloured by sentiment, and tabs for the summary, the translation and details."""
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QTextCharFormat, QTextCursor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.types import Analysis
+from app.ui.theme import NEGATIVE, POSITIVE, SUMMARY, highlight_color
+from app.ui.widgets import SentimentBadge
+
+
+def utf16_offsets(text: str):
+    """Map Python string indices to QTextDocument positions (Qt counts UTF-16 code units)."""
+    if all(ord(c) < 0x10000 for c in text):
+        return lambda i: i
+    astral = [i for i, c in enumerate(text) if ord(c) >= 0x10000]
+    return lambda i: i + bisect.bisect_left(astral, i)
+
+
+class DocumentText(QTextBrowser):
+    """Read-only text with one coloured span per sentence; hovering a sentence shows its label and score."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setUndoRedoEnabled(False)
+        self.spans: list[tuple[int, int, str]] = []  # (qt start, qt end, tooltip)
+        self.highlighted: list[tuple[str, str, float]] = []  # (sentence text, label, score)
+        self.summary_marked: list[str] = []
+        f = self.font()
+        f.setPointSizeF(f.pointSizeF() * 1.1)
+        self.setFont(f)
+        self.setPlaceholderText("Open a document (Ctrl+O), drop files here, or pick one from the library.")
+
+    def show_analysis(self, analysis: Analysis | None) -> None:
+        self.spans, self.highlighted, self.summary_marked = [], [], []
+        if analysis is None:
+            self.clear()
+            return
+        text = analysis.document.text
+        self.setPlainText(text)
+        at = utf16_offsets(text)
+        cursor = QTextCursor(self.document())
+        sent = analysis.sentiment
+        n_labels = max(len(sent.probabilities), 2) if sent else 2
+        chosen = {(s.start, s.end) for s in analysis.summary.sentences} if analysis.summary else set()
+        if sent:
+            for s in sent.sentences:
+                fmt = QTextCharFormat()
+                fmt.setBackground(highlight_color(s.label, s.score, n_labels))
+                tip = f"{s.label} · {s.score:.2f}"
+                if (s.start, s.end) in chosen:
+                    tip += " · in the summary"
+                fmt.setToolTip(tip)
+                self._apply(cursor, at(s.start), at(s.end), fmt)
+                self.spans.append((at(s.start), at(s.end), tip))
+                self.highlighted.append((s.text, s.label, s.score))
+        if analysis.summary:
+            for s in analysis.summary.sentences:
+                fmt = QTextCharFormat()
+                fmt.setFontUnderline(True)
+                fmt.setUnderlineStyle(QTextCharFormat.SingleUnderline)
+                fmt.setUnderlineColor(SUMMARY)
+                fmt.setFontWeight(QFont.DemiBold)
+                self._apply(cursor, at(s.start), at(s.end), fmt)
+                self.summary_marked.append(s.text)
+                if not sent:
+                    self.spans.append((at(s.start), at(s.end), f"in the summary · score {s.score:.2f}"))
+        self.spans.sort()
+        self.moveCursor(QTextCursor.Start)
+
+    @staticmethod
+    def _apply(cursor: QTextCursor, start: int, end: int, fmt: QTextCharFormat) -> None:
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.KeepAnchor)
+        cursor.mergeCharFormat(fmt)
+
+    def tooltip_at(self, position: int) -> str | None:
+        """The tooltip of the sentence at a document position (None between sentences)."""
+        i = bisect.bisect_right(self.spans, (position, float("inf"), "")) - 1
+        if i >= 0 and self.spans[i][0] <= position < self.spans[i][1]:
+            return self.spans[i][2]
+        return None
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.ToolTip:
+            pos = self.cursorForPosition(event.pos()).position()
+            tip = self.tooltip_at(pos)
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self.viewport())
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
+
+
+class SummaryPane(QWidget):
+    """Summary length (sentences or ratio) and the chosen sentences with their scores."""
+
+    requested = Signal(object, object)  # sentences: int | None, ratio: float | None
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.by_count = QRadioButton("Sentences")
+        self.by_ratio = QRadioButton("Ratio")
+        self.by_count.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.by_count)
+        group.addButton(self.by_ratio)
+        self.count = QSpinBox(minimum=1, maximum=50, value=3)
+        self.ratio = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, value=0.2, decimals=2)
+        self.ratio.setEnabled(False)
+        self.by_ratio.toggled.connect(self.ratio.setEnabled)
+        self.by_count.toggled.connect(self.count.setEnabled)
+        self.apply = QPushButton("Summarize")
+        self.apply.setToolTip("Summarize the open document with this length (Ctrl+M)")
+        self.apply.clicked.connect(self._request)
+        row = QHBoxLayout()
+        for w in (self.by_count, self.count, self.by_ratio, self.ratio):
+            row.addWidget(w)
+        row.addStretch(1)
+        row.addWidget(self.apply)
+        self.text = QTextBrowser()
+        self.text.setPlaceholderText("The summary of the open document appears here.")
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.text, 1)
+        note = QLabel("Summary sentences are underlined in the document.")
+        note.setEnabled(False)
+        lay.addWidget(note)
+        self.sentences: list[str] = []
+
+    def length(self) -> tuple[int | None, float | None]:
+        return (None, round(self.ratio.value(), 2)) if self.by_ratio.isChecked() else (self.count.value(), None)
+
+    def _request(self) -> None:
+        self.requested.emit(*self.length())
+
+    def show_analysis(self, analysis: Analysis | None) -> None:
+        summary = analysis.summary if analysis else None
+        self.sentences = [s.text for s in summary.sentences] if summary else []
+        if not summary:
+            self.text.setHtml("<p><i>No summary yet. Choose a length and press Summarize.</i></p>")
+            return
+        items = "".join(
+            f"<li style='margin-bottom:6px'>{_esc(s.text)} <span style='color:gray'>"
+            f"(sentence {s.index + 1}, score {s.score:.2f})</span></li>" for s in summary.sentences
+        )
+        self.text.setHtml(f"<ol>{items}</ol>")
+
+
+class TranslationPane(QWidget):
+    """Target language from the installed models, and the translation beside the source, sentence by sentence."""
+
+    requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.language = QComboBox()
+        self.language.setMinimumContentsLength(6)
+        self.go = QPushButton("Translate")
+        self.go.setToolTip("Translate the open document (Ctrl+T)")
+        self.go.clicked.connect(lambda: self.requested.emit(self.language.currentData() or ""))
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Target language:"))
+        row.addWidget(self.language)
+        row.addWidget(self.go)
+        row.addStretch(1)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Source", "Translation"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.setWordWrap(True)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.note)
+        lay.addWidget(self.table, 1)
+        self.set_languages([])
+
+    def set_languages(self, langs: list[str]) -> None:
+        current = self.language.currentData()
+        self.language.clear()
+        for lang in langs:
+            self.language.addItem(LANGUAGE_NAMES.get(lang, lang), lang)
+        i = self.language.findData(current)
+        if i >= 0:
+            self.language.setCurrentIndex(i)
+        self.go.setEnabled(bool(langs))
+        self.language.setEnabled(bool(langs))
+        self.note.setText("" if langs else "No translation model is installed. Import one in the Models view.")
+        self.note.setVisible(not langs)
+
+    def show_analysis(self, analysis: Analysis | None) -> None:
+        tr = analysis.translation if analysis else None
+        self.table.setRowCount(0)
+        if not tr:
+            return
+        pairs = [(s.source, s.text) for s in tr.sentences] or [(analysis.document.text, tr.text)]
+        self.table.setRowCount(len(pairs))
+        for r, (src, dst) in enumerate(pairs):
+            self.table.setItem(r, 0, QTableWidgetItem(src))
+            self.table.setItem(r, 1, QTableWidgetItem(dst))
+        self.table.setHorizontalHeaderLabels(
+            [f"Source ({tr.source_lang})", f"Translation ({LANGUAGE_NAMES.get(tr.lang, tr.lang)})"])
+        self.table.resizeRowsToContents()
+        i = self.language.findData(tr.lang)
+        if i >= 0:
+            self.language.setCurrentIndex(i)
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [(self.table.item(r, 0).text(), self.table.item(r, 1).text()) for r in range(self.table.rowCount())]
+
+
+LANGUAGE_NAMES = {"fr": "French (fr)", "de": "German (de)", "es": "Spanish (es)", "it": "Italian (it)",
+                  "en": "English (en)", "nl": "Dutch (nl)", "pt": "Portuguese (pt)"}
+
+
+def _esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class DetailsPane(QWidget):
+    """Which models ran, on which device, how long it took, and what the file was."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.fields: dict[str, QLabel] = {}
+        for name in ("Source", "Format", "Characters", "Sentences", "Sentiment", "Probabilities",
+                     "Model windows", "Models", "Device", "Time taken"):
+            lab = QLabel("–")
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            self.fields[name] = lab
+            self.form.addRow(f"{name}:", lab)
+
+    def show_analysis(self, analysis: Analysis | None, fresh: Analysis | None = None) -> None:
+        for lab in self.fields.values():
+            lab.setText("–")
+        if analysis is None:
+            return
+        doc = analysis.document
+        f = self.fields
+        f["Source"].setText(doc.source)
+        f["Format"].setText(f"{doc.format}, {doc.encoding}")
+        f["Characters"].setText(f"{len(doc.text):,}")
+        sent = analysis.sentiment
+        if sent:
+            f["Sentences"].setText(str(len(sent.sentences)))
+            f["Sentiment"].setText(f"{sent.label} ({sent.score:.3f})")
+            f["Probabilities"].setText(", ".join(f"{k} {v:.3f}" for k, v in sent.probabilities))
+            f["Model windows"].setText(str(sent.chunks))
+        models = (fresh or analysis).models
+        f["Models"].setText("\n".join(f"{m.task}: {m.id} {m.version}" for m in analysis.models) or "–")
+        providers = sorted({m.provider for m in models if m.provider})
+        f["Device"].setText(", ".join(providers) or "–")
+        seconds = fresh.seconds if fresh else analysis.seconds
+        f["Time taken"].setText(f"{seconds:.2f} s" + ("" if fresh else " (when analysed)"))
+
+    def value(self, name: str) -> str:
+        return self.fields[name].text()
+
+
+class DocumentPage(QWidget):
+    """Title and badge, the coloured text, and the Summary / Translation / Details tabs beside it."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = QLabel()
+        tf = self.title.font()
+        tf.setPointSizeF(tf.pointSizeF() * 1.35)
+        tf.setBold(True)
+        self.title.setFont(tf)
+        self.title.setWordWrap(True)
+        self.badge = SentimentBadge()
+        self.source = QLabel()
+        self.source.setEnabled(False)
+        self.source.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        legend = QLabel(
+            f"<span style='background:{POSITIVE.name()};color:white'>&nbsp;positive&nbsp;</span>&nbsp;"
+            f"<span style='background:{NEGATIVE.name()};color:white'>&nbsp;negative&nbsp;</span>&nbsp; "
+            "stronger colour = surer · <u>underlined</u> = in the summary · hover a sentence for its score")
+        legend.setWordWrap(True)
+        self.text = DocumentText()
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.badge, 0, Qt.AlignTop)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addLayout(head)
+        ll.addWidget(self.source)
+        ll.addWidget(legend)
+        ll.addWidget(self.text, 1)
+        self.summary = SummaryPane()
+        self.translation = TranslationPane()
+        self.details = DetailsPane()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.summary, "Summary")
+        self.tabs.addTab(self.translation, "Translation")
+        self.tabs.addTab(self.details, "Details")
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.splitter)
+        self.document_id: int | None = None
+        self.analysis: Analysis | None = None
+        self.show_analysis(None)
+
+    def show_analysis(self, analysis: Analysis | None, document_id: int | None = None,
+                      fresh: Analysis | None = None) -> None:
+        self.analysis, self.document_id = analysis, document_id
+        if analysis is None:
+            self.title.setText("No document open")
+            self.source.setText("")
+            self.badge.set_result(None, None)
+        else:
+            doc = analysis.document
+            self.title.setText(doc.title or Path(doc.source).name)
+            self.source.setText(doc.source)
+            s = analysis.sentiment
+            self.badge.set_result(s.label if s else None, s.score if s else None)
+        self.text.show_analysis(analysis)
+        self.summary.show_analysis(analysis)
+        self.translation.show_analysis(analysis)
+        self.details.show_analysis(analysis, fresh)

@@ -1,0 +1,154 @@
+"""The library pane: documents in the store, searchable over text and results, filtered by label and folder."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.store import MATCH_END, MATCH_START, Store
+from app.ui.theme import label_color
+
+ID_ROLE = Qt.UserRole + 1
+COLUMNS = ("Title", "Sentiment", "Added", "Path")
+
+
+def local_time(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return iso or ""
+
+
+class LibraryPane(QWidget):
+    """Lists the library; emits open_requested(document id) on double-click or Enter."""
+
+    open_requested = Signal(int)
+
+    def __init__(self, store: Store, labels: list[str] | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.search = QLineEdit(placeholderText="Search text, summaries, translations, labels…")
+        self.search.setClearButtonEnabled(True)
+        self.label_filter = QComboBox()
+        self.folder_filter = QComboBox()
+        self.folder_filter.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.folder_filter.setMinimumContentsLength(12)
+        self.count = QLabel()
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.view = QTreeView()
+        self.view.setModel(self.model)
+        self.view.setRootIsDecorated(False)
+        self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.view.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.AscendingOrder)
+        hdr = self.view.header()
+        hdr.setSectionResizeMode(0, QHeaderView.Stretch)
+        for c in (1, 2):
+            hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        hdr.setStretchLastSection(False)
+        hdr.resizeSection(3, 160)
+        self.view.doubleClicked.connect(self._open_index)
+        self.view.activated.connect(self._open_index)
+
+        filters = QHBoxLayout()
+        filters.addWidget(self.label_filter)
+        filters.addWidget(self.folder_filter, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.search)
+        lay.addLayout(filters)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.count)
+
+        self._debounce = QTimer(self, singleShot=True, interval=250, timeout=self.refresh)
+        self.search.textChanged.connect(lambda _: self._debounce.start())
+        self.label_filter.currentIndexChanged.connect(lambda _: self.refresh())
+        self.folder_filter.currentIndexChanged.connect(lambda _: self.refresh())
+        self.set_labels(labels or ["negative", "positive"])
+        self.refresh()
+
+    def set_labels(self, labels: list[str]) -> None:
+        current = self.label_filter.currentData()
+        self.label_filter.blockSignals(True)
+        self.label_filter.clear()
+        self.label_filter.addItem("All labels", None)
+        for lab in labels:
+            self.label_filter.addItem(lab, lab)
+        i = self.label_filter.findData(current)
+        self.label_filter.setCurrentIndex(max(i, 0))
+        self.label_filter.blockSignals(False)
+
+    def _refresh_folders(self) -> None:
+        current = self.folder_filter.currentData()
+        self.folder_filter.blockSignals(True)
+        self.folder_filter.clear()
+        self.folder_filter.addItem("All folders", None)
+        for folder in self.store.folders():
+            self.folder_filter.addItem(Path(folder).name or folder, folder)
+            self.folder_filter.setItemData(self.folder_filter.count() - 1, folder, Qt.ToolTipRole)
+        i = self.folder_filter.findData(current)
+        self.folder_filter.setCurrentIndex(max(i, 0))
+        self.folder_filter.blockSignals(False)
+
+    def refresh(self) -> None:
+        """Re-read the library with the current search and filters (a quick local query)."""
+        self._refresh_folders()
+        query = self.search.text().strip()
+        label = self.label_filter.currentData()
+        folder = self.folder_filter.currentData()
+        rows = self.store.list_documents(search=query or None, label=label, folder=folder)
+        snippets = {}
+        if query:
+            snippets = {r.id: s for r, s in self.store.search(query, limit=200)}
+        self.model.setRowCount(0)
+        for r in rows:
+            title = QStandardItem(r.title or Path(r.source).name)
+            title.setData(r.id, ID_ROLE)
+            tip = r.source
+            if r.id in snippets:
+                tip += "\n\n" + snippets[r.id].replace(MATCH_START, "«").replace(MATCH_END, "»")
+            title.setToolTip(tip)
+            badge = QStandardItem(f"{r.sentiment_label} {r.sentiment_score:.2f}" if r.sentiment_label else "–")
+            if r.sentiment_label:
+                c = label_color(r.sentiment_label)
+                badge.setForeground(QBrush(QColor("white")))
+                badge.setBackground(QBrush(c))
+            badge.setData(r.sentiment_score if r.sentiment_score is not None else -1.0, Qt.UserRole + 2)
+            added = QStandardItem(local_time(r.added_at))
+            path = QStandardItem(r.source)
+            path.setToolTip(r.source)
+            self.model.appendRow([title, badge, added, path])
+        total = self.store.count_documents()
+        shown = len(rows)
+        self.count.setText(f"{shown} of {total} documents" if shown != total else f"{total} documents")
+
+    def _open_index(self, index: QModelIndex) -> None:
+        doc_id = self.model.item(index.row(), 0).data(ID_ROLE)
+        if doc_id is not None:
+            self.open_requested.emit(int(doc_id))
+
+    def titles(self) -> list[str]:
+        return [self.model.item(r, 0).text() for r in range(self.model.rowCount())]
+
+    def select_document(self, document_id: int) -> None:
+        for r in range(self.model.rowCount()):
+            if self.model.item(r, 0).data(ID_ROLE) == document_id:
+                self.view.setCurrentIndex(self.model.index(r, 0))
+                return

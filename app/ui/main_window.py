@@ -1,0 +1,457 @@
+"""The main window: library dock, document / batch / models / fine-tune views, menus, shortcuts, status bar."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.analyzer import AnalysisOptions
+from app.core.documents import SUPPORTED_SUFFIXES, TABLE_SUFFIXES
+from app.core.errors import ModelError
+from app.ui.about import AboutDialog
+from app.ui.batch_view import BatchView
+from app.ui.context import AppContext, OpenedDocument, analyze_file, analyze_stored, export_library
+from app.ui.document_view import DocumentPage
+from app.ui.library import LibraryPane
+from app.ui.models_view import ModelsView
+from app.ui.ops import BackgroundOp, report_error
+from app.ui.theme import app_icon
+from app.ui.widgets import MessageBanner
+
+MAX_RECENT = 10
+PAGES = ("Document", "Batch", "Models", "Fine-tune")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext, settings: QSettings | None = None):
+        super().__init__()
+        self.ctx = ctx
+        self.settings = settings or QSettings()
+        self.setWindowTitle("Albert Studio")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self._busy: dict[int, str] = {}
+        self.opening: BackgroundOp | None = None
+
+        self.banner = MessageBanner()
+        self.document = DocumentPage()
+        self.batch = BatchView(ctx)
+        self.models = ModelsView(ctx)
+        self.finetune_holder = QWidget()
+        QVBoxLayout(self.finetune_holder).setContentsMargins(0, 0, 0, 0)
+        self.finetune_view: QWidget | None = None
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        for page, name in zip((self.document, self.batch, self.models, self.finetune_holder), PAGES):
+            self.pages.addTab(page, name)
+        self.pages.currentChanged.connect(self._page_shown)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(4, 4, 4, 0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self.library = LibraryPane(ctx.store, self._sentiment_labels())
+        self.library_dock = QDockWidget("Library", self)
+        self.library_dock.setObjectName("libraryDock")
+        self.library_dock.setWidget(self.library)
+        self.library_dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.library_dock)
+
+        self.library.open_requested.connect(self.open_document_id)
+        self.batch.open_requested.connect(self.open_document_id)
+        self.batch.finished.connect(self._batch_finished)
+        self.document.summary.requested.connect(self.summarize)
+        self.document.translation.requested.connect(self.translate)
+        self.models.models_changed.connect(self._models_changed)
+        self.models.device_changed.connect(self._device_changed)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._models_changed()
+        self._restore()
+
+    # ------------------------------------------------------------ building
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.busy_label = QLabel()
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.hide()
+        self.device_label = QLabel()
+        self.count_label = QLabel()
+        sb.addWidget(self.busy_label)
+        sb.addPermanentWidget(self.busy_bar)
+        sb.addPermanentWidget(self.count_label)
+        sb.addPermanentWidget(self.device_label)
+        self._update_status()
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(f"{tip} ({a.shortcut().toString(QKeySequence.NativeText)})" if shortcut else tip)
+        a.triggered.connect(slot)
+        self.addAction(a)  # shortcuts work even while the menu bar is hidden
+        return a
+
+    def _build_actions(self) -> None:
+        A = self._action
+        self.act_open = A("&Open…", self.open_dialog, QKeySequence.Open, "Open one or more documents")
+        self.act_open_folder = A("Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O", "Analyse every document in a folder")
+        self.act_export_csv = A("Export Library as &CSV…", lambda: self.export_dialog("csv"), "Ctrl+E", "Export every analysed document")
+        self.act_export_jsonl = A("Export Library as &JSONL…", lambda: self.export_dialog("jsonl"), "Ctrl+Shift+E")
+        self.act_quit = A("&Quit", self.close, QKeySequence.Quit)
+        self.act_reanalyse = A("&Analyse Again", self.reanalyse, "F5", "Run sentiment and summary again on the open document")
+        self.act_summarize = A("&Summarize", lambda: self.summarize(*self.document.summary.length()), "Ctrl+M")
+        self.act_translate = A("&Translate", lambda: self.translate(self.document.translation.language.currentData() or ""),
+                               "Ctrl+T")
+        self.act_batch = A("Run &Batch", lambda: self.batch.start(), "Ctrl+B", "Run the batch over the chosen files")
+        self.act_cancel = A("&Cancel Batch", self.batch.cancel, "Esc", "Stop the running batch")
+        self.act_search = A("&Find in Library", self._focus_search, QKeySequence.Find, "Search the library")
+        self.act_library = self.library_dock.toggleViewAction()
+        self.act_library.setShortcut(QKeySequence("Ctrl+L"))
+        self.page_actions = [A(f"&{name}", lambda _=False, i=i: self.pages.setCurrentIndex(i), f"Ctrl+{i + 1}")
+                             for i, name in enumerate(PAGES)]
+        self.act_finetune = A("&Fine-tune…", lambda: self.pages.setCurrentIndex(3), None, "Fine-tune a model on your labels")
+        self.act_models = A("&Models…", lambda: self.pages.setCurrentIndex(2))
+        self.act_about = A("&About Albert Studio", self.show_about, QKeySequence.HelpContents)
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addActions([self.act_open, self.act_open_folder])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._fill_recent()
+        m.addSeparator()
+        m.addActions([self.act_export_csv, self.act_export_jsonl])
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&Analysis")
+        m.addActions([self.act_reanalyse, self.act_summarize, self.act_translate])
+        m.addSeparator()
+        m.addActions([self.act_batch, self.act_cancel])
+        m = mb.addMenu("&View")
+        m.addActions(self.page_actions)
+        m.addSeparator()
+        m.addActions([self.act_library, self.act_search])
+        m = mb.addMenu("&Tools")
+        m.addActions([self.act_models, self.act_finetune])
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_about)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolBar")
+        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        tb.addActions([self.act_open, self.act_open_folder, self.act_reanalyse, self.act_batch, self.act_cancel])
+        tb.addSeparator()
+        tb.addActions([self.act_export_csv])
+
+    # ------------------------------------------------------------ settings
+
+    def _restore(self) -> None:
+        s = self.settings
+        geo = s.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1280, 800)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        for key, splitter in (("window/document_splitter", self.document.splitter),
+                              ("window/batch_splitter", self.batch.splitter)):
+            v = s.value(key)
+            if v is not None:
+                splitter.restoreState(v)
+        page = s.value("window/page")
+        if page is not None:
+            self.pages.setCurrentIndex(int(page))
+        self.document.summary.count.setValue(int(s.value("defaults/summary_sentences", 3)))
+        ratio = s.value("defaults/summary_ratio")
+        if ratio is not None:
+            self.document.summary.ratio.setValue(float(ratio))
+            self.document.summary.by_ratio.setChecked(s.value("defaults/summary_by_ratio", "false") in (True, "true"))
+        lang = s.value("defaults/target_lang")
+        if lang:
+            i = self.document.translation.language.findData(lang)
+            if i >= 0:
+                self.document.translation.language.setCurrentIndex(i)
+
+    def _save(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/document_splitter", self.document.splitter.saveState())
+        s.setValue("window/batch_splitter", self.batch.splitter.saveState())
+        s.setValue("window/page", self.pages.currentIndex())
+        s.setValue("defaults/summary_sentences", self.document.summary.count.value())
+        s.setValue("defaults/summary_ratio", self.document.summary.ratio.value())
+        s.setValue("defaults/summary_by_ratio", self.document.summary.by_ratio.isChecked())
+        lang = self.document.translation.language.currentData()
+        if lang:
+            s.setValue("defaults/target_lang", lang)
+        s.setValue("device", self.ctx.device)
+        s.sync()
+
+    def last_dir(self) -> str:
+        return str(self.settings.value("paths/last_dir", str(Path.home())))
+
+    def _remember_dir(self, path: str) -> None:
+        p = Path(path)
+        self.settings.setValue("paths/last_dir", str(p if p.is_dir() else p.parent))
+
+    def recent_files(self) -> list[str]:
+        v = self.settings.value("paths/recent", [])
+        if isinstance(v, str):
+            v = [v]
+        return [str(x) for x in (v or [])]
+
+    def _add_recent(self, path: str) -> None:
+        items = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("paths/recent", [path, *items][:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent_files()
+        for i, p in enumerate(items):
+            a = self.recent_menu.addAction(f"&{i + 1}  {Path(p).name}", lambda p=p: self.open_paths([p]))
+            a.setToolTip(p)
+            a.setStatusTip(p)
+        if not items:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear Recent Files", lambda: self.settings.setValue("paths/recent", []))
+
+    # ------------------------------------------------------------ feedback
+
+    def report_error(self, message: str) -> None:
+        self.banner.show_message(message, "error")
+        self.statusBar().showMessage(message.splitlines()[0][:200], 10000)
+
+    def report_info(self, message: str) -> None:
+        self.banner.show_message(message, "ok", timeout_ms=6000)
+        self.statusBar().showMessage(message, 6000)
+
+    def set_busy(self, op: object, label: str | None) -> None:
+        if label is None:
+            self._busy.pop(id(op), None)
+        else:
+            self._busy[id(op)] = label
+        self.busy_label.setText(next(iter(self._busy.values()), "") if self._busy else "")
+        self.busy_bar.setVisible(bool(self._busy))
+
+    def _update_status(self) -> None:
+        self.device_label.setText(f"Device: {self.ctx.device}")
+        self.count_label.setText(f"{self.ctx.store.count_documents()} documents")
+
+    # ------------------------------------------------------------ opening
+
+    def open_dialog(self) -> None:
+        pattern = "Documents (" + " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES) + ");;All files (*)"
+        files, _ = QFileDialog.getOpenFileNames(self, "Open Documents", self.last_dir(), pattern)
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open Folder", self.last_dir())
+        if folder:
+            self.open_paths([folder])
+
+    def open_paths(self, paths: list[str]) -> None:
+        """One document file opens in the document view; folders, several files and tables run as a batch."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return
+        self._remember_dir(paths[0])
+        single = len(paths) == 1 and not Path(paths[0]).is_dir() and Path(paths[0]).suffix.lower() not in TABLE_SUFFIXES
+        if single:
+            self.open_file(paths[0])
+            return
+        for p in paths:
+            if Path(p).is_file():
+                self._add_recent(p)
+        if self.batch.running:
+            self.report_error("A batch is already running. Wait for it or cancel it (Esc) before starting another.")
+            return
+        self.pages.setCurrentWidget(self.batch)
+        self.batch.start(paths)
+
+    def open_file(self, path: str) -> BackgroundOp:
+        """Read, analyse and store one file in the background, then show it."""
+        self.banner.dismiss()
+        analyzer, db_path, opts = self.ctx.analyzer, self.ctx.db_path, self._options(("sentiment", "summary"))
+        self._add_recent(path)
+        self.pages.setCurrentWidget(self.document)
+        self.opening = BackgroundOp(self, lambda: analyze_file(analyzer, db_path, path, opts),
+                                    success=self._show_opened, progress_label=f"Analysing {Path(path).name}…").run()
+        return self.opening
+
+    def _options(self, tasks: tuple[str, ...], **kw) -> AnalysisOptions:
+        n, ratio = self.document.summary.length()
+        tasks = tuple(t for t in tasks if t == "translation" or self.ctx.registry.for_task(t))
+        return AnalysisOptions(tasks=tasks or ("sentiment",), sentences=n, ratio=ratio,
+                               target_lang=kw.get("target_lang") or self.document.translation.language.currentData() or "fr")
+
+    def _show_opened(self, opened: OpenedDocument) -> None:
+        self.document.show_analysis(opened.stored, opened.document_id, opened.fresh)
+        self.library.refresh()
+        self.library.select_document(opened.document_id)
+        self._update_status()
+        if opened.fresh is not None:
+            self.statusBar().showMessage(f"Analysed {opened.stored.document.title} in {opened.fresh.seconds:.2f} s", 5000)
+
+    def open_document_id(self, document_id: int) -> None:
+        """Show a document from the library (a quick read of the GUI thread's store)."""
+        try:
+            analysis = self.ctx.store.load_analysis(document_id)
+        except Exception as exc:  # noqa: BLE001
+            report_error(self, exc)
+            return
+        self.pages.setCurrentWidget(self.document)
+        self.document.show_analysis(analysis, document_id)
+
+    def _run_on_open(self, tasks: tuple[str, ...], label: str, **kw) -> BackgroundOp | None:
+        doc_id = self.document.document_id
+        if doc_id is None:
+            self.report_error("Open a document first (Ctrl+O or double-click one in the library).")
+            return None
+        analyzer, db_path, opts = self.ctx.analyzer, self.ctx.db_path, self._options(tasks, **kw)
+        return BackgroundOp(self, lambda: analyze_stored(analyzer, db_path, doc_id, opts),
+                            success=self._show_opened, progress_label=label).run()
+
+    def reanalyse(self) -> BackgroundOp | None:
+        return self._run_on_open(("sentiment", "summary"), "Analysing again…")
+
+    def summarize(self, sentences: int | None = None, ratio: float | None = None) -> BackgroundOp | None:
+        if sentences is not None:
+            self.document.summary.by_count.setChecked(True)
+            self.document.summary.count.setValue(sentences)
+        elif ratio is not None:
+            self.document.summary.by_ratio.setChecked(True)
+            self.document.summary.ratio.setValue(ratio)
+        return self._run_on_open(("summary",), "Summarizing…")
+
+    def translate(self, lang: str) -> BackgroundOp | None:
+        if not lang:
+            self.report_error("No translation model is installed. Import one in the Models view (Ctrl+3).")
+            return None
+        self.document.tabs.setCurrentWidget(self.document.translation)
+        return self._run_on_open(("translation",), f"Translating into {lang}…", target_lang=lang)
+
+    # ------------------------------------------------------------ other actions
+
+    def export_dialog(self, fmt: str) -> None:
+        ext = "csv" if fmt == "csv" else "jsonl"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export Library as {ext.upper()}",
+                                              str(Path(self.last_dir()) / f"albert-studio.{ext}"), f"{ext.upper()} (*.{ext})")
+        if path:
+            self.export_library(path, fmt)
+
+    def export_library(self, path: str, fmt: str) -> BackgroundOp:
+        db_path = self.ctx.db_path
+        return BackgroundOp(self, lambda: export_library(db_path, path, fmt),
+                            success=lambda n: self.report_info(f"Exported {n} documents to {path}"),
+                            progress_label=f"Exporting {fmt.upper()}…").run()
+
+    def show_about(self) -> AboutDialog:
+        dlg = AboutDialog(self.ctx.registry, self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.open()
+        return dlg
+
+    def _focus_search(self) -> None:
+        self.library_dock.show()
+        self.library.search.setFocus()
+        self.library.search.selectAll()
+
+    def _sentiment_labels(self) -> list[str]:
+        labels: list[str] = []
+        for m in self.ctx.registry.for_task("sentiment"):
+            labels += [lab for lab in m.labels if lab not in labels]
+        return labels or ["negative", "positive"]
+
+    def _models_changed(self) -> None:
+        self.document.translation.set_languages(self.ctx.analyzer.translation_languages())
+        self.library.set_labels(self._sentiment_labels())
+        missing = [t for t in ("sentiment", "summary") if not self.ctx.registry.for_task(t)]
+        if missing:
+            self.report_error(f"No {' or '.join(missing)} model is installed. Import one in the Models view (Ctrl+3).")
+
+    def _device_changed(self, device: str) -> None:
+        self.settings.setValue("device", device)
+        self._update_status()
+
+    def _batch_finished(self, report) -> None:
+        self.library.refresh()
+        self._update_status()
+        self.statusBar().showMessage(f"Batch {report.status}: {report.analyses} analysed, {len(report.errors)} errors", 8000)
+
+    def _page_shown(self, index: int) -> None:
+        if index == 3 and self.finetune_view is None:
+            QTimer.singleShot(0, self._load_finetune)
+
+    def _load_finetune(self) -> None:
+        """The fine-tuning view is optional: import it on first use, or explain why it is not there."""
+        try:
+            from app.ui.finetune_view import FineTuneView
+
+            try:
+                view = FineTuneView(self.ctx, self)
+            except TypeError:
+                view = FineTuneView()
+        except Exception as exc:  # noqa: BLE001 - any import or construction problem becomes a plain notice
+            view = QLabel(f"Fine-tuning is not available: {exc}")
+            view.setWordWrap(True)
+            view.setAlignment(Qt.AlignCenter)
+        self.finetune_view = view
+        self.finetune_holder.layout().addWidget(view)
+
+    # ------------------------------------------------------------ drag and drop, closing
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Cancel running work, wait briefly for the workers, save the layout."""
+        self._save()
+        if BackgroundOp.running():
+            self.statusBar().showMessage("Stopping background work…")
+        BackgroundOp.shutdown(timeout_ms=10000)
+        event.accept()
+
+
+def check_models(ctx: AppContext) -> list[str]:
+    """Tasks with no installed model (shown once at start)."""
+    out = []
+    for task in ("sentiment", "summary"):
+        try:
+            ctx.registry.default(task)
+        except ModelError:
+            out.append(task)
+    return out

@@ -1,0 +1,183 @@
+"""One way to run slow work off the GUI thread, after Anki's QueryOp.
+
+    BackgroundOp(parent, op=lambda ctx: analyzer.analyze(doc), success=show, progress_label="Analysing…").run()
+
+`op` runs on a worker thread of POOL and must never touch a widget; it may take an OpContext argument to
+report progress (`ctx.progress(value)`) and to poll for cancellation (`ctx.cancelled()`). `success`,
+`failure` and `progress` are called on the GUI thread through queued signals. Without `failure`, an
+AlbertStudioError is shown as its message and any other exception as "Unexpected error", never a crash.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import traceback
+from typing import Any, Callable
+
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from app.core.errors import AlbertStudioError, Cancelled
+
+log = logging.getLogger(__name__)
+
+POOL = QThreadPool()
+POOL.setMaxThreadCount(2)  # the machines this runs on have few cores; inference uses them anyway
+
+
+class OpContext:
+    """What an op may use from its worker thread: a cancel flag and a progress callback."""
+
+    def __init__(self, signals: "_Signals", cancel: threading.Event):
+        self._signals = signals
+        self.cancel_event = cancel
+
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def progress(self, value: Any) -> None:
+        self._signals.progress.emit(value)
+
+
+class _Signals(QObject):
+    done = Signal(object)
+    failed = Signal(object, str)
+    progress = Signal(object)
+
+
+class _Runnable(QRunnable):
+    def __init__(self, fn: Callable[[], Any], signals: _Signals):
+        super().__init__()
+        self.setAutoDelete(True)
+        self._fn = fn
+        self._signals = signals
+
+    def run(self) -> None:
+        try:
+            result = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - everything is reported on the GUI thread
+            self._signals.failed.emit(exc, traceback.format_exc())
+        else:
+            self._signals.done.emit(result)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The sentence a person sees for an exception."""
+    if isinstance(exc, AlbertStudioError):
+        return str(exc)
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+def report_error(parent: QWidget | None, exc_or_message: BaseException | str) -> None:
+    """Show an error without blocking: the window's banner when there is one, else a non-modal box."""
+    message = exc_or_message if isinstance(exc_or_message, str) else describe_error(exc_or_message)
+    win = parent.window() if parent is not None and shiboken6.isValid(parent) else None
+    if win is not None and hasattr(win, "report_error"):
+        win.report_error(message)
+        return
+    box = QMessageBox(QMessageBox.Warning, "Albert Studio", message, QMessageBox.Ok, win)
+    box.setAttribute(Qt.WA_DeleteOnClose)
+    box.open()
+
+
+class BackgroundOp(QObject):
+    """A slow call run on POOL; its callbacks come back on the GUI thread."""
+
+    _running: set["BackgroundOp"] = set()
+
+    def __init__(self, parent: QWidget | None, op: Callable[..., Any], success: Callable[[Any], None] | None = None,
+                 failure: Callable[[BaseException], None] | None = None,
+                 progress: Callable[[Any], None] | None = None, progress_label: str | None = None):
+        super().__init__()
+        self._parent = parent
+        self._op = op
+        self._success = success
+        self._failure = failure
+        self._progress = progress
+        self.progress_label = progress_label
+        self.cancel_event = threading.Event()
+        self.finished = False
+        self.abandoned = False
+        self._signals = _Signals()
+        self._signals.done.connect(self._on_done)
+        self._signals.failed.connect(self._on_failed)
+        self._signals.progress.connect(self._on_progress)
+
+    # -- the op's side
+
+    def _call(self) -> Any:
+        ctx = OpContext(self._signals, self.cancel_event)
+        try:
+            takes_ctx = len(inspect.signature(self._op).parameters) >= 1
+        except (TypeError, ValueError):
+            takes_ctx = False
+        return self._op(ctx) if takes_ctx else self._op()
+
+    # -- the GUI's side
+
+    def run(self) -> "BackgroundOp":
+        BackgroundOp._running.add(self)
+        self._busy(True)
+        POOL.start(_Runnable(self._call, self._signals))
+        return self
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def _alive(self) -> bool:
+        return not self.abandoned and (self._parent is None or shiboken6.isValid(self._parent))
+
+    def _busy(self, on: bool) -> None:
+        if not self._alive():
+            return
+        win = self._parent.window() if self._parent is not None else None
+        if win is not None and hasattr(win, "set_busy"):
+            win.set_busy(self, self.progress_label if on else None)
+
+    def _finish(self) -> None:
+        self.finished = True
+        BackgroundOp._running.discard(self)
+        self._busy(False)
+
+    @Slot(object)
+    def _on_done(self, result: Any) -> None:
+        self._finish()
+        if self._alive() and self._success is not None:
+            try:
+                self._success(result)
+            except Exception as exc:  # a bug in a success callback must not take the window down
+                log.exception("success callback failed")
+                report_error(self._parent, exc)
+
+    @Slot(object, str)
+    def _on_failed(self, exc: BaseException, tb: str) -> None:
+        self._finish()
+        if not isinstance(exc, AlbertStudioError):
+            log.error("background op failed:\n%s", tb)
+        if not self._alive():
+            return
+        if self._failure is not None:
+            self._failure(exc)
+        elif not isinstance(exc, Cancelled):
+            report_error(self._parent, exc)
+
+    @Slot(object)
+    def _on_progress(self, value: Any) -> None:
+        if self._alive() and self._progress is not None and not self.finished:
+            self._progress(value)
+
+    # -- all ops
+
+    @classmethod
+    def running(cls) -> list["BackgroundOp"]:
+        return list(cls._running)
+
+    @classmethod
+    def shutdown(cls, timeout_ms: int = 5000) -> bool:
+        """Cancel every op, wait for the workers, and drop callbacks still queued (the window is closing)."""
+        for op in list(cls._running):
+            op.cancel()
+            op.abandoned = True
+        return POOL.waitForDone(timeout_ms)

@@ -1,0 +1,153 @@
+"""Render the main views to PNG files so anyone can look at them without running the app.
+
+    python -m app.ui.screenshots OUTDIR [--tiny] [--theme light|dark|both]
+
+Opens the window on a fresh library in a temporary folder, analyses the sample documents in
+resources/samples with the installed models (or tiny test models with --tiny, or when none are
+installed), and saves: the document with sentiment highlighting, the summary and translation tabs,
+the batch view with results, chart and errors, the models view and the About box.
+Works offscreen (QT_QPA_PLATFORM=offscreen) or under Xvfb.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "resources" / "samples"
+
+
+def wait_until(app, predicate, timeout: float = 120.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def wait_op(app, op, timeout: float = 300.0) -> None:
+    if op is not None and not wait_until(app, lambda: op.finished, timeout):
+        raise TimeoutError("background work did not finish in time")
+    app.processEvents()
+
+
+def _registry(tmp: Path, tiny: bool):
+    from app.core.registry import Registry
+
+    if not tiny:
+        reg = Registry(settings_file=tmp / "defaults.json")
+        if reg.for_task("sentiment") and reg.for_task("summary"):
+            return reg, "installed"
+    sys.path.insert(0, str(REPO))
+    from tests.fixtures_models import build_tiny_models
+
+    cache = REPO / "runs" / "tiny_models"
+    folder = build_tiny_models(cache)
+    extra = [REPO / "models"] if (REPO / "models").is_dir() else []  # a shipped translator, if there is one
+    return Registry(roots=[*extra, folder], settings_file=tmp / "defaults.json"), "tiny"
+
+
+def batch_folder(tmp: Path) -> Path:
+    """The samples plus one corrupt and one empty file, so the error list has something to show."""
+    folder = tmp / "batch"
+    folder.mkdir()
+    for f in SAMPLES.iterdir():
+        if f.suffix.lower() in {".txt", ".md", ".html", ".docx", ".csv"}:
+            shutil.copy(f, folder / f.name)
+    (folder / "corrupt.docx").write_bytes(b"PK\x03\x04 this is not really a Word file")
+    (folder / "empty.txt").write_text("   \n", encoding="utf-8")
+    return folder
+
+
+def grab(widget, path: Path) -> Path:
+    widget.grab().save(str(path))
+    print(path)
+    return path
+
+
+def render(outdir: Path, tiny: bool = False, theme: str = "light") -> list[Path]:
+    from PySide6.QtCore import QSettings
+
+    from app.ui.context import AppContext
+    from app.ui.main import create_app
+    from app.ui.main_window import MainWindow
+    from app.ui.theme import apply_theme
+
+    app = create_app([], theme)
+    apply_theme(app, theme)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="albert-shots-"))
+    shots: list[Path] = []
+    try:
+        registry, kind = _registry(tmp, tiny)
+        ctx = AppContext(tmp / "library.db", registry, "cpu")
+        settings = QSettings(str(tmp / "settings.ini"), QSettings.IniFormat)
+        win = MainWindow(ctx, settings)
+        win.resize(1440, 900)
+        win.show()
+        app.processEvents()
+        suffix = "" if theme == "light" else f"-{theme}"
+
+        wait_op(app, win.open_file(str(SAMPLES / "mixed_review_cp1252.txt")))
+        wait_op(app, win.open_file(str(SAMPLES / "complaint.md")))
+        win.document.tabs.setCurrentWidget(win.document.summary)
+        shots.append(grab(win, outdir / f"01-document{suffix}.png"))
+        wait_op(app, win.summarize(sentences=2))
+        shots.append(grab(win, outdir / f"02-summary{suffix}.png"))
+        langs = ctx.analyzer.translation_languages()
+        if langs:
+            wait_op(app, win.translate(langs[0]))
+        win.document.tabs.setCurrentWidget(win.document.translation)
+        shots.append(grab(win, outdir / f"03-translation{suffix}.png"))
+        win.document.tabs.setCurrentWidget(win.document.details)
+        shots.append(grab(win, outdir / f"04-details{suffix}.png"))
+
+        win.open_paths([str(batch_folder(tmp))])
+        wait_op(app, win.batch.op, 600)
+        shots.append(grab(win, outdir / f"05-batch{suffix}.png"))
+        win.pages.setCurrentWidget(win.models)
+        app.processEvents()
+        wait_op(app, win.models.check_device())
+        shots.append(grab(win, outdir / f"06-models{suffix}.png"))
+        win.pages.setCurrentIndex(3)
+        wait_until(app, lambda: win.finetune_view is not None, 60)
+        shots.append(grab(win, outdir / f"07-finetune{suffix}.png"))
+        win.pages.setCurrentWidget(win.document)
+        win.library.search.setText("delivery")
+        win.library.refresh()
+        shots.append(grab(win, outdir / f"08-library-search{suffix}.png"))
+        about = win.show_about()
+        about.resize(620, 560)
+        app.processEvents()
+        shots.append(grab(about, outdir / f"09-about{suffix}.png"))
+        about.close()
+        print(f"models: {kind}", file=sys.stderr)
+        win.close()
+        ctx.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir", type=Path)
+    ap.add_argument("--tiny", action="store_true", help="use tiny test models even if real ones are installed")
+    ap.add_argument("--theme", choices=["light", "dark", "both"], default="both")
+    args = ap.parse_args(argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    for theme in (["light", "dark"] if args.theme == "both" else [args.theme]):
+        render(args.outdir, args.tiny, theme)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

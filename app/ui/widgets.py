@@ -1,0 +1,94 @@
+"""Small shared widgets: the message banner and the sentiment badge."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+
+from app.ui.theme import label_color
+
+
+class MessageBanner(QFrame):
+    """A dismissible line above the views for errors and notices; it never blocks the window."""
+
+    dismissed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("messageBanner")
+        self.setFrameShape(QFrame.StyledPanel)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.icon = QLabel()
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss (Esc)")
+        close.clicked.connect(self.dismiss)
+        lay.addWidget(self.icon)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close)
+        self._timer = QTimer(self, singleShot=True, timeout=self.dismiss)
+        self.hide()
+
+    def show_message(self, text: str, kind: str = "error", timeout_ms: int = 0) -> None:
+        colors = {"error": ("#f8d7da", "#842029", "⚠"), "info": ("#d1e7ff", "#084298", "ℹ"),
+                  "ok": ("#d1f0dc", "#0f5132", "✓")}
+        bg, fg, sym = colors.get(kind, colors["info"])
+        self.setStyleSheet(f"#messageBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
+                           f" #messageBanner QLabel, #messageBanner QToolButton {{ color: {fg}; }}")
+        self.icon.setText(sym)
+        self.label.setText(text)
+        self.kind = kind
+        self.show()
+        if timeout_ms:
+            self._timer.start(timeout_ms)
+        else:
+            self._timer.stop()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+    def dismiss(self) -> None:
+        self.hide()
+        self.dismissed.emit()
+
+
+class SentimentBadge(QLabel):
+    """'positive 0.93' on the label's colour."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("sentimentBadge")
+        self.set_result(None, None)
+
+    def set_result(self, label: str | None, score: float | None) -> None:
+        if not label:
+            self.setText("")
+            self.hide()
+            return
+        c = label_color(label)
+        self.setText(f" {label} {score:.2f} " if score is not None else f" {label} ")
+        self.setStyleSheet(f"QLabel {{ background: {c.name()}; color: white; border-radius: 6px;"
+                           " padding: 2px 6px; font-weight: bold; }")
+        self.setToolTip(f"Document sentiment: {label}" + (f", probability {score:.3f}" if score is not None else ""))
+        self.show()
+
+
+def human_size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def human_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
