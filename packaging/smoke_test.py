@@ -1,0 +1,305 @@
+"""Smoke test of the desktop bundle: build it, then use it the way a person would, from the bundle only.
+
+    packaging/smoke_test.sh               # build, then check   (python packaging/smoke_test.py --no-build: check only)
+
+Checks, each timed: the CLI starts (`--version`); `models verify` passes for every bundled model;
+`demo --json` over resources/samples gives one sentiment label per sample document, equal to what
+the source tree gives; a worker process starts from the bundle (multiprocessing spawn, as fine-tuning
+uses) and loads ONNX Runtime; `finetune` without torch ends with a message, not a traceback; the window
+starts offscreen, shows the main window, stays up 5 s and exits 0 with no traceback; licenses are in
+place; no bundled Qt/ONNX Runtime library has an unresolved dependency. Everything runs with a
+throw-away HOME, so your own library and models are untouched. Writes build/smoke/report.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "packaging"))
+
+from bundle_report import measure, size_report  # noqa: E402
+
+QT_NOISE = re.compile(r"propagateSizeHints|QStandardPaths|XDG_RUNTIME_DIR|fontconfig|Fontconfig|"
+                      r"QFont::|qt\.qpa\.|SMOKE_PROBE")
+
+
+class Smoke:
+    def __init__(self, bundle: Path, work: Path):
+        self.bundle = bundle
+        self.exe = bundle / ("albert-studio.exe" if sys.platform == "win32" else "albert-studio")
+        if sys.platform == "darwin" and not self.exe.exists():
+            self.exe = bundle.parent / "Albert Studio.app" / "Contents" / "MacOS" / "albert-studio"
+        self.work = work
+        self.results: list[dict] = []
+        self.facts: dict = {}
+        home = work / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ALBERT_STUDIO_", "PYTHON", "QT_"))}
+        self.env.update(HOME=str(home), USERPROFILE=str(home), XDG_DATA_HOME=str(home / ".local/share"),
+                        XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
+                        APPDATA=str(home / "AppData/Roaming"), LOCALAPPDATA=str(home / "AppData/Local"),
+                        ALBERT_STUDIO_MODELS=str(work / "user-models"), ALBERT_STUDIO_DEVICE="cpu",
+                        QT_QPA_PLATFORM="offscreen")
+
+    def check(self, name: str, ok: bool, detail: str = "", seconds: float | None = None) -> bool:
+        self.results.append({"check": name, "ok": bool(ok), "detail": detail,
+                             "seconds": round(seconds, 3) if seconds is not None else None})
+        t = f" ({seconds:.2f}s)" if seconds is not None else ""
+        print(f"{'PASS' if ok else 'FAIL'}  {name}{t}{': ' + detail if detail else ''}", flush=True)
+        return bool(ok)
+
+    def run(self, *args: str, timeout: float = 300, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+        t0 = time.perf_counter()
+        cp = subprocess.run([str(self.exe), *args], env=env or self.env, capture_output=True, text=True,
+                            timeout=timeout, cwd=self.work)
+        return cp, time.perf_counter() - t0
+
+    # --- the checks -------------------------------------------------------------------------------------
+    def cli_starts(self) -> None:
+        times, out = [], ""
+        for _ in range(3):
+            cp, s = self.run("--version", timeout=60)
+            times.append(s)
+            out = cp.stdout.strip()
+            if cp.returncode != 0:
+                break
+        from spec_helpers import read_version
+
+        self.facts["cli_version_seconds"] = [round(t, 3) for t in times]
+        self.check("CLI starts (--version, median of 3)", out == f"albert-studio {read_version()}", out,
+                   statistics.median(times))
+
+    def bundled_models(self) -> list[str]:
+        d = self.bundle / "_internal" / "models"
+        if not d.is_dir() and sys.platform == "darwin":
+            d = self.bundle.parent / "Albert Studio.app" / "Contents" / "Resources" / "models"
+        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists()) if d.is_dir() else []
+
+    def models_verify(self) -> None:
+        cp, s = self.run("models", "verify", timeout=300)
+        models = self.bundled_models()
+        ok_lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("ok")]
+        missing = [m for m in models if not any(f" {m} " in ln + " " for ln in ok_lines)]
+        self.check("models verify (every bundled model)", cp.returncode == 0 and not missing,
+                   f"{len(ok_lines)} ok: {', '.join(models) or 'no models bundled'}"
+                   + (f"; not verified: {missing}" if missing else "") + (f"; {cp.stdout[-300:]}{cp.stderr[-300:]}"
+                                                                         if cp.returncode else ""), s)
+
+    def demo(self, source_python: Path | None) -> None:
+        tasks = "sentiment,summary" if self.has_task("summary") else "sentiment"
+        args = ["demo", "--json", "--tasks", tasks, "--db", str(self.work / "library.db"), "--quiet"]
+        cp, s = self.run(*args, timeout=600)
+        lines = [json.loads(x) for x in cp.stdout.splitlines() if x.startswith("{")]
+        docs = [x for x in lines if "error" not in x]
+        errors = [x for x in lines if "error" in x]
+        unlabelled = [x["source"] for x in docs if not (x.get("sentiment") or {}).get("label")]
+        self.facts["demo"] = {"documents": len(docs), "errors": errors, "seconds": round(s, 2), "tasks": tasks,
+                              "labels": {Path(x["source"]).name + ("" if "#" not in x["source"] else ""):
+                                         x["sentiment"]["label"] for x in docs if x.get("sentiment")}}
+        ok = cp.returncode in (0, 3) and docs and not unlabelled
+        self.check("demo over resources/samples: a sentiment label per document", ok,
+                   f"{len(docs)} documents, {len(errors)} per-file errors, exit {cp.returncode}"
+                   + (f"; unlabelled: {unlabelled}" if unlabelled else "")
+                   + ("" if ok else f"; stderr: {cp.stderr[-500:]}"), s)
+        if "summary" in tasks:
+            no_summary = [x["source"] for x in docs if not (x.get("summary") or {}).get("sentences")]
+            self.check("demo: a summary per document", not no_summary, ", ".join(no_summary[:5]))
+        if source_python is not None and ok:
+            src_env = dict(self.env, PYTHONPATH=str(ROOT))
+            t0 = time.perf_counter()
+            ref = subprocess.run([str(source_python), "-m", "app", *args[:-3], "--db", str(self.work / "ref.db"),
+                                  "--quiet"], env=src_env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+            ref_s = time.perf_counter() - t0
+            want = {x["source"]: x["sentiment"]["label"] for x in map(json.loads, ref.stdout.splitlines())
+                    if "error" not in x and x.get("sentiment")}
+            got = {x["source"]: x["sentiment"]["label"] for x in docs}
+            norm = lambda d: {re.sub(r".*resources[/\\]samples[/\\]", "", k): v for k, v in d.items()}  # noqa: E731
+            self.check("demo: same labels as the source tree", norm(got) == norm(want),
+                       f"bundle {len(got)} vs source {len(want)} documents"
+                       + ("" if norm(got) == norm(want) else f"; bundle {norm(got)} source {norm(want)}"), ref_s)
+
+    def has_task(self, task: str) -> bool:
+        for m in self.bundled_models() + self.user_models():
+            for base in (self.bundle / "_internal" / "models", self.work / "user-models"):
+                f = base / m / "manifest.json"
+                if f.exists() and json.loads(f.read_text()).get("task") == task:
+                    return True
+        return False
+
+    def user_models(self) -> list[str]:
+        d = self.work / "user-models"
+        return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+    def worker_process(self) -> None:
+        cp, s = self.run(timeout=120, env=dict(self.env, ALBERT_STUDIO_SMOKE_MP="1"))
+        line = next((x for x in cp.stdout.splitlines() if x.startswith("SMOKE_MP ")), "")
+        info = json.loads(line[9:]) if line else {}
+        self.check("worker process from the bundle (spawn + freeze_support) runs ONNX Runtime",
+                   cp.returncode == 0 and info.get("frozen") and info.get("providers"),
+                   json.dumps(info) if info else f"exit {cp.returncode}: {cp.stderr[-500:]}", s)
+
+    def finetune_without_torch(self) -> None:
+        data = self.work / "labels.csv"
+        rows = ["text,label"] + [f"great product number {i},positive" for i in range(12)] + \
+               [f"terrible service number {i},negative" for i in range(12)]
+        data.write_text("\n".join(rows) + "\n")
+        cp, s = self.run("finetune", str(data), timeout=300)
+        text = cp.stdout + cp.stderr
+        bundled_torch = (self.bundle / "_internal" / "torch").is_dir()
+        if bundled_torch:
+            self.check("finetune from the bundle (torch bundled)", cp.returncode == 0, text[-400:], s)
+        else:
+            self.check("finetune without torch: a message, not a crash",
+                       cp.returncode != 0 and "Traceback" not in text and "torch" in text.lower(),
+                       " ".join(text.split())[-400:], s)
+
+    def window(self, stay: float = 5.0) -> None:
+        shot = self.work / "window.png"
+        env = dict(self.env, ALBERT_STUDIO_SMOKE_WINDOW=str(stay), ALBERT_STUDIO_SMOKE_SHOT=str(shot))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(self.exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=self.work)
+        ready_s, info = None, {}
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the probe prints SMOKE_READY when the event loop runs, then SMOKE_WINDOW
+            if line.startswith("SMOKE_READY") and ready_s is None:
+                ready_s = time.perf_counter() - t0
+            elif line.startswith("SMOKE_WINDOW "):
+                info = json.loads(line[13:])
+                break
+        alive_at_stay = None
+        if info:
+            time.sleep(max(0.0, stay - 1.0 - (time.perf_counter() - t0 - (ready_s or 0))))
+            alive_at_stay = proc.poll() is None
+        try:
+            rest, err = proc.communicate(timeout=stay + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, err = proc.communicate()
+            err += "\n[smoke] window did not quit; killed"
+        total = time.perf_counter() - t0
+        self.facts["window"] = {"ready_seconds": round(ready_s, 3) if ready_s else None, "probe": info,
+                                "exit_code": proc.returncode, "screenshot": str(shot) if shot.exists() else None}
+        mains = [w for w in info.get("windows", []) if w.get("main_window")]
+        main = mains[0] if mains else {}
+        self.check("window starts offscreen and shows the main window",
+                   bool(main) and "albert" in main.get("title", "").lower() and main.get("central") is not None,
+                   json.dumps(main)[:400] if main else f"no main window; stderr: {err[-800:]}", ready_s)
+        problems = [ln for ln in err.splitlines() if ln.strip() and not QT_NOISE.search(ln)]
+        self.check("window stays up, then exits 0 with no traceback",
+                   alive_at_stay is not False and proc.returncode == 0 and "Traceback" not in err,
+                   f"exit {proc.returncode}, alive at {stay - 1:.0f}s: {alive_at_stay}, total {total:.1f}s"
+                   + (f"; stderr: {' | '.join(problems)[-600:]}" if problems else ""))
+
+    def licenses(self) -> None:
+        lic = self.bundle / "_internal" / "licenses"
+        names = sorted(p.name for p in lic.iterdir()) if lic.is_dir() else []
+        need = ["PySide6", "shiboken6", "onnxruntime", "numpy", "tokenizers", "Python"]
+        missing = [n for n in need if not any(x.lower().startswith(n.lower()) for x in names)]
+        lgpl = list(lic.glob("PySide6*/LGPL-3.0.txt")) if lic.is_dir() else []
+        self.check("licenses/ has the bundled libraries' licenses (Qt/PySide6 LGPL text included)",
+                   not missing and bool(lgpl), f"{len(names)} folders" + (f"; missing {missing}" if missing else ""))
+
+    def linked_libraries(self) -> None:
+        if not sys.platform.startswith("linux") or not shutil.which("ldd"):
+            return
+        internal = self.bundle / "_internal"
+        libdirs = [str(internal), str(internal / "PySide6" / "Qt" / "lib")]
+        env = dict(os.environ, LD_LIBRARY_PATH=":".join(libdirs))
+        ours = re.compile(r"^(libQt6|libpyside6|libshiboken6|libonnxruntime|libpython|libsentencepiece)")
+        missing_ours, missing_system = set(), set()
+        sos = [p for p in internal.rglob("*.so*") if p.is_file() and not p.is_symlink()]
+        for so in sos:
+            cp = subprocess.run(["ldd", str(so)], capture_output=True, text=True, env=env)
+            for ln in cp.stdout.splitlines():
+                if "not found" in ln:
+                    lib = ln.split()[0]
+                    rel = so.relative_to(internal).as_posix()
+                    (missing_ours if ours.match(lib) else missing_system).add(f"{lib} (by {rel})")
+        self.facts["unresolved_system_libraries"] = sorted(missing_system)
+        self.check("every bundled library finds the Qt/ONNX Runtime/Python libraries it links to", not missing_ours,
+                   f"{len(sos)} libraries; " + ("; ".join(sorted(missing_ours)[:6]) if missing_ours else "ok")
+                   + (f"; not on this machine (system libs, loaded only on demand): {len(missing_system)}"
+                      if missing_system else ""))
+
+
+def fixture_models(work: Path, python: Path) -> bool:
+    """Before the shipped models land: tiny working test models as user models (needs torch in the source env)."""
+    code = ("import sys; from pathlib import Path; from tests.fixtures_models import build_tiny_models; "
+            "build_tiny_models(Path(sys.argv[1]))")
+    cp = subprocess.run([str(python), "-c", code, str(work / "user-models")], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if cp.returncode != 0:
+        print(f"could not build fixture models: {cp.stderr[-500:]}", file=sys.stderr)
+    return cp.returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--no-build", action="store_true", help="check the existing bundle instead of building first")
+    p.add_argument("--with-training", action="store_true", help="build/check dist/albert-studio-full")
+    p.add_argument("--bundle", type=Path, help="bundle folder (default dist/albert-studio)")
+    p.add_argument("--source-python", type=Path, default=Path(sys.executable),
+                   help="interpreter of the source tree, to compare results with (default: this one)")
+    p.add_argument("--no-compare", action="store_true", help="skip running the source tree for comparison")
+    p.add_argument("--keep", action="store_true", help="keep the temporary HOME/library (path printed)")
+    args = p.parse_args(argv)
+    if not args.no_build:
+        import build
+
+        rc = build.main(["--with-training"] if args.with_training else [])
+        if rc:
+            return rc
+    bundle = args.bundle or ROOT / "dist" / ("albert-studio-full" if args.with_training else "albert-studio")
+    if not bundle.is_dir():
+        print(f"no bundle at {bundle}: run packaging/build.sh first", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="albert-smoke-"))
+    smoke = Smoke(bundle, work)
+    t0 = time.perf_counter()
+    try:
+        sizes = measure(bundle)
+        print(size_report(bundle, sizes))
+        smoke.facts["size"] = sizes
+        smoke.cli_starts()
+        smoke.licenses()
+        smoke.linked_libraries()
+        smoke.models_verify()
+        if not smoke.has_task("sentiment"):
+            print("no sentiment model in the bundle yet: using the tiny test models as user models", flush=True)
+            smoke.facts["fixture_models"] = fixture_models(work, args.source_python)
+        smoke.demo(None if args.no_compare else args.source_python)
+        smoke.worker_process()
+        smoke.finetune_without_torch()
+        smoke.window()
+    finally:
+        out = ROOT / "build" / "smoke"
+        out.mkdir(parents=True, exist_ok=True)
+        shot = Path(smoke.facts.get("window", {}).get("screenshot") or "")
+        if shot.is_file():
+            shutil.copy2(shot, out / "window.png")
+        report = {"bundle": str(bundle), "seconds": round(time.perf_counter() - t0, 1), "checks": smoke.results,
+                  "facts": smoke.facts}
+        (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    failed = [r["check"] for r in smoke.results if not r["ok"]]
+    print(f"\n{len(smoke.results) - len(failed)}/{len(smoke.results)} checks passed in {time.perf_counter() - t0:.0f}s; "
+          f"report: build/smoke/report.json" + (f"\nFAILED: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
