@@ -9,13 +9,29 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
+def tiny_models(request, tmp_path_factory):
     """A folder holding tiny random albert-sentiment-en and albert-summary-en models in the shipped layouts.
 
     Point a registry at it: Registry(roots=[tiny_models], settings_file=tmp_path / "defaults.json").
+    Built once (about half a minute) and kept in pytest's cache, keyed by the builder's source, so
+    later runs start at once; tests must not write into it (copy a model first to change it).
     """
+    import hashlib
+    import shutil
+    from pathlib import Path
+
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from tests.fixtures_models import build_tiny_models
+    from tests import fixtures_models
 
-    return build_tiny_models(tmp_path_factory.mktemp("tiny_models"))
+    key = hashlib.sha256(Path(fixtures_models.__file__).read_bytes()).hexdigest()[:12]
+    cached = Path(request.config.cache.mkdir("tiny_models")) / key
+    if not (cached / ".complete").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        fixtures_models.build_tiny_models(cached)
+        (cached / ".complete").write_text("ok\n")
+    folder = tmp_path_factory.mktemp("tiny_models")
+    for sub in cached.iterdir():  # a private copy, so a test that damages a model harms no other run
+        if sub.is_dir():
+            shutil.copytree(sub, folder / sub.name)
+    return folder

@@ -44,6 +44,12 @@ ID_ROLE = Qt.UserRole + 1
 SORT_ROLE = Qt.UserRole + 2
 
 
+def _short_source(source: str) -> str:
+    """'folder/reviews.csv#3' -> 'reviews.csv#3'."""
+    path, sep, row = source.partition("#")
+    return Path(path).name + sep + row
+
+
 class _Filter(QSortFilterProxyModel):
     """Rows whose title, summary or source contain the text, and whose label is the chosen one."""
 
@@ -141,11 +147,13 @@ class BatchView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.sortByColumn(-1, Qt.AscendingOrder)  # arrival order until a header is clicked
         self.table.verticalHeader().hide()
         hdr = self.table.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.Interactive)
         hdr.setSectionResizeMode(3, QHeaderView.Stretch)
-        for c, w in ((0, 180), (1, 80), (2, 60), (4, 64), (5, 160)):
+        for c, w in ((0, 200), (1, 80), (2, 60), (4, 64), (5, 150)):
             hdr.resizeSection(c, w)
         self.table.doubleClicked.connect(self._open_row)
         self.filter_text = QLineEdit(placeholderText="Filter results…")
@@ -348,8 +356,9 @@ class BatchView(QWidget):
         summary.setToolTip(summary.text())
         secs = QStandardItem(f"{a.seconds:.2f}")
         secs.setData(a.seconds, SORT_ROLE)
-        src = QStandardItem(a.document.source)
+        src = QStandardItem(_short_source(a.document.source))
         src.setData(a.document.source, SORT_ROLE)
+        src.setToolTip(a.document.source)
         self.model.appendRow([title, label, score, summary, secs, src])
         if s and self.filter_label.findData(s.label) < 0:
             self.filter_label.addItem(s.label, s.label)

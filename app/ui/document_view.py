@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.types import Analysis
-from app.ui.theme import NEGATIVE, POSITIVE, SUMMARY, highlight_color
+from app.ui.theme import NEGATIVE, POSITIVE, highlight_color
 from app.ui.widgets import SentimentBadge
 
 
@@ -84,8 +84,7 @@ class DocumentText(QTextBrowser):
                 fmt = QTextCharFormat()
                 fmt.setFontUnderline(True)
                 fmt.setUnderlineStyle(QTextCharFormat.SingleUnderline)
-                fmt.setUnderlineColor(SUMMARY)
-                fmt.setFontWeight(QFont.DemiBold)
+                fmt.setFontWeight(QFont.Bold)
                 self._apply(cursor, at(s.start), at(s.end), fmt)
                 self.summary_marked.append(s.text)
                 if not sent:
@@ -149,7 +148,7 @@ class SummaryPane(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(row)
         lay.addWidget(self.text, 1)
-        note = QLabel("Summary sentences are underlined in the document.")
+        note = QLabel("Summary sentences are bold and underlined in the document.")
         note.setEnabled(False)
         lay.addWidget(note)
         self.sentences: list[str] = []
@@ -308,7 +307,7 @@ class DocumentPage(QWidget):
         legend = QLabel(
             f"<span style='background:{POSITIVE.name()};color:white'>&nbsp;positive&nbsp;</span>&nbsp;"
             f"<span style='background:{NEGATIVE.name()};color:white'>&nbsp;negative&nbsp;</span>&nbsp; "
-            "stronger colour = surer · <u>underlined</u> = in the summary · hover a sentence for its score")
+            "stronger colour = surer · <b><u>bold underlined</u></b> = in the summary · hover for the score")
         legend.setWordWrap(True)
         self.text = DocumentText()
         head = QHBoxLayout()

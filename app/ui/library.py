@@ -63,7 +63,7 @@ class LibraryPane(QWidget):
         for c in (1, 2):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         hdr.setStretchLastSection(False)
-        hdr.resizeSection(3, 160)
+        self.view.hideColumn(3)  # the path is shown in the title's tooltip
         self.view.doubleClicked.connect(self._open_index)
         self.view.activated.connect(self._open_index)
 

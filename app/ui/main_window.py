@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.library_dock.setWidget(self.library)
         self.library_dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
         self.addDockWidget(Qt.LeftDockWidgetArea, self.library_dock)
+        self.resizeDocks([self.library_dock], [360], Qt.Horizontal)
 
         self.library.open_requested.connect(self.open_document_id)
         self.batch.open_requested.connect(self.open_document_id)

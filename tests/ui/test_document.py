@@ -1,0 +1,113 @@
+"""Opening one document: the label, the coloured sentences, the summary, the library row; bad files."""
+from __future__ import annotations
+
+import shutil
+
+from PySide6.QtGui import QTextCursor
+
+from app.core.store import Store
+from tests.ui.conftest import SAMPLES
+
+
+def test_open_file_shows_label_and_highlighted_sentences(window, ctx, wait_op):
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    page = window.document
+    analysis = page.analysis
+    assert analysis is not None and analysis.sentiment is not None
+    label = analysis.sentiment.label
+    assert label in ("negative", "positive")
+    assert page.badge.isVisible() and page.badge.text().strip().startswith(label)
+    assert page.title.text() == "Complaint: order #48213 never arrived"
+
+    # every sentence the model scored is coloured, and the colour sits on the sentence's own characters
+    sentences = analysis.sentiment.sentences
+    assert len(page.text.highlighted) == len(sentences) >= 10
+    s = sentences[2]
+    cursor = QTextCursor(page.text.document())
+    cursor.setPosition(s.start + 1)
+    bg = cursor.charFormat().background().color()
+    assert bg.alpha() > 0
+    assert (bg.green() > bg.red()) == (s.label == "positive")
+    assert page.text.tooltip_at(s.start + 1) .startswith(f"{s.label} · {s.score:.2f}")
+
+    # the summary is listed and marked in the text
+    assert len(page.summary.sentences) == 3
+    assert page.text.summary_marked == page.summary.sentences
+    first = analysis.summary.sentences[0]
+    cursor.setPosition(first.start + 1)
+    assert cursor.charFormat().fontUnderline()
+
+    # details say which models ran where
+    assert "albert-sentiment-en" in page.details.value("Models")
+    assert page.details.value("Device") == "CPUExecutionProvider"
+    assert page.details.value("Time taken").endswith("s")
+
+    # it is in the library and in the database
+    assert window.library.titles() == ["Complaint: order #48213 never arrived"]
+    with Store(ctx.db_path) as store:
+        rows = store.list_documents()
+    assert [r.title for r in rows] == ["Complaint: order #48213 never arrived"]
+    assert rows[0].sentiment_label == label
+
+
+def test_non_bmp_text_is_highlighted_on_the_right_characters(window, tmp_path, wait_op):
+    doc = tmp_path / "emoji.txt"
+    doc.write_text("I love it 😀😀 great. The delivery was terrible and broken.", encoding="utf-8")
+    wait_op(window.open_file(str(doc)))
+    page = window.document
+    second = page.analysis.sentiment.sentences[1]
+    qt_start = page.text.spans[1][0]
+    assert qt_start == second.start + 2  # two emoji before it, each two UTF-16 units
+    cursor = QTextCursor(page.text.document())
+    cursor.setPosition(qt_start)
+    cursor.setPosition(qt_start + 12, QTextCursor.KeepAnchor)
+    assert cursor.selectedText() == second.text[:12]
+
+
+def test_summary_length_can_be_changed(window, wait_op):
+    wait_op(window.open_file(str(SAMPLES / "news_article.html")))
+    wait_op(window.summarize(sentences=2))
+    assert len(window.document.summary.sentences) == 2
+    assert len(window.document.text.summary_marked) == 2
+    wait_op(window.summarize(ratio=0.5))
+    n = len(window.document.analysis.sentiment.sentences)
+    assert len(window.document.summary.sentences) == max(1, round(n * 0.5))
+
+
+def test_bad_file_shows_one_message_and_the_app_stays_usable(window, tmp_path, wait_op):
+    bad = tmp_path / "report.docx"
+    bad.write_bytes(b"this is not a word document")
+    wait_op(window.open_file(str(bad)))
+    assert window.banner.isVisible()
+    assert "report.docx" in window.banner.text()
+    assert "Traceback" not in window.banner.text()
+    assert window.document.analysis is None
+
+    good = tmp_path / "good.txt"
+    shutil.copy(SAMPLES / "glowing_review.txt", good)
+    wait_op(window.open_file(str(good)))
+    assert not window.banner.isVisible()
+    assert window.document.analysis is not None
+
+
+def test_library_search_and_filters(window, ctx, wait_op):
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
+    lib = window.library
+    assert len(lib.titles()) == 2
+    lib.search.setText("grinder")
+    lib.refresh()
+    assert lib.titles() == ["Complaint: order #48213 never arrived"]
+    lib.search.clear()
+    label = window.document.analysis.sentiment.label  # glowing review's label
+    lib.label_filter.setCurrentIndex(lib.label_filter.findData(label))
+    assert window.document.analysis.document.title in lib.titles()
+    other = "negative" if label == "positive" else "positive"
+    lib.label_filter.setCurrentIndex(lib.label_filter.findData(other))
+    assert window.document.analysis.document.title not in lib.titles()
+    lib.label_filter.setCurrentIndex(0)
+    assert lib.folder_filter.findData(str(SAMPLES)) > 0
+
+    # opening from the library shows the stored analysis without running the models
+    lib.open_requested.emit(ctx.store.list_documents(search="grinder")[0].id)
+    assert window.document.title.text() == "Complaint: order #48213 never arrived"
