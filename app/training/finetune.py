@@ -557,4 +557,17 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
 
 def clean_staging(models_dir: Path) -> None:
     """Remove what killed workers left behind (never visible as models: they live under .staging/)."""
-    shutil.rmtree(Path(models_dir) / STAGING, ignore_errors=True)
+    root = Path(models_dir) / STAGING
+    if not root.is_dir():
+        return
+    for d in root.iterdir():
+        pid = d.name.rsplit("-", 1)[-1]
+        alive = False
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                alive = True
+            except OSError:
+                alive = False
+        if not alive:
+            shutil.rmtree(d, ignore_errors=True)

@@ -40,7 +40,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
     return make_tiny_encoder(tmp_path_factory.mktemp("enc") / "albert-encoder-tiny")
 
 
-def sst2_rows(n_per_class: int, seed: int = 0, min_words: int = 6) -> list[tuple[str, str]]:
+def _sst2_rows(n_per_class: int, seed: int = 0, min_words: int = 6) -> list[tuple[str, str]]:
     if not DATA.exists():
         pytest.skip("the SST-2 data pack is not here")
     rows = []
@@ -60,13 +60,19 @@ def sst2_rows(n_per_class: int, seed: int = 0, min_words: int = 6) -> list[tuple
     return out
 
 
+@pytest.fixture(scope="session")
+def sst2_rows():
+    """sst2_rows(n_per_class) -> balanced real SST-2 sentences as (text, "negative"/"positive")."""
+    return _sst2_rows
+
+
 @pytest.fixture()
 def sst2_csv(tmp_path) -> Path:
     p = tmp_path / "reviews.csv"
     with open(p, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["id", "review", "sentiment"])
-        for i, (t, y) in enumerate(sst2_rows(24)):
+        for i, (t, y) in enumerate(_sst2_rows(24)):
             w.writerow([i, t, y])
     return p
 

@@ -1,0 +1,286 @@
+"""Fine-tuning as a job: a separate worker process trains, progress streams back, cancel is prompt.
+
+    job = FineTuneJob(load_labeled("tickets.csv"), registry=Registry(), name="tickets")
+    report = job.run(progress=print, cancelled=lambda: False)   # FineTuneReport, or Cancelled / FineTuneFailed
+
+The worker is started with multiprocessing's spawn context (the same on Linux, macOS, Windows and in a
+PyInstaller bundle, whose entry point must call multiprocessing.freeze_support() first). It imports
+torch and transformers, never Qt; if it crashes, runs out of memory or is killed, the caller gets a
+FineTuneFailed and no model is registered (the export is renamed into place only when complete).
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue as queue_mod
+import re
+import sys
+import time
+import types
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from app.core.errors import AlbertStudioError, Cancelled, ModelError
+from app.core.labeled_data import Evaluation, LabeledDataset
+from app.core.registry import Manifest, Registry
+
+CANCEL_GRACE_S = 5.0  # after this the worker is killed rather than asked
+
+
+class FineTuneFailed(AlbertStudioError):
+    """The worker stopped with an error, or died (crash, out of memory, killed); no model was added."""
+
+
+@dataclass(frozen=True)
+class FineTuneProgress:
+    kind: str  # "phase" (a message), "step" (a training step) or "eval" (validation scores)
+    step: int = 0
+    total: int = 0
+    epoch: float = 0.0
+    loss: float | None = None
+    val_accuracy: float | None = None
+    val_macro_f1: float | None = None
+    val_loss: float | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total) if self.total else 0.0
+
+    @classmethod
+    def from_event(cls, e: dict) -> FineTuneProgress:
+        return cls(**{k: v for k, v in e.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class FineTuneReport:
+    """What a fine-tune produced: the new model and how it scores next to the alternatives, on one split."""
+
+    model_id: str
+    name: str
+    folder: str
+    mode: str
+    base: str
+    classes: tuple[str, ...]
+    n_train: int
+    n_val: int
+    counts: tuple[tuple[str, int], ...]
+    evaluation: Evaluation  # the exported graph the app will use, on the validation split
+    baseline: Evaluation  # TF-IDF + logistic regression, same split
+    previous: Evaluation | None  # the model it would replace, same split (when its labels match)
+    evaluation_fp32: Evaluation | None
+    history: tuple[FineTuneProgress, ...]
+    seconds: float
+    train_seconds: float
+    default_graph: str = "int8"
+    warnings: tuple[str, ...] = ()
+    raw: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_dict(cls, r: dict) -> FineTuneReport:
+        ev = lambda d: Evaluation.from_dict(d) if d else None  # noqa: E731
+        return cls(
+            model_id=r["model_id"], name=r["name"], folder=r.get("folder", ""), mode=r["mode"], base=r["base"],
+            classes=tuple(r["classes"]), n_train=r["n_train"], n_val=r["n_val"], counts=tuple(r["counts"].items()),
+            evaluation=ev(r["evaluation"]), baseline=ev(r["baseline"]), previous=ev(r.get("previous")),
+            evaluation_fp32=ev(r.get("evaluation_fp32")),
+            history=tuple(FineTuneProgress.from_event(h) for h in r.get("history", ())),
+            seconds=r.get("seconds", 0.0), train_seconds=r.get("train_seconds", 0.0),
+            default_graph=r.get("default_graph", "int8"), warnings=tuple(r.get("warnings", ())), raw=r,
+        )
+
+    def comparison(self) -> list[Evaluation]:
+        return [e for e in (self.evaluation, self.previous, self.baseline) if e is not None]
+
+    def as_text(self) -> str:
+        """The report as a person reads it in a terminal."""
+        ev = self.evaluation
+        out = [f"Model {self.model_id} ({self.mode}, from {self.base}): {self.n_train} examples to train, "
+               f"{self.n_val} to validate, {self.train_seconds:.0f} s training, {self.seconds:.0f} s in all",
+               f"  saved to {self.folder}", "",
+               f"{'model':44s} {'accuracy':>9s} {'macro-F1':>9s}"]
+        out += [f"{e.model[:44]:44s} {e.accuracy:9.3f} {e.macro_f1:9.3f}" for e in self.comparison()]
+        out += ["", f"{'class':20s} {'precision':>9s} {'recall':>9s} {'F1':>9s} {'support':>8s}"]
+        out += [f"{c.label[:20]:20s} {c.precision:9.3f} {c.recall:9.3f} {c.f1:9.3f} {c.support:8d}" for c in ev.per_class]
+        w = max(8, *(len(c) for c in ev.classes))
+        out += ["", "confusion (rows: true, columns: predicted)", " " * w + " " + " ".join(f"{c[:w]:>{w}s}" for c in ev.classes)]
+        out += [f"{c[:w]:>{w}s} " + " ".join(f"{v:>{w}d}" for v in row) for c, row in zip(ev.classes, ev.confusion)]
+        out += [f"note: {w_}" for w_ in self.warnings]
+        return "\n".join(out)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "model"
+
+
+def unique_model_id(registry: Registry, name: str | None, classes: tuple[str, ...]) -> str:
+    stem = _slug(name) if name else "finetuned-" + _slug("-".join(classes))[:24] + time.strftime("-%Y%m%d-%H%M")
+    taken = {m.id for m in registry.manifests()}
+    mid, k = stem, 2
+    while mid in taken or (registry.user_dir / mid).exists():
+        mid, k = f"{stem}-{k}", k + 1
+    return mid
+
+
+def resolve_base(registry: Registry, base: str | None) -> Manifest | Path:
+    """The starting model: an installed model id, a folder, or (default) the shipped encoder."""
+    if base is None:
+        return registry.default("encoder")
+    if Path(base).is_dir():
+        return Path(base)
+    m = registry.get(base)
+    if m.task not in ("encoder", "sentiment"):
+        raise ModelError(f"{base} is a {m.task} model; fine-tuning starts from an encoder or a classifier.")
+    return m
+
+
+def previous_model(registry: Registry, base: Manifest | Path, classes: tuple[str, ...]) -> Manifest | None:
+    """The classifier the new model would replace, if one with the same labels is installed."""
+    cands = []
+    if isinstance(base, Manifest) and base.task == "sentiment":
+        cands.append(base)
+    with contextlib.suppress(ModelError):
+        cands.append(registry.default("sentiment"))
+    cands += sorted((m for m in registry.for_task("sentiment") if m.origin == "user"),
+                    key=lambda m: m.folder.stat().st_mtime, reverse=True)
+    for m in cands:
+        if set(m.labels) == set(classes):
+            return m
+    return None
+
+
+def _worker_main(data: LabeledDataset, settings, events, stop) -> None:
+    """Entry of the worker process (module-level so spawn can find it). Never imports Qt."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(5)  # training yields to the window
+    try:
+        from app.training.finetune import fine_tune
+
+        report = fine_tune(data, settings, emit=events.put, should_stop=stop.is_set)
+        report["qt_in_worker"] = any(m.startswith(("PySide6", "PyQt")) for m in sys.modules)
+        events.put({"kind": "done", "report": report})
+    except Cancelled as exc:
+        events.put({"kind": "cancelled", "message": str(exc)})
+    except AlbertStudioError as exc:
+        events.put({"kind": "error", "message": str(exc)})
+    except MemoryError:
+        events.put({"kind": "error", "message": "Fine-tuning ran out of memory. Try fewer or shorter examples, "
+                                                "or close other programs."})
+    except BaseException as exc:  # a bug: report it instead of dying silently
+        import traceback
+
+        events.put({"kind": "error", "message": f"Fine-tuning failed: {exc!r}",
+                    "traceback": traceback.format_exc()})
+
+
+@contextlib.contextmanager
+def _bare_main():
+    """Hide the parent's __main__ while spawning, so the worker never re-imports the GUI script (and Qt)."""
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
+class FineTuneJob:
+    """One fine-tuning run: build it with the data and choices, then `run()` it (blocking) from any thread."""
+
+    def __init__(self, data: LabeledDataset, *, registry: Registry | None = None, base: str | None = None,
+                 name: str | None = None, mode: str = "auto", epochs: int = 3, seed: int = 13, threads: int = 0,
+                 **settings):
+        from app.training.finetune import TrainSettings  # no torch at import time
+
+        self.data = data
+        self.registry = registry or Registry()
+        base_m = resolve_base(self.registry, base)
+        base_folder = base_m.folder if isinstance(base_m, Manifest) else base_m
+        base_id = base_m.id if isinstance(base_m, Manifest) else base_folder.name
+        prev = previous_model(self.registry, base_m, data.classes)
+        self.model_id = unique_model_id(self.registry, name, data.classes)
+        self.settings = TrainSettings(
+            base=str(base_folder), base_id=base_id, models_dir=str(self.registry.user_dir), model_id=self.model_id,
+            name=name or self.model_id, mode=mode, epochs=epochs, seed=seed, threads=threads,
+            previous=str(prev.folder) if prev else "", **settings)
+        self._cancel = False
+        self._proc = None
+
+    def cancel(self) -> None:
+        """Ask the worker to stop (honoured within a step); it is killed if it has not stopped in a few seconds."""
+        self._cancel = True
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def run(self, progress: Callable[[FineTuneProgress], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> FineTuneReport:
+        from app.training.finetune import clean_staging
+
+        ctx = multiprocessing.get_context("spawn")
+        events, stop = ctx.Queue(), ctx.Event()
+        self._proc = proc = ctx.Process(target=_worker_main, args=(self.data, self.settings, events, stop),
+                                        name="albert-studio-finetune", daemon=True)
+        self.registry.user_dir.mkdir(parents=True, exist_ok=True)
+        with _bare_main():
+            proc.start()
+        final: dict | None = None
+        asked_at: float | None = None
+        try:
+            while final is None:
+                if asked_at is None and (self._cancel or (cancelled and cancelled())):
+                    stop.set()
+                    asked_at = time.monotonic()
+                if asked_at is not None and time.monotonic() - asked_at > CANCEL_GRACE_S:
+                    proc.kill()
+                    final = {"kind": "cancelled"}
+                    break
+                try:
+                    e = events.get(timeout=0.1)
+                except queue_mod.Empty:
+                    if not proc.is_alive():
+                        with contextlib.suppress(queue_mod.Empty):
+                            e = events.get(timeout=0.5)  # the last words of a worker that just exited
+                            if e["kind"] in ("done", "error", "cancelled"):
+                                final = e
+                                break
+                        final = {"kind": "died", "code": proc.exitcode}
+                    continue
+                if e["kind"] in ("done", "error", "cancelled"):
+                    final = e
+                elif progress is not None:
+                    progress(FineTuneProgress.from_event(e))
+        finally:
+            proc.join(timeout=CANCEL_GRACE_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+            events.close()
+            clean_staging(self.registry.user_dir)
+        kind = final["kind"]
+        if kind == "done":
+            return FineTuneReport.from_dict(final["report"])
+        if kind == "cancelled":
+            raise Cancelled("Fine-tuning cancelled; no model was added.")
+        if kind == "error":
+            raise FineTuneFailed(final["message"])
+        code = final.get("code")
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        raise FineTuneFailed(f"The fine-tuning worker stopped unexpectedly ({how}; out of memory, or killed). "
+                             "No model was added; the window and your data are fine.")
+
+
+def make_default(registry: Registry, report: FineTuneReport) -> None:
+    """The one action that makes a fine-tuned model the one analyses use."""
+    registry.set_default("sentiment", report.model_id)
+
+
+def with_settings(job: FineTuneJob, **changes) -> FineTuneJob:
+    """A copy of the job's settings with some values changed (tests and benchmarks)."""
+    job.settings = replace(job.settings, **changes)
+    return job

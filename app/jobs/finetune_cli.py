@@ -1,0 +1,87 @@
+"""`albert-studio finetune FILE --text-col --label-col [--base] [--epochs] [--few-shot]`: the job with a progress bar."""
+from __future__ import annotations
+
+import sys
+import time
+
+from app.core.errors import AlbertStudioError, Cancelled
+
+EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+
+
+class _Bar:
+    """One line on stderr: bar, step, epoch, loss, last validation accuracy."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_eval = ""
+        self._shown = 0.0
+        self._open = False
+
+    def __call__(self, p) -> None:
+        if p.kind == "phase":
+            self._end()
+            self.stream.write(f"{p.message}\n")
+        elif p.kind == "eval":
+            self.last_eval = f" val acc {p.val_accuracy:.3f} F1 {p.val_macro_f1:.3f}"
+            if not self.tty:
+                self.stream.write(f"epoch {p.epoch:g}: step {p.step}/{p.total}{self.last_eval}\n")
+        elif p.kind == "step" and self.tty and (time.monotonic() - self._shown > 0.1 or p.step == p.total):
+            self._shown = time.monotonic()
+            w = 28
+            fill = int(w * p.fraction)
+            self.stream.write(f"\r[{'#' * fill}{'.' * (w - fill)}] step {p.step}/{p.total} epoch {p.epoch:.2f} "
+                              f"loss {p.loss:.4f}{self.last_eval}   ")
+            self._open = True
+        self.stream.flush()
+
+    def _end(self) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self._open = False
+
+    def close(self) -> None:
+        self._end()
+
+
+def run_finetune_cli(args) -> int:
+    """Read and check the file, fine-tune in a worker process, print the report; returns the exit code."""
+    from app.core.labeled_data import load_labeled
+    from app.core.registry import Registry
+    from app.jobs.finetune import FineTuneJob, make_default
+
+    def err(msg: str) -> None:
+        print(f"albert-studio: {msg}", file=sys.stderr)
+
+    bar = _Bar()
+    try:
+        data = load_labeled(args.file, getattr(args, "text_col", None), getattr(args, "label_col", None))
+        print(f"{args.file}: {data.describe()}", file=sys.stderr)
+        for w in data.warnings:
+            print(f"note: {w}", file=sys.stderr)
+        registry = Registry()
+        job = FineTuneJob(data, registry=registry, base=getattr(args, "base", None), name=getattr(args, "name", None),
+                          mode="few-shot" if getattr(args, "few_shot", False) else "auto",
+                          epochs=getattr(args, "epochs", None) or 3)
+        report = job.run(progress=bar)
+        bar.close()
+        print(report.as_text())
+        if getattr(args, "make_default", False):
+            make_default(registry, report)
+            print(f"{report.model_id} is now the default sentiment model.")
+        else:
+            print(f"Make it the default with: albert-studio models default {report.model_id}")
+        return EXIT_OK
+    except KeyboardInterrupt:
+        bar.close()
+        err("cancelled; no model was added")
+        return EXIT_CANCELLED
+    except Cancelled as exc:
+        bar.close()
+        err(str(exc))
+        return EXIT_CANCELLED
+    except AlbertStudioError as exc:
+        bar.close()
+        err(str(exc))
+        return EXIT_ERROR
