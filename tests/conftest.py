@@ -20,13 +20,13 @@ def tiny_models(request, tmp_path_factory):
     import shutil
     from pathlib import Path
 
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     from tests import fixtures_models
 
     key = hashlib.sha256(Path(fixtures_models.__file__).read_bytes()).hexdigest()[:12]
     cached = Path(request.config.cache.mkdir("tiny_models")) / key
     if not (cached / ".complete").exists():
+        pytest.importorskip("torch")
+        pytest.importorskip("transformers")
         shutil.rmtree(cached, ignore_errors=True)
         fixtures_models.build_tiny_models(cached)
         (cached / ".complete").write_text("ok\n")

@@ -1,0 +1,139 @@
+"""Batch jobs: results, errors and database rows; cancel; a responsive window; export."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+from PySide6.QtCore import QTimer
+
+from app.core.store import Store
+
+
+def test_batch_over_a_folder_with_a_corrupt_file(window, ctx, batch_folder, wait_op, qtbot):
+    assert window.batch.start([str(batch_folder)])
+    wait_op(window.batch.op)
+    batch = window.batch
+    report = batch.report
+    assert report.status == "done"
+
+    rows = batch.visible_rows()
+    titles = sorted(r[0] for r in rows)
+    assert len(rows) == 4
+    assert "Complaint: order #48213 never arrived" in titles
+    assert all(r[1] in ("negative", "positive") for r in rows)
+    assert all(0.5 <= float(r[2]) <= 1.0 for r in rows)
+
+    assert [(src.rsplit("/", 1)[-1]) for src, _ in batch.errors] == ["broken.docx"]
+    assert batch.error_table.rowCount() == 1
+    assert batch.error_table.item(0, 0).text() == "broken.docx"
+    assert "docx" in batch.error_table.item(0, 1).text()
+    assert batch.errors_box.title() == "Errors (1)"
+    assert batch.files_label.text().startswith("Files: 5 / 5")
+    assert batch.progress.value() == batch.progress.maximum()
+    assert sum(batch.chart.counts().values()) == 4
+
+    with Store(ctx.db_path) as store:
+        assert store.count_documents() == 4
+        errors = store.errors(report.run_id)
+        assert [e.source.rsplit("/", 1)[-1] for e in errors] == ["broken.docx"]
+        run = store.history(1)[0]
+        assert (run.status, run.n_done, run.n_failed) == ("done", 4, 1)
+    assert len(window.library.titles()) == 4
+
+    # the table sorts and filters
+    batch.table.sortByColumn(0, batch.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    assert [r[0] for r in batch.visible_rows()] == sorted((r[0] for r in rows), key=str.lower)
+    batch.filter_text.setText("grinder")  # in the complaint's summary
+    assert [r[0] for r in batch.visible_rows()] == ["Complaint: order #48213 never arrived"]
+    batch.filter_text.clear()
+    label = rows[0][1]
+    batch.filter_label.setCurrentIndex(batch.filter_label.findData(label))
+    assert all(r[1] == label for r in batch.visible_rows())
+
+
+def _many_files(folder, n):
+    folder.mkdir()
+    for i in range(n):
+        words = " ".join(f"word{i}x{j}" for j in range(60))
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i}. It was great. {words}. It was terrible.\n",
+                                                encoding="utf-8")
+    return folder
+
+
+def test_cancel_stops_the_batch_and_the_window_stays_responsive(window, ctx, tmp_path, qtbot):
+    folder = _many_files(tmp_path / "many", 400)
+    ticks = []
+    timer = QTimer(interval=20, timeout=lambda: ticks.append(time.monotonic()))
+    timer.start()
+    batch = window.batch
+    assert batch.start([str(folder)])
+    qtbot.waitUntil(lambda: batch.model.rowCount() >= 3, timeout=30000)
+    assert batch.running
+    assert len(ticks) >= 3  # the event loop kept serving the timer while the job ran
+
+    cancelled_at = time.monotonic()
+    batch.cancel()
+    qtbot.waitUntil(lambda: not batch.running, timeout=5000)
+    assert time.monotonic() - cancelled_at < 1.5
+    timer.stop()
+    assert batch.report.status == "cancelled"
+    assert batch.report.analyses < 400
+    assert batch.status_label.text().startswith("Cancelled")
+    assert batch.run_button.isEnabled() and not batch.cancel_button.isEnabled()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 1.0  # never frozen for a second
+    with Store(ctx.db_path) as store:
+        assert store.history(1)[0].status == "cancelled"
+        assert store.count_documents() == batch.report.analyses
+
+
+def test_closing_the_window_during_a_batch_cancels_it(window, tmp_path, qtbot, ctx):
+    folder = _many_files(tmp_path / "many", 400)
+    batch = window.batch
+    batch.start([str(folder)])
+    qtbot.waitUntil(lambda: batch.model.rowCount() >= 1, timeout=30000)
+    op = batch.op
+    t0 = time.monotonic()
+    window.close()
+    assert time.monotonic() - t0 < 3
+    assert op.cancel_event.is_set()
+    assert op.finished or op.abandoned
+    with Store(ctx.db_path) as store:
+        assert store.history(1)[0].status == "cancelled"
+
+
+def test_export_csv_and_jsonl_read_back(window, ctx, batch_folder, tmp_path, wait_op):
+    window.batch.start([str(batch_folder)])
+    wait_op(window.batch.op)
+    shown = {r[0]: r for r in window.batch.visible_rows()}
+
+    out = tmp_path / "results.csv"
+    wait_op(window.batch.export(str(out), "csv"))
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    for row in rows:
+        assert row["sentiment_label"] == shown[row["title"]][1]
+        assert abs(float(row["sentiment_score"]) - float(shown[row["title"]][2])) < 1e-3
+        assert row["summary"]
+    assert window.batch.status_label.text().startswith("Exported 4 rows")
+
+    out = tmp_path / "results.jsonl"
+    wait_op(window.batch.export(str(out), "jsonl"))
+    objs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(objs) == 4
+    assert all(o["sentiment"]["label"] in ("negative", "positive") for o in objs)
+
+
+def test_dropping_a_folder_starts_a_batch(window, batch_folder, wait_op):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(batch_folder))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+    assert window.pages.currentWidget() is window.batch
+    wait_op(window.batch.op)
+    assert len(window.batch.visible_rows()) == 4
