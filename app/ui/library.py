@@ -139,6 +139,11 @@ class LibraryPane(QWidget):
         shown = len(rows)
         self.count.setText(f"{shown} of {total} documents" if shown != total else f"{total} documents")
 
+    def stop(self) -> None:
+        """No more queries (the window is closing and the store is about to close)."""
+        self._debounce.stop()
+        self._debounce.timeout.disconnect()
+
     def _open_index(self, index: QModelIndex) -> None:
         doc_id = self.model.item(index.row(), 0).data(ID_ROLE)
         if doc_id is not None:

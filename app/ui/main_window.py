@@ -301,6 +301,7 @@ class MainWindow(QMainWindow):
         self.banner.dismiss()
         analyzer, db_path, opts = self.ctx.analyzer, self.ctx.db_path, self._options(("sentiment", "summary"))
         self._add_recent(path)
+        self._remember_dir(path)
         self.pages.setCurrentWidget(self.document)
         self.opening = BackgroundOp(self, lambda: analyze_file(analyzer, db_path, path, opts),
                                     success=self._show_opened, progress_label=f"Analysing {Path(path).name}…").run()
@@ -441,6 +442,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel running work, wait briefly for the workers, save the layout."""
         self._save()
+        self.library.stop()
         if BackgroundOp.running():
             self.statusBar().showMessage("Stopping background work…")
         BackgroundOp.shutdown(timeout_ms=10000)

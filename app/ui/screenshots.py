@@ -38,9 +38,11 @@ def wait_op(app, op, timeout: float = 300.0) -> None:
     app.processEvents()
 
 
-def _registry(tmp: Path, tiny: bool):
+def _registry(tmp: Path, tiny: bool, models: Path | None = None):
     from app.core.registry import Registry
 
+    if models is not None:
+        return Registry(roots=[models], settings_file=tmp / "defaults.json"), str(models)
     if not tiny:
         reg = Registry(settings_file=tmp / "defaults.json")
         if reg.for_task("sentiment") and reg.for_task("summary"):
@@ -72,7 +74,7 @@ def grab(widget, path: Path) -> Path:
     return path
 
 
-def render(outdir: Path, tiny: bool = False, theme: str = "light") -> list[Path]:
+def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path | None = None) -> list[Path]:
     from PySide6.QtCore import QSettings
 
     from app.ui.context import AppContext
@@ -86,7 +88,7 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light") -> list[Path]
     tmp = Path(tempfile.mkdtemp(prefix="albert-shots-"))
     shots: list[Path] = []
     try:
-        registry, kind = _registry(tmp, tiny)
+        registry, kind = _registry(tmp, tiny, models)
         ctx = AppContext(tmp / "library.db", registry, "cpu")
         settings = QSettings(str(tmp / "settings.ini"), QSettings.IniFormat)
         win = MainWindow(ctx, settings)
@@ -141,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("outdir", type=Path)
     ap.add_argument("--tiny", action="store_true", help="use tiny test models even if real ones are installed")
     ap.add_argument("--theme", choices=["light", "dark", "both"], default="both")
+    ap.add_argument("--models", type=Path, help="use only the models in this folder")
     args = ap.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     for theme in (["light", "dark"] if args.theme == "both" else [args.theme]):
-        render(args.outdir, args.tiny, theme)
+        render(args.outdir, args.tiny, theme, args.models)
     return 0
 
 

@@ -1,0 +1,633 @@
+"""The fine-tuning page: labels in (a file with a column mapping, or the library's labels), a live training plot,
+the report (comparison, per-class table, confusion matrix), 'Make default', and documents to label next.
+
+Every slow call goes through BackgroundOp; the training itself runs in FineTuneJob's worker process, so a
+crash or out-of-memory there ends in a message here, never in a closed window.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import AlbertStudioError, Cancelled
+from app.ui.ops import BackgroundOp, describe_error
+
+LOSS_COLOR = QColor("#3b6fb6")
+ACC_COLOR = QColor("#d9822b")
+F1_COLOR = QColor("#3a9a5b")
+
+
+class TrainingPlot(QWidget):
+    """Training loss per step (left axis) and validation accuracy / macro-F1 (right axis, 0..1), drawn live."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.clear()
+
+    def clear(self) -> None:
+        self.losses: list[tuple[float, float]] = []  # (epoch, loss)
+        self.evals: list[tuple[float, float, float]] = []  # (epoch, accuracy, macro-F1)
+        self.update()
+
+    def add_loss(self, epoch: float, loss: float) -> None:
+        self.losses.append((epoch, loss))
+        self.update()
+
+    def add_eval(self, epoch: float, accuracy: float, macro_f1: float) -> None:
+        self.evals.append((epoch, accuracy, macro_f1))
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.base())
+        m_l, m_r, m_t, m_b = 46, 46, 22, 28
+        area = QRectF(m_l, m_t, max(1, self.width() - m_l - m_r), max(1, self.height() - m_t - m_b))
+        p.setPen(QPen(pal.mid().color(), 1))
+        p.drawRect(area)
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        p.setFont(small)
+        text_pen = QPen(pal.text().color())
+        if not self.losses and not self.evals:
+            p.setPen(text_pen)
+            p.drawText(area, Qt.AlignCenter, "Loss and validation scores appear here while training runs")
+            return
+        x_max = max([e for e, _ in self.losses] + [e for e, _, _ in self.evals] + [1e-9])
+        losses = [v for _, v in self.losses]
+        l_max = max(losses) * 1.05 if losses else 1.0
+        l_min = 0.0
+
+        def X(e: float) -> float:
+            return area.left() + area.width() * e / x_max
+
+        def YL(v: float) -> float:
+            return area.bottom() - area.height() * (v - l_min) / max(1e-9, l_max - l_min)
+
+        def YR(v: float) -> float:
+            return area.bottom() - area.height() * v
+
+        p.setPen(text_pen)
+        for k in range(5):
+            v = k / 4
+            y = area.bottom() - area.height() * v
+            p.setPen(QPen(pal.midlight().color(), 1, Qt.DotLine))
+            p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+            p.setPen(text_pen)
+            p.drawText(QRectF(0, y - 8, m_l - 4, 16), Qt.AlignRight | Qt.AlignVCenter, f"{l_min + v * (l_max - l_min):.2f}")
+            p.drawText(QRectF(area.right() + 4, y - 8, m_r - 4, 16), Qt.AlignLeft | Qt.AlignVCenter, f"{v:.2f}")
+        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 20), Qt.AlignCenter, f"epoch (0 – {x_max:.2g})")
+        if len(self.losses) > 1:
+            # a running mean keeps the line readable when batches are small and the loss is noisy
+            path = QPainterPath()
+            avg = None
+            for i, (e, v) in enumerate(self.losses):
+                avg = v if avg is None else 0.8 * avg + 0.2 * v
+                pt = QPointF(X(e), YL(avg))
+                path.moveTo(pt) if i == 0 else path.lineTo(pt)
+            p.setPen(QPen(LOSS_COLOR, 2))
+            p.drawPath(path)
+        for color, idx in ((ACC_COLOR, 1), (F1_COLOR, 2)):
+            pts = [QPointF(X(ev[0]), YR(ev[idx])) for ev in self.evals]
+            p.setPen(QPen(color, 2))
+            for a, b in zip(pts, pts[1:]):
+                p.drawLine(a, b)
+            p.setBrush(color)
+            for pt in pts:
+                p.drawEllipse(pt, 3, 3)
+        x = area.left() + 6
+        for color, name in ((LOSS_COLOR, "training loss"), (ACC_COLOR, "val accuracy"), (F1_COLOR, "val macro-F1")):
+            p.setPen(QPen(color, 3))
+            p.drawLine(QPointF(x, 10), QPointF(x + 16, 10))
+            p.setPen(text_pen)
+            p.drawText(QPointF(x + 20, 14), name)
+            x += 30 + p.fontMetrics().horizontalAdvance(name)
+
+
+class ConfusionPlot(QWidget):
+    """Confusion matrix as a heat map: rows are the true class, columns the predicted one."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.classes: tuple[str, ...] = ()
+        self.matrix: tuple[tuple[int, ...], ...] = ()
+        self.setMinimumSize(220, 180)
+
+    def set_matrix(self, classes, matrix) -> None:
+        self.classes, self.matrix = tuple(classes), tuple(tuple(r) for r in matrix)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.base())
+        if not self.classes:
+            p.setPen(pal.text().color())
+            p.drawText(self.rect(), Qt.AlignCenter, "Confusion matrix")
+            return
+        k = len(self.classes)
+        fm = p.fontMetrics()
+        left = min(120, max(fm.horizontalAdvance(c) for c in self.classes) + 10)
+        top = 22
+        cell = max(8.0, min((self.width() - left - 6) / k, (self.height() - top - 6) / k))
+        peak = max(max(r) for r in self.matrix) or 1
+        p.setPen(pal.text().color())
+        p.drawText(QRectF(left, 0, cell * k, top), Qt.AlignCenter, "predicted →")
+        for i, row in enumerate(self.matrix):
+            y = top + i * cell
+            p.setPen(pal.text().color())
+            p.drawText(QRectF(0, y, left - 6, cell), Qt.AlignRight | Qt.AlignVCenter, fm.elidedText(self.classes[i], Qt.ElideRight, left - 8))
+            total = sum(row) or 1
+            for j, v in enumerate(row):
+                share = v / total
+                base = QColor("#3a9a5b") if i == j else QColor("#c0392b")
+                c = QColor(base)
+                c.setAlphaF(0.08 + 0.85 * share if v else 0.03)
+                r = QRectF(left + j * cell, y, cell - 2, cell - 2)
+                p.fillRect(r, c)
+                p.setPen(pal.text().color())
+                if cell > 18:
+                    p.drawText(r, Qt.AlignCenter, str(v))
+        p.setPen(pal.mid().color())
+        for j, c in enumerate(self.classes):
+            if cell > 40:
+                p.drawText(QRectF(left + j * cell, top + k * cell, cell, 16), Qt.AlignCenter, fm.elidedText(c, Qt.ElideRight, int(cell)))
+
+
+def _item(text: str, align_right: bool = False) -> QTableWidgetItem:
+    it = QTableWidgetItem(text)
+    it.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
+    if align_right:
+        it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+    return it
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().setVisible(False)
+    t.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+    t.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    t.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+    return t
+
+
+def _read_store_labels(db_path: str):
+    from app.core.labeled_data import dataset_from_store
+    from app.core.store import Store
+
+    with Store(db_path) as store:
+        rows = store.labels()
+    if not rows:
+        return 0, None, "No labels in the library yet: right-click a sentence in the viewer to label it."
+    try:
+        return len(rows), dataset_from_store(rows), ""
+    except AlbertStudioError as exc:
+        return len(rows), None, str(exc)
+
+
+class FineTuneView(QWidget):
+    """Fine-tune a classifier on the user's labels and manage the result."""
+
+    modelRegistered = Signal(str)  # model id, once a new model is installed
+    defaultChanged = Signal(str)
+    documentRequested = Signal(int)  # a document from the 'label next' list was double-clicked
+
+    def __init__(self, parent: Any = None, *rest: Any, registry=None, store_path: str | Path | None = None):
+        # The main window may pass (AppContext, parent): take the registry and library from the context.
+        ctx = None
+        if parent is not None and not isinstance(parent, QWidget) and hasattr(parent, "registry"):
+            ctx, parent = parent, (rest[0] if rest else None)
+        super().__init__(parent)
+        if ctx is not None:
+            registry = registry or ctx.registry
+            store_path = store_path or ctx.db_path
+        if registry is None:
+            from app.core.registry import Registry
+
+            registry = Registry()
+        if store_path is None:
+            from app.core.store import default_db_path
+
+            store_path = default_db_path()
+        self.registry = registry
+        self.store_path = str(store_path)
+        self.table = None  # the labelled file as read
+        self.dataset = None  # the validated LabeledDataset to train on
+        self.library_dataset = None
+        self.report = None
+        self.job = None
+        self.op: BackgroundOp | None = None
+        self.job_settings: dict = {}  # extra TrainSettings (tests, advanced use)
+        self._build()
+        self.refresh_bases()
+        self.refresh_library_labels()
+
+    # -- layout
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        split = QSplitter(Qt.Horizontal)
+        outer.addWidget(split)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        src = QGroupBox("1. Labelled examples")
+        sv = QVBoxLayout(src)
+        self.use_file = QRadioButton("From a file (CSV, TSV, JSONL, XLSX)")
+        self.use_library = QRadioButton("From labels made in the library")
+        self.use_file.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.use_file)
+        group.addButton(self.use_library)
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("labelled file…")
+        self.path_edit.returnPressed.connect(lambda: self.load_file(self.path_edit.text()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        cols = QFormLayout()
+        self.text_col = QComboBox()
+        self.label_col = QComboBox()
+        self.text_col.currentIndexChanged.connect(self._mapping_changed)
+        self.label_col.currentIndexChanged.connect(self._mapping_changed)
+        cols.addRow("Text column", self.text_col)
+        cols.addRow("Label column", self.label_col)
+        self.library_info = QLabel()
+        self.library_info.setWordWrap(True)
+        self.data_info = QLabel("Pick a labelled file, or use the library's labels.")
+        self.data_info.setWordWrap(True)
+        sv.addWidget(self.use_file)
+        sv.addLayout(row)
+        sv.addLayout(cols)
+        sv.addWidget(self.use_library)
+        sv.addWidget(self.library_info)
+        sv.addWidget(self.data_info)
+        self.use_file.toggled.connect(self._source_changed)
+        lv.addWidget(src)
+
+        opts = QGroupBox("2. Training")
+        of = QFormLayout(opts)
+        self.base_combo = QComboBox()
+        self.mode_combo = QComboBox()
+        for text, mode in (("Automatic (few-shot when classes have ≤ 32 examples)", "auto"),
+                           ("Standard fine-tuning", "standard"), ("Few-shot (contrastive, SetFit-style)", "few-shot")):
+            self.mode_combo.addItem(text, mode)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 50)
+        self.epochs.setValue(3)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("name of the new model (optional)")
+        of.addRow("Start from", self.base_combo)
+        of.addRow("Recipe", self.mode_combo)
+        of.addRow("Epochs", self.epochs)
+        of.addRow("Name", self.name_edit)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start fine-tuning")
+        self.start_button.setEnabled(False)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        of.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        of.addRow(self.progress)
+        of.addRow(self.status)
+        lv.addWidget(opts)
+
+        al = QGroupBox("4. Label next (the model is least sure of these)")
+        av = QVBoxLayout(al)
+        self.suggest_button = QPushButton("Find documents to label")
+        self.suggest_button.clicked.connect(self.suggest_documents)
+        self.suggestions = QListWidget()
+        self.suggestions.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.suggestions.customContextMenuRequested.connect(self._suggestion_menu)
+        self.suggestions.itemDoubleClicked.connect(lambda it: self.documentRequested.emit(it.data(Qt.UserRole).document_id))
+        av.addWidget(self.suggest_button)
+        av.addWidget(self.suggestions)
+        lv.addWidget(al, 1)
+        split.addWidget(left)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        self.plot = TrainingPlot()
+        rv.addWidget(self.plot, 2)
+        rep = QGroupBox("3. Report (held-out validation split)")
+        rg = QGridLayout(rep)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.compare_table = _table(["model (same validation split)", "accuracy", "macro-F1"])
+        self.class_table = _table(["class", "precision", "recall", "F1", "support"])
+        self.confusion = ConfusionPlot()
+        self.default_button = QPushButton("Make default")
+        self.default_button.setEnabled(False)
+        self.default_button.clicked.connect(self.make_default)
+        rg.addWidget(self.summary, 0, 0, 1, 2)
+        rg.addWidget(self.compare_table, 1, 0)
+        rg.addWidget(self.confusion, 1, 1, 2, 1)
+        rg.addWidget(self.class_table, 2, 0)
+        rg.addWidget(self.default_button, 3, 0, 1, 2, Qt.AlignRight)
+        rv.addWidget(rep, 3)
+        split.addWidget(right)
+        split.setStretchFactor(1, 2)
+
+    # -- data in
+
+    def refresh_bases(self) -> None:
+        """Encoders, and the user's own classifiers that kept their weights, can be fine-tuned."""
+        current = self.base_combo.currentData()
+        self.base_combo.clear()
+        try:
+            manifests = self.registry.manifests()
+        except AlbertStudioError:
+            manifests = []
+        for m in manifests:
+            trainable = (m.folder / "model.safetensors").exists() and (m.folder / "config.json").exists()
+            if m.task == "encoder" or (m.task == "sentiment" and trainable):
+                label = f"{m.name} ({m.id})" if m.task == "encoder" else f"{m.id}: {', '.join(m.labels)}"
+                self.base_combo.addItem(label, m.id)
+        if self.base_combo.count() == 0:
+            self.base_combo.addItem("no base encoder installed", None)
+        if current is not None:
+            i = self.base_combo.findData(current)
+            if i >= 0:
+                self.base_combo.setCurrentIndex(i)
+
+    def refresh_library_labels(self) -> None:
+        def done(result) -> None:
+            n, data, problem = result
+            self.library_dataset = data
+            self.library_info.setText(f"{n} labels in the library" + (f": {data.describe()}" if data else "")
+                                      + (f"\n{problem}" if problem and n else ""))
+            if self.use_library.isChecked():
+                self._source_changed()
+
+        BackgroundOp(self, lambda: _read_store_labels(self.store_path), success=done,
+                     failure=lambda exc: self.library_info.setText(describe_error(exc))).run()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Labelled examples", "",
+                                              "Labelled data (*.csv *.tsv *.jsonl *.xlsx);;All files (*)")
+        if path:
+            self.load_file(path)
+
+    def load_file(self, path: str) -> BackgroundOp:
+        """Read a labelled file in the background, then offer its columns for mapping."""
+        from app.core.labeled_data import guess_columns, read_table
+
+        self.path_edit.setText(str(path))
+        self.use_file.setChecked(True)
+        self.data_info.setText("Reading…")
+
+        def read():
+            t = read_table(path)
+            return t, guess_columns(t)
+
+        def done(result) -> None:
+            table, (text, label) = result
+            self.table = table
+            for combo, value in ((self.text_col, text), (self.label_col, label)):
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(list(table.columns))
+                combo.setCurrentText(value)
+                combo.blockSignals(False)
+            self._mapping_changed()
+
+        def failed(exc) -> None:
+            self.table = None
+            self.dataset = None
+            self.text_col.clear()
+            self.label_col.clear()
+            self._set_data_problem(describe_error(exc))
+
+        self.read_op = BackgroundOp(self, read, success=done, failure=failed, progress_label="Reading labelled file…").run()
+        return self.read_op
+
+    def _set_data_problem(self, message: str) -> None:
+        self.data_info.setText(f"<span style='color:#c0392b'>{message}</span>")
+        self.start_button.setEnabled(False)
+
+    def _mapping_changed(self) -> None:
+        from app.core.labeled_data import dataset_from_table
+
+        if not self.use_file.isChecked() or self.table is None:
+            return
+        try:
+            self.dataset = dataset_from_table(self.table, self.text_col.currentText(), self.label_col.currentText())
+        except AlbertStudioError as exc:
+            self.dataset = None
+            self._set_data_problem(str(exc))
+            return
+        self.data_info.setText(self.dataset.describe() + "".join(f"<br>note: {w}" for w in self.dataset.warnings))
+        self._update_buttons()
+
+    def _source_changed(self) -> None:
+        from_file = self.use_file.isChecked()
+        for w in (self.path_edit, self.text_col, self.label_col):
+            w.setEnabled(from_file)
+        if from_file:
+            self._mapping_changed() if self.table is not None else self.data_info.setText("Pick a labelled file.")
+        else:
+            self.dataset = self.library_dataset
+            if self.dataset is None:
+                self._set_data_problem("The library's labels cannot be used yet (see above).")
+            else:
+                self.data_info.setText(self.dataset.describe())
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.op is not None and not self.op.finished
+        self.start_button.setEnabled(self.dataset is not None and not running and self.base_combo.currentData() is not None)
+        self.cancel_button.setEnabled(running)
+
+    # -- training
+
+    def start(self) -> BackgroundOp | None:
+        """Start fine-tuning in the worker process; progress comes back to the plot and the bar."""
+        from app.jobs.finetune import FineTuneJob
+
+        if self.dataset is None:
+            return None
+        try:
+            self.job = FineTuneJob(self.dataset, registry=self.registry, base=self.base_combo.currentData(),
+                                   name=self.name_edit.text().strip() or None, mode=self.mode_combo.currentData(),
+                                   epochs=self.epochs.value(), **self.job_settings)
+        except AlbertStudioError as exc:
+            self.status.setText(str(exc))
+            return None
+        job = self.job
+        self.report = None
+        self.plot.clear()
+        self.progress.setValue(0)
+        self.default_button.setEnabled(False)
+        self.status.setText(f"Starting the training worker for {job.model_id}…")
+        self.op = BackgroundOp(self, lambda ctx: job.run(progress=ctx.progress, cancelled=ctx.cancelled),
+                               success=self._finished, failure=self._failed, progress=self._progress,
+                               progress_label="Fine-tuning…")
+        self.op.run()
+        self._update_buttons()
+        return self.op
+
+    def cancel(self) -> None:
+        if self.op is not None and not self.op.finished:
+            self.op.cancel()
+            self.status.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+
+    def _progress(self, p) -> None:
+        if p.kind == "step":
+            self.progress.setValue(int(100 * p.fraction))
+            self.plot.add_loss(p.epoch, p.loss)
+            self.status.setText(f"step {p.step}/{p.total} · epoch {p.epoch:.2f} · loss {p.loss:.4f}")
+        elif p.kind == "eval":
+            self.plot.add_eval(p.epoch, p.val_accuracy, p.val_macro_f1)
+        elif p.kind == "phase":
+            self.status.setText(p.message)
+
+    def _finished(self, report) -> None:
+        self.report = report
+        self.progress.setValue(100)
+        self.status.setText(f"Done: {report.model_id} saved and added to your models.")
+        self.show_report(report)
+        self.default_button.setEnabled(True)
+        self.refresh_bases()
+        self._update_buttons()
+        self.modelRegistered.emit(report.model_id)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText("Cancelled; no model was added." if isinstance(exc, Cancelled) else describe_error(exc))
+        self.progress.setValue(0)
+        self._update_buttons()
+
+    def show_report(self, report) -> None:
+        ev = report.evaluation
+        self.summary.setText(
+            f"<b>{report.model_id}</b> ({report.mode}, from {report.base}): accuracy <b>{ev.accuracy:.3f}</b>, "
+            f"macro-F1 <b>{ev.macro_f1:.3f}</b> on {report.n_val} held-out examples; trained on {report.n_train} "
+            f"in {report.train_seconds:.0f} s.")
+        rows = report.comparison()
+        self.compare_table.setRowCount(len(rows))
+        for i, e in enumerate(rows):
+            self.compare_table.setItem(i, 0, _item(e.model))
+            self.compare_table.setItem(i, 1, _item(f"{e.accuracy:.3f}", True))
+            self.compare_table.setItem(i, 2, _item(f"{e.macro_f1:.3f}", True))
+        self.class_table.setRowCount(len(ev.per_class))
+        for i, c in enumerate(ev.per_class):
+            for j, v in enumerate((c.label, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support))):
+                self.class_table.setItem(i, j, _item(v, j > 0))
+        self.confusion.set_matrix(ev.classes, ev.confusion)
+
+    def make_default(self) -> None:
+        from app.jobs.finetune import make_default
+
+        if self.report is None:
+            return
+        try:
+            make_default(self.registry, self.report)
+        except AlbertStudioError as exc:
+            self.status.setText(str(exc))
+            return
+        self.status.setText(f"{self.report.model_id} is now the default sentiment model.")
+        self.default_button.setEnabled(False)
+        self.defaultChanged.emit(self.report.model_id)
+
+    # -- active learning
+
+    def suggest_documents(self) -> BackgroundOp:
+        """Rank the library's unlabelled documents by how unsure the model (the new one, else the default) is."""
+        registry, db_path = self.registry, self.store_path
+        model_id = self.report.model_id if self.report is not None else None
+
+        def rank():
+            from app.core.active_learning import rank_library
+            from app.core.runtime import RuntimeOptions
+            from app.core.sentiment import SentimentModel
+            from app.core.store import Store
+
+            man = registry.get(model_id) if model_id else registry.default("sentiment")
+            model = SentimentModel(man, RuntimeOptions(device="cpu"))
+            with Store(db_path) as store:
+                return model.labels, rank_library(model, store, limit=30)
+
+        def done(result) -> None:
+            labels, ranked = result
+            self._suggest_labels = labels
+            self.suggestions.clear()
+            for r in ranked:
+                it = QListWidgetItem(f"{r.title}  ·  guess: {r.label} ({r.score:.2f})\n{r.snippet}")
+                it.setData(Qt.UserRole, r)
+                it.setToolTip("Right-click to label this document; double-click to open it")
+                self.suggestions.addItem(it)
+            if not ranked:
+                self.suggestions.addItem("No unlabelled documents in the library.")
+
+        return BackgroundOp(self, rank, success=done, progress_label="Ranking documents…").run()
+
+    def _suggestion_menu(self, pos) -> None:
+        it = self.suggestions.itemAt(pos)
+        if it is None or it.data(Qt.UserRole) is None:
+            return
+        menu = QMenu(self)
+        for label in getattr(self, "_suggest_labels", []):
+            menu.addAction(f"Label as '{label}'", lambda label=label: self.label_suggestion(it, label))
+        menu.exec(self.suggestions.mapToGlobal(pos))
+
+    def label_suggestion(self, item: QListWidgetItem, label: str) -> BackgroundOp:
+        """Store the user's label for a suggested document and take it off the list."""
+        doc = item.data(Qt.UserRole)
+        db_path = self.store_path
+
+        def save():
+            from app.core.store import Store
+
+            with Store(db_path) as store:
+                text = store.load_analysis(doc.document_id).document.text
+                return store.add_label(text, label, document_id=doc.document_id)
+
+        def done(_):
+            self.suggestions.takeItem(self.suggestions.row(item))
+            self.refresh_library_labels()
+
+        return BackgroundOp(self, save, success=done).run()

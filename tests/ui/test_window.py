@@ -1,0 +1,74 @@
+"""Window-wide behaviour: settings, recent files, shortcuts, About, fine-tune fallback, screenshots."""
+from __future__ import annotations
+
+from PySide6.QtGui import QKeySequence
+
+from app.ui.main_window import MainWindow
+from tests.ui.conftest import SAMPLES
+
+
+def test_layout_and_recent_files_persist(qtbot, ctx, settings, wait_op):
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.resize(1000, 700)
+    wait_op(win.open_file(str(SAMPLES / "complaint.md")))
+    win.document.summary.count.setValue(5)
+    win.pages.setCurrentIndex(2)
+    win.close()
+    assert settings.value("window/geometry") is not None
+
+    again = MainWindow(ctx, settings)
+    qtbot.addWidget(again)
+    assert again.recent_files()[0] == str(SAMPLES / "complaint.md")
+    assert again.document.summary.count.value() == 5
+    assert again.pages.currentIndex() == 2
+    assert again.last_dir() == str(SAMPLES)
+    again._fill_recent()
+    assert "complaint.md" in again.recent_menu.actions()[0].text()
+
+
+def test_shortcuts_for_common_actions(window):
+    shortcuts = {a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()}
+    for key in ("Ctrl+O", "Ctrl+Shift+O", "Ctrl+E", "F5", "Ctrl+B", "Esc", "Ctrl+T", "Ctrl+M", "Ctrl+1", "Ctrl+3"):
+        assert key in shortcuts, key
+    assert window.act_open.shortcut() == QKeySequence(QKeySequence.Open)
+
+
+def test_about_box_lists_versions_and_model_licences(window):
+    dlg = window.show_about()
+    text = dlg.text.toPlainText()
+    for word in ("Albert Studio", "Qt", "PySide6", "ONNX Runtime", "albert-sentiment-en", "Apache-2.0"):
+        assert word in text
+    dlg.close()
+
+
+def test_finetune_tab_loads_or_explains(window, qtbot):
+    window.pages.setCurrentIndex(3)
+    qtbot.waitUntil(lambda: window.finetune_view is not None, timeout=30000)
+    view = window.finetune_view
+    if view.__class__.__name__ == "QLabel":
+        assert view.text().startswith("Fine-tuning is not available: ")
+
+
+def test_starting_with_no_models_says_what_to_do(qtbot, tmp_path, settings):
+    from app.core.registry import Registry
+    from app.ui.context import AppContext
+
+    ctx = AppContext(tmp_path / "lib.db", Registry(roots=[tmp_path / "none"], settings_file=tmp_path / "d.json"))
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert "No sentiment or summary model is installed" in win.banner.text()
+    assert not win.document.translation.go.isEnabled()
+    ctx.close()
+
+
+def test_screenshots_script_renders_every_view(tmp_path, tiny_models):
+    from app.ui import screenshots
+
+    shots = screenshots.render(tmp_path / "shots", theme="dark", models=tiny_models)
+    names = {p.name for p in shots}
+    for name in ("01-document", "02-summary", "03-translation", "05-batch", "06-models", "09-about"):
+        assert f"{name}-dark.png" in names
+    assert all(p.stat().st_size > 10_000 for p in shots)
