@@ -36,7 +36,7 @@ def measure(bundle: Path) -> dict:
         try:
             rel = p.relative_to(internal).as_posix()
         except ValueError:
-            parts["executable + launch files"] = parts.get("executable + launch files", 0) + _size(p)
+            parts["executable (with the compiled Python modules)"] = parts.get("executable (with the compiled Python modules)", 0) + _size(p)
             continue
         name = next((n for n, prefixes in PARTS if rel.startswith(prefixes)), "other libraries")
         parts[name] = parts.get(name, 0) + _size(p)

@@ -45,7 +45,7 @@ def _worker(queue) -> None:
 
     queue.put({"pid": os.getpid(), "frozen": bool(getattr(sys, "frozen", False)),
                "providers": onnxruntime.get_available_providers(),
-               "qt_in_worker": any(m.startswith("PySide6") for m in sys.modules)})
+               "qt_modules_in_worker": sorted(m for m in sys.modules if m.startswith(("PySide6.", "shiboken6")))})
 
 
 def check_multiprocessing() -> int:
@@ -66,6 +66,17 @@ def check_multiprocessing() -> int:
     return 0 if proc.exitcode == 0 and "error" not in info else 1
 
 
+def _open_finetune_page(app) -> bool:
+    from PySide6.QtWidgets import QTabWidget
+
+    for tabs in (t for w in app.topLevelWidgets() if w.isVisible() for t in w.findChildren(QTabWidget)):
+        for i in range(tabs.count()):
+            if tabs.tabText(i).replace("&", "").lower().startswith("fine"):
+                tabs.setCurrentIndex(i)
+                return True
+    return False
+
+
 def install() -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -82,6 +93,22 @@ def install() -> None:
                     info["screenshot_saved"] = bool(w.grab().save(shot))
                     break
         print("SMOKE_WINDOW " + json.dumps(info), flush=True)
+        if _open_finetune_page(app):  # the page that needs torch: it must explain, not crash
+            QTimer.singleShot(1500, lambda: finetune_report(app))
+
+    def finetune_report(app) -> None:
+        from PySide6.QtWidgets import QAbstractButton, QLabel, QTabWidget
+
+        page, text = None, []
+        for tabs in (t for w in app.topLevelWidgets() for t in w.findChildren(QTabWidget)):
+            if tabs.tabText(tabs.currentIndex()).replace("&", "").lower().startswith("fine"):
+                page = tabs.currentWidget()
+        if page is not None:
+            text = [x.text() for x in page.findChildren(QLabel) if x.isVisible() and x.text().strip()]
+            text += [f"[{b.text()}]" for b in page.findChildren(QAbstractButton) if b.isVisible() and b.text()]
+            if shot:
+                page.window().grab().save(shot.replace(".png", "-finetune.png"))
+        print("SMOKE_FINETUNE " + json.dumps({"found": page is not None, "text": text}), flush=True)
 
     def exec_(*_args):
         app = QApplication.instance()

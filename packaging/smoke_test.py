@@ -159,9 +159,13 @@ class Smoke:
         if bundled_torch:
             self.check("finetune from the bundle (torch bundled)", cp.returncode == 0, text[-400:], s)
         else:
+            # the check that matters: a plain message and a non-zero exit, never a traceback or a hang. Which
+            # message depends on what is bundled: no encoder model yet, or the worker finding no torch.
+            reason = "torch" if "torch" in text.lower() else "encoder" if "encoder" in text.lower() else ""
+            self.facts["finetune_message"] = " ".join(text.split())[-400:]
             self.check("finetune without torch: a message, not a crash",
-                       cp.returncode != 0 and "Traceback" not in text and "torch" in text.lower(),
-                       " ".join(text.split())[-400:], s)
+                       cp.returncode not in (0, None) and "Traceback" not in text and bool(reason),
+                       f"exit {cp.returncode}: " + " ".join(text.split())[-400:], s)
 
     def window(self, stay: float = 5.0) -> None:
         shot = self.work / "window.png"
@@ -169,13 +173,15 @@ class Smoke:
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(self.exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=self.work)
-        ready_s, info = None, {}
+        ready_s, info, finetune = None, {}, {}
         assert proc.stdout is not None
-        for line in proc.stdout:  # the probe prints SMOKE_READY when the event loop runs, then SMOKE_WINDOW
+        for line in proc.stdout:  # SMOKE_READY when the event loop runs, SMOKE_WINDOW, then SMOKE_FINETUNE
             if line.startswith("SMOKE_READY") and ready_s is None:
                 ready_s = time.perf_counter() - t0
             elif line.startswith("SMOKE_WINDOW "):
                 info = json.loads(line[13:])
+            elif line.startswith("SMOKE_FINETUNE "):
+                finetune = json.loads(line[15:])
                 break
         alive_at_stay = None
         if info:
@@ -189,12 +195,20 @@ class Smoke:
             err += "\n[smoke] window did not quit; killed"
         total = time.perf_counter() - t0
         self.facts["window"] = {"ready_seconds": round(ready_s, 3) if ready_s else None, "probe": info,
+                                "finetune_page": finetune,
                                 "exit_code": proc.returncode, "screenshot": str(shot) if shot.exists() else None}
         mains = [w for w in info.get("windows", []) if w.get("main_window")]
         main = mains[0] if mains else {}
         self.check("window starts offscreen and shows the main window",
                    bool(main) and "albert" in main.get("title", "").lower() and main.get("central") is not None,
                    json.dumps(main)[:400] if main else f"no main window; stderr: {err[-800:]}", ready_s)
+        page_text = " ".join(finetune.get("text", []))
+        if (self.bundle / "_internal" / "torch").is_dir():
+            self.check("window: the Fine-tune page opens", bool(finetune.get("found")) and bool(page_text.strip()),
+                       page_text[:400])
+        else:  # the requirement: say how to enable fine-tuning instead of failing later
+            self.check("window: the Fine-tune page says fine-tuning needs PyTorch and how to get it",
+                       bool(finetune.get("found")) and "torch" in page_text.lower(), page_text[:400])
         problems = [ln for ln in err.splitlines() if ln.strip() and not QT_NOISE.search(ln)]
         self.check("window stays up, then exits 0 with no traceback",
                    alive_at_stay is not False and proc.returncode == 0 and "Traceback" not in err,
@@ -269,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         sizes = measure(bundle)
-        print(size_report(bundle, sizes))
+        if args.no_build:  # the build already printed it
+            print(size_report(bundle, sizes))
         smoke.facts["size"] = sizes
         smoke.cli_starts()
         smoke.licenses()

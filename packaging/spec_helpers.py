@@ -27,10 +27,14 @@ TRAINING_PACKAGES = [
 # Never wanted in the app: eval baselines, test and dev tools, other GUI toolkits, notebooks.
 ALWAYS_EXCLUDED = [
     "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "pandas", "IPython", "jupyter", "notebook",
-    "pytest", "_pytest", "pytestqt", "pluggy", "nltk", "sumy", "vaderSentiment", "rouge_score", "sacrebleu",
+    "pytest", "_pytest", "pytestqt", "nltk", "sumy", "vaderSentiment", "rouge_score", "sacrebleu",
     "pydantic", "typer", "rich", "pygments", "requests", "httpx", "httpcore", "tabulate", "portalocker",
     "setuptools", "pip", "PyInstaller", "bench", "tests", "pydoc_data", "lib2to3", "unittest", "xmlrpc",
     "idlelib", "turtledemo", "turtle", "ensurepip", "distutils",
+    # optional imports of bundled libraries that are not dependencies of the app (pyproject.toml): numpy's
+    # config dump (yaml), sentencepiece's protobuf model editing (google.protobuf), bs4's detectors
+    # (it falls back to charset_normalizer, the app's own choice)
+    "yaml", "google", "chardet", "cchardet",
     # Qt modules the window does not use (the Qt hooks then skip their libraries and plugins)
     "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
     "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtDBus", "PySide6.QtSql", "PySide6.QtTest",
@@ -46,7 +50,10 @@ QT_PLUGIN_DROP = [
     "egldeviceintegrations/*", "generic/*", "networkinformation/*", "tls/*", "qmltooling/*", "sqldrivers/*",
     "designer/*", "vectorimageformats/*", "platforminputcontexts/*virtualkeyboard*", "imageformats/*qpdf*",
     "imageformats/*tiff*", "imageformats/*webp*", "imageformats/*tga*", "imageformats/*wbmp*",
-    "wayland-graphics-integration-server/*", "position/*", "multimedia/*", "sceneparsers/*", "renderers/*",
+    "wayland-graphics-integration-server/*",
+    # GTK3 theme plugin: needs the system's GTK, and would load it next to the bundle's own glib/cairo
+    # copies (a classic crash); the app draws with Fusion and its own palette anyway
+    "platformthemes/*gtk3*", "position/*", "multimedia/*", "sceneparsers/*", "renderers/*",
 ]
 if sys.platform != "darwin":
     QT_PLUGIN_DROP.append("imageformats/*icns*")
