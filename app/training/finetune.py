@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from app.core.errors import Cancelled, ModelError
 from app.core.labeled_data import Evaluation, LabeledDataset, evaluate, stratified_split
@@ -438,16 +438,27 @@ def _card(manifest: dict, report: dict) -> str:
     return "\n".join(lines)
 
 
-def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,
-              should_stop: Callable[[], bool] = lambda: False) -> dict:
-    """Train, evaluate, export and register one model; returns the report as plain values."""
-    import numpy as np
+@dataclass
+class Trained:
+    """A trained classifier still in memory, with the split it was validated on (for export or benchmarks)."""
+
+    model: Any
+    tokenizer: Any
+    tokenizer_file: Path
+    report: dict
+    val_texts: list
+    val_y: list
+    val_logits: Any
+    run: Any
+
+
+def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,
+                should_stop: Callable[[], bool] = lambda: False) -> Trained:
+    """Split, train with the chosen recipe, score on the validation split and against TF-IDF (and the previous model)."""
     import torch
 
     from app.core.encoder_text import EncoderTokenizer
-    from app.core.registry import read_manifest, write_manifest
     from app.training.common import seed_everything
-    from app.training.sentiment import fit_temperature
 
     run = _Run(emit, should_stop)
     torch.set_num_threads(s.threads or max(1, min(os.cpu_count() or 1, 4)))
@@ -477,13 +488,28 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         "data_source": data.source, "seed": s.seed, "history": run.history, "train_seconds": round(train_seconds, 1),
         "created": time.strftime("%Y-%m-%d %H:%M"), "warnings": list(data.warnings),
         "settings": {k: v for k, v in asdict(s).items() if k not in ("base", "models_dir", "previous")},
+        "evaluation": {**ev_torch.as_dict(), "model": f"{s.model_id} (new, torch)"},
         **info,
     }
     report["baseline"] = tfidf_baseline([data.texts[i] for i in tr], tr_y, va_texts, va_y, classes, s.seed).as_dict()
     prev = evaluate_installed(s.previous, va_texts, va_y, classes, s.threads) if s.previous else None
     report["previous"] = prev.as_dict() if prev else None
+    return Trained(model, tok, tok_file, report, va_texts, va_y, va_logits, run)
+
+
+def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,
+              should_stop: Callable[[], bool] = lambda: False) -> dict:
+    """Train, evaluate, export and register one model; returns the report as plain values."""
+    import numpy as np
+
+    from app.core.registry import read_manifest, write_manifest
+    from app.training.sentiment import fit_temperature
+
+    t = train_model(data, s, emit, should_stop)
+    model, report, run, tok_file = t.model, t.report, t.run, t.tokenizer_file
+    va_texts, va_y, va_logits, classes = t.val_texts, t.val_y, t.val_logits, data.classes
+    base = Path(s.base)
     if not s.export:
-        report["evaluation"] = ev_torch.as_dict()
         report["seconds"] = round(time.time() - run.t0, 1)
         return report
 
