@@ -199,6 +199,8 @@ def _table(headers: list[str]) -> QTableWidget:
     t.setHorizontalHeaderLabels(headers)
     t.verticalHeader().setVisible(False)
     t.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+    for i in range(1, len(headers)):
+        t.horizontalHeader().setSectionResizeMode(i, QHeaderView.ResizeToContents)
     t.setEditTriggers(QAbstractItemView.NoEditTriggers)
     t.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     return t
