@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -127,13 +126,17 @@ class BatchView(QWidget):
         self.elapsed_label = QLabel("Elapsed: –")
         self.remaining_label = QLabel("Remaining: –")
         self.status_label = QLabel("")
-        prog = QGridLayout()
-        prog.addWidget(self.progress, 0, 0, 1, 4)
-        prog.addWidget(self.files_label, 1, 0)
-        prog.addWidget(self.elapsed_label, 1, 1)
-        prog.addWidget(self.remaining_label, 1, 2)
-        prog.addWidget(self.status_label, 1, 3)
-        prog.addWidget(self.current_label, 2, 0, 1, 4)
+        prog = QVBoxLayout()
+        prog.setSpacing(2)
+        prog.addWidget(self.progress)
+        counts = QHBoxLayout()
+        counts.setSpacing(24)
+        for w in (self.files_label, self.elapsed_label, self.remaining_label):
+            counts.addWidget(w)
+        counts.addStretch(1)
+        counts.addWidget(self.status_label)
+        prog.addLayout(counts)
+        prog.addWidget(self.current_label)
         self._clock = QTimer(self, interval=500, timeout=self._tick)
 
         # -- results
@@ -149,11 +152,14 @@ class BatchView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.sortByColumn(-1, Qt.AscendingOrder)  # arrival order until a header is clicked
-        self.table.verticalHeader().hide()
+        vh = self.table.verticalHeader()
+        vh.hide()
+        vh.setSectionResizeMode(QHeaderView.Fixed)
+        vh.setDefaultSectionSize(self.fontMetrics().height() + 8)
         hdr = self.table.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.Interactive)
         hdr.setSectionResizeMode(3, QHeaderView.Stretch)
-        for c, w in ((0, 200), (1, 80), (2, 60), (4, 64), (5, 150)):
+        for c, w in ((0, 190), (1, 72), (2, 56), (4, 60), (5, 130)):
             hdr.resizeSection(c, w)
         self.table.doubleClicked.connect(self._open_row)
         self.filter_text = QLineEdit(placeholderText="Filter results…")
@@ -183,7 +189,7 @@ class BatchView(QWidget):
         self.error_table = QTableWidget(0, 2)
         self.error_table.setHorizontalHeaderLabels(["File", "Reason"])
         self.error_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Interactive)
-        self.error_table.horizontalHeader().resizeSection(0, 200)
+        self.error_table.horizontalHeader().resizeSection(0, 140)
         self.error_table.horizontalHeader().setStretchLastSection(True)
         self.error_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.error_table.setWordWrap(True)
@@ -203,6 +209,7 @@ class BatchView(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([640, 400])
 
         lay = QVBoxLayout(self)
         lay.addLayout(top)

@@ -54,7 +54,7 @@ class DocumentText(QTextBrowser):
         f = self.font()
         f.setPointSizeF(f.pointSizeF() * 1.1)
         self.setFont(f)
-        self.setPlaceholderText("Open a document (Ctrl+O), drop files here, or pick one from the library.")
+        self.setPlaceholderText("Open a document (Ctrl+O) or drop files here.")
 
     def show_analysis(self, analysis: Analysis | None) -> None:
         self.spans, self.highlighted, self.summary_marked = [], [], []

@@ -22,7 +22,7 @@ from app.core.store import MATCH_END, MATCH_START, Store
 from app.ui.theme import label_color
 
 ID_ROLE = Qt.UserRole + 1
-COLUMNS = ("Title", "Sentiment", "Added", "Path")
+COLUMNS = ("Title", "Sentiment", "Added", "Path", "Match")
 
 
 def local_time(iso: str) -> str:
@@ -30,6 +30,10 @@ def local_time(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return iso or ""
+
+
+def documents_text(n: int) -> str:
+    return f"{n} document" if n == 1 else f"{n} documents"
 
 
 class LibraryPane(QWidget):
@@ -63,7 +67,9 @@ class LibraryPane(QWidget):
         for c in (1, 2):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         hdr.setStretchLastSection(False)
+        hdr.resizeSection(4, 220)
         self.view.hideColumn(3)  # the path is shown in the title's tooltip
+        self.view.hideColumn(4)  # shown while searching, instead of the date
         self.view.doubleClicked.connect(self._open_index)
         self.view.activated.connect(self._open_index)
 
@@ -134,10 +140,15 @@ class LibraryPane(QWidget):
             added = QStandardItem(local_time(r.added_at))
             path = QStandardItem(r.source)
             path.setToolTip(r.source)
-            self.model.appendRow([title, badge, added, path])
+            snippet = " ".join(snippets.get(r.id, "").split())
+            match = QStandardItem(snippet.replace(MATCH_START, "").replace(MATCH_END, ""))
+            match.setToolTip(snippet.replace(MATCH_START, "«").replace(MATCH_END, "»"))
+            self.model.appendRow([title, badge, added, path, match])
+        self.view.setColumnHidden(2, bool(query))
+        self.view.setColumnHidden(4, not query)
         total = self.store.count_documents()
         shown = len(rows)
-        self.count.setText(f"{shown} of {total} documents" if shown != total else f"{total} documents")
+        self.count.setText(f"{shown} of {total} documents" if shown != total else documents_text(total))
 
     def stop(self) -> None:
         """No more queries (the window is closing and the store is about to close)."""

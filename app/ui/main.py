@@ -44,6 +44,12 @@ def create_app(argv: list[str] | None = None, theme: str = "auto"):
     return app
 
 
+def _has_cuda() -> bool:
+    from app.core.runtime import available_providers
+
+    return "CUDAExecutionProvider" in available_providers()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = QSettings()
     device = args.device or str(settings.value("device", "auto"))
+    if device not in ("auto", "cpu", "cuda") or (device == "cuda" and not args.device and not _has_cuda()):
+        device = "auto"  # a GPU chosen on another machine, or an old setting: fall back instead of failing
     try:
         registry = Registry(roots=args.models) if args.models else Registry()
         ctx = AppContext(args.db or default_db_path(), registry, device)

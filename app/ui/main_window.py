@@ -23,7 +23,7 @@ from app.ui.about import AboutDialog
 from app.ui.batch_view import BatchView
 from app.ui.context import AppContext, OpenedDocument, analyze_file, analyze_stored, export_library
 from app.ui.document_view import DocumentPage
-from app.ui.library import LibraryPane
+from app.ui.library import LibraryPane, documents_text
 from app.ui.models_view import ModelsView
 from app.ui.ops import BackgroundOp, report_error
 from app.ui.theme import app_icon
@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         self.device_label.setText(f"Device: {self.ctx.device}")
-        self.count_label.setText(f"{self.ctx.store.count_documents()} documents")
+        self.count_label.setText(documents_text(self.ctx.store.count_documents()))
 
     # ------------------------------------------------------------ opening
 
@@ -279,7 +279,7 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths: list[str]) -> None:
         """One document file opens in the document view; folders, several files and tables run as a batch."""
-        paths = [str(p) for p in paths]
+        paths = [str(Path(p).expanduser().absolute()) for p in paths]
         if not paths:
             return
         self._remember_dir(paths[0])
@@ -298,6 +298,7 @@ class MainWindow(QMainWindow):
 
     def open_file(self, path: str) -> BackgroundOp:
         """Read, analyse and store one file in the background, then show it."""
+        path = str(Path(path).expanduser().absolute())
         self.banner.dismiss()
         analyzer, db_path, opts = self.ctx.analyzer, self.ctx.db_path, self._options(("sentiment", "summary"))
         self._add_recent(path)
@@ -424,8 +425,17 @@ class MainWindow(QMainWindow):
             view = QLabel(f"Fine-tuning is not available: {exc}")
             view.setWordWrap(True)
             view.setAlignment(Qt.AlignCenter)
+        for name, slot in (("modelRegistered", self._model_added), ("defaultChanged", self._model_added),
+                           ("documentRequested", self.open_document_id)):
+            signal = getattr(view, name, None)
+            if signal is not None:
+                signal.connect(slot)
         self.finetune_view = view
         self.finetune_holder.layout().addWidget(view)
+
+    def _model_added(self, *_args) -> None:
+        self.models.refresh()
+        self._models_changed()
 
     # ------------------------------------------------------------ drag and drop, closing
 

@@ -68,6 +68,14 @@ def batch_folder(tmp: Path) -> Path:
     return folder
 
 
+def settle(app, seconds: float = 0.3) -> None:
+    """Let layouts and deferred paints run before a grab."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
 def grab(widget, path: Path) -> Path:
     widget.grab().save(str(path))
     print(path)
@@ -120,6 +128,7 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path 
         shots.append(grab(win, outdir / f"06-models{suffix}.png"))
         win.pages.setCurrentIndex(3)
         wait_until(app, lambda: win.finetune_view is not None, 60)
+        settle(app)
         shots.append(grab(win, outdir / f"07-finetune{suffix}.png"))
         win.pages.setCurrentWidget(win.document)
         win.library.search.setText("delivery")

@@ -29,7 +29,7 @@ def strength(score: float, n_labels: int = 2) -> float:
 def highlight_color(label: str | None, score: float, n_labels: int = 2) -> QColor:
     """The label's colour, more opaque the surer the model is (readable on light and dark bases)."""
     c = label_color(label)
-    c.setAlpha(int(35 + 165 * strength(score, n_labels)))
+    c.setAlpha(int(55 + 165 * strength(score, n_labels)))
     return c
 
 
