@@ -21,7 +21,7 @@ fi
 if [ -f "$here/_internal/resources/icons/app.svg" ]; then
     mkdir -p "$icons/scalable/apps" && cp "$here/_internal/resources/icons/app.svg" "$icons/scalable/apps/albert-studio.svg"
 fi
-sed "s|^Exec=.*|Exec=\"$here/albert-studio\" %F|" "$here/albert-studio.desktop" > "$apps/albert-studio.desktop"
+sed "s|^Exec=.*|Exec=\"$here/albert-studio\"|" "$here/albert-studio.desktop" > "$apps/albert-studio.desktop"
 command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database "$apps" >/dev/null 2>&1 || true
 echo "Installed: 'albert-studio' in $bin and 'Albert Studio' in the applications menu."
 case ":$PATH:" in *":$bin:"*) ;; *) echo "Note: add $bin to your PATH to run albert-studio from a terminal." ;; esac
