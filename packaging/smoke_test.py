@@ -128,6 +128,31 @@ class Smoke:
                        f"bundle {len(got)} vs source {len(want)} documents"
                        + ("" if norm(got) == norm(want) else f"; bundle {norm(got)} source {norm(want)}"), ref_s)
 
+    def obvious_sentiment(self) -> None:
+        """With the shipped sentiment model (not the tiny test ones), the two unambiguous samples must come out right."""
+        if self.facts.get("fixture_models") is not None:
+            return
+        labels = self.facts.get("demo", {}).get("labels", {})
+        want = {"glowing_review.txt": "positive", "complaint.md": "negative"}
+        got = {k: labels.get(k) for k in want}
+        self.check("demo: the glowing review is positive and the complaint negative", got == want, json.dumps(got))
+
+    def translation(self) -> None:
+        """sentencepiece + the encoder/decoder graphs from the bundle: one sample translated, greedy."""
+        for m in self.bundled_models():
+            manifest = json.loads((self.bundle / "_internal" / "models" / m / "manifest.json").read_text())
+            if manifest.get("task") != "translation":
+                continue
+            lang = manifest.get("target_lang") or "fr"
+            cp, s = self.run("analyze", str(self.bundle / "_internal" / "resources" / "samples" / "glowing_review.txt"),
+                             "--tasks", "translate", "--target-lang", lang, "--beam", "1", "--json", "--no-store",
+                             "--model", f"translation={m}", timeout=300)
+            out = [json.loads(x) for x in cp.stdout.splitlines() if x.startswith("{")]
+            text = (out[0].get("translation") or {}).get("text", "") if out else ""
+            self.facts.setdefault("translation", {})[m] = {"lang": lang, "text": text[:300], "seconds": round(s, 2)}
+            self.check(f"translate a sample with {m} (en->{lang})", cp.returncode == 0 and len(text.split()) >= 3,
+                       (text[:160] + "…") if text else f"exit {cp.returncode}: {cp.stderr[-400:]}", s)
+
     def has_task(self, task: str) -> bool:
         for m in self.bundled_models() + self.user_models():
             for base in (self.bundle / "_internal" / "models", self.work / "user-models"):
@@ -294,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             print("no sentiment model in the bundle yet: using the tiny test models as user models", flush=True)
             smoke.facts["fixture_models"] = fixture_models(work, args.source_python)
         smoke.demo(None if args.no_compare else args.source_python)
+        smoke.obvious_sentiment()
+        smoke.translation()
         smoke.worker_process()
         smoke.finetune_without_torch()
         smoke.window()
