@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.act_translate = A("&Translate", lambda: self.translate(self.document.translation.language.currentData() or ""),
                                "Ctrl+T")
         self.act_batch = A("Run &Batch", lambda: self.batch.start(), "Ctrl+B", "Run the batch over the chosen files")
-        self.act_cancel = A("&Cancel Batch", self.batch.cancel, "Esc", "Stop the running batch")
+        self.act_cancel = A("&Cancel Batch", self._escape, "Esc", "Stop the running batch")
         self.act_search = A("&Find in Library", self._focus_search, QKeySequence.Find, "Search the library")
         self.act_library = self.library_dock.toggleViewAction()
         self.act_library.setShortcut(QKeySequence("Ctrl+L"))
@@ -380,6 +380,13 @@ class MainWindow(QMainWindow):
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.open()
         return dlg
+
+    def _escape(self) -> None:
+        """Esc cancels a running batch; otherwise it dismisses the message banner."""
+        if self.batch.running:
+            self.batch.cancel()
+        else:
+            self.banner.dismiss()
 
     def _focus_search(self) -> None:
         self.library_dock.show()

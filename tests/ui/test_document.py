@@ -111,3 +111,37 @@ def test_library_search_and_filters(window, ctx, wait_op):
     # opening from the library shows the stored analysis without running the models
     lib.open_requested.emit(ctx.store.list_documents(search="grinder")[0].id)
     assert window.document.title.text() == "Complaint: order #48213 never arrived"
+
+
+def test_translation_side_by_side_with_the_shipped_translator(qtbot, tiny_models, tmp_path, settings, wait_op):
+    """Uses models/ when a translation model has been installed there; skipped otherwise."""
+    import pytest
+
+    from app.core.registry import Registry
+    from app.ui.context import AppContext
+    from app.ui.main_window import MainWindow
+
+    shipped = SAMPLES.parents[1] / "models"
+    registry = Registry(roots=[tiny_models, shipped], settings_file=tmp_path / "d.json")
+    if not registry.for_task("translation"):
+        pytest.skip("no translation model installed in models/")
+    ctx = AppContext(tmp_path / "lib.db", registry, "cpu")
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    doc = tmp_path / "short.txt"
+    doc.write_text("A man is riding a bicycle. Two dogs play in the snow.", encoding="utf-8")
+    wait_op(win.open_file(str(doc)))
+    pane = win.document.translation
+    langs = [pane.language.itemData(i) for i in range(pane.language.count())]
+    assert langs == ctx.analyzer.translation_languages() and langs
+    for lang in langs:
+        wait_op(win.translate(lang), timeout_s=120)
+        rows = pane.rows()
+        assert [src for src, _ in rows] == ["A man is riding a bicycle.", "Two dogs play in the snow."]
+        assert all(dst.strip() for _, dst in rows)
+        assert win.document.analysis.translation.lang == lang
+        assert pane.language.currentData() == lang
+        assert win.document.tabs.currentWidget() is pane
+    win.close()
+    ctx.close()
