@@ -240,6 +240,28 @@ class Smoke:
                    f"exit {proc.returncode}, alive at {stay - 1:.0f}s: {alive_at_stay}, total {total:.1f}s"
                    + (f"; stderr: {' | '.join(problems)[-600:]}" if problems else ""))
 
+    def window_from_source(self, python: Path) -> None:
+        """The same window start from the source tree, for comparison (not a check: timings never fail)."""
+        env = dict(self.env, ALBERT_STUDIO_SMOKE_WINDOW="1", PYTHONPATH=str(ROOT))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(python), str(ROOT / "packaging" / "entry.py")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, cwd=self.work)
+        ready = None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("SMOKE_READY"):
+                ready = time.perf_counter() - t0
+                break
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        self.facts["window_source_ready_seconds"] = round(ready, 3) if ready else None
+        b = self.facts.get("window", {}).get("ready_seconds")
+        if ready and b:
+            print(f"note  window start-up: bundle {b:.2f}s, source tree {ready:.2f}s ({b / ready:.2f}x)", flush=True)
+
     def licenses(self) -> None:
         lic = self.bundle / "_internal" / "licenses"
         names = sorted(p.name for p in lic.iterdir()) if lic.is_dir() else []
@@ -324,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         smoke.worker_process()
         smoke.finetune_without_torch()
         smoke.window()
+        if not args.no_compare:
+            smoke.window_from_source(args.source_python)
     finally:
         out = ROOT / "build" / "smoke"
         out.mkdir(parents=True, exist_ok=True)

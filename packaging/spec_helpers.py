@@ -28,13 +28,7 @@ TRAINING_PACKAGES = [
 ALWAYS_EXCLUDED = [
     "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "pandas", "IPython", "jupyter", "notebook",
     "pytest", "_pytest", "pytestqt", "nltk", "sumy", "vaderSentiment", "rouge_score", "sacrebleu",
-    "pydantic", "typer", "rich", "pygments", "requests", "httpx", "httpcore", "tabulate", "portalocker",
-    "setuptools", "pip", "PyInstaller", "bench", "tests", "pydoc_data", "lib2to3", "unittest", "xmlrpc",
-    "idlelib", "turtledemo", "turtle", "ensurepip", "distutils",
-    # optional imports of bundled libraries that are not dependencies of the app (pyproject.toml): numpy's
-    # config dump (yaml), sentencepiece's protobuf model editing (google.protobuf), bs4's detectors
-    # (it falls back to charset_normalizer, the app's own choice)
-    "yaml", "google", "chardet", "cchardet",
+    "pip", "PyInstaller", "bench", "tests", "idlelib", "turtledemo", "turtle", "ensurepip",
     # Qt modules the window does not use (the Qt hooks then skip their libraries and plugins)
     "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
     "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtDBus", "PySide6.QtSql", "PySide6.QtTest",
@@ -55,6 +49,17 @@ QT_PLUGIN_DROP = [
     # copies (a classic crash); the app draws with Fusion and its own palette anyway
     "platformthemes/*gtk3*", "position/*", "multimedia/*", "sceneparsers/*", "renderers/*",
 ]
+# Left out of the default bundle only: the training stack imports some of these (huggingface_hub needs
+# httpx, torch needs unittest and setuptools in places), the inference app none of them.
+LEAN_EXCLUDED = [
+    "pydantic", "typer", "rich", "pygments", "requests", "httpx", "httpcore", "tabulate", "portalocker",
+    "setuptools", "distutils", "pydoc_data", "lib2to3", "unittest", "xmlrpc",
+    # optional imports of bundled libraries that are not dependencies of the app (pyproject.toml): numpy's
+    # config dump (yaml), sentencepiece's protobuf model editing (google.protobuf), bs4's detectors
+    # (it falls back to charset_normalizer, the app's own choice)
+    "yaml", "google", "chardet", "cchardet",
+]
+
 if sys.platform != "darwin":
     QT_PLUGIN_DROP.append("imageformats/*icns*")
 

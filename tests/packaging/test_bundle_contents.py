@@ -62,7 +62,7 @@ def test_qt_translations_and_unused_plugins_are_stripped(helpers, tmp_path):
 
 
 def test_training_stack_is_left_out_but_what_the_core_imports_is_not(helpers):
-    excluded = set(helpers.ALWAYS_EXCLUDED) | set(helpers.TRAINING_PACKAGES)
+    excluded = set(helpers.ALWAYS_EXCLUDED) | set(helpers.TRAINING_PACKAGES) | set(helpers.LEAN_EXCLUDED)
     assert {"torch", "transformers", "sklearn", "scipy", "onnx"} <= set(helpers.TRAINING_PACKAGES)
     # sqlite-utils imports click and pluggy at import time; leaving them out breaks the library store
     for needed in ("click", "pluggy", "sqlite_utils", "onnxruntime", "tokenizers", "sentencepiece", "numpy",
