@@ -85,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
            str(ROOT / "packaging" / "albert_studio.spec")]
     if args.clean:
         cmd.insert(3, "--clean")
-    models = sorted(p.name for p in (ROOT / "models").glob("*/") if p.is_dir() and not p.name.startswith("."))
-    print(f"building {bundle.relative_to(ROOT)} (models: {', '.join(models) or 'none'})", flush=True)
+    from spec_helpers import model_folders
+
+    ship, skipped = model_folders()
+    print(f"building {bundle.relative_to(ROOT)} (models: {', '.join(p.name for p in ship) or 'none'}"
+          + (f"; skipped: {', '.join(skipped)}" if skipped else "") + ")", flush=True)
     t0 = time.monotonic()
     rc = subprocess.call(cmd, cwd=ROOT, env=env)
     seconds = time.monotonic() - t0

@@ -69,13 +69,29 @@ def read_version() -> str:
     return m.group(1) if m else "0.0.0"
 
 
-def model_datas() -> list[tuple[str, str]]:
-    """Every file of every models/<id>/ folder present now (hidden files, staging folders and caches skipped)."""
-    out = []
+PARTIAL_SUFFIXES = (".tmp", ".partial", ".part", ".staging", ".old", ".bak")
+
+
+def model_folders() -> tuple[list[Path], list[str]]:
+    """models/<id>/ folders to ship, and the ones skipped with why (half-written exports, no manifest)."""
     models = ROOT / "models"
-    if not models.is_dir():
-        return out
-    for folder in sorted(p for p in models.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    ship, skipped = [], []
+    for p in sorted(models.iterdir()) if models.is_dir() else []:
+        if not p.is_dir() or p.name.startswith((".", "_")):
+            continue
+        if p.name.endswith(PARTIAL_SUFFIXES):
+            skipped.append(f"{p.name} (still being written)")
+        elif not (p / "manifest.json").is_file():
+            skipped.append(f"{p.name} (no manifest.json)")
+        else:
+            ship.append(p)
+    return ship, skipped
+
+
+def model_datas() -> list[tuple[str, str]]:
+    """Every file of every finished models/<id>/ folder present now (hidden files and caches skipped)."""
+    out = []
+    for folder in model_folders()[0]:
         for f in sorted(folder.rglob("*")):
             rel = f.relative_to(ROOT)
             if f.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):

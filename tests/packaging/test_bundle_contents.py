@@ -30,10 +30,16 @@ def test_every_model_folder_is_bundled_but_not_hidden_or_staging_files(helpers, 
     _touch(tmp_path / "models" / "albert-sentiment-en" / "model.int8.onnx")
     _touch(tmp_path / "models" / ".staging" / "half-written.onnx")
     _touch(tmp_path / "models" / "albert-mt-en-fr-de" / ".cache" / "tmp")
+    _touch(tmp_path / "models" / "albert-mt-en-fr-de" / "manifest.json")
+    _touch(tmp_path / "models" / "albert-summary-en.tmp" / "manifest.json")  # an export still being written
+    _touch(tmp_path / "models" / "albert-encoder-en" / "model.onnx")  # no manifest (yet): not a model
     _touch(tmp_path / "runs" / "sentiment" / "checkpoint.pt")
     bundled = {Path(src).relative_to(tmp_path).as_posix() for src, _dest in helpers.model_datas()}
-    assert bundled == {"models/albert-sentiment-en/manifest.json", "models/albert-sentiment-en/model.int8.onnx"}
-    assert all(dest == "models/albert-sentiment-en" for _src, dest in helpers.model_datas())
+    assert bundled == {"models/albert-sentiment-en/manifest.json", "models/albert-sentiment-en/model.int8.onnx",
+                       "models/albert-mt-en-fr-de/manifest.json"}
+    assert sorted(helpers.model_folders()[1]) == ["albert-encoder-en (no manifest.json)",
+                                                 "albert-summary-en.tmp (still being written)"]
+    assert {dest for _src, dest in helpers.model_datas()} == {"models/albert-sentiment-en", "models/albert-mt-en-fr-de"}
 
 
 def test_resources_are_bundled_without_scripts(helpers, tmp_path):
