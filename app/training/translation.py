@@ -253,6 +253,25 @@ def train(args) -> None:
     evaluate_progress(model, sp, val, val_pairs, log, quick=False)
 
 
+def validation_nll(model) -> float:
+    """Teacher-forced per-token NLL on the whole validation split, both target languages."""
+    import sentencepiece as spm
+    import torch
+    import torch.nn.functional as F
+
+    sp = spm.SentencePieceProcessor(model_file=str(RUN / "spm.model"))
+    examples = encode_examples(sp, "val")
+    model.eval()
+    tot, n = 0.0, 0
+    with torch.no_grad():
+        for idx in make_batches(examples, 4000, seed=0):
+            src, sm, ti, to = collate(examples, idx, sp)
+            lg = forward_multi(model, src, sm, ti)
+            tot += F.cross_entropy(lg.reshape(-1, lg.shape[-1]), to.reshape(-1), ignore_index=PAD, reduction="sum").item()
+            n += int((to != PAD).sum())
+    return tot / n
+
+
 def evaluate_progress(model, sp, val, val_pairs, log, quick: bool) -> None:
     import sacrebleu
     import torch
@@ -283,6 +302,7 @@ def main(argv=None) -> None:
     p.add_argument("--evaluate", action="store_true")
     p.add_argument("--all", action="store_true", help="train --minutes, export, evaluate")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train-threads", default="1", help="how the training threads are described in the card")
     p.add_argument("--vocab", type=int, default=8000)
     p.add_argument("--embedding", type=int, default=128)
     p.add_argument("--d-model", type=int, default=256)
@@ -297,7 +317,8 @@ def main(argv=None) -> None:
     p.add_argument("--max-tokens", type=int, default=1100)
     p.add_argument("--save-minutes", type=float, default=8)
     p.add_argument("--keep", type=int, default=6, help="snapshots kept for averaging")
-    p.add_argument("--average", type=int, default=4, help="average the last N snapshots at export")
+    p.add_argument("--average", type=int, default=0,
+                   help="average the last N snapshots at export (0: the N with the lowest validation loss)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N val lines only")
     p.add_argument("--speed-sentences", type=int, default=128, help="val lines timed for the speed table")
