@@ -137,6 +137,16 @@ class Smoke:
         got = {k: labels.get(k) for k in want}
         self.check("demo: the glowing review is positive and the complaint negative", got == want, json.dumps(got))
 
+    def one_document(self) -> None:
+        """CLI start-up as a user meets it: one file, sentiment only, model loading included."""
+        sample = self.bundle / "_internal" / "resources" / "samples" / "glowing_review.txt"
+        cp, s = self.run("analyze", str(sample), "--tasks", "sentiment", "--json", "--no-store", timeout=300)
+        out = [json.loads(x) for x in cp.stdout.splitlines() if x.startswith("{")]
+        label = (out[0].get("sentiment") or {}).get("label") if out else None
+        self.facts["cli_one_document_seconds"] = round(s, 3)
+        self.check("CLI analyses one document (start-up + model load + inference)", cp.returncode == 0 and bool(label),
+                   f"{sample.name}: {label}" if label else f"exit {cp.returncode}: {cp.stderr[-400:]}", s)
+
     def translation(self) -> None:
         """sentencepiece + the encoder/decoder graphs from the bundle: one sample translated, greedy."""
         for m in self.bundled_models():
@@ -342,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             smoke.facts["fixture_models"] = fixture_models(work, args.source_python)
         smoke.demo(None if args.no_compare else args.source_python)
         smoke.obvious_sentiment()
+        smoke.one_document()
         smoke.translation()
         smoke.worker_process()
         smoke.finetune_without_torch()
