@@ -1,8 +1,6 @@
 """Installed models (task, languages, size, metrics, origin), the default per task, import, and the device."""
 from __future__ import annotations
 
-import json
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -34,23 +32,59 @@ COLUMNS = ("Model", "Version", "Task", "Languages", "Size", "Metrics", "Origin",
 DEVICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 
 
-def metrics_text(metrics: dict, limit: int = 4) -> str:
-    """A short 'name value' list from a manifest's metrics (nested dicts flattened one level)."""
-    flat = []
+def flat_metrics(metrics: dict, path: tuple[str, ...] = (), depth: int = 3) -> list[tuple[str, float]]:
+    """Numeric figures of a (nested) metrics dict as ('fr-fp32-greedy bleu', 7.6): the last two keys name it."""
+    out: list[tuple[str, float]] = []
     for k, v in metrics.items():
-        if isinstance(v, dict):
-            flat += [(f"{k}.{k2}", v2) for k2, v2 in v.items() if isinstance(v2, (int, float))]
-        elif isinstance(v, (int, float)):
-            flat.append((k, v))
+        p = (*path, str(k))
+        if isinstance(v, dict) and depth > 1:
+            out += flat_metrics(v, p, depth - 1)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((" ".join(p[-2:]), v))
+    return out
+
+
+def metrics_text(metrics: dict, limit: int = 4) -> str:
+    """A short 'name value' list from a manifest's metrics, quality figures first."""
+    flat = flat_metrics(metrics)
+    quality = ("accuracy", "f1", "bleu", "chrf", "rouge", "agreement")
+    flat.sort(key=lambda kv: not any(q in kv[0].lower() for q in quality))  # stable: keeps the card's order
     parts = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in flat[:limit]]
     return ", ".join(parts) + (" …" if len(flat) > limit else "")
 
 
+def target_langs(m: Manifest) -> list[str]:
+    """Languages a translation model translates into (one, or several for multilingual models)."""
+    langs = getattr(m, "target_langs", None)
+    if langs is None:
+        langs = list((m.raw.get("targets") or {}).keys()) or [m.target_lang]
+    return [lang for lang in langs if lang]
+
+
+def translation_keys(reg) -> list[str]:
+    return sorted({lang for m in reg.for_task("translation") for lang in target_langs(m)})
+
+
 def languages_text(m: Manifest) -> str:
     if m.task == "translation":
-        targets = list((m.raw.get("targets") or {}).keys()) or [m.target_lang]
-        return f"{m.source_lang or 'en'} → {', '.join(t for t in targets if t)}"
+        return f"{m.source_lang or 'en'} → {', '.join(target_langs(m))}"
     return ", ".join(m.languages)
+
+
+def metrics_markdown(metrics: dict) -> str:
+    """Metrics as a short bullet list (long notes cut, nested results one level deep)."""
+    lines = []
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            inner = ", ".join(f"{k2} {v2:.3g}" if isinstance(v2, float) else f"{k2} {v2}"
+                              for k2, v2 in list(v.items())[:8] if not isinstance(v2, (dict, list)))
+            lines.append(f"- **{k}**: {inner}")
+        elif isinstance(v, float):
+            lines.append(f"- **{k}**: {v:.4g}")
+        else:
+            text = str(v)
+            lines.append(f"- **{k}**: {text[:160] + '…' if len(text) > 160 else text}")
+    return "\n".join(lines[:20])
 
 
 class ModelsView(QWidget):
@@ -156,7 +190,7 @@ class ModelsView(QWidget):
             except ModelError:
                 pass
         tr_defaults = set()
-        for lang in sorted({m.target_lang for m in reg.for_task("translation") if m.target_lang}):
+        for lang in translation_keys(reg):
             try:
                 tr_defaults.add(reg.default("translation", lang).id)
             except ModelError:
@@ -185,11 +219,10 @@ class ModelsView(QWidget):
         self.default_combos = {}
         reg = self.ctx.registry
         keys = [("sentiment", None), ("summary", None)]
-        keys += [("translation", lang) for lang in sorted({m.target_lang for m in reg.for_task("translation")
-                                                           if m.target_lang})]
+        keys += [("translation", lang) for lang in translation_keys(reg)]
         for task, lang in keys:
             combo = QComboBox()
-            cands = [m for m in reg.for_task(task) if lang is None or m.target_lang == lang]
+            cands = [m for m in reg.for_task(task) if lang is None or lang in target_langs(m)]
             for m in cands:
                 combo.addItem(f"{m.id} {m.version}", m.id)
             if not cands:
@@ -213,7 +246,7 @@ class ModelsView(QWidget):
         head = (f"# {m.name}\n\n**{m.id}** {m.version} · {m.task} · {languages_text(m)} · {human_size(m.size_bytes)}"
                 f" · {m.origin}\n\n**Licence:** {m.license or 'not stated'}\n\n")
         if m.metrics:
-            head += "**Metrics:**\n\n```\n" + json.dumps(m.metrics, indent=2)[:2000] + "\n```\n\n"
+            head += "**Metrics:**\n\n" + metrics_markdown(m.metrics) + "\n\n"
         body = ""
         if m.card is not None:
             try:
