@@ -147,6 +147,14 @@ class Smoke:
         self.check("CLI analyses one document (start-up + model load + inference)", cp.returncode == 0 and bool(label),
                    f"{sample.name}: {label}" if label else f"exit {cp.returncode}: {cp.stderr[-400:]}", s)
 
+    def pdf(self) -> None:
+        pdf = tiny_pdf(self.work / "letter.pdf", "Thank you, the repair was quick and the staff were wonderful.")
+        cp, s = self.run("analyze", str(pdf), "--tasks", "sentiment", "--json", "--no-store", timeout=300)
+        out = [json.loads(x) for x in cp.stdout.splitlines() if x.startswith("{")]
+        label = (out[0].get("sentiment") or {}).get("label") if out else None
+        self.check("CLI reads a PDF text layer (pypdf frozen)", cp.returncode == 0 and bool(label),
+                   f"letter.pdf: {label}" if label else f"exit {cp.returncode}: {(cp.stdout + cp.stderr)[-400:]}", s)
+
     def translation(self) -> None:
         """sentencepiece + the encoder/decoder graphs from the bundle: one sample translated, greedy."""
         for m in self.bundled_models():
@@ -304,6 +312,25 @@ class Smoke:
                       if missing_system else ""))
 
 
+def tiny_pdf(path: Path, text: str) -> Path:
+    """A one-page PDF with a text layer, written by hand (the samples have no PDF; pypdf must work frozen)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+            b"/Contents 5 0 R >>", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
 def fixture_models(work: Path, python: Path) -> bool:
     """Before the shipped models land: tiny working test models as user models (needs torch in the source env)."""
     code = ("import sys; from pathlib import Path; from tests.fixtures_models import build_tiny_models; "
@@ -353,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke.demo(None if args.no_compare else args.source_python)
         smoke.obvious_sentiment()
         smoke.one_document()
+        smoke.pdf()
         smoke.translation()
         smoke.worker_process()
         smoke.finetune_without_torch()
