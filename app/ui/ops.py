@@ -110,7 +110,9 @@ class BackgroundOp(QObject):
     def _call(self) -> Any:
         ctx = OpContext(self._signals, self.cancel_event)
         try:
-            takes_ctx = len(inspect.signature(self._op).parameters) >= 1
+            params = inspect.signature(self._op).parameters.values()
+            takes_ctx = any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                            for p in params)
         except (TypeError, ValueError):
             takes_ctx = False
         return self._op(ctx) if takes_ctx else self._op()

@@ -145,3 +145,33 @@ def test_translation_side_by_side_with_the_shipped_translator(qtbot, tiny_models
         assert win.document.tabs.currentWidget() is pane
     win.close()
     ctx.close()
+
+
+def test_hovering_a_sentence_shows_its_label_and_score(window, wait_op):
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
+    text = window.document.text
+    s = window.document.analysis.sentiment.sentences[1]
+    cursor = QTextCursor(text.document())
+    cursor.setPosition(s.start + 2)
+    pos = text.cursorRect(cursor).center()
+    event = QHelpEvent(QEvent.ToolTip, pos, text.viewport().mapToGlobal(pos))
+    QApplication.sendEvent(text.viewport(), event)
+    assert QToolTip.text().startswith(f"{s.label} · {s.score:.2f}")
+    QToolTip.hideText()
+
+
+def test_search_shows_where_the_words_matched(window, wait_op):
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    lib = window.library
+    lib.search.setText("grinder")
+    lib.refresh()
+    assert not lib.view.isColumnHidden(4) and lib.view.isColumnHidden(2)
+    assert "grinder" in lib.model.item(0, 4).text()
+    assert "«grinder»" in lib.model.item(0, 4).toolTip()
+    lib.search.clear()
+    lib.refresh()
+    assert lib.view.isColumnHidden(4) and not lib.view.isColumnHidden(2)

@@ -72,3 +72,21 @@ def test_screenshots_script_renders_every_view(tmp_path, tiny_models):
     for name in ("01-document", "02-summary", "03-translation", "05-batch", "06-models", "09-about"):
         assert f"{name}-dark.png" in names
     assert all(p.stat().st_size > 10_000 for p in shots)
+
+
+def test_application_setup_names_style_and_dark_palette(qapp):
+    from PySide6.QtGui import QPalette
+
+    from app.ui.main import create_app, parse_args
+    from app.ui.theme import apply_theme, is_dark
+
+    app = create_app([], "dark")
+    assert app is qapp
+    assert app.applicationName() == "albert-studio" and app.organizationName() == "Albert Studio"
+    assert app.style().name().lower() == "fusion"
+    assert is_dark(app.palette())
+    assert app.palette().color(QPalette.Text).lightness() > 180
+    apply_theme(app, "light")
+    assert not is_dark(app.palette())
+    args = parse_args(["--db", "x.db", "--device", "cpu", "a.txt"])
+    assert (args.db, args.device, args.paths) == ("x.db", "cpu", ["a.txt"])
