@@ -62,6 +62,10 @@ class DocumentText(QTextBrowser):
             self.clear()
             return
         text = analysis.document.text
+        # setPlainText() applies the current char format, i.e. the one under the cursor of the
+        # previous document (often a coloured, underlined first sentence): start from a plain one.
+        self.clear()
+        self.setCurrentCharFormat(QTextCharFormat())
         self.setPlainText(text)
         at = utf16_offsets(text)
         cursor = QTextCursor(self.document())

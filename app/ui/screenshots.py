@@ -38,11 +38,12 @@ def wait_op(app, op, timeout: float = 300.0) -> None:
     app.processEvents()
 
 
-def _registry(tmp: Path, tiny: bool, models: Path | None = None):
+def _registry(tmp: Path, tiny: bool, models: Path | list[Path] | None = None):
     from app.core.registry import Registry
 
-    if models is not None:
-        return Registry(roots=[models], settings_file=tmp / "defaults.json"), str(models)
+    if models:
+        roots = [Path(m) for m in (models if isinstance(models, (list, tuple)) else [models])]
+        return Registry(roots=roots, settings_file=tmp / "defaults.json"), ", ".join(map(str, roots))
     if not tiny:
         reg = Registry(settings_file=tmp / "defaults.json")
         if reg.for_task("sentiment") and reg.for_task("summary"):
@@ -82,7 +83,7 @@ def grab(widget, path: Path) -> Path:
     return path
 
 
-def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path | None = None) -> list[Path]:
+def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path | list[Path] | None = None) -> list[Path]:
     from PySide6.QtCore import QSettings
 
     from app.ui.context import AppContext
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("outdir", type=Path)
     ap.add_argument("--tiny", action="store_true", help="use tiny test models even if real ones are installed")
     ap.add_argument("--theme", choices=["light", "dark", "both"], default="both")
-    ap.add_argument("--models", type=Path, help="use only the models in this folder")
+    ap.add_argument("--models", type=Path, action="append",
+                    help="use only the models in this folder (repeatable)")
     args = ap.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -66,9 +66,16 @@ def test_non_bmp_text_is_highlighted_on_the_right_characters(window, tmp_path, w
 
 def test_summary_length_can_be_changed(window, wait_op):
     wait_op(window.open_file(str(SAMPLES / "news_article.html")))
+    wait_op(window.summarize(sentences=1))
     wait_op(window.summarize(sentences=2))
     assert len(window.document.summary.sentences) == 2
     assert len(window.document.text.summary_marked) == 2
+    # only the chosen sentences are marked, however the previous view was formatted
+    chosen = {s.index for s in window.document.analysis.summary.sentences}
+    cursor = QTextCursor(window.document.text.document())
+    for i, s in enumerate(window.document.analysis.sentiment.sentences):
+        cursor.setPosition(s.start + 1)
+        assert cursor.charFormat().fontUnderline() == (i in chosen), s.text
     wait_op(window.summarize(ratio=0.5))
     n = len(window.document.analysis.sentiment.sentences)
     assert len(window.document.summary.sentences) == max(1, round(n * 0.5))
