@@ -104,6 +104,7 @@ class ModelsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
         hdr = self.table.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.ResizeToContents)
         hdr.setSectionResizeMode(5, QHeaderView.Stretch)
@@ -202,7 +203,8 @@ class ModelsView(QWidget):
                      metrics_text(m.metrics) or "–", m.origin, "✓" if is_default else "")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"{m.name}\n{m.folder}\nLicence: {m.license or 'not stated'}" if c == 0 else text)
+                item.setToolTip(f"{m.name}\n{m.folder}\nLicence: {m.license or 'not stated'}" if c == 0
+                                else f"{m.origin}: {m.folder}" if c == 6 else text)
                 if c == 7:
                     item.setTextAlignment(Qt.AlignCenter)
                 self.table.setItem(r, c, item)
@@ -244,7 +246,9 @@ class ModelsView(QWidget):
             return
         m = self.manifests[min(rows)]
         head = (f"# {m.name}\n\n**{m.id}** {m.version} · {m.task} · {languages_text(m)} · {human_size(m.size_bytes)}"
-                f" · {m.origin}\n\n**Licence:** {m.license or 'not stated'}\n\n")
+                f" · {m.origin}\n\n**Licence:** {m.license or 'not stated'}\n\n"
+                + (f"**Based on:** {m.base_model}\n\n" if m.base_model else "")
+                + f"**Folder:** `{m.folder}`\n\n")
         if m.metrics:
             head += "**Metrics:**\n\n" + metrics_markdown(m.metrics) + "\n\n"
         body = ""
