@@ -42,13 +42,20 @@ def utf16_offsets(text: str):
 
 
 class DocumentText(QTextBrowser):
-    """Read-only text with one coloured span per sentence; hovering a sentence shows its label and score."""
+    """Read-only text with one coloured span per sentence; hovering a sentence shows its label and score.
+
+    Right-click a sentence to label it for fine-tuning (label_requested(sentence index, text, label)).
+    """
+
+    label_requested = Signal(int, str, str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setOpenLinks(False)
         self.setUndoRedoEnabled(False)
         self.spans: list[tuple[int, int, str]] = []  # (qt start, qt end, tooltip)
+        self.sentences: list[tuple[int, int, int, str]] = []  # (qt start, qt end, sentence index, text)
+        self.labels: list[str] = []
         self.highlighted: list[tuple[str, str, float]] = []  # (sentence text, label, score)
         self.summary_marked: list[str] = []
         f = self.font()
@@ -57,7 +64,7 @@ class DocumentText(QTextBrowser):
         self.setPlaceholderText("Open a document (Ctrl+O) or drop files here.")
 
     def show_analysis(self, analysis: Analysis | None) -> None:
-        self.spans, self.highlighted, self.summary_marked = [], [], []
+        self.spans, self.highlighted, self.summary_marked, self.sentences = [], [], [], []
         if analysis is None:
             self.clear()
             return
@@ -73,7 +80,9 @@ class DocumentText(QTextBrowser):
         n_labels = max(len(sent.probabilities), 2) if sent else 2
         chosen = {(s.start, s.end) for s in analysis.summary.sentences} if analysis.summary else set()
         if sent:
-            for s in sent.sentences:
+            self.labels = [lab for lab, _ in sent.probabilities] or self.labels
+            for i, s in enumerate(sent.sentences):
+                self.sentences.append((at(s.start), at(s.end), i, s.text))
                 fmt = QTextCharFormat()
                 fmt.setBackground(highlight_color(s.label, s.score, n_labels))
                 tip = f"{s.label} · {s.score:.2f}"
@@ -108,6 +117,25 @@ class DocumentText(QTextBrowser):
         if i >= 0 and self.spans[i][0] <= position < self.spans[i][1]:
             return self.spans[i][2]
         return None
+
+    def sentence_at(self, position: int) -> tuple[int, str] | None:
+        """(index, text) of the sentence at a document position."""
+        for start, end, index, text in self.sentences:
+            if start <= position < end:
+                return index, text
+        return None
+
+    def contextMenuEvent(self, event) -> None:
+        menu = self.createStandardContextMenu(event.pos())
+        hit = self.sentence_at(self.cursorForPosition(event.pos()).position())
+        if hit is not None and self.labels:
+            index, text = hit
+            menu.addSeparator()
+            sub = menu.addMenu("Label This Sentence for Fine-tuning")
+            for label in self.labels:
+                sub.addAction(label, lambda i=index, t=text, lab=label: self.label_requested.emit(i, t, lab))
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     def viewportEvent(self, event: QEvent) -> bool:
         if event.type() == QEvent.ToolTip:

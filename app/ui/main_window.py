@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES, TABLE_SUFFIXES
 from app.core.errors import ModelError
+from app.core.store import Store
 from app.ui.about import AboutDialog
 from app.ui.batch_view import BatchView
 from app.ui.context import AppContext, OpenedDocument, analyze_file, analyze_stored, export_library
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.batch.finished.connect(self._batch_finished)
         self.document.summary.requested.connect(self.summarize)
         self.document.translation.requested.connect(self.translate)
+        self.document.text.label_requested.connect(self.add_label)
         self.models.models_changed.connect(self._models_changed)
         self.models.device_changed.connect(self._device_changed)
 
@@ -359,6 +361,24 @@ class MainWindow(QMainWindow):
             return None
         self.document.tabs.setCurrentWidget(self.document.translation)
         return self._run_on_open(("translation",), f"Translating into {lang}…", target_lang=lang)
+
+    def add_label(self, sentence_index: int, text: str, label: str) -> BackgroundOp | None:
+        """Keep a sentence and the label the user gave it, for fine-tuning."""
+        doc_id = self.document.document_id
+        db_path = self.ctx.db_path
+
+        def op():
+            with Store(db_path) as store:
+                store.add_label(text, label, doc_id, sentence_index)
+                return len(store.labels())
+
+        def done(n: int) -> None:
+            self.statusBar().showMessage(f"Labelled as {label}: “{text[:60]}” ({n} labels for fine-tuning)", 6000)
+            refresh = getattr(self.finetune_view, "refresh_library_labels", None)
+            if callable(refresh):
+                refresh()
+
+        return BackgroundOp(self, op, success=done, progress_label="Saving the label…").run()
 
     # ------------------------------------------------------------ other actions
 

@@ -182,3 +182,17 @@ def test_search_shows_where_the_words_matched(window, wait_op):
     lib.search.clear()
     lib.refresh()
     assert lib.view.isColumnHidden(4) and not lib.view.isColumnHidden(2)
+
+
+def test_a_sentence_can_be_labelled_for_fine_tuning(window, ctx, wait_op, qtbot):
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    text = window.document.text
+    s = window.document.analysis.sentiment.sentences[3]
+    assert text.sentence_at(s.start + 1) == (3, s.text)
+    assert text.labels == ["negative", "positive"]
+    text.label_requested.emit(3, s.text, "negative")  # what the sentence's context menu does
+    qtbot.waitUntil(lambda: len(ctx.store.labels()) == 1, timeout=10000)
+    label = ctx.store.labels()[0]
+    assert (label.text, label.label, label.document_id, label.sentence_index) == (
+        s.text, "negative", window.document.document_id, 3)
+    qtbot.waitUntil(lambda: "Labelled as negative" in window.statusBar().currentMessage(), timeout=5000)
