@@ -1,12 +1,11 @@
 """Batch analysis of folders and many files as one background job, with progress, results, charts and errors."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,

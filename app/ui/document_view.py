@@ -252,6 +252,9 @@ class TranslationPane(QWidget):
     def show_analysis(self, analysis: Analysis | None) -> None:
         tr = analysis.translation if analysis else None
         self.table.setRowCount(0)
+        if self.go.isEnabled():
+            self.note.setText("" if tr or not analysis else "Choose a language and press Translate.")
+            self.note.setVisible(bool(analysis) and not tr)
         if not tr:
             return
         pairs = [(s.source, s.text) for s in tr.sentences] or [(analysis.document.text, tr.text)]

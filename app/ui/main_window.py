@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES, TABLE_SUFFIXES
-from app.core.errors import ModelError
 from app.core.store import Store
 from app.ui.about import AboutDialog
 from app.ui.batch_view import BatchView
@@ -485,13 +484,3 @@ class MainWindow(QMainWindow):
         BackgroundOp.shutdown(timeout_ms=10000)
         event.accept()
 
-
-def check_models(ctx: AppContext) -> list[str]:
-    """Tasks with no installed model (shown once at start)."""
-    out = []
-    for task in ("sentiment", "summary"):
-        try:
-            ctx.registry.default(task)
-        except ModelError:
-            out.append(task)
-    return out

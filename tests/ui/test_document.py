@@ -155,7 +155,7 @@ def test_translation_side_by_side_with_the_shipped_translator(qtbot, tiny_models
 
 
 def test_hovering_a_sentence_shows_its_label_and_score(window, wait_op):
-    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtCore import QEvent
     from PySide6.QtGui import QHelpEvent
     from PySide6.QtWidgets import QApplication, QToolTip
 
