@@ -261,8 +261,14 @@ class MainWindow(QMainWindow):
         self.busy_label.setText(next(iter(self._busy.values()), "") if self._busy else "")
         self.busy_bar.setVisible(bool(self._busy))
 
-    def _update_status(self) -> None:
-        self.device_label.setText(f"Device: {self.ctx.device}")
+    def _update_status(self, providers: set[str] | None = None) -> None:
+        """Status bar: documents in the library, the device chosen and, once known, what really runs."""
+        if providers is not None:
+            self._providers = providers
+        used = getattr(self, "_providers", None)
+        short = ", ".join(sorted(p.replace("ExecutionProvider", "") for p in used)) if used else ""
+        self.device_label.setText(f"Device: {self.ctx.device}" + (f" (running on {short})" if short else ""))
+        self.device_label.setToolTip("ONNX Runtime providers in use: " + (", ".join(sorted(used)) if used else "none yet"))
         self.count_label.setText(documents_text(self.ctx.store.count_documents()))
 
     # ------------------------------------------------------------ opening
@@ -319,7 +325,7 @@ class MainWindow(QMainWindow):
         self.document.show_analysis(opened.stored, opened.document_id, opened.fresh)
         self.library.refresh()
         self.library.select_document(opened.document_id)
-        self._update_status()
+        self._update_status({m.provider for m in opened.fresh.models if m.provider} if opened.fresh else None)
         if opened.fresh is not None:
             self.statusBar().showMessage(f"Analysed {opened.stored.document.title} in {opened.fresh.seconds:.2f} s", 5000)
 
@@ -427,7 +433,7 @@ class MainWindow(QMainWindow):
 
     def _device_changed(self, device: str) -> None:
         self.settings.setValue("device", device)
-        self._update_status()
+        self._update_status(set())
 
     def _batch_finished(self, report) -> None:
         self.library.refresh()

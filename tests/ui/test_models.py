@@ -77,6 +77,8 @@ def test_device_setting_shows_what_onnx_runtime_uses(window, ctx, settings, wait
     view.set_device("cpu")
     assert ctx.device == "cpu" and ctx.analyzer.runtime.device == "cpu"
     assert window.device_label.text() == "Device: cpu"
+    wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
+    assert window.device_label.text() == "Device: cpu (running on CPU)"
     assert settings.value("device") == "cpu"
     wait_op(view.check_device())
     assert view.in_use.text() == "In use: sentiment on CPUExecutionProvider, summary on CPUExecutionProvider"
