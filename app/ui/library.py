@@ -67,7 +67,7 @@ class LibraryPane(QWidget):
         for c in (1, 2):
             hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         hdr.setStretchLastSection(False)
-        hdr.resizeSection(4, 220)
+        hdr.resizeSection(4, 140)
         self.view.hideColumn(3)  # the path is shown in the title's tooltip
         self.view.hideColumn(4)  # shown while searching, instead of the date
         self.view.doubleClicked.connect(self._open_index)

@@ -140,6 +140,10 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path 
         app.processEvents()
         shots.append(grab(about, outdir / f"09-about{suffix}.png"))
         about.close()
+        bad = tmp / "quarterly-report.pdf"
+        bad.write_bytes(b"%PDF-1.7 truncated and damaged")
+        wait_op(app, win.open_file(str(bad)))
+        shots.append(grab(win, outdir / f"10-bad-file{suffix}.png"))
         print(f"models: {kind}", file=sys.stderr)
         win.close()
         ctx.close()

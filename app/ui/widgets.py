@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from app.ui.theme import label_color
+from app.ui.theme import is_dark, label_color
 
 
 class MessageBanner(QFrame):
@@ -37,6 +37,8 @@ class MessageBanner(QFrame):
         colors = {"error": ("#f8d7da", "#842029", "⚠"), "info": ("#d1e7ff", "#084298", "ℹ"),
                   "ok": ("#d1f0dc", "#0f5132", "✓")}
         bg, fg, sym = colors.get(kind, colors["info"])
+        if is_dark(self.palette()):
+            bg, fg = fg, bg  # deep background, pale text
         self.setStyleSheet(f"#messageBanner {{ background: {bg}; border: 1px solid {fg}; border-radius: 4px; }}"
                            f" #messageBanner QLabel, #messageBanner QToolButton {{ color: {fg}; }}")
         self.icon.setText(sym)
