@@ -90,3 +90,14 @@ def test_application_setup_names_style_and_dark_palette(qapp):
     assert not is_dark(app.palette())
     args = parse_args(["--db", "x.db", "--device", "cpu", "a.txt"])
     assert (args.db, args.device, args.paths) == ("x.db", "cpu", ["a.txt"])
+
+
+def test_core_and_jobs_do_not_import_qt():
+    """The layer rule: everything below app/ui works without Qt."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.core.analyzer, app.core.store, app.core.registry, app.jobs.batch, app.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
