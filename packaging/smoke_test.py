@@ -104,8 +104,8 @@ class Smoke:
         errors = [x for x in lines if "error" in x]
         unlabelled = [x["source"] for x in docs if not (x.get("sentiment") or {}).get("label")]
         self.facts["demo"] = {"documents": len(docs), "errors": errors, "seconds": round(s, 2), "tasks": tasks,
-                              "labels": {Path(x["source"]).name + ("" if "#" not in x["source"] else ""):
-                                         x["sentiment"]["label"] for x in docs if x.get("sentiment")}}
+                              "labels": {Path(x["source"]).name: x["sentiment"]["label"]
+                                         for x in docs if x.get("sentiment")}}
         ok = cp.returncode in (0, 3) and docs and not unlabelled
         self.check("demo over resources/samples: a sentiment label per document", ok,
                    f"{len(docs)} documents, {len(errors)} per-file errors, exit {cp.returncode}"
@@ -124,8 +124,13 @@ class Smoke:
                     if "error" not in x and x.get("sentiment")}
             got = {x["source"]: x["sentiment"]["label"] for x in docs}
             norm = lambda d: {re.sub(r".*resources[/\\]samples[/\\]", "", k): v for k, v in d.items()}  # noqa: E731
+            ref_scores = norm({x["source"]: x["sentiment"]["score"] for x in map(json.loads, ref.stdout.splitlines())
+                               if "error" not in x and x.get("sentiment")})
+            diffs = [abs(v - ref_scores[k]) for k, v in norm({x["source"]: x["sentiment"]["score"] for x in docs}).items()
+                     if k in ref_scores]
             self.check("demo: same labels as the source tree", norm(got) == norm(want),
                        f"bundle {len(got)} vs source {len(want)} documents"
+                       + (f", largest score difference {max(diffs):.1e}" if diffs else "")
                        + ("" if norm(got) == norm(want) else f"; bundle {norm(got)} source {norm(want)}"), ref_s)
 
     def obvious_sentiment(self) -> None:
