@@ -219,8 +219,11 @@ def train(args) -> None:
         batches = make_batches(pairs, args.max_tokens, seed=args.seed + epoch)
         while pos < len(batches) and time.time() < t_end:
             src, src_mask, tgt_in, tgt_out = collate(pairs, batches[pos], sp)
+            lr = lr_at(step + 1, args.lr, args.warmup)
+            if args.cooldown_minutes > 0:  # decay linearly to zero over the last minutes of this run
+                lr *= min(1.0, max(0.02, (t_end - time.time()) / (args.cooldown_minutes * 60)))
             for g in opt.param_groups:
-                g["lr"] = lr_at(step + 1, args.lr, args.warmup)
+                g["lr"] = lr
             t_step = time.time()
             logits = forward_multi(model, src, src_mask, tgt_in)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
@@ -316,6 +319,8 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--max-tokens", type=int, default=1100)
     p.add_argument("--save-minutes", type=float, default=8)
+    p.add_argument("--cooldown-minutes", type=float, default=0,
+                   help="in the last N minutes of this run, decay the learning rate linearly towards zero")
     p.add_argument("--keep", type=int, default=6, help="snapshots kept for averaging")
     p.add_argument("--average", type=int, default=0,
                    help="average the last N snapshots at export (0: the N with the lowest validation loss)")
