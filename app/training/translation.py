@@ -256,14 +256,14 @@ def train(args) -> None:
     evaluate_progress(model, sp, val, val_pairs, log, quick=False)
 
 
-def validation_nll(model) -> float:
-    """Teacher-forced per-token NLL on the whole validation split, both target languages."""
+def validation_nll(model, limit: int = 0) -> float:
+    """Teacher-forced per-token NLL on the validation split (first `limit` lines), both target languages."""
     import sentencepiece as spm
     import torch
     import torch.nn.functional as F
 
     sp = spm.SentencePieceProcessor(model_file=str(RUN / "spm.model"))
-    examples = encode_examples(sp, "val")
+    examples = encode_examples(sp, "val")[: limit or None]
     model.eval()
     tot, n = 0.0, 0
     with torch.no_grad():

@@ -114,9 +114,9 @@ def export(args) -> Path:
         use = snaps[-args.average:]
     else:  # auto: the number of last snapshots whose average has the lowest validation loss
         use, best = snaps[-1:], float("inf")
-        for k in range(1, len(snaps) + 1):
+        for k in range(1, min(len(snaps), 4) + 1):
             model.load_state_dict(averaged_state(snaps[-k:]))
-            nll = T.validation_nll(model)
+            nll = T.validation_nll(model, limit=400)
             print(f"average of last {k} snapshots: validation NLL {nll:.4f}", flush=True)
             if nll < best:
                 use, best = snaps[-k:], nll

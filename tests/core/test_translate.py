@@ -51,28 +51,34 @@ def test_shipped_model_folder_is_complete_and_small():
     assert total < 80e6
 
 
+def has_all(text: str, expected: list[set[str]]) -> bool:
+    """Every group has at least one of its words in the text (a group lists acceptable synonyms)."""
+    found = set(words(text))
+    return all(group & found for group in expected)
+
+
 @pytest.mark.parametrize("source, expected", [
-    ("A man is riding a bicycle.", {"homme", "vélo"}),
-    ("A dog is running in the snow.", {"chien", "neige"}),
-    ("A little girl is playing on the beach.", {"fille", "plage"}),
-    ("Two women are sitting on a bench.", {"femmes", "banc"}),
+    ("A man is riding a bicycle.", [{"homme"}, {"vélo", "bicyclette"}]),
+    ("A dog is running in the snow.", [{"chien"}, {"neige"}]),
+    ("A little girl is playing on the beach.", [{"fille", "fillette"}, {"plage"}]),
+    ("Two women are sitting on a bench.", [{"deux"}, {"femmes"}, {"banc"}]),
 ])
 def test_english_to_french_keeps_the_key_words(translator, source, expected):
     for beam in (1, 4):
         out = translator.translate(source, beam=beam, target_lang="fr")
-        assert expected <= set(words(out.text)), (beam, out.text)
+        assert has_all(out.text, expected), (beam, out.text)
         assert out.lang == "fr" and out.source_lang == "en"
         assert out.text[0].isupper()
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("A man is riding a bicycle.", {"mann", "fahrrad"}),
-    ("A dog is running in the snow.", {"hund", "schnee"}),
-    ("Two women are sitting on a bench.", {"frauen", "bank"}),
+    ("A man is riding a bicycle.", [{"mann"}, {"fahrrad"}]),
+    ("A dog is running in the snow.", [{"hund"}, {"schnee"}]),
+    ("Two women are sitting on a bench.", [{"zwei"}, {"frauen"}, {"bank"}]),
 ])
 def test_english_to_german_keeps_the_key_words(translator, source, expected):
     out = translator.translate(source, target_lang="de")
-    assert expected <= set(words(out.text)), out.text
+    assert has_all(out.text, expected), out.text
     assert out.lang == "de"
 
 
@@ -124,7 +130,7 @@ def test_int8_and_fp32_graphs_both_translate():
     man = read_manifest(SHIPPED)
     for variant in ("fp32", "int8"):
         tr = Translator.from_manifest(man, OPTS, graph=variant)
-        assert {"chien", "neige"} <= set(words(tr.translate("A dog is running in the snow.").text)), variant
+        assert has_all(tr.translate("A dog is running in the snow.").text, [{"chien"}, {"neige"}]), variant
 
 
 def test_model_info_and_unknown_language(translator):
