@@ -47,9 +47,9 @@ class TrainSettings:
     patience: int = 2
     seed: int = 13
     threads: int = 0  # 0 = all cores
-    pair_iterations: int = 20  # few-shot: pairs per example and per side (SetFit's num_iterations)
-    max_pairs: int = 6000
-    few_shot_lr: float = 2e-5
+    pair_iterations: int = 20  # few-shot: passes over each example (SetFit's num_iterations)
+    few_shot_max_steps: int = 200
+    few_shot_lr: float = 5e-5
     few_shot_max_per_class: int = 32  # auto picks few-shot when the median class has at most this many
     previous: str = ""  # folder of an installed classifier to compare with on the same validation split
     export: bool = True
@@ -278,32 +278,38 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     return {"steps": step, "epochs_run": epochs_run, "class_weights": [round(float(w), 4) for w in weights]}
 
 
-def make_pairs(y: list[int], iterations: int, max_pairs: int, seed: int) -> list[tuple[int, int, float]]:
-    """SetFit pairs: for each example, a same-class partner (target 1) and an other-class one (target 0)."""
+def balanced_batches(y: list[int], batch_size: int, steps: int, seed: int) -> list[list[int]]:
+    """Batches with (about) the same number of examples of every class, so each holds both kinds of pair."""
     rng = random.Random(seed)
     by: dict[int, list[int]] = {}
     for i, c in enumerate(y):
         by.setdefault(c, []).append(i)
-    pairs = []
-    for _ in range(iterations):
-        for i, c in enumerate(y):
-            same = [j for j in by[c] if j != i] or [i]
-            pairs.append((i, rng.choice(same), 1.0))
-            other = rng.choice([k for k in by if k != c])
-            pairs.append((i, rng.choice(by[other]), 0.0))
-    rng.shuffle(pairs)
-    return pairs[:max_pairs]
+    per = max(2, batch_size // len(by))
+    pools = {c: [] for c in by}
+    out = []
+    for _ in range(steps):
+        batch = []
+        for c, members in by.items():
+            for _ in range(min(per, len(members))):
+                if not pools[c]:
+                    pools[c] = rng.sample(members, len(members))
+                batch.append(pools[c].pop())
+        out.append(batch)
+    return out
+
+
+def few_shot_steps(n_train: int, s: TrainSettings) -> int:
+    """Each example seen pair_iterations times; every step uses all batch_size*(batch_size-1)/2 pairs of its batch."""
+    return max(20, min(s.few_shot_max_steps, -(-n_train * s.pair_iterations // s.batch_size)))
 
 
 def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSettings, run: _Run) -> dict:
+    """SetFit's contrastive stage, all pairs in a batch at once: cosine of same-class pairs -> 1, others -> 0."""
     import torch
 
     n_cls = len(classes)
-    pairs = make_pairs(tr_y, s.pair_iterations, s.max_pairs, s.seed)
-    half = max(1, s.batch_size // 2) * 2  # pairs per step: as many sentences as a standard batch, x2
-    steps_per_epoch = (len(pairs) + half - 1) // half
-    epochs = 1  # one pass over SetFit's pairs is its recipe; more pairs rather than more passes
-    total = steps_per_epoch * epochs
+    total = few_shot_steps(len(tr_seqs), s)
+    batches = balanced_batches(tr_y, s.batch_size, total, s.seed)
     checks = {int(total * f) for f in (0.25, 0.5, 0.75, 1.0)} - {0}
     opt = torch.optim.AdamW(model.albert.parameters(), lr=s.few_shot_lr, weight_decay=0.0)
     warm = max(1, int(0.1 * total))
@@ -311,31 +317,33 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     def head_and_eval(step):
         fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
         ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes)
-        run.evaluated(step, total, step / steps_per_epoch, ev, vloss)
+        run.evaluated(step, total, step / total, ev, vloss)
         return ev, vloss
 
     ev, vloss = head_and_eval(0)
     best = (ev.macro_f1, -vloss)
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
-    step = 0
-    for k in range(0, len(pairs), half):
+    pairs = 0
+    for step, batch in enumerate(batches, 1):
         run.check()
-        chunk = pairs[k:k + half]
-        ids_a, mask_a = _tensors([tr_seqs[a] for a, _, _ in chunk])
-        ids_b, mask_b = _tensors([tr_seqs[b] for _, b, _ in chunk])
-        target = torch.tensor([t for _, _, t in chunk])
-        ea = model.embed(ids_a, mask_a, torch.zeros_like(ids_a))
-        eb = model.embed(ids_b, mask_b, torch.zeros_like(ids_b))
-        loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(ea, eb), target)
+        ids, mask = _tensors([tr_seqs[i] for i in batch])
+        e = torch.nn.functional.normalize(model.embed(ids, mask, torch.zeros_like(ids)), dim=-1)
+        yb = torch.tensor([tr_y[i] for i in batch])
+        same = (yb[:, None] == yb[None, :]).float()
+        upper = torch.triu(torch.ones_like(same), diagonal=1).bool()
+        sim, target = (e @ e.T)[upper], same[upper]
+        # positives and negatives weigh the same, whatever their counts in the batch
+        w = torch.where(target > 0, 0.5 / target.sum().clamp(min=1), 0.5 / (1 - target).sum().clamp(min=1))
+        loss = (w * (sim - target) ** 2).sum()
+        pairs += int(upper.sum())
         for g in opt.param_groups:
-            g["lr"] = s.few_shot_lr * ((step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
+            g["lr"] = s.few_shot_lr * (step / warm if step <= warm else max(0.0, (total - step) / max(1, total - warm)))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step += 1
-        run.step(step, total, step / steps_per_epoch, loss.item())
+        run.step(step, total, step / total, loss.item())
         if step in checks:
             ev, vloss = head_and_eval(step)
             if (ev.macro_f1, -vloss) > best:
@@ -343,7 +351,7 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
                 best_state = {k2: v.clone() for k2, v in model.state_dict().items()}
             model.train()
     model.load_state_dict(best_state)
-    return {"steps": step, "epochs_run": epochs, "pairs": len(pairs)}
+    return {"steps": total, "epochs_run": 1, "pairs": pairs}
 
 
 # -- comparison
