@@ -161,6 +161,7 @@ class BatchView(QWidget):
         for c, w in ((0, 190), (1, 72), (2, 56), (4, 60), (5, 130)):
             hdr.resizeSection(c, w)
         self.table.doubleClicked.connect(self._open_row)
+        self.table.setToolTip("Double-click a result to open the document")
         self.filter_text = QLineEdit(placeholderText="Filter results…")
         self.filter_text.setClearButtonEnabled(True)
         self.filter_label = QComboBox()

@@ -5,7 +5,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -40,6 +41,7 @@ class LibraryPane(QWidget):
     """Lists the library; emits open_requested(document id) on double-click or Enter."""
 
     open_requested = Signal(int)
+    delete_requested = Signal(int)
 
     def __init__(self, store: Store, labels: list[str] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -70,6 +72,9 @@ class LibraryPane(QWidget):
         hdr.resizeSection(4, 140)
         self.view.hideColumn(3)  # the path is shown in the title's tooltip
         self.view.hideColumn(4)  # shown while searching, instead of the date
+        self.view.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.setToolTip("Double-click a document to open it; right-click for more")
         self.view.doubleClicked.connect(self._open_index)
         self.view.activated.connect(self._open_index)
 
@@ -159,6 +164,21 @@ class LibraryPane(QWidget):
         doc_id = self.model.item(index.row(), 0).data(ID_ROLE)
         if doc_id is not None:
             self.open_requested.emit(int(doc_id))
+
+    def _context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        item = self.model.item(index.row(), 0)
+        doc_id = item.data(ID_ROLE)
+        source = self.model.item(index.row(), 3).text()
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_requested.emit(int(doc_id)))
+        menu.addAction("Copy Path", lambda: QGuiApplication.clipboard().setText(source))
+        menu.addSeparator()
+        menu.addAction("Remove from Library", lambda: self.delete_requested.emit(int(doc_id)))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+        menu.deleteLater()
 
     def titles(self) -> list[str]:
         return [self.model.item(r, 0).text() for r in range(self.model.rowCount())]

@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.library_dock], [360], Qt.Horizontal)
 
         self.library.open_requested.connect(self.open_document_id)
+        self.library.delete_requested.connect(self.remove_document)
         self.batch.open_requested.connect(self.open_document_id)
         self.batch.finished.connect(self._batch_finished)
         self.document.summary.requested.connect(self.summarize)
@@ -338,6 +339,22 @@ class MainWindow(QMainWindow):
             return
         self.pages.setCurrentWidget(self.document)
         self.document.show_analysis(analysis, document_id)
+
+    def remove_document(self, document_id: int) -> BackgroundOp:
+        """Forget a document and its results (the file itself is not touched)."""
+        db_path = self.ctx.db_path
+
+        def op():
+            with Store(db_path) as store:
+                store.delete_document(document_id)
+
+        def done(_):
+            if self.document.document_id == document_id:
+                self.document.show_analysis(None)
+            self.library.refresh()
+            self._update_status()
+
+        return BackgroundOp(self, op, success=done, progress_label="Removing from the library…").run()
 
     def _run_on_open(self, tasks: tuple[str, ...], label: str, **kw) -> BackgroundOp | None:
         doc_id = self.document.document_id

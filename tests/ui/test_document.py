@@ -196,3 +196,13 @@ def test_a_sentence_can_be_labelled_for_fine_tuning(window, ctx, wait_op, qtbot)
     assert (label.text, label.label, label.document_id, label.sentence_index) == (
         s.text, "negative", window.document.document_id, 3)
     qtbot.waitUntil(lambda: "Labelled as negative" in window.statusBar().currentMessage(), timeout=5000)
+
+
+def test_removing_a_document_from_the_library(window, ctx, wait_op):
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    doc_id = window.document.document_id
+    wait_op(window.remove_document(doc_id))
+    assert window.library.titles() == []
+    assert window.document.analysis is None
+    assert ctx.store.count_documents() == 0
+    assert SAMPLES.joinpath("complaint.md").exists()
