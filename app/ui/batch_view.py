@@ -137,6 +137,10 @@ class BatchView(QWidget):
         prog.addLayout(counts)
         prog.addWidget(self.current_label)
         self._clock = QTimer(self, interval=500, timeout=self._tick)
+        # the chart redraws at most a few times a second, however fast results arrive
+        self._chart_timer = QTimer(self, singleShot=True, interval=250, timeout=self._update_chart)
+        self._labels: list[str] = []
+        self._scores: list[float] = []
 
         # -- results
         self.model = QStandardItemModel(0, len(COLUMNS), self)
@@ -312,6 +316,7 @@ class BatchView(QWidget):
         self.errors_box.setTitle("Errors (0)")
         self.report = None
         self._last = None
+        self._labels, self._scores = [], []
         self.chart.set_data([], [])
         self.progress.setRange(0, 0)  # busy until the files are counted
         self.files_label.setText("Files: counting…")
@@ -367,9 +372,13 @@ class BatchView(QWidget):
         src.setData(a.document.source, SORT_ROLE)
         src.setToolTip(a.document.source)
         self.model.appendRow([title, label, score, summary, secs, src])
-        if s and self.filter_label.findData(s.label) < 0:
-            self.filter_label.addItem(s.label, s.label)
-        self._update_chart()
+        if s:
+            self._labels.append(s.label)
+            self._scores.append(s.score)
+            if self.filter_label.findData(s.label) < 0:
+                self.filter_label.addItem(s.label, s.label)
+        if not self._chart_timer.isActive():
+            self._chart_timer.start()
 
     def _add_error(self, source: str, reason: str) -> None:
         self.errors.append((source, reason))
@@ -385,16 +394,12 @@ class BatchView(QWidget):
         self.errors_box.setTitle(f"Errors ({len(self.errors)})")
 
     def _update_chart(self) -> None:
-        labels, scores = [], []
-        for r in range(self.model.rowCount()):
-            lab = self.model.item(r, 1).text()
-            if lab:
-                labels.append(lab)
-                scores.append(float(self.model.item(r, 2).data(SORT_ROLE)))
-        self.chart.set_data(labels, scores)
+        self.chart.set_data(self._labels, self._scores)
 
     def _done(self, report: BatchReport) -> None:
         self.report = report
+        self._chart_timer.stop()
+        self._update_chart()
         self._set_running(False)
         if self._last is not None and report.status == "done":
             self.progress.setRange(0, max(self._last.files_total, 1))
