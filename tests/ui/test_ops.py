@@ -50,3 +50,32 @@ def test_a_failing_success_callback_is_reported_not_raised(window, wait_op):
 
     wait_op(BackgroundOp(window, lambda: 1, success=boom).run())
     assert "bug in a view" in window.banner.text()
+
+
+def test_many_signals_do_not_exhaust_refcounts(qapp):
+    """PySide6 6.12.0 on CPython 3.11 drops a reference to True on every emit(); app.ui pins it.
+
+    Without the guard in app/ui/__init__.py this aborts the interpreter ("deallocating True or False").
+    """
+    import sys
+
+    from PySide6.QtCore import QObject, Signal, Slot
+
+    import app.ui  # noqa: F401
+
+    class Sender(QObject):
+        sig = Signal(object)
+
+    class Receiver(QObject):
+        n = 0
+
+        @Slot(object)
+        def got(self, _value):
+            Receiver.n += 1
+
+    sender, receiver = Sender(), Receiver()
+    sender.sig.connect(receiver.got)
+    for _ in range(50_000):
+        sender.sig.emit(1)
+    assert Receiver.n == 50_000
+    assert sys.getrefcount(True) > 1000 and sys.getrefcount(None) > 1000
