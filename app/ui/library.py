@@ -26,9 +26,12 @@ ID_ROLE = Qt.UserRole + 1
 COLUMNS = ("Title", "Sentiment", "Added", "Path", "Match")
 
 
+_LOCAL_TZ = datetime.now().astimezone().tzinfo
+
+
 def local_time(iso: str) -> str:
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+        return datetime.fromisoformat(iso).astimezone(_LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return iso or ""
 
@@ -66,8 +69,9 @@ class LibraryPane(QWidget):
         self.view.sortByColumn(-1, Qt.AscendingOrder)
         hdr = self.view.header()
         hdr.setSectionResizeMode(0, QHeaderView.Stretch)
-        for c in (1, 2):
-            hdr.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        fm = self.fontMetrics()  # fixed widths: measuring every row on each refresh is slow for big libraries
+        hdr.resizeSection(1, fm.horizontalAdvance("negative 0.00") + 18)
+        hdr.resizeSection(2, fm.horizontalAdvance("2026-11-29 00:00") + 18)
         hdr.setStretchLastSection(False)
         hdr.resizeSection(4, 140)
         self.view.hideColumn(3)  # the path is shown in the title's tooltip
@@ -128,6 +132,9 @@ class LibraryPane(QWidget):
         snippets = {}
         if query:
             snippets = {r.id: s for r, s in self.store.search(query, limit=200)}
+        self.view.setUpdatesEnabled(False)
+        sorting = self.view.isSortingEnabled()
+        self.view.setSortingEnabled(False)
         self.model.setRowCount(0)
         for r in rows:
             title = QStandardItem(r.title or Path(r.source).name)
@@ -149,6 +156,8 @@ class LibraryPane(QWidget):
             match = QStandardItem(snippet.replace(MATCH_START, "").replace(MATCH_END, ""))
             match.setToolTip(snippet.replace(MATCH_START, "«").replace(MATCH_END, "»"))
             self.model.appendRow([title, badge, added, path, match])
+        self.view.setSortingEnabled(sorting)
+        self.view.setUpdatesEnabled(True)
         self.view.setColumnHidden(2, bool(query))
         self.view.setColumnHidden(4, not query)
         total = self.store.count_documents()
