@@ -214,18 +214,24 @@ class Translator:
             for k, v in out.items():
                 if k.startswith("present."):
                     state["cache"]["past_key_values." + k[len("present."):]] = v
-        logits = out["logits"][:, -1, :].astype(np.float32)
+        logits = np.array(out["logits"][:, -1, :], dtype=np.float32)
         logits[:, self.suppress] = -np.inf
-        m = logits.max(axis=1, keepdims=True)
-        return logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+        logits -= logits.max(axis=1, keepdims=True)
+        logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return logits
 
     @staticmethod
-    def _select(state: dict, rows: np.ndarray) -> None:
-        """Keep only `rows` of the decoder state (finished sentences leave, beams are reordered)."""
-        state["hidden"] = state["hidden"][rows]
-        state["mask"] = state["mask"][rows]
+    def _select(state: dict, rows: np.ndarray, same_sentences: bool = False) -> None:
+        """Keep only `rows` of the decoder state (finished sentences leave, beams are reordered).
+
+        With `same_sentences` only beams moved within their sentence: the encoder states and the
+        cross-attention cache are identical across a sentence's beams, so they stay as they are."""
+        if not same_sentences:
+            state["hidden"] = state["hidden"][rows]
+            state["mask"] = state["mask"][rows]
         for k in list(state.get("cache", {})):
-            state["cache"][k] = state["cache"][k][rows]
+            if not (same_sentences and ".encoder." in k):
+                state["cache"][k] = state["cache"][k][rows]
 
     def _greedy(self, hidden, mask, start, limits, cached, beam, length_penalty) -> list[list[int]]:
         n = hidden.shape[0]
@@ -254,7 +260,7 @@ class Translator:
         n = hidden.shape[0]
         state = {"hidden": np.repeat(hidden, k, axis=0), "mask": np.repeat(mask, k, axis=0)}
         tokens = np.full((n * k, 1), start, dtype=np.int64)
-        scores = np.tile(np.array([0.0] + [-np.inf] * (k - 1)), n)  # only one live beam at the start
+        scores = np.tile(np.array([0.0] + [-np.inf] * (k - 1), dtype=np.float32), n)  # one live beam at the start
         alive = list(range(n))  # sentence index of each block of k rows
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
         for t in range(int(limits.max())):
@@ -300,7 +306,7 @@ class Translator:
                 break
             rows = np.array(rows)
             tokens = np.concatenate([tokens[rows], np.array(new_tokens, dtype=np.int64)[:, None]], axis=1)
-            scores = np.array(new_scores)
-            self._select(state, rows)
+            scores = np.array(new_scores, dtype=np.float32)
+            self._select(state, rows, same_sentences=len(keep_blocks) == len(alive))
             alive = keep_blocks
         return [max(f, key=lambda h: h[0])[1] if f else [] for f in finished]

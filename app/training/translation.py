@@ -326,7 +326,8 @@ def main(argv=None) -> None:
                    help="average the last N snapshots at export (0: the N with the lowest validation loss)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N val lines only")
-    p.add_argument("--speed-sentences", type=int, default=128, help="val lines timed for the speed table")
+    p.add_argument("--speed-sentences", type=int, default=64, help="val lines timed for the speed table (0: none)")
+    p.add_argument("--variants", default="fp32,int8", help="graph variants to evaluate (run one per process to parallelise)")
     args = p.parse_args(argv)
     if args.minutes > 0:
         train(args)

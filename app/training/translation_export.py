@@ -292,6 +292,10 @@ def speed_table(translator, sentences: list[str], beam: int, lang: str, batch_si
 
 
 def evaluate(args) -> dict:
+    """BLEU/chrF (greedy, beam 4) and cached/uncached speed for the graph variants in --variants.
+
+    Each call writes its own part file, so fp32 and int8 can be measured by two processes at once;
+    every call then folds all part files into metrics.json, the manifest and the card."""
     import sacrebleu
 
     from app.core.registry import read_manifest
@@ -304,8 +308,9 @@ def evaluate(args) -> dict:
     src = val["en"][:n]
     man = read_manifest(T.MODEL_DIR)
     opts = RuntimeOptions(device="cpu", intra_op_threads=max(1, args.threads))
+    variants_ = [v for v in args.variants.split(",") if v]
     quality, speed = {}, []
-    for variant in ("fp32", "int8"):
+    for variant in variants_:
         tr = Translator.from_manifest(man, opts, graph=variant)
         for lang in T.TARGETS:
             for beam in (1, 4):
@@ -319,23 +324,37 @@ def evaluate(args) -> dict:
                                                       "bleu": bleu, "chrf": chrf, "sentences": n,
                                                       "seconds": round(el, 1)}
                 print(f"en->{lang} {variant:4} {dec:7} BLEU {bleu:5.1f} chrF {chrf:5.1f} ({n} sentences, {el:.0f}s)", flush=True)
-        for beam in (1, 4):
-            for r in speed_table(tr, src[:args.speed_sentences], beam, "fr"):
-                r["variant"] = variant
-                speed.append(r)
-                print(f"{variant} {r['decoding']} batch {r['batch']}: cached {r['cached_wps']:.0f} words/s, "
-                      f"uncached {r['uncached_wps']:.0f} words/s, ratio {r['ratio']:.2f}x", flush=True)
-    metrics = {"split": f"multi30k val (first {n} of {len(val['en'])})", "sacrebleu": sacrebleu.__version__,
-               "quality": quality, "speed": speed, "speed_sentences": args.speed_sentences,
-               "threads": max(1, args.threads)}
+        if args.speed_sentences:
+            for beam in (1, 4):
+                for r in speed_table(tr, src[:args.speed_sentences], beam, "fr"):
+                    r["variant"] = variant
+                    speed.append(r)
+                    print(f"{variant} {r['decoding']} batch {r['batch']}: cached {r['cached_wps']:.0f} words/s, "
+                          f"uncached {r['uncached_wps']:.0f} words/s, ratio {r['ratio']:.2f}x", flush=True)
     from app.training.common import save_json
 
+    part = {"split": f"multi30k val (first {n} of {len(val['en'])})", "sacrebleu": sacrebleu.__version__,
+            "quality": quality, "speed": speed, "speed_sentences": args.speed_sentences,
+            "threads": max(1, args.threads)}
+    save_json(part, T.RUN / f"metrics.part.{'-'.join(variants_)}.json")
+    return merge_metrics()
+
+
+def merge_metrics() -> dict:
+    """Fold every evaluation part file into metrics.json, the shipped manifest and the card."""
+    from app.core.registry import write_manifest
+    from app.training import translation as T
+    from app.training.common import save_json
+
+    metrics: dict = {"quality": {}, "speed": []}
+    for p in sorted(T.RUN.glob("metrics.part.*.json")):
+        part = json.loads(p.read_text())
+        metrics.update({k: v for k, v in part.items() if k not in ("quality", "speed")})
+        metrics["quality"].update(part["quality"])
+        metrics["speed"] += part["speed"]
     save_json(metrics, T.RUN / "metrics.json")
-    # fold the figures into the shipped manifest and card
     raw = json.loads((T.MODEL_DIR / "manifest.json").read_text())
     raw["metrics"] = metrics
-    from app.core.registry import write_manifest
-
     write_manifest(T.MODEL_DIR, raw)
     (T.MODEL_DIR / "MODEL_CARD.md").write_text(model_card(raw, T.MODEL_DIR), encoding="utf-8")
     return metrics
