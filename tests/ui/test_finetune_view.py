@@ -105,3 +105,20 @@ def test_library_labels_are_a_source(qtbot, view):
     view.use_library.setChecked(True)
     assert view.dataset is not None and view.dataset.classes == ("complaint", "question")
     assert view.start_button.isEnabled()
+
+
+def test_a_killed_worker_leaves_the_window_working(qtbot, view, tmp_path):
+    import os
+    import signal
+
+    view.load_file(str(_csv(tmp_path / "reviews.csv", _sst2_rows(24))))
+    qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=10000)
+    view.mode_combo.setCurrentIndex(view.mode_combo.findData("standard"))
+    view.epochs.setValue(50)
+    view.start()
+    qtbot.waitUntil(lambda: len(view.plot.losses) > 0, timeout=120000)
+    os.kill(view.job.worker_pid, signal.SIGKILL)  # what an out-of-memory kill looks like
+    qtbot.waitUntil(lambda: view.op.finished, timeout=15000)
+    assert "stopped unexpectedly" in view.status.text()
+    assert view.isVisible() and view.start_button.isEnabled()
+    assert [m.id for m in view.registry.manifests()] == ["albert-encoder-tiny"]
