@@ -395,9 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         out = ROOT / "build" / "smoke"
         out.mkdir(parents=True, exist_ok=True)
-        shot = Path(smoke.facts.get("window", {}).get("screenshot") or "")
-        if shot.is_file():
-            shutil.copy2(shot, out / "window.png")
+        for shot in (work / "window.png", work / "window-finetune.png"):
+            if shot.is_file():
+                shutil.copy2(shot, out / shot.name)
         report = {"bundle": str(bundle), "seconds": round(time.perf_counter() - t0, 1), "checks": smoke.results,
                   "facts": smoke.facts}
         (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
