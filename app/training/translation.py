@@ -328,6 +328,7 @@ def main(argv=None) -> None:
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N val lines only")
     p.add_argument("--speed-sentences", type=int, default=64, help="val lines timed for the speed table (0: none)")
     p.add_argument("--variants", default="fp32,int8", help="graph variants to evaluate (run one per process to parallelise)")
+    p.add_argument("--langs", default="fr,de", help="target languages to evaluate (the speed table runs with the first)")
     args = p.parse_args(argv)
     if args.minutes > 0:
         train(args)

@@ -309,10 +309,11 @@ def evaluate(args) -> dict:
     man = read_manifest(T.MODEL_DIR)
     opts = RuntimeOptions(device="cpu", intra_op_threads=max(1, args.threads))
     variants_ = [v for v in args.variants.split(",") if v]
+    langs = [x for x in args.langs.split(",") if x]
     quality, speed = {}, []
     for variant in variants_:
         tr = Translator.from_manifest(man, opts, graph=variant)
-        for lang in T.TARGETS:
+        for lang in langs:
             for beam in (1, 4):
                 t0 = time.perf_counter()
                 hyp = tr.translate_batch(src, beam=beam, target_lang=lang)
@@ -324,7 +325,7 @@ def evaluate(args) -> dict:
                                                       "bleu": bleu, "chrf": chrf, "sentences": n,
                                                       "seconds": round(el, 1)}
                 print(f"en->{lang} {variant:4} {dec:7} BLEU {bleu:5.1f} chrF {chrf:5.1f} ({n} sentences, {el:.0f}s)", flush=True)
-        if args.speed_sentences:
+        if args.speed_sentences and langs[0] == T.TARGETS[0]:
             for beam in (1, 4):
                 for r in speed_table(tr, src[:args.speed_sentences], beam, "fr"):
                     r["variant"] = variant
@@ -336,7 +337,7 @@ def evaluate(args) -> dict:
     part = {"split": f"multi30k val (first {n} of {len(val['en'])})", "sacrebleu": sacrebleu.__version__,
             "quality": quality, "speed": speed, "speed_sentences": args.speed_sentences,
             "threads": max(1, args.threads)}
-    save_json(part, T.RUN / f"metrics.part.{'-'.join(variants_)}.json")
+    save_json(part, T.RUN / f"metrics.part.{'-'.join(variants_)}.{'-'.join(langs)}.json")
     return merge_metrics()
 
 
