@@ -34,8 +34,14 @@ def sentence_features(emb: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
     return np.concatenate([unit, np.repeat(doc_unit, n, 0), unit * doc_unit, extra], axis=1).astype(np.float32)
 
 
-def select(scores: np.ndarray, unit_emb: np.ndarray, k: int, redundancy: float) -> list[int]:
-    """Greedy MMR: best score first, each next sentence penalised by its similarity to those chosen."""
+def select(scores: np.ndarray, unit_emb: np.ndarray, k: int, redundancy: float,
+           words: Sequence[int] | None = None, length_bonus: float = 0.0) -> list[int]:
+    """Greedy MMR: best score first, each next sentence penalised by its similarity to those chosen.
+
+    `length_bonus` favours sentences with more words (log scale): at a fixed sentence count a longer
+    sentence carries more of the document's content."""
+    if length_bonus and words is not None:
+        scores = scores + length_bonus * np.log1p(np.asarray(words, dtype=np.float32))
     chosen: list[int] = []
     cand = list(range(len(scores)))
     while cand and len(chosen) < k:
@@ -82,11 +88,13 @@ class Summarizer:
             verify(manifest)
         self.manifest = manifest
         precision = precision or manifest.raw.get("precision", "fp32")
-        enc = "encoder_int8" if precision == "int8" and "encoder_int8" in manifest.graphs else "encoder"
+        order = ["encoder_int8", "encoder"] if precision == "int8" else ["encoder", "encoder_int8"]
+        enc = next((g for g in order if g in manifest.graphs), "encoder")
         tok = EncoderTokenizer(manifest.path(manifest.tokenizer.get("file", "tokenizer.json")), manifest.max_length)
         self.encoder = SentenceEncoder(Session(manifest.graph_file(enc), options), tok)
         self.scorer = Session(manifest.graph_file("scorer"), options)
         self.redundancy = float(manifest.raw.get("redundancy", 0.0))
+        self.length_bonus = float(manifest.raw.get("length_bonus", 0.0))
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions()):
@@ -119,7 +127,8 @@ class Summarizer:
                 raise ValueError("sentences must be at least 1")
             k = sentences
         probs, unit = self.score([s.text for s in items])
-        chosen = select(probs, unit, min(k, len(items)), self.redundancy)
+        words = [len(s.text.split()) for s in items]
+        chosen = select(probs, unit, min(k, len(items)), self.redundancy, words, self.length_bonus)
         return Summary(tuple(
             SummarySentence(items[i].text, float(probs[i]), i, items[i].start, items[i].end) for i in chosen
         ))

@@ -71,7 +71,7 @@ def eval_tfidf(train, sst, imdb) -> dict:
     return {"sst2_acc": acc(sst), "imdb_acc": acc(imdb)}
 
 
-def eval_teacher(sst_train, imdb_train, sst, imdb, n_imdb_train: int) -> dict:
+def eval_teacher(sst_train, imdb_train, sst, imdb, n_sst_train: int, n_imdb_train: int) -> dict:
     """Frozen MiniLM teacher sentence embeddings + logistic regression (a cheap stand-in for fine-tuning it)."""
     from sentence_transformers import SentenceTransformer
     from sklearn.linear_model import LogisticRegression
@@ -79,7 +79,7 @@ def eval_teacher(sst_train, imdb_train, sst, imdb, n_imdb_train: int) -> dict:
     st = SentenceTransformer(str(teacher_dir()), device="cpu")
     st.max_seq_length = 256
     enc = lambda texts: st.encode(texts, batch_size=64, convert_to_numpy=True)
-    train = sst_train + imdb_train[:n_imdb_train]
+    train = sst_train[:n_sst_train] + imdb_train[:n_imdb_train]
     clf = LogisticRegression(C=2.0, max_iter=3000).fit(enc([x for x, _ in train]), [y for _, y in train])
     acc = lambda data: float((clf.predict(enc([x for x, _ in data])) == np.array([y for _, y in data])).mean())
     return {"sst2_acc": acc(sst), "imdb_acc": acc(imdb), "note": f"frozen embeddings (first 256 tokens) + LR, {len(train)} training texts"}
@@ -90,11 +90,20 @@ def main(argv=None) -> None:
     ap.add_argument("--model", type=Path, default=MODELS_DIR / "albert-sentiment-en")
     ap.add_argument("--imdb", type=int, default=1000, help="IMDB validation reviews to use")
     ap.add_argument("--teacher", action="store_true", help="also evaluate the frozen teacher + LR (slow)")
+    ap.add_argument("--teacher-sst", type=int, default=10000, help="SST-2 training sentences for the teacher's LR")
+    ap.add_argument("--teacher-imdb", type=int, default=2000, help="IMDB training reviews for the teacher's LR")
+    ap.add_argument("--only-teacher", action="store_true", help="add the teacher row to an existing metrics file")
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "sentiment" / "metrics.json")
     args = ap.parse_args(argv)
     sst_train, _, sst = sst2_splits()
     imdb_train, _, imdb = imdb_splits()
     imdb = imdb[: args.imdb]
+    if args.only_teacher:
+        saved = json.loads(args.out.read_text()) if args.out.exists() else {"rows": {}}
+        saved["rows"]["MiniLM teacher, frozen + LR"] = eval_teacher(sst_train, imdb_train, sst, imdb, args.teacher_sst, args.teacher_imdb)
+        print(saved["rows"]["MiniLM teacher, frozen + LR"])
+        save_json(saved, args.out)
+        return
     rows = {}
     for g in ("fp32", "int8"):
         rows[f"ALBERT (ours) ONNX {g}"] = eval_onnx(args.model, g, sst, imdb)
@@ -102,7 +111,7 @@ def main(argv=None) -> None:
     rows["VADER (lexicon)"] = eval_vader(sst, imdb)
     rows["TF-IDF 1-2gram + LR"] = eval_tfidf(sst_train + imdb_train, sst, imdb)
     if args.teacher:
-        rows["MiniLM teacher, frozen + LR"] = eval_teacher(sst_train, imdb_train, sst, imdb, 4000)
+        rows["MiniLM teacher, frozen + LR"] = eval_teacher(sst_train, imdb_train, sst, imdb, args.teacher_sst, args.teacher_imdb)
     print(f"\nvalidation: {len(sst)} SST-2 sentences (leak-free split), {len(imdb)} whole IMDB reviews")
     print(f"{'model':32s} {'SST-2 acc':>9s} {'IMDB acc':>9s}")
     for name, r in rows.items():
