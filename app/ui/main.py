@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if args.paths:
         window.open_paths(args.paths)
+    else:
+        window.warm_up()  # a problem loading shows when the user opens a document, not at start
     code = app.exec()
     ctx.close()
     return code

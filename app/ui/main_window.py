@@ -384,6 +384,19 @@ class MainWindow(QMainWindow):
         self.document.tabs.setCurrentWidget(self.document.translation)
         return self._run_on_open(("translation",), f"Translating into {lang}…", target_lang=lang)
 
+    def warm_up(self) -> BackgroundOp:
+        """Load the default models in the background so the first document opens sooner."""
+        analyzer = self.ctx.analyzer
+        tasks = tuple(t for t in ("sentiment", "summary") if self.ctx.registry.for_task(t))
+
+        def op():
+            for task in tasks:
+                analyzer.model(task)
+            return {m.model_info.provider for m in (analyzer.model(t) for t in tasks)}
+
+        return BackgroundOp(self, op, success=self._update_status, failure=lambda exc: None,
+                            progress_label="Loading models…").run()
+
     def add_label(self, sentence_index: int, text: str, label: str) -> BackgroundOp | None:
         """Keep a sentence and the label the user gave it, for fine-tuning."""
         doc_id = self.document.document_id

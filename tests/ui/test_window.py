@@ -101,3 +101,9 @@ def test_core_and_jobs_do_not_import_qt():
             "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_warm_up_loads_the_models_in_the_background(window, wait_op):
+    wait_op(window.warm_up())
+    assert window.device_label.text() == "Device: cpu (running on CPU)"
+    assert not window.busy_bar.isVisible()
