@@ -1,0 +1,64 @@
+"""The models shipped in models/ behave as a user expects on unambiguous inputs (not just shapes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.core.documents import read_document
+from app.core.registry import read_manifest, shipped_models_dir, verify
+from app.core.sentiment import SentimentModel
+from app.core.summary import Summarizer
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return SentimentModel(read_manifest(shipped_models_dir() / "albert-sentiment-en"))
+
+
+@pytest.fixture(scope="module")
+def summarizer():
+    return Summarizer(read_manifest(shipped_models_dir() / "albert-summary-en"))
+
+
+@pytest.mark.parametrize("folder", ["albert-sentiment-en", "albert-summary-en", "albert-encoder-en"])
+def test_shipped_models_verify(folder):
+    m = read_manifest(shipped_models_dir() / folder)
+    verify(m)
+    assert (m.folder / "MODEL_CARD.md").exists(), "every shipped model carries a model card"
+
+
+@pytest.mark.parametrize("text,label", [
+    ("a wonderful, moving film", "positive"),
+    ("One of the best films I have seen this year: funny, warm and beautifully acted.", "positive"),
+    ("a dull, lifeless and painfully boring movie", "negative"),
+    ("The plot makes no sense and the acting is terrible.", "negative"),
+])
+def test_unambiguous_sentences(sentiment, text, label):
+    got, score = sentiment.classify([text])[0]
+    assert got == label
+    assert score > 0.8
+
+
+def test_wonderful_moving_film_is_confidently_positive(sentiment):
+    label, score = sentiment.classify(["a wonderful, moving film"])[0]
+    assert label == "positive" and score > 0.9
+
+
+def test_long_review_is_read_whole_and_per_sentence(sentiment):
+    good = "I expected little, but this film won me over completely. The performances are superb and the score is lovely. "
+    bad = "Sadly the last twenty minutes are a mess. "
+    text = good * 12 + bad
+    r = sentiment.analyze(text)
+    assert r.chunks >= 2
+    assert r.label == "positive"
+    assert r.sentences[-1].label == "negative"
+
+
+def test_news_summary_keeps_the_lead_fact(summarizer):
+    doc = read_document(SAMPLES / "news_article.html")
+    s = summarizer.summarize(doc.text, sentences=3)
+    assert len(s.sentences) == 3
+    assert any("4.2 million euro footbridge" in x.text for x in s.sentences)
