@@ -4,9 +4,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
-from app.core.errors import ModelError
+from app.core.errors import Cancelled, ModelError
 from app.core.registry import Manifest, Registry
 from app.core.runtime import RuntimeOptions
 from app.core.segment import split_sentences
@@ -103,8 +103,15 @@ class Analyzer:
         with self._lock:
             self._loaded.clear()
 
-    def analyze(self, document: Document, opts: AnalysisOptions = AnalysisOptions()) -> Analysis:
+    def analyze(self, document: Document, opts: AnalysisOptions = AnalysisOptions(),
+                cancelled: Callable[[], bool] | None = None) -> Analysis:
+        """Run the requested tasks; `cancelled` is checked between tasks and raises Cancelled."""
         t0 = time.perf_counter()
+
+        def check():
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+
         sents = split_sentences(document.text)
         if not sents:
             return Analysis(document, error="no text to analyse")
@@ -115,10 +122,12 @@ class Analyzer:
             sentiment = m.analyze(document.text, sents)
             infos.append(m.model_info)
         if "summary" in opts.tasks:
+            check()
             m = self.model("summary")
             summary = m.summarize(document.text, sentences=opts.sentences, ratio=opts.ratio, sents=sents)
             infos.append(m.model_info)
         if "translation" in opts.tasks:
+            check()
             m = self.model("translation", opts.target_lang)
             translation = m.translate(document.text, beam=opts.beam, target_lang=opts.target_lang)
             infos.append(m.model_info)

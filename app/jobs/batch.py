@@ -4,11 +4,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from app.core.analyzer import AnalysisOptions, Analyzer
-from app.core.documents import TABLE_SUFFIXES, collect_files, read_document, read_table
-from app.core.errors import AlbertStudioError, DocumentError
+from app.core.documents import collect_files, iter_documents
+from app.core.errors import AlbertStudioError, Cancelled, DocumentError
 from app.core.store import Store
 from app.core.types import Analysis, Document
 
@@ -43,16 +43,6 @@ class BatchReport:
     reused: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _documents(path: Path, text_field: str | None) -> Iterator[Document | DocumentError]:
-    try:
-        if path.suffix.lower() in TABLE_SUFFIXES:
-            yield from read_table(path, text_field)
-        else:
-            yield read_document(path)
-    except DocumentError as exc:
-        yield exc
 
 
 def run_batch(
@@ -98,7 +88,7 @@ def run_batch(
     try:
         for path in files:
             tick(str(path))
-            for item in _documents(path, text_field):
+            for item in iter_documents([path], text_field=text_field):
                 if cancelled():
                     report.status = "cancelled"
                     return report
@@ -116,7 +106,7 @@ def run_batch(
                             store.save_analysis(analysis, run_id, params_keys)  # records this path as a source
                             report.reused += 1
                     if analysis is None:
-                        analysis = analyzer.analyze(item, options)
+                        analysis = analyzer.analyze(item, options, cancelled)
                         if analysis.error:
                             fail(item.source, analysis.error)
                             continue
@@ -125,6 +115,9 @@ def run_batch(
                     report.analyses += 1
                     if on_result:
                         on_result(analysis)
+                except Cancelled:
+                    report.status = "cancelled"
+                    return report
                 except AlbertStudioError as exc:
                     fail(item.source, str(exc))
                 except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
