@@ -8,7 +8,7 @@ Tasks
   sst2  SST-2 sentences (>= 5 words) from the leak-free training part of app.training.sentiment_data;
         scored on its validation split (1,800 whole sentences, never seen in training).
   bbc3  3-class topic (business / politics / tech): headline + first sentence of BBC News articles;
-        300 articles held out (100 per class), the examples drawn from the rest (at most 748 exist).
+        300 articles held out (100 per class), the examples drawn from the rest (754 exist, so the largest size is 754).
 Each size draws a class-balanced sample (seed fixed). The fine-tune uses 80% of it to train and 20% to
 early-stop, as the app does; TF-IDF + LR gets all of it. Times: the training call's wall time, and its CPU
 time (with --threads 1, roughly the wall time on an idle core).
