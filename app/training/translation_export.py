@@ -195,8 +195,8 @@ def model_card(m: dict, folder: Path) -> str:
     met = m.get("metrics") or {}
     rows = []
     for key, r in sorted(met.get("quality", {}).items()):
-        rows.append(f"| {r['lang']} | {r['variant']} | {r['decoding']} | {r['bleu']:.1f} | {r['chrf']:.1f} |")
-    quality = "\n".join(["| en-> | graphs | decoding | BLEU | chrF |", "|---|---|---|---|---|", *rows]) if rows else \
+        rows.append(f"| {r['lang']} | {r['variant']} | {r['decoding']} | {r['bleu']:.1f} | {r['chrf']:.1f} | {r['sentences']} |")
+    quality = "\n".join(["| en-> | graphs | decoding | BLEU | chrF | val sentences |", "|---|---|---|---|---|---|", *rows]) if rows else \
         "Not measured yet: run `python -m app.training.translation --evaluate`."
     speed_rows = [f"| {r['variant']} | {r['decoding']} | {r['batch']} | {r['cached_wps']:.0f} | {r['uncached_wps']:.0f} | {r['ratio']:.2f}x |"
                   for r in met.get("speed", [])]
@@ -325,6 +325,11 @@ def evaluate(args) -> dict:
                                                       "bleu": bleu, "chrf": chrf, "sentences": n,
                                                       "seconds": round(el, 1)}
                 print(f"en->{lang} {variant:4} {dec:7} BLEU {bleu:5.1f} chrF {chrf:5.1f} ({n} sentences, {el:.0f}s)", flush=True)
+                if n > 500:  # the same hypotheses scored on the first 500 lines, to compare with shorter runs
+                    quality[f"{lang}-{variant}-{dec}@500"] = {
+                        "lang": lang, "variant": variant, "decoding": dec, "sentences": 500,
+                        "bleu": sacrebleu.corpus_bleu(hyp[:500], [val[lang][:500]]).score,
+                        "chrf": sacrebleu.corpus_chrf(hyp[:500], [val[lang][:500]]).score}
         if args.speed_sentences and langs[0] == T.TARGETS[0]:
             for beam in (1, 4):
                 for r in speed_table(tr, src[:args.speed_sentences], beam, "fr"):
