@@ -252,6 +252,8 @@ Decoding speed, English->French, beam as given, one ONNX Runtime thread, the sam
 
 Targets set in the issue were BLEU >= 50 (en->fr) and >= 35 (en->de) with beam search; compare with the table.
 
+{m.get('evaluation_note', '')}
+
 ## Reproduce
 ```
 python -m app.training.translation --minutes 96      # train (resumable: run again to continue)
