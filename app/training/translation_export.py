@@ -255,13 +255,16 @@ Targets set in the issue were BLEU >= 50 (en->fr) and >= 35 (en->de) with beam s
 {m.get('evaluation_note', '')}
 
 ## Reproduce
+{m.get('training', {}).get('pieces', '')}
 ```
-python -m app.training.translation --minutes 96      # train (resumable: run again to continue)
+python -m app.training.translation --minutes 76 --cooldown-minutes 25 --save-minutes 5 --keep 8   # train (resumable)
 python -m app.training.translation --export          # average, ONNX fp32 + int8, this folder
 python -m app.training.translation --evaluate        # the tables above, written into manifest + card
 python bench/bench_translate.py                      # speed table only
 ```
-(`--all --minutes 96` does all three.)
+(`--all --minutes 76 --cooldown-minutes 25` does all three in one command; evaluation can be split across
+processes with `--variants fp32 --langs fr` etc., each part is folded into the card. Timings depend on
+what else the machine runs; the result is not bit-identical to the shipped weights.)
 
 ## Licence and citation
 Multi30k (descriptions of Flickr30k images) is distributed for research use; these weights are derived
