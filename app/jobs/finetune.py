@@ -188,12 +188,31 @@ def _bare_main():
             sys.modules["__main__"] = saved
 
 
+TRAINING_PACKAGES = ("torch", "transformers", "sklearn")
+ENABLE_TRAINING_HINT = (
+    "Fine-tuning needs PyTorch, transformers and scikit-learn, which this installation leaves out "
+    "(the desktop bundle ships inference only). To enable it, install Albert Studio from source with "
+    "the training extra: pip install -e '.[train]' (PyTorch CPU build, about 800 MB)."
+)
+
+
+def training_unavailable_reason() -> str | None:
+    """None when fine-tuning can run here, else a message that says how to enable it."""
+    import importlib.util
+
+    missing = [p for p in TRAINING_PACKAGES if importlib.util.find_spec(p) is None]
+    return f"{ENABLE_TRAINING_HINT} Missing: {', '.join(missing)}." if missing else None
+
+
 class FineTuneJob:
     """One fine-tuning run: build it with the data and choices, then `run()` it (blocking) from any thread."""
 
     def __init__(self, data: LabeledDataset, *, registry: Registry | None = None, base: str | None = None,
                  name: str | None = None, mode: str = "auto", epochs: int = 3, seed: int = 13, threads: int = 0,
                  **settings):
+        reason = training_unavailable_reason()
+        if reason:
+            raise FineTuneFailed(reason)
         from app.training.finetune import TrainSettings  # no torch at import time
 
         self.data = data

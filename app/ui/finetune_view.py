@@ -480,8 +480,14 @@ class FineTuneView(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
+        from app.jobs.finetune import training_unavailable_reason
+
         running = self.op is not None and not self.op.finished
-        self.start_button.setEnabled(self.dataset is not None and not running and self.base_combo.currentData() is not None)
+        reason = training_unavailable_reason()
+        if reason:
+            self.status.setText(reason)
+        self.start_button.setEnabled(reason is None and self.dataset is not None and not running
+                                     and self.base_combo.currentData() is not None)
         self.cancel_button.setEnabled(running)
 
     # -- training
