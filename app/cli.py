@@ -254,7 +254,7 @@ def cmd_finetune(args) -> int:
 def cmd_gui(args) -> int:
     from app.ui.main import main as gui_main
 
-    return gui_main([*(["--db", args.db] if getattr(args, "db", None) else [])])
+    return gui_main([*(["--db", args.db] if getattr(args, "db", None) else []), *getattr(args, "paths", [])])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--make-default", action="store_true")
     f.set_defaults(func=cmd_finetune)
     g = sub.add_parser("gui", help="open the desktop window (the default with no command)")
+    g.add_argument("paths", nargs="*", help="documents or folders to open")
     common(g, False)
     g.set_defaults(func=cmd_gui)
     return p
