@@ -78,6 +78,7 @@ class Translator:
                                      raw.get("unk_token_id"))
         self.encoder_output = raw.get("encoder_output", "last_hidden_state")
         self.suppress = [int(i) for i in raw.get("suppress_token_ids", [self.pad_id])]
+        self.max_repeat = int(raw.get("max_repeat", 0))  # 0 = decode exactly as the model says (imported models)
         self.max_source_tokens = int(raw.get("max_source_tokens", manifest.max_length))
         self.max_tokens = 4096  # token budget of one encoder batch
 
@@ -216,6 +217,11 @@ class Translator:
                     state["cache"]["past_key_values." + k[len("present."):]] = v
         logits = np.array(out["logits"][:, -1, :], dtype=np.float32)
         logits[:, self.suppress] = -np.inf
+        r = self.max_repeat
+        if r and tokens.shape[1] > r:  # no piece more than r times in a row ("Mehrerrrrrr" on out-of-domain text)
+            last = tokens[:, -1]
+            rep = np.flatnonzero((tokens[:, -r:] == last[:, None]).all(axis=1))
+            logits[rep, last[rep]] = -np.inf
         logits -= logits.max(axis=1, keepdims=True)
         logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
         return logits
