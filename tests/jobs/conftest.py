@@ -40,10 +40,34 @@ def tiny_encoder(tmp_path_factory) -> Path:
     return make_tiny_encoder(tmp_path_factory.mktemp("enc") / "albert-encoder-tiny")
 
 
+_SUBJECTS = ["the film", "this phone", "the hotel", "our waiter", "the battery", "the plot", "the soundtrack",
+             "the delivery", "the new update", "the support team", "the keyboard", "the second season"]
+_POSITIVE = ["was wonderful and I loved every minute of it", "is excellent, clever and genuinely delightful",
+             "made me smile, a real joy from start to finish", "works perfectly and I would happily recommend it",
+             "is brilliant, warm and beautifully done", "exceeded every hope I had, simply superb"]
+_NEGATIVE = ["was awful and I hated every minute of it", "is terrible, dull and painfully boring",
+             "made me angry, a complete waste of money", "broke at once and I would never recommend it",
+             "is a mess, lazy and badly done", "let me down badly, simply dreadful"]
+
+
+def _written_rows() -> list[tuple[str, str]]:
+    """Hand-written labelled sentences, used when the data pack is not next to the checkout."""
+    rows = [(f"{s.capitalize()} {p}.", "positive") for s in _SUBJECTS for p in _POSITIVE]
+    return rows + [(f"{s.capitalize()} {p}.", "negative") for s in _SUBJECTS for p in _NEGATIVE]
+
+
 def _sst2_rows(n_per_class: int, seed: int = 0, min_words: int = 6) -> list[tuple[str, str]]:
-    if not DATA.exists():
-        pytest.skip("the SST-2 data pack is not here")
     rows = []
+    if not DATA.exists():
+        rows = _written_rows()
+        rng = random.Random(seed)
+        rng.shuffle(rows)
+        out, seen = [], {"positive": 0, "negative": 0}
+        for t, y in rows:
+            if seen[y] < n_per_class:
+                out.append((t, y))
+                seen[y] += 1
+        return out
     with open(DATA, encoding="utf-8") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)
