@@ -57,25 +57,22 @@ def _written_rows() -> list[tuple[str, str]]:
 
 
 def _sst2_rows(n_per_class: int, seed: int = 0, min_words: int = 6) -> list[tuple[str, str]]:
-    rows = []
     if not DATA.exists():
-        rows = _written_rows()
-        rng = random.Random(seed)
-        rng.shuffle(rows)
-        out, seen = [], {"positive": 0, "negative": 0}
-        for t, y in rows:
-            if seen[y] < n_per_class:
-                out.append((t, y))
-                seen[y] += 1
-        return out
+        return _balanced(_written_rows(), n_per_class, seed)
+    rows = []
     with open(DATA, encoding="utf-8") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)
         for r in reader:
             if len(r) >= 2 and len(r[1].split()) >= min_words:
                 rows.append((r[1].strip(), "positive" if r[0] == "1" else "negative"))
-    rng = random.Random(seed)
-    rng.shuffle(rows)
+    return _balanced(rows, n_per_class, seed)
+
+
+def _balanced(rows: list[tuple[str, str]], n_per_class: int, seed: int) -> list[tuple[str, str]]:
+    """n_per_class rows of each label, in a seeded shuffled order."""
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
     out, seen = [], {"positive": 0, "negative": 0}
     for t, y in rows:
         if seen[y] < n_per_class:
