@@ -8,6 +8,8 @@ the best sentence-embedding agreement. Loss: per-layer hidden-state MSE + attent
 layer + cosine loss on mean-pooled sentence embeddings.
 
     python -m app.training.distill --minutes 60          # resumable, run again to continue
+    python -m app.training.distill --init-from models/albert-encoder-en --start-step 159 --total-steps 1600
+                                                         # continue from a shipped encoder (fresh optimizer)
 """
 from __future__ import annotations
 
@@ -126,7 +128,7 @@ def agreement(student, teacher, tokenizer, texts, batch_size: int = 32, max_len:
     return float(torch.cat(sims).mean())
 
 
-def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict) -> None:
+def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict, version: str = "1.0.0") -> None:
     """Ship the distilled encoder as PyTorch fp16 weights (the base for fine-tuning) with a manifest."""
     import shutil
 
@@ -142,7 +144,7 @@ def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict) -> None:
     shutil.copy(teacher_dir() / "tokenizer.json", tmp / "tokenizer.json")
     params = sum(p.numel() for p in enc.parameters())
     write_manifest(tmp, {
-        "id": "albert-encoder-en", "version": "1.0.0", "task": "encoder",
+        "id": "albert-encoder-en", "version": version, "task": "encoder",
         "name": f"English ALBERT encoder (distilled from all-MiniLM-L6-v2, {params / 1e6:.1f}M parameters)",
         "architecture": "albert", "languages": ["en"], "max_length": 512, "parameters": params,
         "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
@@ -169,6 +171,11 @@ def main(argv=None) -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start from this encoder folder (e.g. models/albert-encoder-en) instead of the teacher")
+    ap.add_argument("--start-step", type=int, default=0,
+                    help="with --init-from: the steps that encoder already had (places it on the schedule)")
+    ap.add_argument("--version", default="1.0.0", help="version written into the exported manifest")
     args = ap.parse_args(argv)
     if args.export:
         import glob
@@ -180,7 +187,7 @@ def main(argv=None) -> None:
         metrics = json.loads(Path(runs[-1]).read_text()) if runs else {}
         metrics = {"teacher_agreement_cosine": metrics.get("agreement"), "distillation_steps": metrics.get("step"),
                    "agreement_text": "mean cosine of mean-pooled sentence embeddings vs the teacher, 300 held-out IMDB reviews"}
-        export_encoder_folder(args.out / "encoder", MODELS_DIR / "albert-encoder-en", metrics)
+        export_encoder_folder(args.out / "encoder", MODELS_DIR / "albert-encoder-en", metrics, args.version)
         return
 
     import torch
@@ -210,6 +217,17 @@ def main(argv=None) -> None:
         opt.load_state_dict(state["opt"])
         step = state["step"]
         log.info(f"resumed at step {step}")
+    elif args.init_from:
+        from safetensors.torch import load_file
+
+        weights = {k: v.float() for k, v in load_file(str(args.init_from / "model.safetensors")).items()}
+        missing, unexpected = student.load_state_dict(weights, strict=False)
+        if [k for k in missing if "position_ids" not in k] or unexpected:
+            raise SystemExit(f"{args.init_from}: not this student's weights (missing {missing}, unexpected {unexpected})")
+        step = args.start_step
+        a0 = agreement(student, teacher, tokenizer, val_probe)
+        save_json({"init_agreement": a0, "init_from": str(args.init_from), "start_step": step}, out / "init.json")
+        log.info(f"initialised from {args.init_from} (step {step}): agreement {a0:.4f}")
     else:
         init_student_from_teacher(student, teacher, log)
         best = (-1.0, 0)

@@ -241,3 +241,59 @@ def cache_names(n_layers: int) -> tuple[list[str], list[str], list[str]]:
                 if kind == "decoder":
                     step.append(f"present.{i}.{kind}.{kv}")
     return past, first, step
+
+
+class DecoderStepExport(nn.Module):
+    """`decoder_with_past` written for inference: exactly one new token per call.
+
+    Same inputs, outputs and numbers as DecoderWithPastExport, but the graph is what a step should
+    cost: with T=1 known, every reshape has a constant target (no Shape/Gather/Concat arithmetic),
+    activations stay 2-D so ONNX Runtime fuses each MatMul+Add into one Gemm, each self-attention's
+    Q/K/V projections are one matmul, and the 1/sqrt(d_head) and sqrt(d_model) scales are folded into
+    the weights. At batch 1 a step is bound by per-operator overhead, so the node count is the speed.
+    """
+
+    def __init__(self, m: AlbertMT):
+        super().__init__()
+        self.m = m
+        c = m.config
+        self.h, self.dh, self.d, self.v = c.heads, c.d_model // c.heads, c.d_model, c.vocab_size
+        s = 1.0 / math.sqrt(self.dh)
+        with torch.no_grad():
+            self.register_buffer("emb_in", (m.proj.weight.t() * math.sqrt(c.d_model)).contiguous())
+            for i, layer in enumerate(m.dec):
+                a, x = layer.self_att, layer.cross_att
+                w = torch.cat([a.q.weight * s, a.k.weight, a.v.weight], 0)
+                b = torch.cat([a.q.bias * s, a.k.bias, a.v.bias], 0)
+                self.register_buffer(f"qkv_w{i}", w.t().contiguous())
+                self.register_buffer(f"qkv_b{i}", b.contiguous())
+                self.register_buffer(f"cq_w{i}", (x.q.weight * s).t().contiguous())
+                self.register_buffer(f"cq_b{i}", (x.q.bias * s).contiguous())
+
+    @staticmethod
+    def _lin(x, lin: nn.Linear):
+        # matmul + add (not F.linear, which exports a Gemm that dynamic int8 quantization skips)
+        return torch.matmul(x, lin.weight.t()) + lin.bias
+
+    def forward(self, input_ids, encoder_attention_mask, *past):
+        m, h, dh, d = self.m, self.h, self.dh, self.d
+        pos = past[0].shape[2]  # same for every row: the batch decodes in lockstep
+        x = torch.matmul(m.embed(input_ids.reshape(-1)), self.emb_in) + m.pe[pos]  # (B, d)
+        mm = ((1.0 - encoder_attention_mask.to(torch.float32)) * -1e9)[:, None, None, :]  # (B,1,1,S)
+        outs = []
+        for i, layer in enumerate(m.dec):
+            pk, pv, mk, mv = past[4 * i: 4 * i + 4]
+            qkv = torch.matmul(layer.ln1(x), getattr(self, f"qkv_w{i}")) + getattr(self, f"qkv_b{i}")
+            q, k, v = qkv.reshape(-1, 3 * h, 1, dh).split(h, dim=1)
+            k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
+            att = torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)), dim=-1), v)
+            x = x + self._lin(att.reshape(-1, d), layer.self_att.o)  # (B,H,1,dh) is laid out as (B,d)
+            cq = torch.matmul(layer.ln2(x), getattr(self, f"cq_w{i}")) + getattr(self, f"cq_b{i}")
+            sc = torch.matmul(cq.reshape(-1, h, 1, dh), mk.transpose(-1, -2)) + mm
+            att = torch.matmul(torch.softmax(sc, dim=-1), mv)
+            x = x + self._lin(att.reshape(-1, d), layer.cross_att.o)
+            ff1, ff2 = layer.ff[0], layer.ff[3]
+            x = x + self._lin(F.gelu(self._lin(layer.ln3(x), ff1)), ff2)
+            outs += [k, v]
+        e = torch.matmul(m.dec_ln(x), m.proj.weight)
+        return (F.linear(e, m.embed.weight, m.out_bias).reshape(-1, 1, self.v), *outs)

@@ -123,6 +123,14 @@ def forward_multi(model, src, src_mask, tgt_in):
     return model.decode(tgt_in, mem.repeat(reps, 1, 1), src_mask.repeat(reps, 1))
 
 
+def schedule(args) -> str:
+    """The learning-rate schedule of a training piece, in words (for the model card)."""
+    text = f"linear warm-up over {args.warmup} updates to {args.lr:g}, then inverse square root decay"
+    if args.cooldown_minutes > 0:
+        text += f"; in the last {args.cooldown_minutes:g} of {args.minutes:g} minutes, linear decay to 2%"
+    return text
+
+
 def lr_at(step: int, peak: float, warmup: int) -> float:
     """Linear warm-up, then inverse square root decay."""
     step = max(step, 1)
@@ -208,7 +216,7 @@ def train(args) -> None:
 
     def save():
         st = dict(model=model.state_dict(), optim=opt.state_dict(), step=step, epoch=epoch, pos=pos,
-                  seconds=seconds, config=cfg, rng=torch.get_rng_state())
+                  seconds=seconds, config=cfg, rng=torch.get_rng_state(), schedule=schedule(args))
         torch.save(st, RUN / "last.tmp")
         os.replace(RUN / "last.tmp", state_path)
         torch.save({"model": model.state_dict(), "config": cfg, "step": step}, RUN / f"snap_{step}.pt")
@@ -325,6 +333,8 @@ def main(argv=None) -> None:
     p.add_argument("--average", type=int, default=0,
                    help="average the last N snapshots at export (0: the N with the lowest validation loss)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--version", default="1.1.0", help="version written into the exported manifest")
+    p.add_argument("--schedule", default="", help="at export: the schedule, in words, for checkpoints that do not record it")
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N val lines only")
     p.add_argument("--speed-sentences", type=int, default=64, help="val lines timed for the speed table (0: none)")
     p.add_argument("--variants", default="fp32,int8", help="graph variants to evaluate (run one per process to parallelise)")
