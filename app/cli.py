@@ -119,6 +119,10 @@ def cmd_analyze(args) -> int:
         analyzer.manifest_for(tasks[0], opts.target_lang)  # fail early on missing models
         for t in tasks:
             analyzer.manifest_for(t, opts.target_lang)
+        if "translation" in tasks and not args.quiet:
+            note = analyzer.translation_note(opts.target_lang)
+            if note:  # say what the translator is good for before the user reads its output
+                print(f"note: {note}", file=sys.stderr)
         store = None if args.no_store else _store(args)
         try:
             report = run_batch(args.paths, analyzer, store, opts, include=args.include, exclude=args.exclude,

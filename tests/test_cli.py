@@ -48,3 +48,14 @@ def test_export_history_and_models(env, capsys):
     out = capsys.readouterr().out
     assert "albert-sentiment-en" in out and "albert-summary-en" in out
     assert main(["models", "verify"]) == 0
+
+
+def test_translate_with_the_shipped_model_says_what_it_is_for(tmp_path, capsys):
+    doc = tmp_path / "caption.txt"
+    doc.write_text("A man is riding a bicycle.\n\nA dog is running in the snow.", encoding="utf-8")
+    code = main(["analyze", str(doc), "--tasks", "translate", "--target-lang", "fr", "--no-store", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    text = json.loads(out.splitlines()[0])["translation"]["text"]
+    assert "homme" in text and "chien" in text and text.count("\n\n") == 1
+    assert "note: albert-mt-en-fr-de" in err and "image descriptions" in err and "translate poorly" in err

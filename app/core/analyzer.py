@@ -135,3 +135,12 @@ class Analyzer:
 
     def translation_languages(self) -> list[str]:
         return sorted({lang for m in self.registry.for_task("translation") for lang in m.target_langs})
+
+    def translation_note(self, target_lang: str) -> str:
+        """What the translation model for `target_lang` was trained on, in a sentence ("" when it does not say)."""
+        try:
+            m = self.manifest_for("translation", target_lang)
+        except ModelError:
+            return ""
+        return (f"{m.id} {m.version} was trained on {m.domain} only; other kinds of text translate poorly."
+                if m.domain else "")

@@ -84,6 +84,11 @@ class Manifest:
         return (self.target_lang,) if self.target_lang else ()
 
     @property
+    def domain(self) -> str:
+        """The kind of text the model was trained on, when its manifest says (e.g. "image captions")."""
+        return str(self.raw.get("domain") or "")
+
+    @property
     def size_bytes(self) -> int:
         return sum((self.folder / f).stat().st_size for f in self.files if (self.folder / f).exists())
 

@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+DOMAIN = "short English image descriptions (Multi30k captions of photographs)"
 DEC_IN = ["input_ids", "encoder_attention_mask", "encoder_hidden_states"]
 PAST_IN = ["input_ids", "encoder_attention_mask"]
 
@@ -162,6 +163,7 @@ def write_model_folder(folder: Path, cfg: dict, graphs: dict, sp, n_params: int,
         "format": 1, "id": T.MODEL_ID, "version": version, "task": "translation",
         "name": "ALBERT-style translator, English to French and German (image descriptions)",
         "languages": ["en", "fr", "de"], "source_lang": "en", "target_lang": "fr",
+        "domain": DOMAIN,
         "targets": targets, "max_length": 200,
         # training sentences are at most 52 pieces (99% <= 31): longer input is cut at clause breaks first
         "max_source_tokens": 48,

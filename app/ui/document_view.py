@@ -218,6 +218,15 @@ class TranslationPane(QWidget):
         self.go.clicked.connect(lambda: self.requested.emit(self.language.currentData() or ""))
         self.note = QLabel()
         self.note.setWordWrap(True)
+        # what the chosen model was trained on, always in view: a caption model fed a contract
+        # produces fluent nonsense, and the user must know before trusting a line of it
+        self.domain = QLabel()
+        self.domain.setWordWrap(True)
+        self.domain.setObjectName("translationDomain")
+        self.domain.setStyleSheet("QLabel#translationDomain { background: palette(alternate-base); "
+                                  "border-left: 3px solid #c98a00; padding: 4px 6px; }")
+        self._notes: dict[str, str] = {}
+        self.language.currentIndexChanged.connect(self._show_domain)
         row = QHBoxLayout()
         row.addWidget(QLabel("Target language:"))
         row.addWidget(self.language)
@@ -232,11 +241,14 @@ class TranslationPane(QWidget):
         self.table.setAlternatingRowColors(True)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
+        lay.addWidget(self.domain)
         lay.addWidget(self.note)
         lay.addWidget(self.table, 1)
         self.set_languages([])
 
-    def set_languages(self, langs: list[str]) -> None:
+    def set_languages(self, langs: list[str], notes: dict[str, str] | None = None) -> None:
+        """Offer `langs`; `notes` says per language what its model was trained on (shown under the row)."""
+        self._notes = dict(notes or {})
         current = self.language.currentData()
         self.language.clear()
         for lang in langs:
@@ -248,6 +260,12 @@ class TranslationPane(QWidget):
         self.language.setEnabled(bool(langs))
         self.note.setText("" if langs else "No translation model is installed. Import one in the Models view.")
         self.note.setVisible(not langs)
+        self._show_domain()
+
+    def _show_domain(self, *_args) -> None:
+        text = self._notes.get(self.language.currentData() or "", "")
+        self.domain.setText(f"\u26a0 {text}" if text else "")
+        self.domain.setVisible(bool(text))
 
     def show_analysis(self, analysis: Analysis | None) -> None:
         tr = analysis.translation if analysis else None

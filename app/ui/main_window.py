@@ -455,7 +455,8 @@ class MainWindow(QMainWindow):
         return labels or ["negative", "positive"]
 
     def _models_changed(self) -> None:
-        self.document.translation.set_languages(self.ctx.analyzer.translation_languages())
+        langs = self.ctx.analyzer.translation_languages()
+        self.document.translation.set_languages(langs, {l: self.ctx.analyzer.translation_note(l) for l in langs})
         self.library.set_labels(self._sentiment_labels())
         missing = [t for t in ("sentiment", "summary") if not self.ctx.registry.for_task(t)]
         if missing:

@@ -220,3 +220,14 @@ def test_marian_folder_imports_and_decodes_like_transformers(marian, tmp_path):
     out = tr.translate("A dog runs. A cat sleeps.\n\nA bird sings.", beam=4, max_length=6)
     assert out.text.count("\n\n") == 1 and len(out.sentences) == 3 and out.lang == "fr"
     assert tr.translate("  ").text == ""
+
+
+def test_the_shipped_model_says_what_it_was_trained_on():
+    from app.core.analyzer import Analyzer
+
+    man = read_manifest(SHIPPED)
+    assert "image descriptions" in man.domain
+    reg = Registry(roots=[shipped_models_dir()])
+    note = Analyzer(reg).translation_note("de")
+    assert note.startswith("albert-mt-en-fr-de ") and "image descriptions" in note
+    assert Analyzer(reg).translation_note("xx") == ""  # no model for it: nothing to say

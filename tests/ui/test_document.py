@@ -150,6 +150,9 @@ def test_translation_side_by_side_with_the_shipped_translator(qtbot, tiny_models
         assert win.document.analysis.translation.lang == lang
         assert pane.language.currentData() == lang
         assert win.document.tabs.currentWidget() is pane
+        # the window says what the model is for, next to its output
+        assert pane.domain.isVisible() and "image descriptions" in pane.domain.text()
+        assert "translate poorly" in pane.domain.text()
     win.close()
     ctx.close()
 
