@@ -198,8 +198,9 @@ class Translator:
                 results[r] = o
         return results
 
-    def _step(self, state: dict, tokens: np.ndarray, cached: bool) -> np.ndarray:
-        """Log-probabilities of the next token for every live row; updates the decoder state in place."""
+    def _step(self, state: dict, tokens: np.ndarray, cached: bool, normalize: bool = True) -> np.ndarray:
+        """Log-probabilities of the next token for every live row (raw scores with `normalize=False`,
+        enough for an argmax); updates the decoder state in place."""
         if not cached or "cache" not in state:
             prefix = tokens if not cached else tokens[:, -1:]
             out = self.graphs.decoder({"input_ids": prefix, "encoder_attention_mask": state["mask"],
@@ -222,6 +223,8 @@ class Translator:
             last = tokens[:, -1]
             rep = np.flatnonzero((tokens[:, -r:] == last[:, None]).all(axis=1))
             logits[rep, last[rep]] = -np.inf
+        if not normalize:
+            return logits
         logits -= logits.max(axis=1, keepdims=True)
         logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
         return logits
@@ -246,7 +249,7 @@ class Translator:
         alive = np.arange(n)
         outs: list[list[int]] = [[] for _ in range(n)]
         for t in range(int(limits.max())):
-            nxt = self._step(state, tokens, cached).argmax(axis=1)
+            nxt = self._step(state, tokens, cached, normalize=False).argmax(axis=1)  # argmax needs no softmax
             tokens = np.concatenate([tokens, nxt[:, None]], axis=1)
             keep = []
             for j, (row, tok) in enumerate(zip(alive, nxt)):
