@@ -210,8 +210,10 @@ def cmd_models(args) -> int:
                 is_default = any(reg.default(m.task, lang).id == m.id for lang in (m.target_langs or (None,)))
             except ModelError:
                 is_default = False
-            rows.append([m.id, m.version, m.task, langs, f"{m.size_bytes / 1e6:.1f} MB", m.origin, "*" if is_default else ""])
-        print(_table(rows, ["model", "version", "task", "languages", "size", "origin", "default"]) if rows else "no models installed")
+            rows.append([m.id, m.version, m.task, langs, f"{m.size_bytes / 1e6:.1f} MB", m.origin, "*" if is_default else "",
+                         m.headline])
+        print(_table(rows, ["model", "version", "task", "languages", "size", "origin", "default", "measured"])
+              if rows else "no models installed")
         return EXIT_OK
     if args.action == "verify":
         bad = 0

@@ -84,6 +84,38 @@ class Manifest:
         return (self.target_lang,) if self.target_lang else ()
 
     @property
+    def headline(self) -> str:
+        """The model's key measured figures in one line, as a person would quote them ("" when unknown)."""
+        m = self.metrics or {}
+        try:
+            if self.task == "translation":
+                q, variant = m.get("quality") or {}, self.raw.get("default_variant", "fp32")
+                rows = [(lang, q.get(f"{lang}-{variant}-beam 4") or q.get(f"{lang}-{variant}-greedy"))
+                        for lang in self.target_langs]
+                rows = [(lang, r) for lang, r in rows if r]
+                if rows:
+                    src = self.source_lang or "en"
+                    bleu = ", ".join(f"{src}→{lang} {r['bleu']:.1f}" for lang, r in rows)
+                    return f"BLEU {bleu} ({variant}, {rows[0][1]['decoding']}, {rows[0][1]['sentences']} val sentences)"
+            elif self.task == "summary":
+                r = (m.get("3 sentences") or {}).get("ALBERT summarizer")
+                if r:
+                    return f"ROUGE-1/2/L {r['rouge1']:.1f} / {r['rouge2']:.1f} / {r['rougeL']:.1f} (3 sentences)"
+            elif self.task == "encoder" and isinstance(m.get("teacher_agreement_cosine"), (int, float)):
+                return f"agreement with its teacher {m['teacher_agreement_cosine']:.3f} (cosine)"
+            elif self.task == "sentiment":
+                g = "int8" if "int8" in self.default_graph else "fp32"
+                if "sst2_accuracy_" + g in m:
+                    return (f"accuracy SST-2 {100 * m['sst2_accuracy_' + g]:.1f}%, "
+                            f"IMDB reviews {100 * m['imdb_accuracy_' + g]:.1f}% ({g})")
+                v = m.get("validation")
+                if isinstance(v, dict) and "accuracy" in v:  # a fine-tuned model: its own validation split
+                    return f"accuracy {100 * v['accuracy']:.1f}%, macro-F1 {v['macro_f1']:.3f} ({v.get('n', '?')} held out)"
+        except (KeyError, TypeError, ValueError):  # a hand-written manifest: fall back to the raw figures
+            return ""
+        return ""
+
+    @property
     def domain(self) -> str:
         """The kind of text the model was trained on, when its manifest says (e.g. "image captions")."""
         return str(self.raw.get("domain") or "")

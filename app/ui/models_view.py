@@ -199,7 +199,7 @@ class ModelsView(QWidget):
         for r, m in enumerate(self.manifests):
             is_default = defaults.get(m.task) == m.id or (m.task == "translation" and m.id in tr_defaults)
             cells = (m.id, m.version, m.task, languages_text(m), human_size(m.size_bytes),
-                     metrics_text(m.metrics) or "–", m.origin, "✓" if is_default else "")
+                     m.headline or metrics_text(m.metrics) or "–", m.origin, "✓" if is_default else "")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{m.name}\n{m.folder}\nLicence: {m.license or 'not stated'}" if c == 0

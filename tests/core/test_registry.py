@@ -117,3 +117,26 @@ def test_length_batches_cover_every_index_once_and_respect_budget():
         assert max(lengths[i] for i in b) * len(b) <= 400 or len(b) == 1
     ids, mask = pad([[1, 2, 3], [4]])
     assert ids.tolist() == [[1, 2, 3], [4, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_each_shipped_model_states_its_headline_figures():
+    from app.core.registry import shipped_models_dir
+
+    reg = Registry(roots=[shipped_models_dir()])
+    heads = {m.task: m.headline for m in reg.manifests()}
+    assert heads["translation"].startswith("BLEU en→fr ") and "en→de" in heads["translation"]
+    assert heads["summary"].startswith("ROUGE-1/2/L ")
+    assert heads["sentiment"].startswith("accuracy SST-2 ") and "IMDB" in heads["sentiment"]
+    assert heads["encoder"].startswith("agreement with its teacher 0.")
+
+
+def test_headline_of_a_fine_tuned_model_and_of_a_bare_manifest(tmp_path):
+    folder = _model_folder(tmp_path)
+    raw = json.loads((folder / "manifest.json").read_text())
+    assert read_manifest(folder).headline == ""  # no metrics: nothing to claim
+    raw["metrics"] = {"validation": {"accuracy": 0.8125, "macro_f1": 0.8, "n": 48}}
+    write_manifest(folder, raw)
+    assert read_manifest(folder).headline == "accuracy 81.2%, macro-F1 0.800 (48 held out)"
+    raw["metrics"] = {"validation": {"accuracy": "n/a"}}  # hand-written nonsense does not break the list
+    write_manifest(folder, raw)
+    assert read_manifest(folder).headline == ""
