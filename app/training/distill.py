@@ -8,7 +8,7 @@ the best sentence-embedding agreement. Loss: per-layer hidden-state MSE + attent
 layer + cosine loss on mean-pooled sentence embeddings.
 
     python -m app.training.distill --minutes 60          # resumable, run again to continue
-    python -m app.training.distill --init-from models/albert-encoder-en --start-step 159 --total-steps 1600
+    python -m app.training.distill --init-from models/albert-encoder-en --start-step 159 --total-steps 1350
                                                          # continue from a shipped encoder (fresh optimizer)
 """
 from __future__ import annotations

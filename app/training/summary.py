@@ -289,12 +289,10 @@ def evaluate(args) -> dict:
         for name, r in table.items():
             print(f"{name:22s} {r['rouge1']:6.2f} {r['rouge2']:6.2f} {r['rougeL']:6.2f}")
     save_json(results, args.out / "metrics.json")
-    import json as _json
-
     from app.core.registry import write_manifest
 
     folder = args.models / MODEL_ID  # the measured numbers travel with the model
-    raw = _json.loads((folder / "manifest.json").read_text())
+    raw = json.loads((folder / "manifest.json").read_text())
     raw["metrics"] = {"validation": f"BBC News Summary, {len(val)} held-out articles, ROUGE F1 x100", **results}
     write_manifest(folder, raw)
     return results
