@@ -3,6 +3,7 @@ next to TF-IDF + logistic regression trained on the very same examples in the sa
 
     python bench/finetune_curve.py                               # shipped encoder, SST-2 + BBC 3-class
     python bench/finetune_curve.py --threads 1 --encoder runs/distill/encoder --tasks sst2
+    python bench/finetune_curve.py --threads 1 --modes none --teacher-probe     # only the teacher reference rows
 
 Tasks
   sst2  SST-2 sentences (>= 5 words) from the leak-free training part of app.training.sentiment_data;
@@ -91,6 +92,54 @@ def tfidf(train, held, classes):
     return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
 
 
+_TEACHER = {}
+
+
+def teacher_probe(train, held, classes, seed: int):
+    """Reference: the 22.7M MiniLM teacher's frozen sentence embeddings + logistic regression, same examples."""
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    from app.training.common import teacher_dir
+
+    if "st" not in _TEACHER:
+        _TEACHER["st"] = SentenceTransformer(str(teacher_dir()), device="cpu")
+    st = _TEACHER["st"]
+    index = {c: i for i, c in enumerate(classes)}
+    enc = lambda rows: st.encode([t for t, _ in rows], batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    t0 = time.time()
+    key = id(held)
+    if key not in _TEACHER:
+        _TEACHER[key] = enc(held)
+    clf = LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced", random_state=seed)
+    clf.fit(enc(train), [index[y] for _, y in train])
+    pred = clf.predict(_TEACHER[key])
+    return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
+
+
+def encoder_probe(train, held, classes, encoder: Path, seed: int):
+    """Reference: the ALBERT encoder's frozen mean-pooled embeddings + the recipe's starting head (LR, C=1)."""
+    from sklearn.linear_model import LogisticRegression
+    from tokenizers import Tokenizer
+
+    from app.training.finetune import _tokenizer_file, embed_all, load_base
+
+    if "enc" not in _TEACHER:
+        _TEACHER["enc"] = load_base(encoder, classes)
+        _TEACHER["tok"] = Tokenizer.from_file(str(_tokenizer_file(encoder)))
+    model, tok = _TEACHER["enc"], _TEACHER["tok"]
+    enc = lambda rows: embed_all(model, [e.ids[:128] for e in tok.encode_batch([t for t, _ in rows])]).numpy()
+    index = {c: i for i, c in enumerate(classes)}
+    t0 = time.time()
+    key = ("enc", id(held))
+    if key not in _TEACHER:
+        _TEACHER[key] = enc(held)
+    clf = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced", random_state=seed)
+    clf.fit(enc(train), [index[y] for _, y in train])
+    pred = clf.predict(_TEACHER[key])
+    return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
+
+
 def albert(train, held, encoder: Path, mode: str, args):
     from app.training.finetune import TrainSettings, logits_all, train_model
 
@@ -117,6 +166,8 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--teacher-probe", action="store_true",
+                    help="add reference rows: the MiniLM teacher's and the encoder's frozen embeddings + LR, same examples")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     encoder = args.encoder
@@ -142,8 +193,18 @@ def main(argv=None) -> None:
             from app.training.finetune import TrainSettings, choose_mode
 
             auto = choose_mode(make_dataset(train, min_per_class=2), TrainSettings(base="", models_dir="", model_id=""))
-            modes = [auto if m == "auto" else m for m in args.modes.split(",")]
-            if n_eff <= args.compare_below:
+            modes = [auto if m == "auto" else m for m in args.modes.split(",") if m != "none"]
+            if args.teacher_probe:
+                for label, fn in (("MiniLM teacher (22.7M) frozen + LR, reference",
+                                   lambda: teacher_probe(train, held, classes, args.seed)),
+                                  ("ALBERT encoder frozen + LR, reference",
+                                   lambda: encoder_probe(train, held, classes, encoder, args.seed))):
+                    ev, secs = fn()
+                    rows.append({"task": name, "n": n_eff, "mode": label, "acc": ev.accuracy, "f1": ev.macro_f1,
+                                 "tfidf_acc": base_ev.accuracy, "seconds": secs, "held_out": len(held)})
+                    print(f"| {name} | {n_eff} | {label} | {ev.accuracy:.3f} | {ev.macro_f1:.3f} | {base_ev.accuracy:.3f} "
+                          f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | - |", flush=True)
+            if n_eff <= args.compare_below and modes:
                 modes += ["standard", "few-shot"]
             for mode in dict.fromkeys(modes):
                 ev, secs, rep = albert(train, held, encoder, mode, args)

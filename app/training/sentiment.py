@@ -22,9 +22,15 @@ from app.training.sentiment_data import imdb_splits, sst2_splits
 
 LABELS = ["negative", "positive"]
 MODEL_ID = "albert-sentiment-en"
+DEFAULT_ENCODER = MODELS_DIR / "albert-encoder-en"
 
 
-def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int):
+def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int, epoch: int = 0):
+    """SST-2 training rows plus one random window from each of `imdb_windows` IMDB reviews.
+
+    Each epoch takes the next slice of (shuffled) IMDB reviews, so a run of several epochs sees
+    that many different reviews instead of the same windows again.
+    """
     sst_train, _, _ = sst2_splits()
     imdb_train, _, _ = imdb_splits()
     rng = random.Random(seed)
@@ -32,9 +38,12 @@ def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int):
     ids = tokenizer([t for t, _ in sst_train], add_special_tokens=False)["input_ids"]
     ex += [(i[: max_len - 2], y) for i, (_, y) in zip(ids, sst_train) if i]
     rng.shuffle(imdb_train)
-    texts = [t for t, _ in imdb_train[:imdb_windows]]
+    lo = (epoch * imdb_windows) % max(1, len(imdb_train))
+    chosen = (imdb_train + imdb_train)[lo:lo + imdb_windows]
+    rng = random.Random(seed * 1000 + epoch)
+    texts = [t for t, _ in chosen]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    for i, (_, y) in zip(ids, imdb_train[:imdb_windows]):
+    for i, (_, y) in zip(ids, chosen):
         room = max_len - 2
         start = rng.randrange(0, max(1, len(i) - room + 1)) if len(i) > room else 0
         ex.append((i[start:start + room], y))
@@ -76,7 +85,7 @@ def collate(examples, batch, cls_id, sep_id):
 
 def train(args) -> None:
     import torch
-    from transformers import AlbertForSequenceClassification, AutoTokenizer
+    from transformers import AlbertForSequenceClassification, AutoModelForSequenceClassification, AutoTokenizer
 
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
@@ -84,15 +93,29 @@ def train(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     log = get_logger("sentiment", out / "train.log")
     tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir()))
-    examples = build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed)
-    log.info(f"{len(examples)} training examples")
-    batches = token_batches(examples, args.max_tokens, args.seed)
-    total = len(batches) * args.epochs
+    off = args.epoch_offset
+    per_epoch = [build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, off)]
+    log.info(f"{len(per_epoch[0])} training examples per epoch ({args.imdb_windows} IMDB reviews each epoch)")
+    epoch_batches = [token_batches(per_epoch[0], args.max_tokens, args.seed)]
+    steps_per_epoch = len(epoch_batches[0])
+    total = steps_per_epoch * args.epochs
     ckpt = out / "checkpoint.pt"
-    model = AlbertForSequenceClassification.from_pretrained(
-        str(args.encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
-        classifier_dropout_prob=0.1, attn_implementation="eager",
+    # --arch bert fine-tunes the MiniLM teacher itself with the same recipe (the comparison row)
+    cls = AlbertForSequenceClassification if args.arch == "albert" else AutoModelForSequenceClassification
+    encoder = args.encoder if args.arch == "albert" or args.encoder != DEFAULT_ENCODER else teacher_dir()
+    extra = {"classifier_dropout_prob": 0.1} if args.arch == "albert" else {}
+    model = cls.from_pretrained(
+        str(encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        attn_implementation="eager", dtype=torch.float32, **extra,
     )
+    log.info(f"base {encoder} ({args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters), "
+             f"{steps_per_epoch} steps per epoch x {args.epochs}")
+    teacher = None
+    if args.distill_from:
+        # knowledge distillation (Hinton et al. 2015): soft targets of a fine-tuned teacher, online
+        teacher = AutoModelForSequenceClassification.from_pretrained(
+            str(args.distill_from), attn_implementation="eager", dtype=torch.float32).eval()
+        log.info(f"distilling from {args.distill_from}: alpha {args.kd_alpha} (hard-label share), T {args.kd_temp}")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
@@ -111,10 +134,25 @@ def train(args) -> None:
     lossf = torch.nn.CrossEntropyLoss()
     run_loss = None
     while step < total and time.time() - t0 < args.minutes * 60:
-        ep, k = divmod(step, len(batches))
-        order = batches if ep == 0 else token_batches(examples, args.max_tokens, args.seed + ep)
+        ep, k = divmod(step, steps_per_epoch)
+        while len(epoch_batches) <= ep:
+            e = len(epoch_batches)
+            per_epoch.append(build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, e + off))
+            epoch_batches.append(token_batches(per_epoch[e], args.max_tokens, args.seed + e))
+        examples, order = per_epoch[ep], epoch_batches[ep]
+        if k >= len(order):  # a later epoch packed into fewer batches: move on
+            step += 1
+            continue
         ids, mask, y = collate(examples, order[k], tokenizer.cls_token_id, tokenizer.sep_token_id)
-        loss = lossf(model(input_ids=ids, attention_mask=mask).logits, y)
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        loss = lossf(logits, y)
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(input_ids=ids, attention_mask=mask).logits
+            T = args.kd_temp
+            kd = torch.nn.functional.kl_div(torch.log_softmax(logits / T, -1), torch.softmax(t_logits / T, -1),
+                                            reduction="batchmean") * T * T
+            loss = args.kd_alpha * loss + (1 - args.kd_alpha) * kd
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad()
@@ -153,19 +191,21 @@ def export(args) -> None:
     import numpy as np
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AlbertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     from app.core.registry import write_manifest
 
     src = args.out / "final"
-    model = AlbertForSequenceClassification.from_pretrained(str(src), attn_implementation="eager").eval()
-    dest = args.models / MODEL_ID
+    model = AutoModelForSequenceClassification.from_pretrained(str(src), attn_implementation="eager").eval()
+    arch = model.config.model_type
+    dest = args.models / args.model_id
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     ids = torch.tensor([[2, 7592, 2088, 999, 3]])
     mask = torch.ones_like(ids)
     tt = torch.zeros_like(ids)
+    params = sum(p.numel() for p in model.parameters())
     torch.onnx.export(
         model, (ids, mask, tt), str(tmp / "model.onnx"), dynamo=False, opset_version=17,
         input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
@@ -193,13 +233,13 @@ def export(args) -> None:
         a = np.array([e], dtype=np.int64)
         logits.append(sess.run(["logits"], {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)})[0][0])
     T = fit_temperature(np.array(logits), np.array([y for _, y in cal]))
-    params = sum(p.numel() for p in model.parameters())
     metrics_file = args.out / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     write_manifest(tmp, {
-        "id": MODEL_ID, "version": args.version, "task": "sentiment",
-        "name": "English sentiment (distilled ALBERT, 5.8M parameters)",
-        "architecture": "albert", "languages": ["en"], "labels": LABELS, "max_length": 256,
+        "id": args.model_id, "version": args.version, "task": "sentiment",
+        "name": (f"English sentiment (distilled ALBERT, {params / 1e6:.1f}M parameters)" if arch == "albert"
+                 else f"English sentiment ({arch}, {params / 1e6:.1f}M parameters)"),
+        "architecture": arch, "languages": ["en"], "labels": LABELS, "max_length": 256,
         "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
         "graphs": {"fp32": {"file": "model.onnx", "inputs": ["input_ids", "attention_mask", "token_type_ids"]},
                    "int8": {"file": "model.int8.onnx", "inputs": ["input_ids", "attention_mask", "token_type_ids"]}},
@@ -223,7 +263,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["train", "export"])
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "sentiment")
-    ap.add_argument("--encoder", type=Path, default=RUNS_DIR / "distill" / "encoder")
+    ap.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER,
+                    help="base encoder folder (default: the shipped albert-encoder-en; with --arch bert: the MiniLM teacher)")
+    ap.add_argument("--arch", choices=["albert", "bert"], default="albert",
+                    help="bert: fine-tune the MiniLM teacher with the same recipe, for the comparison row")
+    ap.add_argument("--distill-from", type=Path, default=None,
+                    help="fine-tuned teacher folder (e.g. runs/teacher_sent/final): add its soft targets to the loss")
+    ap.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the hard-label loss when distilling")
+    ap.add_argument("--kd-temp", type=float, default=2.0, help="softmax temperature of the distillation loss")
+    ap.add_argument("--epoch-offset", type=int, default=0,
+                    help="continue a finished run on the next IMDB slices (pass the epochs already done)")
+    ap.add_argument("--model-id", default=MODEL_ID, help="folder name and manifest id of the export")
     ap.add_argument("--models", type=Path, default=MODELS_DIR)
     ap.add_argument("--minutes", type=float, default=45)
     ap.add_argument("--epochs", type=int, default=1)

@@ -1,6 +1,7 @@
 """Evaluate the shipped sentiment model (ONNX fp32 and int8) against VADER, TF-IDF+LR and the teacher.
 
-    python -m app.training.sentiment_eval [--teacher] [--imdb 1000]
+    python -m app.training.sentiment_eval [--teacher] [--imdb 1000] \
+        [--compare "MiniLM teacher fine-tuned the same way=runs/teacher_models/minilm-sentiment-en"]
 
 Validation: the leak-free SST-2 sentence split and whole IMDB reviews (app.training.sentiment_data).
 Whole reviews are read by the core exactly as the app reads documents: packed into 256-token windows,
@@ -93,6 +94,9 @@ def main(argv=None) -> None:
     ap.add_argument("--teacher-sst", type=int, default=10000, help="SST-2 training sentences for the teacher's LR")
     ap.add_argument("--teacher-imdb", type=int, default=2000, help="IMDB training reviews for the teacher's LR")
     ap.add_argument("--only-teacher", action="store_true", help="add the teacher row to an existing metrics file")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=FOLDER",
+                    help="also score another exported sentiment model folder (fp32 graph) on the same splits")
+    ap.add_argument("--no-baselines", action="store_true", help="skip VADER and TF-IDF + LR")
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "sentiment" / "metrics.json")
     args = ap.parse_args(argv)
     sst_train, _, sst = sst2_splits()
@@ -108,8 +112,13 @@ def main(argv=None) -> None:
     for g in ("fp32", "int8"):
         rows[f"ALBERT (ours) ONNX {g}"] = eval_onnx(args.model, g, sst, imdb)
         print(g, rows[f"ALBERT (ours) ONNX {g}"], flush=True)
-    rows["VADER (lexicon)"] = eval_vader(sst, imdb)
-    rows["TF-IDF 1-2gram + LR"] = eval_tfidf(sst_train + imdb_train, sst, imdb)
+    for spec in args.compare:
+        name, _, folder = spec.partition("=")
+        rows[name] = eval_onnx(Path(folder), "fp32", sst, imdb)
+        print(name, rows[name], flush=True)
+    if not args.no_baselines:
+        rows["VADER (lexicon)"] = eval_vader(sst, imdb)
+        rows["TF-IDF 1-2gram + LR"] = eval_tfidf(sst_train + imdb_train, sst, imdb)
     if args.teacher:
         rows["MiniLM teacher, frozen + LR"] = eval_teacher(sst_train, imdb_train, sst, imdb, args.teacher_sst, args.teacher_imdb)
     print(f"\nvalidation: {len(sst)} SST-2 sentences (leak-free split), {len(imdb)} whole IMDB reviews")
