@@ -92,52 +92,49 @@ def tfidf(train, held, classes):
     return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
 
 
-_TEACHER = {}
+_CACHE: dict = {}
+
+
+def _probe(name: str, embed, train, held, classes, C: float, seed: int):
+    """Logistic regression on frozen embeddings of the same examples; held-out embeddings computed once."""
+    from sklearn.linear_model import LogisticRegression
+
+    index = {c: i for i, c in enumerate(classes)}
+    t0 = time.time()
+    key = (name, id(held))
+    if key not in _CACHE:
+        _CACHE[key] = embed(held)
+    clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed)
+    clf.fit(embed(train), [index[y] for _, y in train])
+    pred = clf.predict(_CACHE[key])
+    return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
 
 
 def teacher_probe(train, held, classes, seed: int):
-    """Reference: the 22.7M MiniLM teacher's frozen sentence embeddings + logistic regression, same examples."""
+    """Reference: the 22.7M MiniLM teacher's frozen sentence embeddings (normalised mean pooling) + LR, C=10."""
     from sentence_transformers import SentenceTransformer
-    from sklearn.linear_model import LogisticRegression
 
     from app.training.common import teacher_dir
 
-    if "st" not in _TEACHER:
-        _TEACHER["st"] = SentenceTransformer(str(teacher_dir()), device="cpu")
-    st = _TEACHER["st"]
-    index = {c: i for i, c in enumerate(classes)}
-    enc = lambda rows: st.encode([t for t, _ in rows], batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
-    t0 = time.time()
-    key = id(held)
-    if key not in _TEACHER:
-        _TEACHER[key] = enc(held)
-    clf = LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced", random_state=seed)
-    clf.fit(enc(train), [index[y] for _, y in train])
-    pred = clf.predict(_TEACHER[key])
-    return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
+    if "st" not in _CACHE:
+        _CACHE["st"] = SentenceTransformer(str(teacher_dir()), device="cpu")
+    st = _CACHE["st"]
+    embed = lambda rows: st.encode([t for t, _ in rows], batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    return _probe("teacher", embed, train, held, classes, 10.0, seed)
 
 
 def encoder_probe(train, held, classes, encoder: Path, seed: int):
     """Reference: the ALBERT encoder's frozen mean-pooled embeddings + the recipe's starting head (LR, C=1)."""
-    from sklearn.linear_model import LogisticRegression
     from tokenizers import Tokenizer
 
     from app.training.finetune import _tokenizer_file, embed_all, load_base
 
-    if "enc" not in _TEACHER:
-        _TEACHER["enc"] = load_base(encoder, classes)
-        _TEACHER["tok"] = Tokenizer.from_file(str(_tokenizer_file(encoder)))
-    model, tok = _TEACHER["enc"], _TEACHER["tok"]
-    enc = lambda rows: embed_all(model, [e.ids[:128] for e in tok.encode_batch([t for t, _ in rows])]).numpy()
-    index = {c: i for i, c in enumerate(classes)}
-    t0 = time.time()
-    key = ("enc", id(held))
-    if key not in _TEACHER:
-        _TEACHER[key] = enc(held)
-    clf = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced", random_state=seed)
-    clf.fit(enc(train), [index[y] for _, y in train])
-    pred = clf.predict(_TEACHER[key])
-    return evaluate([index[y] for _, y in held], pred.tolist(), classes), time.time() - t0
+    if "enc" not in _CACHE:
+        _CACHE["enc"] = load_base(encoder, classes)  # the head is not used: embeddings only
+        _CACHE["tok"] = Tokenizer.from_file(str(_tokenizer_file(encoder)))
+    model, tok = _CACHE["enc"], _CACHE["tok"]
+    embed = lambda rows: embed_all(model, [e.ids[:128] for e in tok.encode_batch([t for t, _ in rows])]).numpy()
+    return _probe("encoder", embed, train, held, classes, 1.0, seed)
 
 
 def albert(train, held, encoder: Path, mode: str, args):
