@@ -58,8 +58,13 @@ class _Filter(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
 
     def set(self, text: str, label: str | None) -> None:
-        self.text, self.label = text.lower(), label
-        self.invalidateFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10: invalidateFilter() is deprecated
+            self.beginFilterChange()
+            self.text, self.label = text.lower(), label
+            self.endFilterChange()
+        else:
+            self.text, self.label = text.lower(), label
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
         m = self.sourceModel()
