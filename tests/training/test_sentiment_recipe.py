@@ -56,28 +56,22 @@ def test_each_epoch_reads_other_imdb_reviews(data, tokenizer):
     assert e0 == sentiment.build_examples(tokenizer, 16, 10, seed=13, epoch=0)  # deterministic
 
 
-def _tiny_albert(folder: Path) -> Path:
-    from transformers import AlbertConfig, AlbertModel
+def _tiny(folder: Path, kind: str) -> Path:
+    """A random, very small model with the teacher's vocabulary: an ALBERT encoder or a BERT classifier."""
+    from transformers import AlbertConfig, AlbertModel, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = AlbertConfig(vocab_size=30522, embedding_size=8, hidden_size=16, num_hidden_layers=2,
-                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
-    AlbertModel(cfg).save_pretrained(folder)
-    return folder
-
-
-def _tiny_teacher(folder: Path) -> Path:
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(1)
-    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64, num_labels=2)
-    BertForSequenceClassification(cfg).save_pretrained(folder)
+    common = dict(vocab_size=30522, hidden_size=16, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    if kind == "albert":
+        model = AlbertModel(AlbertConfig(embedding_size=8, num_hidden_layers=2, **common))
+    else:
+        model = BertForSequenceClassification(BertConfig(num_hidden_layers=1, num_labels=2, **common))
+    model.save_pretrained(folder)
     return folder
 
 
 def test_a_short_distillation_run_finishes_and_resumes(data, tmp_path):
-    base, teacher = _tiny_albert(tmp_path / "base"), _tiny_teacher(tmp_path / "teacher")
+    base, teacher = _tiny(tmp_path / "base", "albert"), _tiny(tmp_path / "teacher", "bert")
     ap = argparse.Namespace(
         out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
         epoch_offset=0, minutes=5, epochs=2, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
