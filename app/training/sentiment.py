@@ -10,14 +10,12 @@ the review's label), minus the validation and calibration splits of app.training
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import random
 import shutil
 import time
 from pathlib import Path
 
-from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, save_json, seed_everything, teacher_dir
+from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, seed_everything, teacher_dir
 from app.training.sentiment_data import imdb_splits, sst2_splits
 
 LABELS = ["negative", "positive"]
@@ -233,8 +231,6 @@ def export(args) -> None:
         a = np.array([e], dtype=np.int64)
         logits.append(sess.run(["logits"], {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)})[0][0])
     T = fit_temperature(np.array(logits), np.array([y for _, y in cal]))
-    metrics_file = args.out / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     write_manifest(tmp, {
         "id": args.model_id, "version": args.version, "task": "sentiment",
         "name": (f"English sentiment (distilled ALBERT, {params / 1e6:.1f}M parameters)" if arch == "albert"
@@ -246,12 +242,12 @@ def export(args) -> None:
         "default_graph": args.default_graph,
         "files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
         "calibration": {"temperature": T, "fitted_on": "SST-2 + IMDB calibration splits (not validation)"},
-        "parameters": params, "metrics": metrics,
+        "parameters": params, "metrics": {},  # sentiment_eval writes them
         "license": "Apache-2.0 (weights distilled from all-MiniLM-L6-v2, Apache-2.0; trained on SST-2 and IMDB, research use)",
         "base_model": "albert-encoder-en (distilled from sentence-transformers/all-MiniLM-L6-v2)",
         "training_data": "SST-2 train (GLUE), IMDB Large Movie Review train",
     })
-    card = args.out / "MODEL_CARD.md"
+    card = Path(__file__).resolve().parent / "cards" / f"{args.model_id}.md"  # as distill and summary do
     if card.exists():
         shutil.copy(card, tmp / "MODEL_CARD.md")
     shutil.rmtree(dest, ignore_errors=True)

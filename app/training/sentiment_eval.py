@@ -1,7 +1,7 @@
 """Evaluate the shipped sentiment model (ONNX fp32 and int8) against VADER, TF-IDF+LR and the teacher.
 
     python -m app.training.sentiment_eval [--teacher] [--imdb 1000] \
-        [--compare "MiniLM teacher fine-tuned the same way=runs/teacher_models/minilm-sentiment-en"]
+        [--compare "MiniLM teacher fine-tuned the same way=runs/cand/minilm-sentiment-en"]
 
 Validation: the leak-free SST-2 sentence split and whole IMDB reviews (app.training.sentiment_data).
 Whole reviews are read by the core exactly as the app reads documents: packed into 256-token windows,
@@ -126,6 +126,30 @@ def main(argv=None) -> None:
     for name, r in rows.items():
         print(f"{name:32s} {100 * r['sst2_acc']:9.2f} {100 * r['imdb_acc']:9.2f}")
     save_json({"validation": {"sst2_sentences": len(sst), "imdb_reviews": len(imdb)}, "rows": rows}, args.out)
+    write_metrics(args.model, rows, len(sst), len(imdb))
+
+
+def write_metrics(folder: Path, rows: dict, n_sst: int, n_imdb: int) -> None:
+    """The measured numbers travel with the model: its manifest's metrics (what the Models view quotes)."""
+    from app.core.registry import write_manifest
+
+    rd = lambda x: round(float(x), 4)
+    both = lambda r: {"sst2": rd(r["sst2_acc"]), "imdb": rd(r["imdb_acc"])}
+    m = {"validation": f"{n_sst:,} SST-2 sentences (leak-free split) and {n_imdb:,} whole IMDB reviews, seed 13",
+         "measured": f"{time.strftime('%Y-%m-%d')}, python -m app.training.sentiment_eval"}
+    for g in ("fp32", "int8"):
+        r = rows[f"ALBERT (ours) ONNX {g}"]
+        m.update({f"sst2_accuracy_{g}": rd(r["sst2_acc"]), f"imdb_accuracy_{g}": rd(r["imdb_acc"]),
+                  f"sst2_ece_{g}": rd(r["sst2_ece"]), f"imdb_ece_{g}": rd(r["imdb_ece"])})
+    if "TF-IDF 1-2gram + LR" in rows:
+        m["baseline_tfidf_lr"] = both(rows["TF-IDF 1-2gram + LR"])
+        m["baseline_vader"] = both(rows["VADER (lexicon)"])
+    others = {k: both(r) for k, r in rows.items() if not k.startswith("ALBERT (ours)") and not k.startswith(("TF-IDF", "VADER"))}
+    if others:
+        m["compared"] = others
+    raw = json.loads((folder / "manifest.json").read_text())
+    raw["metrics"] = m
+    write_manifest(folder, raw)
 
 
 if __name__ == "__main__":

@@ -58,13 +58,11 @@ class _Filter(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
 
     def set(self, text: str, label: str | None) -> None:
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10: invalidateFilter() is deprecated
+        staged = hasattr(self, "beginFilterChange")  # Qt >= 6.10: invalidateFilter() is deprecated
+        if staged:
             self.beginFilterChange()
-            self.text, self.label = text.lower(), label
-            self.endFilterChange()
-        else:
-            self.text, self.label = text.lower(), label
-            self.invalidateFilter()
+        self.text, self.label = text.lower(), label
+        self.endFilterChange() if staged else self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
         m = self.sourceModel()
