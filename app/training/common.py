@@ -24,14 +24,20 @@ def seed_everything(seed: int) -> None:
 
 
 def get_logger(name: str, log_file: Path) -> logging.Logger:
+    """Logger writing to `log_file` and stdout; a later call with another file moves it there."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
-    if not logger.handlers:
-        fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-        for h in (logging.FileHandler(log_file), logging.StreamHandler(sys.stdout)):
-            h.setFormatter(fmt)
-            logger.addHandler(h)
+    target = str(log_file.resolve())
+    if any(isinstance(h, logging.FileHandler) and h.baseFilename == target for h in logger.handlers):
+        return logger
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    for h in (logging.FileHandler(log_file), logging.StreamHandler(sys.stdout)):
+        h.setFormatter(fmt)
+        logger.addHandler(h)
     return logger
 
 

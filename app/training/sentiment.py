@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, seed_everything, teacher_dir
-from app.training.sentiment_data import imdb_splits, sst2_splits
+from app.training.sentiment_data import clean_review, imdb_splits, sst2_splits
 
 LABELS = ["negative", "positive"]
 MODEL_ID = "albert-sentiment-en"
@@ -46,6 +46,49 @@ def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int, epoch:
         start = rng.randrange(0, max(1, len(i) - room + 1)) if len(i) > room else 0
         ex.append((i[start:start + room], y))
     rng.shuffle(ex)
+    return ex
+
+
+UNLABELLED = -100  # label of a transfer-set row: only the teacher's soft targets train on it
+
+
+def build_transfer(tokenizer, max_len: int, n_sentences: int, n_windows: int, seed: int, epoch: int = 0):
+    """Unlabelled transfer set for distillation: sentences and review windows from the 50k unlabelled
+    IMDB reviews (minus the encoder's held-out agreement slice), a fresh slice of reviews each epoch.
+
+    Movie-review sentences are close to SST-2's (Rotten Tomatoes snippets), so the teacher's soft
+    labels on them carry its sentence-level judgement over to the student (Tang et al. 2019;
+    TinyBERT's augmented task distillation, Jiao et al. 2020). Labels are UNLABELLED.
+    """
+    from app.core.segment import split_sentences
+    from app.training.common import DATA_DIR, read_jsonl
+
+    if not n_sentences and not n_windows:
+        return []
+    texts = [r["text"] for r in read_jsonl(DATA_DIR / "unlabeled-en" / "imdb-unsup.jsonl")][:-2000]
+    rng = random.Random(seed)
+    rng.shuffle(texts)
+    # each epoch reads its own reviews: about 9 usable sentences per review
+    per_epoch = n_sentences // 6 + n_windows + 1
+    lo = (epoch * per_epoch) % len(texts)
+    chosen = [clean_review(t) for t in (texts + texts)[lo:lo + per_epoch]]
+    rng = random.Random(seed * 1000 + epoch + 7)
+    sents, windows = [], []
+    for k, text in enumerate(chosen):
+        if k < n_windows:
+            windows.append(text)
+        else:
+            sents += [s.text for s in split_sentences(text) if 5 <= len(s.text.split()) <= 60]
+    rng.shuffle(sents)
+    sents = sents[:n_sentences]
+    room = max_len - 2
+    ex = []
+    for ids in tokenizer(sents, add_special_tokens=False)["input_ids"]:
+        if ids:
+            ex.append((ids[:room], UNLABELLED))
+    for ids in tokenizer(windows, add_special_tokens=False)["input_ids"] if windows else []:
+        start = rng.randrange(0, max(1, len(ids) - room + 1)) if len(ids) > room else 0
+        ex.append((ids[start:start + room], UNLABELLED))
     return ex
 
 
@@ -92,8 +135,18 @@ def train(args) -> None:
     log = get_logger("sentiment", out / "train.log")
     tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir()))
     off = args.epoch_offset
-    per_epoch = [build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, off)]
-    log.info(f"{len(per_epoch[0])} training examples per epoch ({args.imdb_windows} IMDB reviews each epoch)")
+    if (args.transfer_sentences or args.transfer_windows or args.hidden_weight) and not args.distill_from:
+        raise SystemExit("--transfer-sentences, --transfer-windows and --hidden-weight need --distill-from (a teacher)")
+
+    def epoch_examples(e):
+        ex = build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, e)
+        ex += build_transfer(tokenizer, args.max_len, args.transfer_sentences, args.transfer_windows, args.seed, e)
+        return ex
+
+    per_epoch = [epoch_examples(off)]
+    n_tx = sum(1 for _, y in per_epoch[0] if y == UNLABELLED)
+    log.info(f"{len(per_epoch[0])} training examples per epoch ({args.imdb_windows} IMDB reviews each epoch, "
+             f"{n_tx} unlabelled transfer rows)")
     epoch_batches = [token_batches(per_epoch[0], args.max_tokens, args.seed)]
     steps_per_epoch = len(epoch_batches[0])
     total = steps_per_epoch * args.epochs
@@ -114,6 +167,10 @@ def train(args) -> None:
         teacher = AutoModelForSequenceClassification.from_pretrained(
             str(args.distill_from), attn_implementation="eager", dtype=torch.float32).eval()
         log.info(f"distilling from {args.distill_from}: alpha {args.kd_alpha} (hard-label share), T {args.kd_temp}")
+        sc, tc = model.config, teacher.config
+        if args.hidden_weight and (sc.num_hidden_layers, sc.hidden_size) != (tc.num_hidden_layers, tc.hidden_size):
+            raise SystemExit(f"--hidden-weight needs a teacher of the student's depth and width: student "
+                             f"{sc.num_hidden_layers} x {sc.hidden_size}, teacher {tc.num_hidden_layers} x {tc.hidden_size}")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
@@ -130,27 +187,41 @@ def train(args) -> None:
     model.train()
     t0, tokens, last = time.time(), 0, time.time()
     lossf = torch.nn.CrossEntropyLoss()
-    run_loss = None
+    run_loss = run_hid = None
     while step < total and time.time() - t0 < args.minutes * 60:
         ep, k = divmod(step, steps_per_epoch)
         while len(epoch_batches) <= ep:
             e = len(epoch_batches)
-            per_epoch.append(build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, e + off))
+            per_epoch.append(epoch_examples(e + off))
             epoch_batches.append(token_batches(per_epoch[e], args.max_tokens, args.seed + e))
         examples, order = per_epoch[ep], epoch_batches[ep]
         if k >= len(order):  # a later epoch packed into fewer batches: move on
             step += 1
             continue
         ids, mask, y = collate(examples, order[k], tokenizer.cls_token_id, tokenizer.sep_token_id)
-        logits = model(input_ids=ids, attention_mask=mask).logits
-        loss = lossf(logits, y)
-        if teacher is not None:
+        hidden = args.hidden_weight > 0
+        so = model(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
+        logits = so.logits
+        if teacher is None:
+            loss = lossf(logits, y)
+        else:
             with torch.no_grad():
-                t_logits = teacher(input_ids=ids, attention_mask=mask).logits
+                to = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
             T = args.kd_temp
-            kd = torch.nn.functional.kl_div(torch.log_softmax(logits / T, -1), torch.softmax(t_logits / T, -1),
-                                            reduction="batchmean") * T * T
-            loss = args.kd_alpha * loss + (1 - args.kd_alpha) * kd
+            p_t = torch.softmax(to.logits / T, -1)
+            kd = (p_t * (torch.log(p_t.clamp_min(1e-9)) - torch.log_softmax(logits / T, -1))).sum(-1) * T * T
+            labelled = y != UNLABELLED
+            ce = torch.nn.functional.cross_entropy(logits, y.clamp_min(0), reduction="none")
+            # labelled rows: alpha * CE + (1 - alpha) * KD; transfer rows: KD only
+            loss = torch.where(labelled, args.kd_alpha * ce + (1 - args.kd_alpha) * kd, kd).mean()
+            if hidden:
+                # TinyBERT-style intermediate distillation: student layer i matches teacher layer i
+                m = mask.unsqueeze(-1).float()
+                n = m.sum() * logits.new_tensor(so.hidden_states[-1].size(-1))
+                pairs = list(zip(so.hidden_states[1:], to.hidden_states[1:]))
+                hid = sum(((hs - ht) ** 2 * m).sum() / n for hs, ht in pairs) / len(pairs)
+                loss = loss + args.hidden_weight * hid
+                run_hid = hid.item() if run_hid is None else 0.98 * run_hid + 0.02 * hid.item()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad()
@@ -161,7 +232,8 @@ def train(args) -> None:
         tokens += int(mask.sum())
         run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
         if step % 20 == 0:
-            log.info(f"step {step}/{total} loss {run_loss:.4f} lr {lr_at(step):.2e} tok/s {tokens / (time.time() - t0):.0f}")
+            extra_hid = f" hid {run_hid:.4f}" if run_hid is not None else ""
+            log.info(f"step {step}/{total} loss {run_loss:.4f}{extra_hid} lr {lr_at(step):.2e} tok/s {tokens / (time.time() - t0):.0f}")
         if time.time() - last > 300:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
             last = time.time()
@@ -267,6 +339,12 @@ def main(argv=None) -> None:
                     help="fine-tuned teacher folder (e.g. runs/teacher_sent/final): add its soft targets to the loss")
     ap.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the hard-label loss when distilling")
     ap.add_argument("--kd-temp", type=float, default=2.0, help="softmax temperature of the distillation loss")
+    ap.add_argument("--transfer-sentences", type=int, default=0,
+                    help="per epoch: this many unlabelled IMDB sentences trained on the teacher's soft labels only")
+    ap.add_argument("--transfer-windows", type=int, default=0,
+                    help="per epoch: this many unlabelled IMDB review windows trained on the teacher's soft labels only")
+    ap.add_argument("--hidden-weight", type=float, default=0.0,
+                    help="weight of a per-layer hidden-state MSE to the teacher (same hidden size and depth)")
     ap.add_argument("--epoch-offset", type=int, default=0,
                     help="continue a finished run on the next IMDB slices (pass the epochs already done)")
     ap.add_argument("--model-id", default=MODEL_ID, help="folder name and manifest id of the export")

@@ -65,7 +65,7 @@ def _tiny(folder: Path, kind: str) -> Path:
     if kind == "albert":
         model = AlbertModel(AlbertConfig(embedding_size=8, num_hidden_layers=2, **common))
     else:
-        model = BertForSequenceClassification(BertConfig(num_hidden_layers=1, num_labels=2, **common))
+        model = BertForSequenceClassification(BertConfig(num_hidden_layers=2, num_labels=2, **common))
     model.save_pretrained(folder)
     return folder
 
@@ -75,7 +75,7 @@ def test_a_short_distillation_run_finishes_and_resumes(data, tmp_path):
     ap = argparse.Namespace(
         out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
         epoch_offset=0, minutes=5, epochs=2, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
-        threads=1, seed=13,
+        threads=1, seed=13, transfer_sentences=0, transfer_windows=0, hidden_weight=0.0,
     )
     sentiment.train(ap)
     st = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu")
@@ -87,3 +87,59 @@ def test_a_short_distillation_run_finishes_and_resumes(data, tmp_path):
     sentiment.train(ap)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu")["step"] == st["step"]
     assert f"resumed at step {st['step']}" in (tmp_path / "run" / "train.log").read_text()
+
+
+@pytest.fixture()
+def unlabelled(monkeypatch, tmp_path):
+    """2,010 synthetic unlabelled reviews; the last 2,000 are the encoder's held-out agreement slice."""
+    import json
+
+    from app.training import common
+
+    folder = tmp_path / "data" / "unlabeled-en"
+    folder.mkdir(parents=True)
+    with open(folder / "imdb-unsup.jsonl", "w", encoding="utf-8") as f:
+        for k in range(2010):
+            text = (f"Review {k} opens here and goes on.<br /><br />The second sentence of review {k} is longer. "
+                    f"Short one. A third sentence, from review {k}, closes it.")
+            f.write(json.dumps({"id": str(k), "text": text}) + "\n")
+    monkeypatch.setattr(common, "DATA_DIR", tmp_path / "data")
+
+
+def test_transfer_rows_are_unlabelled_new_each_epoch_and_never_held_out(unlabelled, tokenizer):
+    e0 = sentiment.build_transfer(tokenizer, 16, n_sentences=6, n_windows=2, seed=13, epoch=0)
+    e1 = sentiment.build_transfer(tokenizer, 16, n_sentences=6, n_windows=2, seed=13, epoch=1)
+    assert len(e0) == len(e1) == 8
+    assert all(y == sentiment.UNLABELLED for _, y in e0 + e1)
+    assert all(0 < len(ids) <= 14 for ids, _ in e0 + e1)
+    assert e0 == sentiment.build_transfer(tokenizer, 16, n_sentences=6, n_windows=2, seed=13, epoch=0)
+    number = lambda ex: {int(w) for ids, _ in ex for w in tokenizer.decode(ids).split() if w.isdigit()}
+    assert number(e0) and number(e1) and not number(e0) & number(e1)  # other reviews each epoch
+    assert max(number(e0) | number(e1)) < 10  # never the 2,000 held-out reviews
+    # "Short one." (2 words) is too short to be a transfer sentence
+    assert all(tokenizer.decode(ids) != "short one." for ids, _ in e0 + e1)
+
+
+def test_distillation_on_unlabelled_rows_with_hidden_states(data, unlabelled, tmp_path):
+    base, teacher = _tiny(tmp_path / "base", "albert"), _tiny(tmp_path / "teacher", "bert")
+    ap = argparse.Namespace(
+        out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
+        epoch_offset=0, minutes=5, epochs=1, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
+        threads=1, seed=13, transfer_sentences=12, transfer_windows=2, hidden_weight=0.5,
+    )
+    sentiment.train(ap)
+    log = (tmp_path / "run" / "train.log").read_text()
+    # 12//6 + 1 = 3 reviews give their 9 sentences (fewer than asked), plus 2 windows
+    assert "11 unlabelled transfer rows" in log and "saved at step" in log
+    assert (tmp_path / "run" / "final" / "config.json").exists()
+    # a transfer set needs a teacher; hidden-state matching needs the student's depth
+    with pytest.raises(SystemExit, match="need --distill-from"):
+        sentiment.train(argparse.Namespace(**{**vars(ap), "distill_from": None, "out": tmp_path / "r2"}))
+    shallow = tmp_path / "shallow"
+    from transformers import BertConfig, BertForSequenceClassification
+
+    BertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=16, num_attention_heads=2,
+                                             intermediate_size=32, max_position_embeddings=64,
+                                             num_hidden_layers=1, num_labels=2)).save_pretrained(shallow)
+    with pytest.raises(SystemExit, match="depth and width"):
+        sentiment.train(argparse.Namespace(**{**vars(ap), "distill_from": shallow, "out": tmp_path / "r3"}))
