@@ -124,6 +124,17 @@ def collate(examples, batch, cls_id, sep_id):
     return ids, mask, y
 
 
+def distill_loss(logits, teacher_logits, y, alpha: float, T: float):
+    """Mean over the batch of alpha * CE + (1 - alpha) * T^2 KL(teacher || student) for labelled rows and
+    of the KL term alone for transfer rows (label UNLABELLED)."""
+    import torch
+
+    p_t = torch.softmax(teacher_logits / T, -1)
+    kd = (p_t * (torch.log(p_t.clamp_min(1e-9)) - torch.log_softmax(logits / T, -1))).sum(-1) * T * T
+    ce = torch.nn.functional.cross_entropy(logits, y.clamp_min(0), reduction="none")
+    return torch.where(y != UNLABELLED, alpha * ce + (1 - alpha) * kd, kd).mean()
+
+
 def train(args) -> None:
     import torch
     from transformers import AlbertForSequenceClassification, AutoModelForSequenceClassification, AutoTokenizer
@@ -207,13 +218,7 @@ def train(args) -> None:
         else:
             with torch.no_grad():
                 to = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
-            T = args.kd_temp
-            p_t = torch.softmax(to.logits / T, -1)
-            kd = (p_t * (torch.log(p_t.clamp_min(1e-9)) - torch.log_softmax(logits / T, -1))).sum(-1) * T * T
-            labelled = y != UNLABELLED
-            ce = torch.nn.functional.cross_entropy(logits, y.clamp_min(0), reduction="none")
-            # labelled rows: alpha * CE + (1 - alpha) * KD; transfer rows: KD only
-            loss = torch.where(labelled, args.kd_alpha * ce + (1 - args.kd_alpha) * kd, kd).mean()
+            loss = distill_loss(logits, to.logits, y, args.kd_alpha, args.kd_temp)
             if hidden:
                 # TinyBERT-style intermediate distillation: student layer i matches teacher layer i
                 m = mask.unsqueeze(-1).float()

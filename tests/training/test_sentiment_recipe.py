@@ -56,27 +56,33 @@ def test_each_epoch_reads_other_imdb_reviews(data, tokenizer):
     assert e0 == sentiment.build_examples(tokenizer, 16, 10, seed=13, epoch=0)  # deterministic
 
 
-def _tiny(folder: Path, kind: str) -> Path:
+def _tiny(folder: Path, kind: str, layers: int = 2) -> Path:
     """A random, very small model with the teacher's vocabulary: an ALBERT encoder or a BERT classifier."""
     from transformers import AlbertConfig, AlbertModel, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
     common = dict(vocab_size=30522, hidden_size=16, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
     if kind == "albert":
-        model = AlbertModel(AlbertConfig(embedding_size=8, num_hidden_layers=2, **common))
+        model = AlbertModel(AlbertConfig(embedding_size=8, num_hidden_layers=layers, **common))
     else:
-        model = BertForSequenceClassification(BertConfig(num_hidden_layers=2, num_labels=2, **common))
+        model = BertForSequenceClassification(BertConfig(num_hidden_layers=layers, num_labels=2, **common))
     model.save_pretrained(folder)
     return folder
 
 
-def test_a_short_distillation_run_finishes_and_resumes(data, tmp_path):
+def _run_args(tmp_path: Path, **overrides) -> argparse.Namespace:
+    """Arguments of a short run: a tiny ALBERT student distilled from a tiny BERT teacher."""
     base, teacher = _tiny(tmp_path / "base", "albert"), _tiny(tmp_path / "teacher", "bert")
-    ap = argparse.Namespace(
+    args = dict(
         out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
         epoch_offset=0, minutes=5, epochs=2, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
         threads=1, seed=13, transfer_sentences=0, transfer_windows=0, hidden_weight=0.0,
     )
+    return argparse.Namespace(**{**args, **overrides})
+
+
+def test_a_short_distillation_run_finishes_and_resumes(data, tmp_path):
+    ap = _run_args(tmp_path)
     sentiment.train(ap)
     st = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu")
     assert st["step"] > 0
@@ -121,12 +127,7 @@ def test_transfer_rows_are_unlabelled_new_each_epoch_and_never_held_out(unlabell
 
 
 def test_distillation_on_unlabelled_rows_with_hidden_states(data, unlabelled, tmp_path):
-    base, teacher = _tiny(tmp_path / "base", "albert"), _tiny(tmp_path / "teacher", "bert")
-    ap = argparse.Namespace(
-        out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
-        epoch_offset=0, minutes=5, epochs=1, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
-        threads=1, seed=13, transfer_sentences=12, transfer_windows=2, hidden_weight=0.5,
-    )
+    ap = _run_args(tmp_path, epochs=1, transfer_sentences=12, transfer_windows=2, hidden_weight=0.5)
     sentiment.train(ap)
     log = (tmp_path / "run" / "train.log").read_text()
     # 12//6 + 1 = 3 reviews give their 9 sentences (fewer than asked), plus 2 windows
@@ -135,11 +136,21 @@ def test_distillation_on_unlabelled_rows_with_hidden_states(data, unlabelled, tm
     # a transfer set needs a teacher; hidden-state matching needs the student's depth
     with pytest.raises(SystemExit, match="need --distill-from"):
         sentiment.train(argparse.Namespace(**{**vars(ap), "distill_from": None, "out": tmp_path / "r2"}))
-    shallow = tmp_path / "shallow"
-    from transformers import BertConfig, BertForSequenceClassification
-
-    BertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=16, num_attention_heads=2,
-                                             intermediate_size=32, max_position_embeddings=64,
-                                             num_hidden_layers=1, num_labels=2)).save_pretrained(shallow)
+    shallow = _tiny(tmp_path / "shallow", "bert", layers=1)
     with pytest.raises(SystemExit, match="depth and width"):
         sentiment.train(argparse.Namespace(**{**vars(ap), "distill_from": shallow, "out": tmp_path / "r3"}))
+
+
+def test_transfer_rows_learn_from_the_teacher_only():
+    student = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
+    teacher = torch.tensor([[2.0, -1.0], [-3.0, 3.0]])
+    U = sentiment.UNLABELLED
+    # a row that agrees with its teacher costs nothing without a label, whatever its "label" would be
+    assert sentiment.distill_loss(student[:1], teacher[:1], torch.tensor([U]), 0.5, 2.0).item() == pytest.approx(0, abs=1e-6)
+    labelled = sentiment.distill_loss(student[:1], teacher[:1], torch.tensor([1]), 0.5, 2.0).item()
+    assert labelled == pytest.approx(0.5 * torch.nn.functional.cross_entropy(student[:1], torch.tensor([1])).item())
+    # a disagreeing transfer row: T^2 KL, and it is the same whichever label the other row has
+    both = sentiment.distill_loss(student, teacher, torch.tensor([U, U]), 0.5, 2.0).item()
+    p_t = torch.softmax(teacher[1] / 2, -1)
+    kl = (p_t * (p_t.log() - torch.log_softmax(student[1] / 2, -1))).sum().item() * 4
+    assert both == pytest.approx(kl / 2, rel=1e-5)
