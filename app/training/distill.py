@@ -33,7 +33,10 @@ def student_config(layers: int = 6):
     )
 
 
-def load_texts(limit_val: int = 2000):
+HELD_OUT_REVIEWS = 2000  # the last unlabelled reviews: never trained on, the agreement probe comes from them
+
+
+def load_texts(limit_val: int = HELD_OUT_REVIEWS):
     """Unlabelled IMDB reviews (train part) and a held-out slice for agreement measurement."""
     texts = [r["text"].replace("<br />", " ") for r in read_jsonl(DATA_DIR / "unlabeled-en" / "imdb-unsup.jsonl")]
     val = texts[-limit_val:]
@@ -94,6 +97,15 @@ def copy_layer(student, teacher, idx: int):
 def mean_pool(h, mask):
     m = mask.unsqueeze(-1).to(h.dtype)
     return (h * m).sum(1) / m.sum(1).clamp(min=1e-6)
+
+
+def hidden_mse(student_states, teacher_states, mask):
+    """Mean over layers 1..L of the per-element MSE between student and teacher hidden states, padding
+    masked out (the embedding outputs, index 0, are not compared)."""
+    m = mask.unsqueeze(-1).float()
+    n = m.sum() * student_states[-1].size(-1)
+    pairs = list(zip(student_states[1:], teacher_states[1:]))
+    return sum(((s - t) ** 2 * m).sum() / n for s, t in pairs) / len(pairs)
 
 
 def batches(stream, batch_size: int, cls_id: int, sep_id: int):
@@ -260,9 +272,7 @@ def main(argv=None) -> None:
         with torch.no_grad():
             to = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
         so = student(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
-        m = mask.unsqueeze(-1).float()
-        n = m.sum() * so.last_hidden_state.size(-1)
-        hid = sum(((s - t) ** 2 * m).sum() / n for s, t in zip(so.hidden_states[1:], to.hidden_states[1:])) / len(so.hidden_states[1:])
+        hid = hidden_mse(so.hidden_states, to.hidden_states, mask)
         sa, ta = so.attentions[-1], to.attentions[-1]
         qmask = mask[:, None, :, None].float()
         att = (ta * (torch.log(ta.clamp_min(1e-9)) - torch.log(sa.clamp_min(1e-9))) * qmask).sum() / (qmask.sum() * sa.size(1))

@@ -16,11 +16,18 @@ import time
 from pathlib import Path
 
 from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, seed_everything, teacher_dir
+from app.training.distill import HELD_OUT_REVIEWS, hidden_mse
 from app.training.sentiment_data import clean_review, imdb_splits, sst2_splits
 
 LABELS = ["negative", "positive"]
 MODEL_ID = "albert-sentiment-en"
 DEFAULT_ENCODER = MODELS_DIR / "albert-encoder-en"
+
+
+def random_window(ids: list[int], room: int, rng: random.Random) -> list[int]:
+    """A random span of at most `room` tokens of a long sequence (the whole sequence if it fits)."""
+    start = rng.randrange(0, max(1, len(ids) - room + 1)) if len(ids) > room else 0
+    return ids[start:start + room]
 
 
 def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int, epoch: int = 0):
@@ -42,9 +49,7 @@ def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int, epoch:
     texts = [t for t, _ in chosen]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     for i, (_, y) in zip(ids, chosen):
-        room = max_len - 2
-        start = rng.randrange(0, max(1, len(i) - room + 1)) if len(i) > room else 0
-        ex.append((i[start:start + room], y))
+        ex.append((random_window(i, max_len - 2, rng), y))
     rng.shuffle(ex)
     return ex
 
@@ -65,7 +70,7 @@ def build_transfer(tokenizer, max_len: int, n_sentences: int, n_windows: int, se
 
     if not n_sentences and not n_windows:
         return []
-    texts = [r["text"] for r in read_jsonl(DATA_DIR / "unlabeled-en" / "imdb-unsup.jsonl")][:-2000]
+    texts = [r["text"] for r in read_jsonl(DATA_DIR / "unlabeled-en" / "imdb-unsup.jsonl")][:-HELD_OUT_REVIEWS]
     rng = random.Random(seed)
     rng.shuffle(texts)
     # each epoch reads its own reviews: about 9 usable sentences per review
@@ -87,8 +92,7 @@ def build_transfer(tokenizer, max_len: int, n_sentences: int, n_windows: int, se
         if ids:
             ex.append((ids[:room], UNLABELLED))
     for ids in tokenizer(windows, add_special_tokens=False)["input_ids"] if windows else []:
-        start = rng.randrange(0, max(1, len(ids) - room + 1)) if len(ids) > room else 0
-        ex.append((ids[start:start + room], UNLABELLED))
+        ex.append((random_window(ids, room, rng), UNLABELLED))
     return ex
 
 
@@ -221,10 +225,7 @@ def train(args) -> None:
             loss = distill_loss(logits, to.logits, y, args.kd_alpha, args.kd_temp)
             if hidden:
                 # TinyBERT-style intermediate distillation: student layer i matches teacher layer i
-                m = mask.unsqueeze(-1).float()
-                n = m.sum() * logits.new_tensor(so.hidden_states[-1].size(-1))
-                pairs = list(zip(so.hidden_states[1:], to.hidden_states[1:]))
-                hid = sum(((hs - ht) ** 2 * m).sum() / n for hs, ht in pairs) / len(pairs)
+                hid = hidden_mse(so.hidden_states, to.hidden_states, mask)
                 loss = loss + args.hidden_weight * hid
                 run_hid = hid.item() if run_hid is None else 0.98 * run_hid + 0.02 * hid.item()
         for g in opt.param_groups:
