@@ -4,6 +4,7 @@ next to TF-IDF + logistic regression trained on the very same examples in the sa
     python bench/finetune_curve.py                               # shipped encoder, SST-2 + BBC 3-class
     python bench/finetune_curve.py --threads 1 --encoder runs/distill/encoder --tasks sst2
     python bench/finetune_curve.py --threads 1 --modes none --teacher-probe     # only the teacher reference rows
+    python bench/finetune_curve.py --threads 1 --tasks sst2 --base-teacher      # the recipe on the teacher itself
 
 Tasks
   sst2  SST-2 sentences (>= 5 words) from the leak-free training part of app.training.sentiment_data;
@@ -137,6 +138,25 @@ def encoder_probe(train, held, classes, encoder: Path, seed: int):
     return _probe("encoder", embed, train, held, classes, 1.0, seed)
 
 
+def use_teacher_as_base() -> None:
+    """Reference runs only: make the fine-tuning recipe start from the 22.7M MiniLM teacher (BERT, same 6 x 384
+    shape and the same WordPiece vocabulary as the ALBERT encoder) instead of an ALBERT folder. It shows what
+    the recipe reaches with the real pretrained model the encoder was distilled from. The app itself only
+    fine-tunes ALBERT models."""
+    import torch
+    from transformers import BertModel
+
+    from app.training import finetune
+    from app.training.common import teacher_dir
+
+    def load_teacher(folder, classes):
+        enc = BertModel.from_pretrained(str(teacher_dir()), dtype=torch.float32, attn_implementation="eager",
+                                        add_pooling_layer=False)
+        return finetune._classifier_class()(enc, len(classes))
+
+    finetune.load_base = load_teacher
+
+
 def albert(train, held, encoder: Path, mode: str, args):
     from app.training.finetune import TrainSettings, logits_all, train_model
 
@@ -166,7 +186,11 @@ def main(argv=None) -> None:
     ap.add_argument("--teacher-probe", action="store_true",
                     help="add reference rows: the MiniLM teacher's and the encoder's frozen embeddings + LR, same examples")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--base-teacher", action="store_true",
+                    help="reference: fine-tune the MiniLM teacher itself with the same recipe (tokenizer from --encoder)")
     args = ap.parse_args(argv)
+    if args.base_teacher:
+        use_teacher_as_base()
     encoder = args.encoder
     if encoder is None:
         shipped = REPO_ROOT / "models" / "albert-encoder-en"
@@ -174,7 +198,8 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(args.threads or 2)
-    print(f"encoder: {encoder}   torch threads: {torch.get_num_threads()}   epochs: {args.epochs}   seed: {args.seed}")
+    base = "MiniLM teacher (reference)" if args.base_teacher else encoder
+    print(f"base: {base}   torch threads: {torch.get_num_threads()}   epochs: {args.epochs}   seed: {args.seed}")
     sizes = [int(x) for x in args.sizes.split(",")]
     rows = []
     header = (f"| task | labelled examples | recipe | ALBERT acc | ALBERT macro-F1 | TF-IDF+LR acc | ALBERT - TF-IDF "

@@ -1,10 +1,11 @@
 """Distil a compact ALBERT encoder from the MiniLM teacher on unlabelled English text.
 
-Student: transformers AlbertModel with factorized embeddings (E=128 -> H=384) and one shared
-transformer layer applied `layers` times (num_hidden_groups=1), i.e. ALBERT as in Lan et al. 2019.
-Initialisation: the teacher's word/position embeddings factorised by truncated SVD into ALBERT's
-V x E table and E x H projection; the shared layer starts from the teacher layer whose copy gives
-the best sentence-embedding agreement. Loss: per-layer hidden-state MSE + attention KL on the last
+Student: transformers AlbertModel with factorized embeddings (E=128 -> H=384) and cross-layer
+parameter sharing (Lan et al. 2019): by default one shared transformer layer applied `layers` times
+(num_hidden_groups=1); `--groups N` splits the stack into N groups of consecutive layers that share one
+layer each (the paper's section 4.5 variant). Initialisation: the teacher's word/position embeddings
+factorised by truncated SVD into ALBERT's V x E table and E x H projection; each shared layer starts from
+the teacher layer (among those it stands in for) whose copy gives the best sentence-embedding agreement. Loss: per-layer hidden-state MSE + attention KL on the last
 layer + cosine loss on mean-pooled sentence embeddings.
 
     python -m app.training.distill --minutes 60          # resumable, run again to continue
@@ -21,12 +22,19 @@ from pathlib import Path
 from app.training.common import DATA_DIR, RUNS_DIR, get_logger, read_jsonl, save_json, seed_everything, teacher_dir
 
 
-def student_config(layers: int = 6):
+def student_config(layers: int = 6, groups: int = 1):
+    """ALBERT student. groups=1 shares one layer across all `layers` (the paper's default, all-shared);
+    groups=N splits the stack into N groups of layers/N consecutive layers that share one layer each
+    (Lan et al. 2019, section 4.5: "dividing the L layers into N groups of size M")."""
     from transformers import AlbertConfig
 
+    if groups < 1 or layers % groups:
+        raise SystemExit(f"--groups {groups}: must divide the {layers} layers evenly")
+    if groups == layers:
+        raise SystemExit(f"--groups {groups}: that is no cross-layer sharing at all (not ALBERT); use fewer groups")
     return AlbertConfig(
         vocab_size=30522, embedding_size=128, hidden_size=384, num_hidden_layers=layers,
-        num_hidden_groups=1, inner_group_num=1, num_attention_heads=12, intermediate_size=1536,
+        num_hidden_groups=groups, inner_group_num=1, num_attention_heads=12, intermediate_size=1536,
         hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
         max_position_embeddings=512, type_vocab_size=2, pad_token_id=0,
         attn_implementation="eager",
@@ -81,9 +89,9 @@ def init_student_from_teacher(student, teacher, logger):
     logger.info(f"SVD embedding factorisation keeps {kept:.3f} of the energy")
 
 
-def copy_layer(student, teacher, idx: int):
+def copy_layer(student, teacher, idx: int, group: int = 0):
     t = teacher.encoder.layer[idx]
-    s = student.encoder.albert_layer_groups[0].albert_layers[0]
+    s = student.encoder.albert_layer_groups[group].albert_layers[0]
     s.attention.query.load_state_dict(t.attention.self.query.state_dict())
     s.attention.key.load_state_dict(t.attention.self.key.state_dict())
     s.attention.value.load_state_dict(t.attention.self.value.state_dict())
@@ -92,6 +100,24 @@ def copy_layer(student, teacher, idx: int):
     s.ffn.load_state_dict(t.intermediate.dense.state_dict())
     s.ffn_output.load_state_dict(t.output.dense.state_dict())
     s.full_layer_layer_norm.load_state_dict(t.output.LayerNorm.state_dict())
+
+
+def widen_groups(weights: dict, groups: int, logger=None) -> dict:
+    """Start an N-group student from a 1-group (all-shared) ALBERT state dict (an encoder's or a classifier's):
+    every group gets a copy of the shared layer, so the widened model computes exactly what the shared one did
+    and the groups then specialise in training."""
+    seg = "albert_layer_groups."
+    have = {k.split(seg, 1)[1].split(".", 1)[0] for k in weights if seg in k}
+    if groups == 1 or have != {"0"}:
+        return weights
+    out = dict(weights)
+    for k, v in weights.items():
+        if seg + "0." in k:
+            for g in range(1, groups):
+                out[k.replace(seg + "0.", f"{seg}{g}.", 1)] = v.clone()
+    if logger:
+        logger.info(f"widened the shared layer into {groups} groups (each starts as a copy)")
+    return out
 
 
 def mean_pool(h, mask):
@@ -188,6 +214,8 @@ def main(argv=None) -> None:
     ap.add_argument("--start-step", type=int, default=0,
                     help="with --init-from: the steps that encoder already had (places it on the schedule)")
     ap.add_argument("--version", default="1.0.0", help="version written into the exported manifest")
+    ap.add_argument("--groups", type=int, default=1,
+                    help="shared-layer groups (1 = all layers share one layer; 3 = layers 1-2, 3-4, 5-6 share one each)")
     args = ap.parse_args(argv)
     if args.export:
         import glob
@@ -220,11 +248,13 @@ def main(argv=None) -> None:
     val_probe = [t[:600] for t in val_texts[:300]]
 
     ckpt = out / "checkpoint.pt"
-    student = AlbertModel(student_config(), add_pooling_layer=False)
+    student = AlbertModel(student_config(groups=args.groups), add_pooling_layer=False)
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu")
+        if state.get("groups", 1) != args.groups:
+            raise SystemExit(f"{ckpt}: a run with --groups {state.get('groups', 1)}, not {args.groups}")
         student.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
@@ -233,6 +263,7 @@ def main(argv=None) -> None:
         from safetensors.torch import load_file
 
         weights = {k: v.float() for k, v in load_file(str(args.init_from / "model.safetensors")).items()}
+        weights = widen_groups(weights, args.groups, log)
         missing, unexpected = student.load_state_dict(weights, strict=False)
         if [k for k in missing if "position_ids" not in k] or unexpected:
             raise SystemExit(f"{args.init_from}: not this student's weights (missing {missing}, unexpected {unexpected})")
@@ -242,16 +273,27 @@ def main(argv=None) -> None:
         log.info(f"initialised from {args.init_from} (step {step}): agreement {a0:.4f}")
     else:
         init_student_from_teacher(student, teacher, log)
-        best = (-1.0, 0)
-        for idx in range(teacher.config.num_hidden_layers):
-            copy_layer(student, teacher, idx)
-            a = agreement(student, teacher, tokenizer, val_probe[:96])
-            log.info(f"init from teacher layer {idx}: agreement {a:.4f}")
-            best = max(best, (a, idx))
-        copy_layer(student, teacher, best[1])
-        log.info(f"shared layer initialised from teacher layer {best[1]}")
+        n_t, groups = teacher.config.num_hidden_layers, args.groups
+        size = n_t // groups if n_t % groups == 0 else None
+        chosen = []
+        for g in range(groups):  # a teacher layer in every group first, so each greedy choice is scored in context
+            copy_layer(student, teacher, g * size if size else 0, g)
+        # group g covers student layers [g*M, (g+1)*M); with a teacher of the same depth its candidates are the
+        # teacher layers it stands in for (greedy, group by group); otherwise any teacher layer
+        for g in range(groups):
+            cands = range(g * size, (g + 1) * size) if size and groups > 1 else range(n_t)
+            best = (-1.0, 0)
+            for idx in cands:
+                copy_layer(student, teacher, idx, g)
+                a = agreement(student, teacher, tokenizer, val_probe[:96])
+                log.info(f"group {g} from teacher layer {idx}: agreement {a:.4f}")
+                best = max(best, (a, idx))
+            copy_layer(student, teacher, best[1], g)
+            chosen.append(best[1])
+            log.info(f"shared layer of group {g} initialised from teacher layer {best[1]}")
         a0 = agreement(student, teacher, tokenizer, val_probe)
-        save_json({"init_agreement": a0, "init_layer": best[1]}, out / "init.json")
+        save_json({"init_agreement": a0, "init_layer": chosen[0], "init_layers": chosen, "groups": groups},
+                  out / "init.json")
         log.info(f"agreement at init: {a0:.4f}")
     log.info(f"student parameters: {sum(p.numel() for p in student.parameters()):,}")
 
@@ -291,9 +333,9 @@ def main(argv=None) -> None:
             el = time.time() - t0
             log.info(f"step {step} loss {loss.item():.4f} hid {hid.item():.4f} att {att.item():.4f} cos {cos.item():.4f} lr {lr_at(step):.2e} tok/s {tokens / el:.0f}")
         if time.time() - last_save > 300:
-            torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+            torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step, "groups": args.groups}, ckpt)
             last_save = time.time()
-    torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt)
+    torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step, "groups": args.groups}, ckpt)
     a = agreement(student, teacher, tokenizer, val_probe)
     log.info(f"step {step}: held-out sentence-embedding agreement (cosine) {a:.4f}")
     save_json({"step": step, "agreement": a}, out / f"agreement_{step}.json")

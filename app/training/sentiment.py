@@ -10,6 +10,7 @@ the review's label), minus the validation and calibration splits of app.training
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import shutil
 import time
@@ -174,6 +175,19 @@ def train(args) -> None:
         str(encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
         attn_implementation="eager", dtype=torch.float32, **extra,
     )
+    if args.groups and args.arch == "albert" and args.groups != model.config.num_hidden_groups:
+        # more capacity for the student: split the all-shared layer into groups that start as copies of it
+        from app.training.distill import widen_groups
+
+        if model.config.num_hidden_groups != 1 or model.config.num_hidden_layers % args.groups \
+                or args.groups >= model.config.num_hidden_layers:
+            raise SystemExit(f"--groups {args.groups}: needs an all-shared base whose {model.config.num_hidden_layers} "
+                             "layers it divides, and fewer groups than layers")
+        cfg = copy.deepcopy(model.config)
+        cfg.num_hidden_groups = args.groups
+        wide = cls(cfg)
+        wide.load_state_dict(widen_groups(model.state_dict(), args.groups, log))
+        model = wide
     log.info(f"base {encoder} ({args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters), "
              f"{steps_per_epoch} steps per epoch x {args.epochs}")
     teacher = None
@@ -351,6 +365,8 @@ def main(argv=None) -> None:
                     help="per epoch: this many unlabelled IMDB review windows trained on the teacher's soft labels only")
     ap.add_argument("--hidden-weight", type=float, default=0.0,
                     help="weight of a per-layer hidden-state MSE to the teacher (same hidden size and depth)")
+    ap.add_argument("--groups", type=int, default=0,
+                    help="widen an all-shared ALBERT base into this many shared-layer groups before training")
     ap.add_argument("--epoch-offset", type=int, default=0,
                     help="continue a finished run on the next IMDB slices (pass the epochs already done)")
     ap.add_argument("--model-id", default=MODEL_ID, help="folder name and manifest id of the export")

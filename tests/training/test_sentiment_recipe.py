@@ -76,7 +76,7 @@ def _run_args(tmp_path: Path, **overrides) -> argparse.Namespace:
     args = dict(
         out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
         epoch_offset=0, minutes=5, epochs=2, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
-        threads=1, seed=13, transfer_sentences=0, transfer_windows=0, hidden_weight=0.0,
+        threads=1, seed=13, transfer_sentences=0, transfer_windows=0, hidden_weight=0.0, groups=0,
     )
     return argparse.Namespace(**{**args, **overrides})
 
@@ -154,3 +154,55 @@ def test_transfer_rows_learn_from_the_teacher_only():
     p_t = torch.softmax(teacher[1] / 2, -1)
     kl = (p_t * (p_t.log() - torch.log_softmax(student[1] / 2, -1))).sum().item() * 4
     assert both == pytest.approx(kl / 2, rel=1e-5)
+
+
+def test_widening_the_shared_layer_into_groups_keeps_the_function(tmp_path):
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    from app.training.distill import widen_groups
+
+    torch.manual_seed(0)
+    cfg = AlbertConfig(vocab_size=100, embedding_size=8, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+                       intermediate_size=32, max_position_embeddings=32, num_labels=2)
+    shared = AlbertForSequenceClassification(cfg).eval()
+    wide_cfg = AlbertConfig(**{**cfg.to_dict(), "num_hidden_groups": 2})
+    wide = AlbertForSequenceClassification(wide_cfg).eval()
+    wide.load_state_dict(widen_groups(shared.state_dict(), 2))  # strict: every key of both groups is there
+    ids = torch.tensor([[1, 5, 7, 9, 2]])
+    assert torch.allclose(shared(input_ids=ids).logits, wide(input_ids=ids).logits, atol=1e-6)
+    n = lambda m: sum(p.numel() for p in m.parameters())
+    layer = sum(p.numel() for p in shared.albert.encoder.albert_layer_groups[0].parameters())
+    assert n(wide) == n(shared) + layer
+    # the groups are copies, not the same tensors: training one leaves the other alone
+    g = wide.albert.encoder.albert_layer_groups
+    assert g[0].albert_layers[0].ffn.weight.data_ptr() != g[1].albert_layers[0].ffn.weight.data_ptr()
+    # a state dict that already has groups is left as it is
+    sd = wide.state_dict()
+    assert widen_groups(sd, 4) is sd
+
+
+def test_a_distillation_run_can_widen_the_student_into_groups(data, tmp_path):
+    from transformers import AlbertForSequenceClassification
+
+    ap = _run_args(tmp_path, epochs=1, groups=2)
+    base = _tiny(tmp_path / "base4", "albert", layers=4)
+    teacher = _tiny(tmp_path / "teacher4", "bert", layers=4)
+    ap = argparse.Namespace(**{**vars(ap), "encoder": base, "distill_from": teacher, "hidden_weight": 0.5})
+    sentiment.train(ap)
+    out = AlbertForSequenceClassification.from_pretrained(str(tmp_path / "run" / "final"))
+    assert out.config.num_hidden_groups == 2
+    assert "widened the shared layer into 2 groups" in (tmp_path / "run" / "train.log").read_text()
+    sentiment.train(ap)  # resumes the widened model from its checkpoint
+    assert "resumed at step" in (tmp_path / "run" / "train.log").read_text()
+    with pytest.raises(SystemExit, match="--groups 3"):
+        sentiment.train(argparse.Namespace(**{**vars(ap), "groups": 3, "out": tmp_path / "r2"}))
+
+
+def test_student_config_groups():
+    from app.training.distill import student_config
+
+    assert student_config().num_hidden_groups == 1
+    assert student_config(groups=3).num_hidden_groups == 3
+    for bad in (4, 6, 0):  # 4 does not divide 6 layers; 6 would share nothing
+        with pytest.raises(SystemExit):
+            student_config(groups=bad)
