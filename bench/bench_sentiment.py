@@ -61,9 +61,9 @@ def prepare(folder: Path, threads: int) -> tuple[Path, Path]:
     torch.onnx.export(model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(odir / "model.onnx"), dynamo=False,
                       opset_version=17, input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
                       dynamic_axes={k: {0: "b", 1: "s"} for k in ("input_ids", "attention_mask", "token_type_ids")} | {"logits": {0: "b"}})
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from app.training.common import quantize_int8
 
-    quantize_dynamic(str(odir / "model.onnx"), str(odir / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    quantize_int8(odir / "model.onnx", odir / "model.int8.onnx")
     shutil.copy(teacher_dir() / "tokenizer.json", odir / "tokenizer.json")
     graphs = {g: {"file": f, "inputs": ["input_ids", "attention_mask", "token_type_ids"]}
               for g, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))}

@@ -67,3 +67,41 @@ def save_json(obj, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     tmp.replace(path)
+
+
+def quantize_int8(src: Path, dst: Path) -> dict:
+    """Dynamic int8 copy of an ONNX graph (weights int8, activations quantized on the fly), quantizing every
+    use of a shared weight.
+
+    torch.onnx.export writes a weight used by several layers (ALBERT's cross-layer sharing) once and reaches
+    it from layers 2..L through Identity nodes; onnxruntime's quantizer only quantizes MatMuls fed straight
+    by an initializer, so without this it would quantize the first layer alone and keep the float copy for
+    the rest. Identity nodes whose input is an initializer are folded away first (the graph computes the
+    same), then quantize_dynamic runs. Returns counts for the log: folded Identities, float and integer MatMuls.
+    """
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(src))
+    g = model.graph
+    inits = {t.name for t in g.initializer}
+    alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity" and n.input[0] in inits}
+    graph_outputs = {o.name for o in g.output}
+    alias = {k: v for k, v in alias.items() if k not in graph_outputs}
+    keep = [n for n in g.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for n in keep:
+        for i, name in enumerate(n.input):
+            if name in alias:
+                n.input[i] = alias[name]
+    del g.node[:]
+    g.node.extend(keep)
+    with tempfile.TemporaryDirectory() as td:
+        folded = Path(td) / "folded.onnx"
+        onnx.save(model, str(folded))
+        quantize_dynamic(str(folded), str(dst), weight_type=QuantType.QInt8)
+    q = onnx.load(str(dst), load_external_data=False)
+    ops = [n.op_type for n in q.graph.node]
+    return {"identities_folded": len(alias), "float_matmuls_left": ops.count("MatMul"),
+            "int8_matmuls": ops.count("MatMulInteger")}

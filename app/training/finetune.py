@@ -400,9 +400,9 @@ def _export_onnx(model, folder: Path) -> None:
         dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                       "token_type_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
     )
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from app.training.common import quantize_int8
 
-    quantize_dynamic(str(folder / "model.onnx"), str(folder / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
 
 
 def _save_weights(model, folder: Path) -> None:

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, seed_everything, teacher_dir
+from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, quantize_int8, seed_everything, teacher_dir
 from app.training.distill import HELD_OUT_REVIEWS, hidden_mse
 from app.training.sentiment_data import clean_review, imdb_splits, sst2_splits
 
@@ -280,7 +280,6 @@ def fit_temperature(logits, labels) -> float:
 def export(args) -> None:
     import numpy as np
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModelForSequenceClassification
 
     from app.core.registry import write_manifest
@@ -302,7 +301,7 @@ def export(args) -> None:
         dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                       "token_type_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
     )
-    quantize_dynamic(str(tmp / "model.onnx"), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    print("int8:", quantize_int8(tmp / "model.onnx", tmp / "model.int8.onnx"))
     shutil.copy(teacher_dir() / "tokenizer.json", tmp / "tokenizer.json")
     # calibrate on the calibration splits (never on validation)
     import onnxruntime as ort

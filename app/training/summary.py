@@ -73,7 +73,7 @@ class _Pool:
 
 def export_encoder(encoder_dir: Path, dest: Path) -> None:
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from app.training.common import quantize_int8
     from transformers import AlbertModel
 
     enc = AlbertModel.from_pretrained(str(encoder_dir), add_pooling_layer=False, attn_implementation="eager").eval()
@@ -84,7 +84,7 @@ def export_encoder(encoder_dir: Path, dest: Path) -> None:
         dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                       "sentence_embedding": {0: "batch"}},
     )
-    quantize_dynamic(str(dest / "encoder.onnx"), str(dest / "encoder.int8.onnx"), weight_type=QuantType.QInt8)
+    quantize_int8(dest / "encoder.onnx", dest / "encoder.int8.onnx")
     shutil.copy(teacher_dir() / "tokenizer.json", dest / "tokenizer.json")
 
 

@@ -68,13 +68,13 @@ def export_graphs(model, n_layers: int, heads: int, head_dim: int, d_model: int,
 
 def quantize(folder: Path, graphs: dict) -> dict:
     """Dynamic int8 copies of every graph (weights int8, activations quantized on the fly)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from app.training.common import quantize_int8
 
     out = {}
     for name, g in graphs.items():
         src = folder / g["file"]
         dst = folder / g["file"].replace(".onnx", ".int8.onnx")
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        quantize_int8(src, dst)
         out[f"{name}_int8"] = {"file": dst.name, "inputs": g["inputs"]}
     return out
 
