@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, read_jsonl, save_json, seed_everything, teacher_dir
+from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, quantize_int8, read_jsonl, save_json, seed_everything, teacher_dir
 
 MODEL_ID = "albert-summary-en"
 
@@ -73,7 +73,6 @@ class _Pool:
 
 def export_encoder(encoder_dir: Path, dest: Path) -> None:
     import torch
-    from app.training.common import quantize_int8
     from transformers import AlbertModel
 
     enc = AlbertModel.from_pretrained(str(encoder_dir), add_pooling_layer=False, attn_implementation="eager").eval()

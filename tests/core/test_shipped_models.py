@@ -30,6 +30,26 @@ def test_shipped_models_verify(folder):
     assert (m.folder / "MODEL_CARD.md").exists(), "every shipped model carries a model card"
 
 
+def test_sentiment_and_summary_files_fit_the_60_mb_budget():
+    total = 0
+    for folder in ("albert-sentiment-en", "albert-summary-en"):
+        m = read_manifest(shipped_models_dir() / folder)
+        total += sum((m.folder / f).stat().st_size for f in m.raw["files"])
+    assert total < 60e6, f"shipped sentiment + summary files: {total / 1e6:.1f} MB (budget 60 MB)"
+
+
+def test_shipped_int8_graphs_are_int8_in_every_layer():
+    """The quantizer must reach the shared layers 2..L too (see app.training.common.quantize_int8)."""
+    onnx = pytest.importorskip("onnx")
+    for folder, graph in (("albert-sentiment-en", "int8"),):
+        m = read_manifest(shipped_models_dir() / folder)
+        g = onnx.load(str(m.folder / m.raw["graphs"][graph]["file"])).graph
+        inits = {t.name for t in g.initializer}
+        inits |= {n.output[0] for n in g.node if n.op_type == "Identity" and n.input[0] in inits}  # aliases
+        float_weight_matmuls = [n.name for n in g.node if n.op_type == "MatMul" and any(i in inits for i in n.input)]
+        assert not float_weight_matmuls, f"{folder}: float MatMuls left in the int8 graph: {float_weight_matmuls[:3]}"
+
+
 @pytest.mark.parametrize("text,label", [
     ("a wonderful, moving film", "positive"),
     ("One of the best films I have seen this year: funny, warm and beautifully acted.", "positive"),

@@ -46,6 +46,7 @@ def test_every_shared_layer_is_quantized(tmp_path, groups):
     assert info["identities_folded"] > 0  # the exporter did reach layers 2..L through Identity nodes
     q = onnx.load(str(dst))
     inits = {t.name for t in q.graph.initializer}
+    inits |= {n.output[0] for n in q.graph.node if n.op_type == "Identity" and n.input[0] in inits}
     float_weight_matmuls = [n.name for n in q.graph.node if n.op_type == "MatMul" and any(i in inits for i in n.input)]
     assert float_weight_matmuls == []  # only activation x activation products (attention) stay float
     # 6 weight matrices per shared layer (q, k, v, attention out, ffn in, ffn out), used 4 times
