@@ -5,8 +5,9 @@ parameter sharing (Lan et al. 2019): by default one shared transformer layer app
 (num_hidden_groups=1); `--groups N` splits the stack into N groups of consecutive layers that share one
 layer each (the paper's section 4.5 variant). Initialisation: the teacher's word/position embeddings
 factorised by truncated SVD into ALBERT's V x E table and E x H projection; each shared layer starts from
-the teacher layer (among those it stands in for) whose copy gives the best sentence-embedding agreement. Loss: per-layer hidden-state MSE + attention KL on the last
-layer + cosine loss on mean-pooled sentence embeddings.
+the teacher layer (among those it stands in for) whose copy gives the best sentence-embedding agreement.
+Loss: per-layer hidden-state MSE + attention KL on the last layer + cosine loss on mean-pooled sentence
+embeddings.
 
     python -m app.training.distill --minutes 60          # resumable, run again to continue
     python -m app.training.distill --init-from models/albert-encoder-en --start-step 159 --total-steps 1350
