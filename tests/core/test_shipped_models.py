@@ -41,7 +41,9 @@ def test_sentiment_and_summary_files_fit_the_60_mb_budget():
 def test_shipped_int8_graphs_are_int8_in_every_layer():
     """The quantizer must reach the shared layers 2..L too (see app.training.common.quantize_int8)."""
     onnx = pytest.importorskip("onnx")
-    for folder, graph in (("albert-sentiment-en", "int8"), ("albert-summary-en", "encoder_int8")):
+    for folder, graph in (("albert-sentiment-en", "int8"), ("albert-summary-en", "encoder_int8"),
+                          ("albert-mt-en-fr-de", "encoder_int8"), ("albert-mt-en-fr-de", "decoder_int8"),
+                          ("albert-mt-en-fr-de", "decoder_with_past_int8")):
         m = read_manifest(shipped_models_dir() / folder)
         g = onnx.load(str(m.folder / m.raw["graphs"][graph]["file"])).graph
         inits = {t.name for t in g.initializer}
