@@ -256,6 +256,7 @@ class FineTuneView(QWidget):
         self._build()
         self.refresh_bases()
         self.refresh_library_labels()
+        self._update_buttons()  # an installation without PyTorch says so before the user picks any data
 
     # -- layout
 

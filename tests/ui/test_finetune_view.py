@@ -122,3 +122,19 @@ def test_a_killed_worker_leaves_the_window_working(qtbot, view, tmp_path):
     assert "stopped unexpectedly" in view.status.text()
     assert view.isVisible() and view.start_button.isEnabled()
     assert [m.id for m in view.registry.manifests()] == ["albert-encoder-tiny"]
+
+
+def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, tmp_path, monkeypatch):
+    """The inference-only bundle: the page explains how to enable fine-tuning as soon as it opens."""
+    from app.jobs import finetune as jobs
+    from app.ui.finetune_view import FineTuneView
+
+    monkeypatch.setattr(jobs, "TRAINING_PACKAGES", ("sklearn", "no_such_training_package"))  # one missing
+    user = tmp_path / "user"
+    reg = Registry(roots=[encoder_root, user], settings_file=user / "defaults.json")
+    v = FineTuneView(registry=reg, store_path=tmp_path / "library.db")
+    qtbot.addWidget(v)
+    v.show()
+    assert "PyTorch" in v.status.text() and "Missing: no_such_training_package" in v.status.text()
+    assert v.status.isVisible()
+    assert not v.start_button.isEnabled()
