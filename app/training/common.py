@@ -102,6 +102,14 @@ def quantize_int8(src: Path, dst: Path) -> dict:
         onnx.save(model, str(folded))
         quantize_dynamic(str(folded), str(dst), weight_type=QuantType.QInt8)
     q = onnx.load(str(dst), load_external_data=False)
-    ops = [n.op_type for n in q.graph.node]
-    return {"identities_folded": len(alias), "float_matmuls_left": ops.count("MatMul"),
-            "int8_matmuls": ops.count("MatMulInteger")}
+    return {"identities_folded": len(alias), "float_weight_matmuls": len(float_weight_matmuls(q.graph)),
+            "int8_matmuls": sum(n.op_type == "MatMulInteger" for n in q.graph.node)}
+
+
+def float_weight_matmuls(graph) -> list[str]:
+    """Names of the MatMul nodes of an ONNX graph that multiply by a stored weight (an initializer, directly or
+    through an Identity alias) in float: in an int8 graph only activation x activation products (attention)
+    should be left."""
+    weights = {t.name for t in graph.initializer}
+    weights |= {n.output[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in weights}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]

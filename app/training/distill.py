@@ -23,16 +23,21 @@ from pathlib import Path
 from app.training.common import DATA_DIR, RUNS_DIR, get_logger, read_jsonl, save_json, seed_everything, teacher_dir
 
 
+def check_groups(layers: int, groups: int) -> None:
+    """Shared-layer groups must split the layers evenly and still share (fewer groups than layers)."""
+    if groups < 1 or layers % groups:
+        raise SystemExit(f"--groups {groups}: must divide the {layers} layers evenly")
+    if groups == layers:
+        raise SystemExit(f"--groups {groups}: that is no cross-layer sharing at all (not ALBERT); use fewer groups")
+
+
 def student_config(layers: int = 6, groups: int = 1):
     """ALBERT student. groups=1 shares one layer across all `layers` (the paper's default, all-shared);
     groups=N splits the stack into N groups of layers/N consecutive layers that share one layer each
     (Lan et al. 2019, section 4.5: "dividing the L layers into N groups of size M")."""
     from transformers import AlbertConfig
 
-    if groups < 1 or layers % groups:
-        raise SystemExit(f"--groups {groups}: must divide the {layers} layers evenly")
-    if groups == layers:
-        raise SystemExit(f"--groups {groups}: that is no cross-layer sharing at all (not ALBERT); use fewer groups")
+    check_groups(layers, groups)
     return AlbertConfig(
         vocab_size=30522, embedding_size=128, hidden_size=384, num_hidden_layers=layers,
         num_hidden_groups=groups, inner_group_num=1, num_attention_heads=12, intermediate_size=1536,

@@ -177,12 +177,12 @@ def train(args) -> None:
     )
     if args.groups and args.arch == "albert" and args.groups != model.config.num_hidden_groups:
         # more capacity for the student: split the all-shared layer into groups that start as copies of it
-        from app.training.distill import widen_groups
+        from app.training.distill import check_groups, widen_groups
 
-        if model.config.num_hidden_groups != 1 or model.config.num_hidden_layers % args.groups \
-                or args.groups >= model.config.num_hidden_layers:
-            raise SystemExit(f"--groups {args.groups}: needs an all-shared base whose {model.config.num_hidden_layers} "
-                             "layers it divides, and fewer groups than layers")
+        if model.config.num_hidden_groups != 1:
+            raise SystemExit(f"--groups {args.groups}: widening needs an all-shared base (this one has "
+                             f"{model.config.num_hidden_groups} groups)")
+        check_groups(model.config.num_hidden_layers, args.groups)
         cfg = copy.deepcopy(model.config)
         cfg.num_hidden_groups = args.groups
         wide = cls(cfg)
