@@ -89,12 +89,84 @@ def build_transfer(tokenizer, max_len: int, n_sentences: int, n_windows: int, se
     sents = sents[:n_sentences]
     room = max_len - 2
     ex = []
-    for ids in tokenizer(sents, add_special_tokens=False)["input_ids"]:
+    for ids in tokenizer(sents, add_special_tokens=False)["input_ids"] if sents else []:
         if ids:
             ex.append((ids[:room], UNLABELLED))
     for ids in tokenizer(windows, add_special_tokens=False)["input_ids"] if windows else []:
         ex.append((random_window(ids, room, rng), UNLABELLED))
     return ex
+
+
+def embedding_neighbours(words, k: int = 8) -> dict[str, list[str]]:
+    """For each word that is one WordPiece of the teacher's vocabulary: its `k` nearest whole-word tokens by
+    cosine similarity of the teacher's input embeddings (a local stand-in for the GloVe neighbours TinyBERT's
+    augmentation uses). Antonyms can be neighbours; that is fine, the teacher labels every variant anew."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(teacher_dir() / "model.safetensors"))
+    key = next(n for n in weights if n.endswith("word_embeddings.weight"))
+    emb = weights[key].astype(np.float32)
+    vocab = [l.rstrip("\n") for l in open(teacher_dir() / "vocab.txt", encoding="utf-8")]
+    index = {w: i for i, w in enumerate(vocab)}
+    whole = np.array([i for i, w in enumerate(vocab) if w.isalpha() and len(w) > 1])
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-6)
+    cand = unit[whole]
+    asked = sorted({w for w in words if w in index and w.isalpha()})
+    out: dict[str, list[str]] = {}
+    for lo in range(0, len(asked), 2048):
+        chunk = asked[lo:lo + 2048]
+        sims = unit[[index[w] for w in chunk]] @ cand.T
+        top = np.argpartition(-sims, k + 1, axis=1)[:, : k + 1]
+        for w, row, s in zip(chunk, top, sims):
+            best = [vocab[whole[j]] for j in row[np.argsort(-s[row])]]
+            out[w] = [b for b in best if b != w][:k]
+    return out
+
+
+def augment_sentences(rows, n_per: int, seed: int, neighbours: dict[str, list[str]],
+                      p_mask: float = 0.1, p_swap: float = 0.1, p_ngram: float = 0.25) -> list[str]:
+    """Tang et al. 2019's augmentation (section 3.1) of whitespace-tokenized sentences, `n_per` variants each:
+    every word becomes [MASK] with probability p_mask, else with probability p_swap one of its embedding
+    neighbours; then, with probability p_ngram, the variant is cut to a random n-gram (n = 1..5). Variants
+    equal to their source are dropped. They carry no label: the teacher's soft targets train on them."""
+    rng = random.Random(seed)
+    out = []
+    for text in rows:
+        words = text.split()
+        if not words:
+            continue
+        for _ in range(n_per):
+            new = []
+            for w in words:
+                r = rng.random()
+                if r < p_mask:
+                    new.append("[MASK]")
+                elif r < p_mask + p_swap and neighbours.get(w):
+                    new.append(rng.choice(neighbours[w]))
+                else:
+                    new.append(w)
+            if rng.random() < p_ngram and len(new) > 1:
+                n = rng.randint(1, min(5, len(new) - 1))
+                start = rng.randrange(0, len(new) - n + 1)
+                new = new[start:start + n]
+            variant = " ".join(new)
+            if variant != text and variant != "[MASK]":
+                out.append(variant)
+    return out
+
+
+def build_augmented(tokenizer, max_len: int, n_per: int, seed: int, epoch: int = 0, neighbours=None):
+    """Augmented SST-2 training sentences (5 words or more) for the transfer set, new variants each epoch."""
+    if not n_per:
+        return []
+    sst_train, _, _ = sst2_splits()
+    src = [t for t, _ in sst_train if len(t.split()) >= 5]
+    if neighbours is None:
+        neighbours = embedding_neighbours({w for t in src for w in t.split()})
+    texts = augment_sentences(src, n_per, seed * 1000 + epoch + 11, neighbours)
+    room = max_len - 2
+    return [(ids[:room], UNLABELLED) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if ids]
 
 
 def token_batches(examples, max_tokens: int, seed: int):
@@ -151,12 +223,17 @@ def train(args) -> None:
     log = get_logger("sentiment", out / "train.log")
     tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir()))
     off = args.epoch_offset
-    if (args.transfer_sentences or args.transfer_windows or args.hidden_weight) and not args.distill_from:
-        raise SystemExit("--transfer-sentences, --transfer-windows and --hidden-weight need --distill-from (a teacher)")
+    if (args.transfer_sentences or args.transfer_windows or args.hidden_weight or args.augment) and not args.distill_from:
+        raise SystemExit("--transfer-sentences, --transfer-windows, --augment and --hidden-weight need --distill-from (a teacher)")
+    neighbours = None
+    if args.augment:
+        sst_train, _, _ = sst2_splits()
+        neighbours = embedding_neighbours({w for t, _ in sst_train for w in t.split()})
 
     def epoch_examples(e):
         ex = build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, e)
         ex += build_transfer(tokenizer, args.max_len, args.transfer_sentences, args.transfer_windows, args.seed, e)
+        ex += build_augmented(tokenizer, args.max_len, args.augment, args.seed, e, neighbours)
         return ex
 
     per_epoch = [epoch_examples(off)]
@@ -362,6 +439,9 @@ def main(argv=None) -> None:
                     help="per epoch: this many unlabelled IMDB sentences trained on the teacher's soft labels only")
     ap.add_argument("--transfer-windows", type=int, default=0,
                     help="per epoch: this many unlabelled IMDB review windows trained on the teacher's soft labels only")
+    ap.add_argument("--augment", type=int, default=0,
+                    help="per epoch: this many augmented variants of each SST-2 training sentence (Tang et al. 2019), "
+                         "trained on the teacher's soft labels only")
     ap.add_argument("--hidden-weight", type=float, default=0.0,
                     help="weight of a per-layer hidden-state MSE to the teacher (same hidden size and depth)")
     ap.add_argument("--groups", type=int, default=0,

@@ -76,7 +76,7 @@ def _run_args(tmp_path: Path, **overrides) -> argparse.Namespace:
     args = dict(
         out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
         epoch_offset=0, minutes=5, epochs=2, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
-        threads=1, seed=13, transfer_sentences=0, transfer_windows=0, hidden_weight=0.0, groups=0,
+        threads=1, seed=13, transfer_sentences=0, transfer_windows=0, augment=0, hidden_weight=0.0, groups=0,
     )
     return argparse.Namespace(**{**args, **overrides})
 
@@ -124,6 +124,8 @@ def test_transfer_rows_are_unlabelled_new_each_epoch_and_never_held_out(unlabell
     assert max(number(e0) | number(e1)) < 10  # never the 2,000 held-out reviews
     # "Short one." (2 words) is too short to be a transfer sentence
     assert all(tokenizer.decode(ids) != "short one." for ids, _ in e0 + e1)
+    windows_only = sentiment.build_transfer(tokenizer, 16, n_sentences=0, n_windows=2, seed=13, epoch=0)
+    assert len(windows_only) == 2 and all(len(ids) == 14 for ids, _ in windows_only)
 
 
 def test_distillation_on_unlabelled_rows_with_hidden_states(data, unlabelled, tmp_path):
@@ -206,3 +208,37 @@ def test_student_config_groups():
     for bad in (4, 6, 0):  # 4 does not divide 6 layers; 6 would share nothing
         with pytest.raises(SystemExit):
             student_config(groups=bad)
+
+
+def test_augmented_variants_follow_tang_et_al_rules():
+    src = ["a wonderful , moving film about two brothers", "the plot is dull and the acting is worse"]
+    neighbours = {"wonderful": ["lovely"], "dull": ["boring"], "film": ["movie"]}
+    out = sentiment.augment_sentences(src, 30, seed=5, neighbours=neighbours)
+    assert out == sentiment.augment_sentences(src, 30, seed=5, neighbours=neighbours)  # deterministic
+    assert out != sentiment.augment_sentences(src, 30, seed=6, neighbours=neighbours)
+    assert src[0] not in out and src[1] not in out  # a copy of the source teaches nothing new
+    assert len(out) > 30  # most of the 60 draws differ from their source
+    vocab = {w for t in src for w in t.split()} | {"[MASK]", "lovely", "boring", "movie"}
+    assert all(set(v.split()) <= vocab for v in out)  # only masks and neighbours are new
+    assert any("[MASK]" in v for v in out)
+    assert any("lovely" in v or "boring" in v or "movie" in v for v in out)
+    assert any(len(v.split()) <= 5 for v in out)  # n-gram samples
+    assert max(len(v.split()) for v in out) == max(len(t.split()) for t in src)  # words are never added
+
+
+def test_embedding_neighbours_are_related_words(tokenizer):
+    nb = sentiment.embedding_neighbours({"film", "funny", "zzzzqx"}, k=8)
+    assert "zzzzqx" not in nb  # not a single piece of the vocabulary
+    assert "movie" in nb["film"] and "film" not in nb["film"]
+    assert len(nb["funny"]) == 8 and "hilarious" in nb["funny"]
+
+
+def test_augmented_transfer_rows_come_from_long_training_sentences_only(monkeypatch, tokenizer):
+    train = [("a wonderful , moving film about brothers", 1), ("dull film", 0), ("the plot is dull and thin", 0)]
+    monkeypatch.setattr(sentiment, "sst2_splits", lambda: (list(train), [], []))
+    rows = sentiment.build_augmented(tokenizer, 16, n_per=20, seed=13, epoch=0, neighbours={})
+    assert rows and all(y == sentiment.UNLABELLED and 0 < len(ids) <= 14 for ids, y in rows)
+    words = {w.strip(",") for ids, _ in rows for w in tokenizer.decode(ids).split()}
+    assert "wonderful" in words and "plot" in words
+    assert rows != sentiment.build_augmented(tokenizer, 16, n_per=20, seed=13, epoch=1, neighbours={})  # new each epoch
+    assert sentiment.build_augmented(tokenizer, 16, n_per=0, seed=13) == []
