@@ -79,19 +79,28 @@ class Session:
         return dict(zip(names, self._sess.run(names, feeds)))
 
 
-def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_batch: int = 64) -> list[list[int]]:
-    """Group indices of similar length so padding stays small; each batch fits a token budget."""
+def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_batch: int = 64,
+                   max_padding: float = 0.5) -> list[list[int]]:
+    """Group indices of similar length so padding stays small; each batch fits a token budget.
+
+    A batch also ends where the next (longer) sequence would make padding more than `max_padding` of the
+    real tokens (and more than 256 tokens): one document's 254-token windows and its 20-token sentences
+    then run as two batches instead of every sentence padded to 254."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     cur: list[int] = []
-    longest = 0
+    longest = real = 0
     for i in order:
         longest_if = max(longest, lengths[i])
-        if cur and (longest_if * (len(cur) + 1) > max_tokens or len(cur) >= max_batch):
+        padded = longest_if * (len(cur) + 1)
+        wasted = padded - real - lengths[i]
+        if cur and (padded > max_tokens or len(cur) >= max_batch
+                    or (wasted > 256 and wasted > max_padding * (real + lengths[i]))):
             batches.append(cur)
-            cur, longest_if = [], lengths[i]
+            cur, longest_if, real = [], lengths[i], 0
         cur.append(i)
         longest = longest_if
+        real += lengths[i]
     if cur:
         batches.append(cur)
     return batches

@@ -67,23 +67,35 @@ class SentimentModel:
 
     def analyze(self, text: str, sentences: Sequence | None = None, per_sentence: bool = True) -> SentimentResult:
         """Document label from all of its text (packed into model windows, averaged by length) + sentences."""
-        sents = list(sentences) if sentences is not None else split_sentences(text)
-        if not sents:
-            raise ValueError("nothing to analyse: the text is empty")
-        ids = self.tokenizer.pieces([s.text for s in sents])
-        windows = self.tokenizer.windows(ids)
-        seqs = [w for w, _ in windows]
-        sent_seqs = [self.tokenizer.wrap(i) for i in ids] if per_sentence else []
-        probs = self._run(seqs + sent_seqs)
-        wprobs, sprobs = probs[: len(seqs)], probs[len(seqs):]
-        weights = np.array([n for _, n in windows], dtype=np.float32)
-        doc = (wprobs * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
-        label, score = self._result(doc)
-        out = tuple(
-            SentenceSentiment(s.text, *self._result(p), start=s.start, end=s.end) for s, p in zip(sents, sprobs)
-        )
-        return SentimentResult(
-            label=label, score=score,
-            probabilities=tuple((lab, float(v)) for lab, v in zip(self.labels, doc)),
-            sentences=out, chunks=len(seqs),
-        )
+        return self.analyze_many([text], [sentences] if sentences is not None else None, per_sentence)[0]
+
+    def analyze_many(self, texts: Sequence[str], sentences: Sequence[Sequence] | None = None,
+                     per_sentence: bool = True) -> list[SentimentResult]:
+        """`analyze` for several documents at once: their windows and sentences share length-sorted batches,
+        which keeps the batches full when documents are short (a folder of tickets, CSV rows)."""
+        docs = [list(s) for s in sentences] if sentences is not None else [split_sentences(t) for t in texts]
+        plans, seqs = [], []
+        for sents in docs:
+            if not sents:
+                raise ValueError("nothing to analyse: the text is empty")
+            ids = self.tokenizer.pieces([s.text for s in sents])
+            windows = self.tokenizer.windows(ids)
+            sent_seqs = [self.tokenizer.wrap(i) for i in ids] if per_sentence else []
+            plans.append((len(seqs), [n for _, n in windows], len(sent_seqs)))
+            seqs += [w for w, _ in windows] + sent_seqs
+        probs = self._run(seqs)
+        out = []
+        for sents, (at, window_tokens, n_sents) in zip(docs, plans):
+            wprobs = probs[at: at + len(window_tokens)]
+            sprobs = probs[at + len(window_tokens): at + len(window_tokens) + n_sents]
+            weights = np.array(window_tokens, dtype=np.float32)
+            doc = (wprobs * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+            label, score = self._result(doc)
+            out.append(SentimentResult(
+                label=label, score=score,
+                probabilities=tuple((lab, float(v)) for lab, v in zip(self.labels, doc)),
+                sentences=tuple(SentenceSentiment(s.text, *self._result(p), start=s.start, end=s.end)
+                                for s, p in zip(sents, sprobs)),
+                chunks=len(window_tokens),
+            ))
+        return out

@@ -106,29 +106,47 @@ class Summarizer:
 
     def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Scorer probability and unit embedding of each sentence of one document."""
-        emb, lengths = self.encoder.embed(texts)
-        feats = sentence_features(emb, lengths)
-        logits = self.scorer({"features": feats})[self.scorer.output_names[0]].reshape(-1)
+        return self.score_many([texts])[0]
+
+    def score_many(self, docs: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`score` for several documents: one encoder pass over all their sentences, features per document."""
+        if not docs:
+            return []
+        emb, lengths = self.encoder.embed([t for d in docs for t in d])
+        feats, spans, at = [], [], 0
+        for d in docs:
+            feats.append(sentence_features(emb[at:at + len(d)], lengths[at:at + len(d)]))
+            spans.append((at, at + len(d)))
+            at += len(d)
+        logits = self.scorer({"features": np.concatenate(feats)})[self.scorer.output_names[0]].reshape(-1)
+        probs = 1.0 / (1.0 + np.exp(-logits))
         unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-6)
-        return 1.0 / (1.0 + np.exp(-logits)), unit
+        return [(probs[lo:hi], unit[lo:hi]) for lo, hi in spans]
 
     def summarize(self, text: str, sentences: int | None = 3, ratio: float | None = None,
                   sents: Sequence | None = None) -> Summary:
         """Pick `sentences` sentences (or `ratio` of them, at least one) that best summarise the text."""
-        items = list(sents) if sents is not None else split_sentences(text)
-        if not items:
-            return Summary(())
-        if ratio is not None:
-            if not 0 < ratio <= 1:
-                raise ValueError("ratio must be between 0 and 1")
-            k = max(1, round(len(items) * ratio))
-        else:
-            if sentences is None or sentences < 1:
-                raise ValueError("sentences must be at least 1")
-            k = sentences
-        probs, unit = self.score([s.text for s in items])
-        words = [len(s.text.split()) for s in items]
-        chosen = select(probs, unit, min(k, len(items)), self.redundancy, words, self.length_bonus)
-        return Summary(tuple(
-            SummarySentence(items[i].text, float(probs[i]), i, items[i].start, items[i].end) for i in chosen
-        ))
+        return self.summarize_many([text], sentences, ratio, [sents] if sents is not None else None)[0]
+
+    def summarize_many(self, texts: Sequence[str], sentences: int | None = 3, ratio: float | None = None,
+                       sents: Sequence[Sequence] | None = None) -> list[Summary]:
+        """`summarize` for several documents at once (one encoder pass over all their sentences)."""
+        if ratio is not None and not 0 < ratio <= 1:
+            raise ValueError("ratio must be between 0 and 1")
+        if ratio is None and (sentences is None or sentences < 1):
+            raise ValueError("sentences must be at least 1")
+        docs = [list(s) for s in sents] if sents is not None else [split_sentences(t) for t in texts]
+        scored = iter(self.score_many([[s.text for s in items] for items in docs if items]))
+        out = []
+        for items in docs:
+            if not items:
+                out.append(Summary(()))
+                continue
+            k = max(1, round(len(items) * ratio)) if ratio is not None else sentences
+            probs, unit = next(scored)
+            words = [len(s.text.split()) for s in items]
+            chosen = select(probs, unit, min(k, len(items)), self.redundancy, words, self.length_bonus)
+            out.append(Summary(tuple(
+                SummarySentence(items[i].text, float(probs[i]), i, items[i].start, items[i].end) for i in chosen
+            )))
+        return out

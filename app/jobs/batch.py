@@ -58,11 +58,16 @@ def run_batch(
     on_result: Callable[[Analysis], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    chunk_documents: int = 32,
+    chunk_chars: int = 200_000,
 ) -> BatchReport:
     """Analyse every document under `paths`; results already stored for the same text and models are reused.
 
-    Each document is committed on its own, so a killed process loses at most the document in hand,
-    and running the same batch again redoes only what was not committed.
+    Documents are analysed in chunks of up to `chunk_documents` documents (or `chunk_chars` characters) so the
+    models see full batches; results and errors are still reported and stored in input order, each document
+    committed on its own, so a killed process loses at most the chunk in hand and running the same batch again
+    redoes only what was not committed. If a chunk fails as a whole, its documents are redone one by one, so
+    one bad document cannot fail the others. Cancel takes effect between documents and between a chunk's tasks.
     """
     t0 = time.perf_counter()
     files = collect_files(list(paths), include, exclude)
@@ -72,6 +77,8 @@ def run_batch(
                                          "params": params_keys}, len(files)) if store else None
     report = BatchReport(run_id)
     done_files = 0
+    pending: list = []  # in input order: DocumentError, ("reused", Analysis) or a Document to analyse
+    pending_chars = 0
 
     def tick(current: str):
         if progress:
@@ -85,6 +92,59 @@ def run_batch(
         if on_error:
             on_error(source, reason)
 
+    def analyse_one(doc: Document) -> Analysis | str:
+        try:
+            a = analyzer.analyze(doc, options, cancelled)
+            return a.error if a.error else a
+        except AlbertStudioError as exc:
+            return str(exc)
+        except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
+            return f"analysis failed: {exc}"
+
+    def flush():
+        nonlocal pending, pending_chars
+        unique: dict[str, Document] = {}  # the same text twice in a chunk (repeated CSV rows) is analysed once
+        for e in pending:
+            if isinstance(e, Document):
+                unique.setdefault(e.content_hash or str(id(e)), e)
+        docs = list(unique.values())
+        results: list[Analysis | str] = []
+        if len(docs) == 1:
+            results = [analyse_one(docs[0])]
+        elif docs:
+            try:
+                results = [a.error if a.error else a for a in analyzer.analyze_many(docs, options, cancelled)]
+            except (AlbertStudioError, ValueError, MemoryError, RuntimeError):
+                results = [analyse_one(d) for d in docs]  # find the one that fails; the rest still count
+        by_key = dict(zip(unique, results))
+        for entry in pending:
+            if isinstance(entry, DocumentError):
+                fail(entry.source, entry.reason)
+                continue
+            if isinstance(entry, Document):
+                key = entry.content_hash or str(id(entry))
+                result = by_key[key]
+                if isinstance(result, str):
+                    fail(entry.source, result)
+                    continue
+                if result.document is not entry:  # a copy of an earlier document of this chunk
+                    result = Analysis(entry, result.sentiment, result.summary, result.translation,
+                                      result.models, 0.0)
+                    report.reused += 1
+                if store:
+                    store.save_analysis(result, run_id, params_keys)
+            else:
+                result = entry[1]
+                if store:
+                    store.save_analysis(result, run_id, params_keys)  # records this path as a source
+                report.reused += 1
+            report.analyses += 1
+            if on_result:
+                on_result(result)
+        pending, pending_chars = [], 0
+        if store:
+            store.update_run_progress(run_id, report.analyses, len(report.errors))
+
     try:
         for path in files:
             tick(str(path))
@@ -93,40 +153,29 @@ def run_batch(
                     report.status = "cancelled"
                     return report
                 if isinstance(item, DocumentError):
-                    fail(item.source, item.reason)
+                    pending.append(item)
                     continue
-                try:
-                    analysis = None
-                    if store and store.has_results(item.content_hash, task_models):
-                        doc_id = store.find_document(item.content_hash)
-                        analysis = store.load_analysis(doc_id) if doc_id is not None else None
-                        if analysis is not None:
-                            analysis = Analysis(item, analysis.sentiment, analysis.summary, analysis.translation,
-                                                analysis.models, analysis.seconds)
-                            store.save_analysis(analysis, run_id, params_keys)  # records this path as a source
-                            report.reused += 1
-                    if analysis is None:
-                        analysis = analyzer.analyze(item, options, cancelled)
-                        if analysis.error:
-                            fail(item.source, analysis.error)
-                            continue
-                        if store:
-                            store.save_analysis(analysis, run_id, params_keys)
-                    report.analyses += 1
-                    if on_result:
-                        on_result(analysis)
-                except Cancelled:
-                    report.status = "cancelled"
-                    return report
-                except AlbertStudioError as exc:
-                    fail(item.source, str(exc))
-                except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
-                    fail(item.source, f"analysis failed: {exc}")
+                reused = None
+                if store and store.has_results(item.content_hash, task_models):
+                    doc_id = store.find_document(item.content_hash)
+                    stored = store.load_analysis(doc_id) if doc_id is not None else None
+                    if stored is not None:
+                        reused = Analysis(item, stored.sentiment, stored.summary, stored.translation,
+                                          stored.models, stored.seconds)
+                if reused is not None:
+                    pending.append(("reused", reused))
+                else:
+                    pending.append(item)
+                    pending_chars += len(item.text)
+                if sum(isinstance(e, Document) for e in pending) >= chunk_documents or pending_chars >= chunk_chars:
+                    flush()
             done_files += 1
-            if store:
-                store.update_run_progress(run_id, report.analyses, len(report.errors))
+        flush()
         report.status = "done"
         tick("")
+        return report
+    except Cancelled:
+        report.status = "cancelled"
         return report
     except BaseException:
         report.status = "failed"

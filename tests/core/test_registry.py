@@ -115,6 +115,11 @@ def test_length_batches_cover_every_index_once_and_respect_budget():
     assert flat == list(range(len(lengths)))
     for b in batches:
         assert max(lengths[i] for i in b) * len(b) <= 400 or len(b) == 1
+    # one document: two 254-token windows and twelve sentences of about 20 tokens
+    doc = [254, 254] + [18 + k for k in range(12)]
+    parts = length_batches(doc, max_tokens=8192)
+    assert sorted(sorted(doc[i] for i in b) for b in parts) == [sorted(doc[2:]), [254, 254]]  # not padded to 254
+    assert len(length_batches([10, 12, 15, 20, 25, 30], max_tokens=8192)) == 1  # a little padding is fine
     ids, mask = pad([[1, 2, 3], [4]])
     assert ids.tolist() == [[1, 2, 3], [4, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
 

@@ -70,3 +70,37 @@ def test_parse_tasks():
     assert parse_tasks("sentiment,translate") == ("sentiment", "translation")
     with pytest.raises(ValueError, match="unknown task"):
         parse_tasks("sentiment,poetry")
+
+
+DOCS = ["I loved it. It broke the next day. I want a refund.", LONG,
+        "The council approved the new bridge on Monday. Work starts in May. It will cost four million."]
+
+
+@pytest.mark.parametrize("graph,tol", [("fp32", 1e-5), ("int8", 2e-2)])
+def test_many_documents_at_once_match_one_at_a_time(registry, graph, tol):
+    m = SentimentModel(registry.default("sentiment"), graph=graph)
+    together, alone = m.analyze_many(DOCS), [m.analyze(d) for d in DOCS]
+    for a, b in zip(together, alone):
+        assert (a.label, a.chunks, len(a.sentences)) == (b.label, b.chunks, len(b.sentences))
+        assert abs(a.score - b.score) <= tol
+        assert [s.label for s in a.sentences] == [s.label for s in b.sentences]
+        assert [(s.start, s.end) for s in a.sentences] == [(s.start, s.end) for s in b.sentences]
+    with pytest.raises(ValueError, match="empty"):
+        m.analyze_many(["Fine.", "  "])
+    s = Summarizer(registry.default("summary"))
+    many = s.summarize_many(DOCS + ["  "], sentences=2)
+    assert [[x.index for x in r.sentences] for r in many[:3]] == \
+        [[x.index for x in s.summarize(d, sentences=2).sentences] for d in DOCS]
+    assert many[3].sentences == ()
+    assert [len(r.sentences) for r in s.summarize_many(DOCS, ratio=0.5)] == [2, 60, 2]
+
+
+def test_analyzer_analyses_many_documents_in_order(registry):
+    a = Analyzer(registry=registry)
+    docs = [Document(f"{k}.txt", t, content_hash=content_hash(t)) for k, t in enumerate(DOCS[:1] + ["   "] + DOCS[2:])]
+    out = a.analyze_many(docs, AnalysisOptions(tasks=("sentiment", "summary"), sentences=1))
+    assert [r.document.source for r in out] == ["0.txt", "1.txt", "2.txt"]
+    assert out[1].error == "no text to analyse" and out[1].sentiment is None
+    assert out[0].sentiment.label == a.analyze(docs[0]).sentiment.label and len(out[2].summary.sentences) == 1
+    assert out[0].seconds > 0 and out[1].seconds == 0
+    assert a.analyze_many([], AnalysisOptions()) == []

@@ -49,7 +49,79 @@ def test_batch_cancel_stops_between_documents(folder, analyzer, tmp_path):
     store = Store(tmp_path / "lib.db")
     count = []
     rep = run_batch([folder], analyzer, store, AnalysisOptions(tasks=("sentiment",)),
-                    on_result=count.append, cancelled=lambda: len(count) >= 1)
+                    on_result=count.append, cancelled=lambda: len(count) >= 1, chunk_documents=1)
     assert rep.status == "cancelled" and rep.analyses == 1
     assert store.history()[0].status == "cancelled"
+    store.close()
+
+
+def test_batch_cancel_with_chunks_keeps_what_it_reported(tmp_path, analyzer):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text\n" + "".join(f"Ticket {k}: the order arrived late.\n" for k in range(12)))
+    store = Store(tmp_path / "lib.db")
+    count = []
+    rep = run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)),
+                    on_result=count.append, cancelled=lambda: len(count) >= 1, chunk_documents=5)
+    assert rep.status == "cancelled" and rep.analyses == len(count) == 5  # the first chunk, then stop
+    assert store.count_documents() == 5
+    store.close()
+
+
+def _events(folder, analyzer, store, **kw):
+    events = []
+    rep = run_batch([folder], analyzer, store, AnalysisOptions(tasks=("sentiment", "summary"), sentences=1),
+                    on_result=lambda a: events.append((a.document.source, a.sentiment.label,
+                                                       round(a.sentiment.score, 2),
+                                                       tuple(x.index for x in a.summary.sentences))),
+                    on_error=lambda src, why: events.append((src, "error", why)), **kw)
+    return rep, events
+
+
+def test_chunked_batch_gives_the_one_by_one_results_in_input_order(folder, analyzer, tmp_path):
+    (folder / "more.csv").write_text("text\n" + "".join(f"Row {k} was {'great' if k % 2 else 'awful'}. Thanks.\n"
+                                                        for k in range(9)))
+    one_rep, one = _events(folder, analyzer, Store(tmp_path / "one.db"), chunk_documents=1)
+    many_rep, many = _events(folder, analyzer, Store(tmp_path / "many.db"), chunk_documents=4)
+    assert one_rep.analyses == many_rep.analyses == 13 and len(many_rep.errors) == 3
+    key = lambda e: (e[0], e[1], e[3] if len(e) == 4 else e[2])
+    assert [key(e) for e in many] == [key(e) for e in one]  # same labels and summaries, errors in place
+    # int8 quantizes activations per batch, so a score can move by a rounding step, no more
+    assert all(abs(a[2] - b[2]) <= 0.02 for a, b in zip(many, one) if len(a) == 4)
+
+
+def test_a_chunk_that_fails_is_redone_document_by_document(folder, analyzer, tmp_path, monkeypatch):
+    real = analyzer.analyze_many
+    chunks = []
+
+    def analyze_many(docs, *a, **k):  # any call that holds the bad row fails, as a real batch would
+        chunks.append(len(docs))
+        if any("Terrible" in d.text for d in docs):
+            raise RuntimeError("this one cannot be read")
+        return real(docs, *a, **k)
+
+    monkeypatch.setattr(analyzer, "analyze_many", analyze_many)
+    store = Store(tmp_path / "lib.db")
+    rep = run_batch([folder], analyzer, store, AnalysisOptions(tasks=("sentiment",)))
+    assert rep.status == "done" and rep.analyses == 3
+    failed = {s.split("/")[-1]: r for s, r in rep.errors}
+    assert failed["rows.csv#3"] == "analysis failed: this one cannot be read"
+    assert chunks == [4, 1, 1, 1, 1]  # the chunk, then each of its documents alone
+    assert set(failed) == {"broken.pdf", "empty.txt", "rows.csv#2", "rows.csv#3"}
+    assert store.count_documents() == 3
+    store.close()
+
+
+def test_repeated_rows_in_a_chunk_are_analysed_once(tmp_path, analyzer, monkeypatch):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text\nSame complaint again.\nA different one.\nSame complaint again.\n")
+    seen = []
+    real = analyzer.analyze_many
+    monkeypatch.setattr(analyzer, "analyze_many", lambda docs, *a, **k: seen.append(len(docs)) or real(docs, *a, **k))
+    store = Store(tmp_path / "lib.db")
+    results = []
+    rep = run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)), on_result=results.append)
+    assert seen == [2] and rep.analyses == 3 and rep.reused == 1
+    assert [r.document.source.split("/")[-1] for r in results] == ["rows.csv#1", "rows.csv#2", "rows.csv#3"]
+    assert results[0].sentiment == results[2].sentiment
+    assert store.count_documents() == 2
     store.close()
