@@ -167,7 +167,7 @@ def run_batch(
                 else:
                     pending.append(item)
                     pending_chars += len(item.text)
-                if sum(isinstance(e, Document) for e in pending) >= chunk_documents or pending_chars >= chunk_chars:
+                if len(pending) >= chunk_documents or pending_chars >= chunk_chars:  # reused rows count too
                     flush()
             done_files += 1
         flush()

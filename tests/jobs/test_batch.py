@@ -64,6 +64,13 @@ def test_batch_cancel_with_chunks_keeps_what_it_reported(tmp_path, analyzer):
                     on_result=count.append, cancelled=lambda: len(count) >= 1, chunk_documents=5)
     assert rep.status == "cancelled" and rep.analyses == len(count) == 5  # the first chunk, then stop
     assert store.count_documents() == 5
+    # run again: the five stored rows are reused, and reused rows are reported chunk by chunk as well
+    flushes = []
+    real = store.update_run_progress
+    store.update_run_progress = lambda *a: flushes.append(a) or real(*a)
+    rep = run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)), chunk_documents=5)
+    assert rep.status == "done" and rep.analyses == 12 and rep.reused == 5
+    assert len(flushes) == 3 and store.count_documents() == 12
     store.close()
 
 
