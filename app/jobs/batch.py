@@ -101,7 +101,7 @@ def run_batch(
         except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
             return f"analysis failed: {exc}"
 
-    def flush():
+    def flush(current: str = ""):
         nonlocal pending, pending_chars
         unique: dict[str, Document] = {}  # the same text twice in a chunk (repeated CSV rows) is analysed once
         for e in pending:
@@ -144,6 +144,8 @@ def run_batch(
         pending, pending_chars = [], 0
         if store:
             store.update_run_progress(run_id, report.analyses, len(report.errors))
+        if current:
+            tick(current)  # document counts move inside a long file (a CSV of thousands of rows) too
 
     try:
         for path in files:
@@ -168,7 +170,7 @@ def run_batch(
                     pending.append(item)
                     pending_chars += len(item.text)
                 if len(pending) >= chunk_documents or pending_chars >= chunk_chars:  # reused rows count too
-                    flush()
+                    flush(str(path))
             done_files += 1
         flush()
         report.status = "done"

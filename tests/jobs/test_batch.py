@@ -68,9 +68,13 @@ def test_batch_cancel_with_chunks_keeps_what_it_reported(tmp_path, analyzer):
     flushes = []
     real = store.update_run_progress
     store.update_run_progress = lambda *a: flushes.append(a) or real(*a)
-    rep = run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)), chunk_documents=5)
+    progress = []
+    rep = run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)), chunk_documents=5,
+                    progress=progress.append)
     assert rep.status == "done" and rep.analyses == 12 and rep.reused == 5
     assert len(flushes) == 3 and store.count_documents() == 12
+    # one file, yet the document count moves while it is read
+    assert [p.documents_done for p in progress] == [0, 5, 10, 12]
     store.close()
 
 
