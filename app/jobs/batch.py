@@ -101,8 +101,13 @@ def run_batch(
         except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
             return f"analysis failed: {exc}"
 
-    def flush(current: str = ""):
+    def flush(current: str = "", analyse: bool = True):
+        """Analyse the chunk in hand, then report and store its entries in input order. With analyse=False
+        (on cancel) only the entries before its first unanalysed document: errors and reused results."""
         nonlocal pending, pending_chars
+        if not analyse:
+            first = next((k for k, e in enumerate(pending) if isinstance(e, Document)), len(pending))
+            pending = pending[:first]
         unique: dict[str, Document] = {}  # the same text twice in a chunk (repeated CSV rows) is analysed once
         for e in pending:
             if isinstance(e, Document):
@@ -152,6 +157,7 @@ def run_batch(
             tick(str(path))
             for item in iter_documents([path], text_field=text_field):
                 if cancelled():
+                    flush(analyse=False)
                     report.status = "cancelled"
                     return report
                 if isinstance(item, DocumentError):

@@ -136,3 +136,20 @@ def test_repeated_rows_in_a_chunk_are_analysed_once(tmp_path, analyzer, monkeypa
     assert results[0].sentiment == results[2].sentiment
     assert store.count_documents() == 2
     store.close()
+
+
+def test_cancel_still_records_the_errors_and_reused_rows_read_before_it(tmp_path, analyzer):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,text\n1,First row is fine.\n2,\n3,Third row is new.\n4,Fourth row.\n")
+    store = Store(tmp_path / "lib.db")
+    run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)), chunk_documents=1,
+              cancelled=lambda: store.count_documents() >= 1)  # stores row 1, then stops
+    checks = []
+    rep = run_batch([rows], analyzer, store, AnalysisOptions(tasks=("sentiment",)),
+                    cancelled=lambda: checks.append(1) or len(checks) > 3)  # stop before row 4 is read
+    assert rep.status == "cancelled"
+    assert rep.reused == 1 and rep.analyses == 1
+    assert [s.split("/")[-1] for s, _ in rep.errors] == ["rows.csv#2"]
+    assert [e.source.split("/")[-1] for e in store.errors(rep.run_id)] == ["rows.csv#2"]
+    assert store.count_documents() == 1  # row 3 was read but not analysed: nothing half-done is stored
+    store.close()
