@@ -17,7 +17,7 @@ import stat
 import sys
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from app.core.errors import DocumentError
@@ -533,10 +533,12 @@ def _row_document(path: Path, row: int, text: str, fields: dict[str, str], text_
 
 
 def read_table(path: str | Path, text_field: str | None = None, *,
-               max_rows: int | None = None) -> Iterator[Document | DocumentError]:
+               max_rows: int | None = None,
+               progress: Callable[[float], None] | None = None) -> Iterator[Document | DocumentError]:
     """One Document per row of a .csv/.tsv/.jsonl file; a bad row yields a DocumentError and reading goes on.
 
-    Problems with the whole file (missing, binary, no text column) raise DocumentError.
+    Problems with the whole file (missing, binary, no text column) raise DocumentError. `progress`, if given,
+    hears the share of the file's bytes read so far (0..1) after each row, for a progress bar on big tables.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -551,7 +553,9 @@ def read_table(path: str | Path, text_field: str | None = None, *,
     if not sample.strip():
         raise DocumentError(path, "empty file")
     encoding = _detect_encoding(sample, path, complete=st.st_size <= len(sample))
-    rows = _jsonl_rows(path, encoding) if suffix == ".jsonl" else _csv_rows(path, encoding, sample, suffix)
+    report = _position_reporter(progress, st.st_size)
+    rows = (_jsonl_rows(path, encoding, report) if suffix == ".jsonl"
+            else _csv_rows(path, encoding, sample, suffix, report))
     yield from _table_documents(path, rows, text_field, max_rows, suffix.lstrip("."), encoding, st.st_mtime)
 
 
@@ -592,7 +596,14 @@ def _open_text(path: Path, encoding: str):
         raise DocumentError(path, f"cannot read the file ({exc.strerror or exc})") from None
 
 
-def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str):
+def _position_reporter(progress: Callable[[float], None] | None, size: int):
+    """fh -> None: tells `progress` how far through the file the reader's byte buffer is."""
+    if progress is None:
+        return None
+    return lambda fh: progress(min(1.0, fh.buffer.tell() / size) if size else 1.0)
+
+
+def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str, report=None):
     """Yields (row_number, {column: value}) or DocumentError; raises for a file without a header."""
     _allow_large_csv_fields()
     head = sample.decode(encoding, errors="ignore").lstrip("\ufeff")
@@ -626,6 +637,8 @@ def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str):
             fields: dict[str, str] = {}
             for column, value in zip(columns, values):
                 fields.setdefault(column, value)
+            if report:
+                report(fh)
             yield row, fields
 
 
@@ -642,7 +655,7 @@ def _sniff_delimiter(head: str) -> str:
         return max(counts, key=counts.get) if used else ","
 
 
-def _jsonl_rows(path: Path, encoding: str):
+def _jsonl_rows(path: Path, encoding: str, report=None):
     with _open_text(path, encoding) as fh:
         line_no = 0
         while True:
@@ -666,6 +679,8 @@ def _jsonl_rows(path: Path, encoding: str):
             if not isinstance(value, dict):
                 yield DocumentError(f"{path}#{line_no}", "line is not a JSON object ({...})")
                 continue
+            if report:
+                report(fh)
             yield line_no, {str(k): (str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
                             for k, v in value.items()}
 
@@ -765,15 +780,18 @@ def collect_files(paths, include: list[str] | None = None, exclude: list[str] | 
 
 
 def iter_documents(paths, *, text_field: str | None = None, include: list[str] | None = None,
-                   exclude: list[str] | None = None, recursive: bool = True) -> Iterator[Document | DocumentError]:
-    """Documents from files and folders; problems are yielded as DocumentError so a batch can go on."""
+                   exclude: list[str] | None = None, recursive: bool = True,
+                   progress: Callable[[Path, float], None] | None = None) -> Iterator[Document | DocumentError]:
+    """Documents from files and folders; problems are yielded as DocumentError so a batch can go on.
+    `progress(path, share)` hears how far through a table file (.csv/.tsv/.jsonl) reading has got."""
     for item in _expand(paths, include, exclude, recursive):
         if isinstance(item, DocumentError):
             yield item
             continue
         try:
             if item.suffix.lower() in TABLE_SUFFIXES:
-                yield from read_table(item, text_field)
+                yield from read_table(item, text_field,
+                                      progress=(lambda share, f=item: progress(f, share)) if progress else None)
             else:
                 yield read_document(item)
         except DocumentError as exc:

@@ -22,17 +22,21 @@ class BatchProgress:
     reused: int
     current: str
     elapsed: float
+    file_share: float = 0.0  # how far through the current file reading is (tables only; 0..1)
 
     @property
     def fraction(self) -> float:
-        return self.files_done / self.files_total if self.files_total else 1.0
+        if not self.files_total:
+            return 1.0
+        return min(1.0, (self.files_done + self.file_share) / self.files_total)
 
     @property
     def remaining(self) -> float | None:
-        """Seconds left, estimated from the pace so far (None until a file is done)."""
-        if not self.files_done or not self.files_total:
+        """Seconds left, estimated from the pace so far (None until some of the work is done)."""
+        done = self.fraction
+        if not self.files_total or done <= 0:
             return None
-        return self.elapsed / self.files_done * (self.files_total - self.files_done)
+        return self.elapsed / done * (1.0 - done)
 
 
 @dataclass
@@ -79,11 +83,12 @@ def run_batch(
     done_files = 0
     pending: list = []  # in input order: DocumentError, ("reused", Analysis) or a Document to analyse
     pending_chars = 0
+    share = [0.0]  # of the current file, for tables of many rows
 
     def tick(current: str):
         if progress:
             progress(BatchProgress(len(files), done_files, report.analyses, len(report.errors), report.reused,
-                                   current, time.perf_counter() - t0))
+                                   current, time.perf_counter() - t0, share[0] if current else 0.0))
 
     def fail(source: str, reason: str):
         report.errors.append((source, reason))
@@ -154,8 +159,10 @@ def run_batch(
 
     try:
         for path in files:
+            share[0] = 0.0
             tick(str(path))
-            for item in iter_documents([path], text_field=text_field):
+            for item in iter_documents([path], text_field=text_field,
+                                       progress=lambda _f, x: share.__setitem__(0, x)):
                 if cancelled():
                     flush(analyse=False)
                     report.status = "cancelled"

@@ -337,8 +337,8 @@ class BatchView(QWidget):
 
     def _show_progress(self, p: BatchProgress) -> None:
         self._last = p
-        self.progress.setRange(0, max(p.files_total, 1))
-        self.progress.setValue(p.files_done)
+        self.progress.setRange(0, 1000)  # per mille: a big CSV moves the bar while it is read, not only at its end
+        self.progress.setValue(round(1000 * p.fraction))
         self.progress.setFormat(f"{p.fraction:.0%}")
         self.files_label.setText(f"Files: {p.files_done} / {p.files_total}  ·  documents {p.documents_done}"
                                  f"  ·  errors {p.failed}" + (f"  ·  reused {p.reused}" if p.reused else ""))

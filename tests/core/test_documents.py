@@ -645,3 +645,21 @@ def test_sample_docx_script_builds_what_is_shipped(tmp_path):
     module.make(tmp_path / "fresh.docx")
 
     assert read_document(tmp_path / "fresh.docx").text == read_document(SAMPLES / "meeting_notes.docx").text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_table_reading_reports_how_far_through_the_file_it_is(tmp_path, suffix):
+    path = tmp_path / f"big{suffix}"
+    rows = [f"Ticket {k}: the parcel arrived two days late and the box was damaged." for k in range(3000)]
+    if suffix == ".csv":
+        path.write_text("id,text\n" + "".join(f"{k},{t}\n" for k, t in enumerate(rows)), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in enumerate(rows)), encoding="utf-8")
+    shares = []
+    docs = list(documents.read_table(path, progress=shares.append))
+    assert len(docs) == len(shares) == 3000
+    assert shares == sorted(shares) and shares[-1] == 1.0
+    assert shares[0] < 0.1 and 0.3 < shares[1500] < 0.7  # moves with the rows, not only at the end
+    seen = []
+    assert len(list(documents.iter_documents([path], progress=lambda f, x: seen.append((f, x))))) == 3000
+    assert seen[-1] == (path, 1.0)

@@ -153,3 +153,16 @@ def test_cancel_still_records_the_errors_and_reused_rows_read_before_it(tmp_path
     assert [e.source.split("/")[-1] for e in store.errors(rep.run_id)] == ["rows.csv#2"]
     assert store.count_documents() == 1  # row 3 was read but not analysed: nothing half-done is stored
     store.close()
+
+
+def test_one_big_table_moves_the_progress_fraction_while_it_is_read(tmp_path, analyzer):
+    rows = tmp_path / "tickets.csv"
+    rows.write_text("id,text\n" + "".join(f"{k},Ticket {k} says the parcel arrived late and damaged.\n"
+                                          for k in range(400)))
+    progress = []
+    rep = run_batch([rows], analyzer, None, AnalysisOptions(tasks=("sentiment",)), progress=progress.append)
+    assert rep.analyses == 400
+    fractions = [p.fraction for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    middle = [p for p in progress if 0 < p.fraction < 1]
+    assert len(middle) >= 5 and all(p.files_done == 0 and p.remaining is not None for p in middle)
