@@ -25,16 +25,10 @@ def fuse(src: Path, dst_fp32: Path, dst_int8: Path, heads: int, hidden: int) -> 
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
+    from app.training.common import fold_weight_identities
+
     model = onnx.load(str(src))
-    g = model.graph
-    inits = {t.name for t in g.initializer}
-    alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity" and n.input[0] in inits}
-    keep = [n for n in g.node if not (n.op_type == "Identity" and n.output[0] in alias)]
-    for n in keep:
-        for i, name in enumerate(n.input):
-            n.input[i] = alias.get(name, name)
-    del g.node[:]
-    g.node.extend(keep)
+    fold_weight_identities(model)
     folded = dst_fp32.with_name("folded.onnx")
     onnx.save(model, str(folded))
     opt = optimize_model(str(folded), model_type="bert", num_heads=heads, hidden_size=hidden)

@@ -83,12 +83,16 @@ def run_batch(
     done_files = 0
     pending: list = []  # in input order: DocumentError, ("reused", Analysis) or a Document to analyse
     pending_chars = 0
-    share = [0.0]  # of the current file, for tables of many rows
+    file_share = 0.0  # how far through the current file reading is, for tables of many rows
+
+    def read_position(_path, share: float):
+        nonlocal file_share
+        file_share = share
 
     def tick(current: str):
         if progress:
             progress(BatchProgress(len(files), done_files, report.analyses, len(report.errors), report.reused,
-                                   current, time.perf_counter() - t0, share[0] if current else 0.0))
+                                   current, time.perf_counter() - t0, file_share if current else 0.0))
 
     def fail(source: str, reason: str):
         report.errors.append((source, reason))
@@ -159,10 +163,9 @@ def run_batch(
 
     try:
         for path in files:
-            share[0] = 0.0
+            file_share = 0.0
             tick(str(path))
-            for item in iter_documents([path], text_field=text_field,
-                                       progress=lambda _f, x: share.__setitem__(0, x)):
+            for item in iter_documents([path], text_field=text_field, progress=read_position):
                 if cancelled():
                     flush(analyse=False)
                     report.status = "cancelled"

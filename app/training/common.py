@@ -85,6 +85,20 @@ def quantize_int8(src: Path, dst: Path) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(src))
+    folded_count = fold_weight_identities(model)
+    with tempfile.TemporaryDirectory() as td:
+        folded = Path(td) / "folded.onnx"
+        onnx.save(model, str(folded))
+        quantize_dynamic(str(folded), str(dst), weight_type=QuantType.QInt8)
+    q = onnx.load(str(dst), load_external_data=False)
+    return {"identities_folded": folded_count, "float_weight_matmuls": len(float_weight_matmuls(q.graph)),
+            "int8_matmuls": sum(n.op_type == "MatMulInteger" for n in q.graph.node)}
+
+
+def fold_weight_identities(model) -> int:
+    """Rewire every node fed by an Identity of an initializer (how torch.onnx.export reaches a weight shared
+    across ALBERT's layers) to read the initializer itself, and drop those Identities; the graph computes the
+    same. Returns how many were folded. Graph outputs are left alone."""
     g = model.graph
     inits = {t.name for t in g.initializer}
     alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity" and n.input[0] in inits}
@@ -97,13 +111,7 @@ def quantize_int8(src: Path, dst: Path) -> dict:
                 n.input[i] = alias[name]
     del g.node[:]
     g.node.extend(keep)
-    with tempfile.TemporaryDirectory() as td:
-        folded = Path(td) / "folded.onnx"
-        onnx.save(model, str(folded))
-        quantize_dynamic(str(folded), str(dst), weight_type=QuantType.QInt8)
-    q = onnx.load(str(dst), load_external_data=False)
-    return {"identities_folded": len(alias), "float_weight_matmuls": len(float_weight_matmuls(q.graph)),
-            "int8_matmuls": sum(n.op_type == "MatMulInteger" for n in q.graph.node)}
+    return len(alias)
 
 
 def float_weight_matmuls(graph) -> list[str]:
