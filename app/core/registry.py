@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core import model_files
 from app.core.errors import ModelError
+from app.core.manifest_schema import TASKS, validate
 
-TASKS = ("sentiment", "summary", "translation", "encoder")
 MANIFEST = "manifest.json"
+CARD = "MODEL_CARD.md"
+MAX_CARD_BYTES = 1_000_000
 
 
 def shipped_models_dir() -> Path:
@@ -122,21 +127,22 @@ class Manifest:
 
     @property
     def size_bytes(self) -> int:
-        return sum((self.folder / f).stat().st_size for f in self.files if (self.folder / f).exists())
+        return sum((self.folder / f).lstat().st_size for f in self.files if (self.folder / f).is_file())
 
     @property
     def card(self) -> Path | None:
-        p = self.folder / "MODEL_CARD.md"
-        return p if p.exists() else None
+        p = self.folder / CARD
+        return p if p.is_file() and not p.is_symlink() else None
 
     def path(self, name: str) -> Path:
-        return self.folder / name
+        """A file of the model, checked to be a regular file inside its folder (ModelError otherwise)."""
+        return model_files.inside(self.folder, name, self.id)
 
     def graph_file(self, graph: str | None = None) -> Path:
         g = graph or self.default_graph
         if g not in self.graphs:
             raise ModelError(f"{self.id}: no graph '{g}' (has {', '.join(self.graphs)})")
-        return self.folder / self.graphs[g]["file"]
+        return self.path(self.graphs[g]["file"])
 
     def describe(self) -> str:
         langs = f"{self.source_lang}->{','.join(self.target_langs)}" if self.task == "translation" else ",".join(self.languages)
@@ -144,62 +150,100 @@ class Manifest:
 
 
 def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
+    """Read and validate `folder`/manifest.json against the schema; every problem is a ModelError naming its field."""
     folder = Path(folder)
     mpath = folder / MANIFEST
-    if not mpath.exists():
+    if not os.path.lexists(mpath):
         raise ModelError(f"{folder}: not a model folder (no {MANIFEST})")
+    data = model_files.read_small(mpath, model_files.MAX_MANIFEST_BYTES, MANIFEST, str(folder))
     try:
-        raw = json.loads(mpath.read_text(encoding="utf-8"))
+        raw = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{mpath}: manifest is not valid JSON ({exc})") from exc
-    missing = [k for k in ("id", "version", "task", "graphs", "files") if k not in raw]
-    if missing:
-        raise ModelError(f"{mpath}: manifest lacks {', '.join(missing)}")
-    if raw["task"] not in TASKS:
-        raise ModelError(f"{mpath}: unknown task '{raw['task']}' (expected one of {', '.join(TASKS)})")
-    graphs = raw["graphs"]
-    if not isinstance(graphs, dict) or (not graphs and raw["task"] != "encoder"):
+    except RecursionError:
+        raise ModelError(f"{mpath}: manifest is not valid JSON (nested too deeply)") from None
+    if isinstance(raw, dict):  # say the one thing people get wrong most plainly
+        missing = [k for k in ("id", "version", "task", "graphs", "files") if k not in raw]
+        if missing:
+            raise ModelError(f"{mpath}: manifest lacks {', '.join(missing)}")
+        if raw["task"] not in TASKS:
+            raise ModelError(f"{mpath}: unknown task '{raw['task']}' (expected one of {', '.join(TASKS)})")
+    schema, problems = validate(raw)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise ModelError(f"{mpath}: invalid manifest: {shown}")
+    graphs = {k: g.model_dump(exclude_none=True) for k, g in schema.graphs.items()}
+    if not graphs and schema.task != "encoder":
         raise ModelError(f"{mpath}: 'graphs' must name at least one ONNX graph")
+    default_graph = schema.default_graph or next(iter(graphs), "")
+    if graphs and default_graph not in graphs:
+        raise ModelError(f"{mpath}: default_graph '{default_graph}' is not one of the graphs ({', '.join(graphs)})")
+    tokenizer = schema.tokenizer.model_dump(exclude_none=True)
+    named = [(f"graph '{k}'", g["file"]) for k, g in graphs.items()]
+    named += [(f"tokenizer.{k}", tokenizer[k]) for k in ("file", "source", "target") if k in tokenizer]
+    for what, name in named:
+        if name not in schema.files:
+            raise ModelError(f"{mpath}: {what} file {name} is not listed in 'files' (every file needs its sha256)")
     return Manifest(
-        folder=folder, id=str(raw["id"]), version=str(raw["version"]), task=raw["task"],
-        name=raw.get("name", raw["id"]), graphs=graphs, files=dict(raw["files"]),
-        default_graph=raw.get("default_graph", next(iter(graphs), "")), tokenizer=raw.get("tokenizer", {}),
-        labels=tuple(raw.get("labels", ())), languages=tuple(raw.get("languages", ())),
-        source_lang=raw.get("source_lang", ""), target_lang=raw.get("target_lang", ""),
-        max_length=int(raw.get("max_length", 512)), metrics=raw.get("metrics", {}),
-        license=raw.get("license", ""), base_model=raw.get("base_model", ""),
-        origin=raw.get("origin", origin), raw=raw,
+        folder=folder, id=schema.id, version=schema.version, task=schema.task,
+        name=schema.name or schema.id, graphs=graphs, files=dict(schema.files),
+        default_graph=default_graph, tokenizer=tokenizer,
+        labels=tuple(schema.labels), languages=tuple(schema.languages),
+        source_lang=schema.source_lang, target_lang=schema.target_lang,
+        max_length=schema.max_length, metrics=schema.metrics,
+        license=schema.license, base_model=schema.base_model,
+        origin=schema.origin or origin, raw=raw,
     )
 
 
 def verify(manifest: Manifest, check_graphs: bool = True) -> None:
-    """Raise ModelError if a file is missing, a hash differs, or a graph's inputs differ from the manifest."""
+    """Raise ModelError if a file is missing, not a regular file inside the folder, has the wrong sha256, or a
+    graph's inputs differ from the manifest (or cannot take `max_length` tokens). Hashes are remembered by
+    (path, size, mtime), so verifying an unchanged model again costs no re-reading."""
     for name, digest in manifest.files.items():
-        p = manifest.folder / name
-        if not p.exists():
-            raise ModelError(f"{manifest.id}: file {name} is missing from {manifest.folder}")
-        if digest and sha256_file(p) != digest:
+        p = manifest.path(name)
+        if model_files.sha256_of(p, name, manifest.id) != digest:
             raise ModelError(f"{manifest.id}: {name} is damaged or was changed (sha256 does not match the manifest)")
     for gname, g in manifest.graphs.items():
         if g.get("file") not in manifest.files:
             raise ModelError(f"{manifest.id}: graph '{gname}' file {g.get('file')} is not listed in 'files'")
         if check_graphs and "inputs" in g:
-            have = graph_inputs(manifest.folder / g["file"])
+            path = manifest.path(g["file"])
+            sess = _graph_session(path)
+            have = [i.name for i in sess.get_inputs()]
             want = list(g["inputs"])
             if sorted(have) != sorted(want):
                 raise ModelError(
                     f"{manifest.id}: graph {g['file']} takes inputs {have}, but the manifest declares {want}"
                 )
+            if manifest.task in ("sentiment", "summary") and "input_ids" in have:
+                _check_max_length(manifest, g["file"], sess, have)
 
 
-def graph_inputs(path: Path) -> list[str]:
+def _check_max_length(manifest: Manifest, file: str, sess, inputs: list[str]) -> None:
+    """One run at max_length tokens: a graph whose position table is shorter fails here, not mid-batch."""
+    import numpy as np
+
+    ones = np.ones((1, manifest.max_length), dtype=np.int64)
+    feeds = {"input_ids": ones, "attention_mask": ones, "token_type_ids": np.zeros_like(ones)}
+    try:
+        sess.run(None, {k: v for k, v in feeds.items() if k in inputs})
+    except Exception as exc:  # onnxruntime's own untyped errors
+        raise ModelError(f"{manifest.id}: max_length {manifest.max_length} is more than graph {file} can take "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+
+
+def _graph_session(path: Path):
     import onnxruntime as ort
 
     try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError(f"{path}: not a readable ONNX file ({exc})") from exc
-    return [i.name for i in sess.get_inputs()]
+
+
+def graph_inputs(path: Path) -> list[str]:
+    return [i.name for i in _graph_session(path).get_inputs()]
 
 
 def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
@@ -211,6 +255,11 @@ def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
     p = folder / MANIFEST
     p.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return p
+
+
+def _manifest_files(root: Path) -> list[Path]:
+    """manifest.json of each model folder under root; dot folders (imports in progress) are not models yet."""
+    return sorted(m for m in root.glob(f"*/{MANIFEST}") if not m.parent.name.startswith("."))
 
 
 class Registry:
@@ -227,7 +276,7 @@ class Registry:
             if not root.is_dir():
                 continue
             origin = "user" if root == self.user_dir else "shipped"
-            for m in sorted(root.glob(f"*/{MANIFEST}")):
+            for m in _manifest_files(root):
                 try:
                     man = read_manifest(m.parent, origin)
                 except ModelError:
@@ -240,7 +289,7 @@ class Registry:
         out = []
         for root in self.roots:
             if root.is_dir():
-                for m in sorted(root.glob(f"*/{MANIFEST}")):
+                for m in _manifest_files(root):
                     try:
                         read_manifest(m.parent)
                     except ModelError as exc:
@@ -288,19 +337,34 @@ class Registry:
         self.settings_file.write_text(json.dumps(d, indent=2))
 
     def import_folder(self, folder: Path) -> Manifest:
-        """Validate a model folder and copy it into the user's model folder."""
-        man = read_manifest(Path(folder), "user")
-        verify(man)
-        dest = self.user_dir / man.id
-        if dest.exists():
+        """Validate a model folder and copy it into the user's model folder.
+
+        Only the manifest, the files it lists (each checked: relative, inside the folder, no links, regular,
+        hashed as copied) and MODEL_CARD.md are copied, into a temporary folder inside the models folder that
+        is renamed into place once the copy verifies, and removed on any failure."""
+        folder = Path(folder)
+        man = read_manifest(folder, "user")
+        for name in man.files:  # refuse links, FIFOs and escapes before copying a byte
+            man.path(name)
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.user_dir / man.id  # the schema made the id a plain name
+        if os.path.lexists(dest):
             raise ModelError(f"A model with id '{man.id}' is already installed at {dest}; remove it first")
-        tmp = self.user_dir / f".{man.id}.importing"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(folder, tmp)
-        raw = json.loads((tmp / MANIFEST).read_text())
-        raw["origin"] = "user"
-        (tmp / MANIFEST).write_text(json.dumps(raw, indent=2))
-        tmp.rename(dest)  # atomic: never a half-registered model
+        tmp = Path(tempfile.mkdtemp(prefix=f".{man.id}.importing-", dir=self.user_dir))
+        try:
+            for name, digest in man.files.items():
+                model_files.copy_checked(man.path(name), tmp / name, digest, name, man.id)
+            card = folder / CARD
+            if card.is_file() and not card.is_symlink():
+                (tmp / CARD).write_bytes(model_files.read_small(card, MAX_CARD_BYTES, CARD, man.id))
+            raw = dict(man.raw)
+            raw["origin"] = "user"
+            (tmp / MANIFEST).write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            verify(read_manifest(tmp, "user"))
+            tmp.rename(dest)  # atomic: never a half-registered model
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return read_manifest(dest, "user")
 
     def remove(self, model_id: str) -> None:
