@@ -64,3 +64,13 @@ def imdb_splits(n_val: int = 1000, n_calib: int = 300, seed: int = 13):
     rng = random.Random(seed)
     rng.shuffle(rows)
     return rows[n_val + n_calib:], rows[n_val:n_val + n_calib], rows[:n_val]
+
+
+STACK_REVIEWS = 3000  # the last IMDB training reviews: never seen by the encoder, they train the document head
+
+
+def imdb_stack_split(n_stack: int = STACK_REVIEWS):
+    """(reviews the encoder trains on, reviews the document head trains on): the head is stacked on the
+    encoder's window scores, so it must learn them from reviews the encoder never saw (Wolpert 1992)."""
+    train, _, _ = imdb_splits()
+    return train[:-n_stack], train[-n_stack:]

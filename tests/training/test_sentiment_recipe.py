@@ -30,6 +30,7 @@ def data(monkeypatch):
     sst, imdb = _synthetic()
     monkeypatch.setattr(sentiment, "sst2_splits", lambda: (list(sst), [], []))
     monkeypatch.setattr(sentiment, "imdb_splits", lambda: (list(imdb), [], []))
+    monkeypatch.setattr(sentiment, "imdb_stack_split", lambda: (list(imdb), []))
     return sst, imdb
 
 
