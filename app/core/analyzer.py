@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from app.core.errors import Cancelled, ModelError
@@ -40,12 +40,17 @@ class AnalysisOptions:
     ratio: float | None = None
     target_lang: str = "fr"
     beam: int = 4
+    neutral_band: float | None = None  # None: the sentiment model's own band; 0: no neutral
 
     def params_key(self, task: str) -> str:
+        """What a stored result must have been computed with to be reused (Analyzer.task_models fills
+        the sentiment model's own band in first)."""
         if task == "summary":
             return f"ratio={self.ratio}" if self.ratio is not None else f"sentences={self.sentences}"
         if task == "translation":
             return f"lang={self.target_lang};beam={self.beam}"
+        if task == "sentiment" and self.neutral_band:
+            return f"neutral={self.neutral_band:g}"
         return ""
 
 
@@ -91,31 +96,48 @@ class Analyzer:
                     self._loaded[key] = Translator.from_manifest(man, self.runtime)
             return self._loaded[key]
 
+    def resolve(self, opts: AnalysisOptions) -> AnalysisOptions:
+        """`opts` with the sentiment model's own neutral band filled in where the caller left it to the model."""
+        if "sentiment" in opts.tasks and opts.neutral_band is None:
+            from app.core.sentiment import model_neutral_band
+
+            return replace(opts, neutral_band=model_neutral_band(self.manifest_for("sentiment")))
+        return opts
+
     def task_models(self, opts: AnalysisOptions) -> dict[str, tuple[str, str, str]]:
         """task -> (model id, version, params key): what a stored result must match to be reused."""
+        opts = self.resolve(opts)
         out = {}
         for t in opts.tasks:
             m = self.manifest_for(t, opts.target_lang)
             out[t] = (m.id, m.version, opts.params_key(t))
         return out
 
+    def params_keys(self, opts: AnalysisOptions) -> dict[str, str]:
+        """task -> the params key its results are stored under."""
+        return {t: k[2] for t, k in self.task_models(opts).items()}
+
     def unload(self) -> None:
         with self._lock:
             self._loaded.clear()
 
     def analyze(self, document: Document, opts: AnalysisOptions = AnalysisOptions(),
-                cancelled: Callable[[], bool] | None = None) -> Analysis:
-        """Run the requested tasks; `cancelled` is checked between tasks and raises Cancelled."""
-        return self.analyze_many([document], opts, cancelled)[0]
+                cancelled: Callable[[], bool] | None = None,
+                progress: Callable[[float], None] | None = None) -> Analysis:
+        """Run the requested tasks; `cancelled` is checked between model batches and raises Cancelled."""
+        return self.analyze_many([document], opts, cancelled, progress)[0]
 
     def analyze_many(self, documents: Sequence[Document], opts: AnalysisOptions = AnalysisOptions(),
-                     cancelled: Callable[[], bool] | None = None) -> list[Analysis]:
+                     cancelled: Callable[[], bool] | None = None,
+                     progress: Callable[[float], None] | None = None) -> list[Analysis]:
         """`analyze` for several documents at once, in order: sentiment and summary run each model once over
         all of their text (fuller batches; a folder of short files goes about twice as fast, see
         bench/bench_batch.py), translation runs document by document. A document without text gets an
-        Analysis with `error` set; `cancelled` is checked between tasks (and between translated documents).
-        `seconds` is the time of the whole call shared out by each document's length."""
+        Analysis with `error` set. `cancelled` is checked after every model batch (so a long document stops
+        within one batch's time) and raises Cancelled; `progress(fraction)` follows the same batches, each
+        task taking an equal share. `seconds` is the time of the whole call shared out by each document's length."""
         t0 = time.perf_counter()
+        opts = self.resolve(opts)
 
         def check():
             if cancelled is not None and cancelled():
@@ -128,21 +150,40 @@ class Analyzer:
         summary: dict[int, object] = {}
         translation: dict[int, object] = {}
         infos: list[ModelInfo] = []
+        phases = [t for t in TASK_NAMES if t in opts.tasks]
+        state = {"phase": 0, "done": 0}
+
+        def step(n: int, total: int) -> None:
+            check()
+            state["done"] += n
+            if progress is not None:
+                progress(min(1.0, (state["phase"] + state["done"] / max(total, 1)) / max(len(phases), 1)))
+
+        def next_phase() -> None:
+            check()
+            state["phase"] += 1
+            state["done"] = 0
+
         if todo and "sentiment" in opts.tasks:
+            check()
             m = self.model("sentiment")
-            sentiment = dict(zip(todo, m.analyze_many(texts, [sents[k] for k in todo])))
+            sentiment = dict(zip(todo, m.analyze_many(texts, [sents[k] for k in todo], step=step,
+                                                      neutral_band=opts.neutral_band)))
             infos.append(m.model_info)
+            next_phase()
         if todo and "summary" in opts.tasks:
             check()
             m = self.model("summary")
             summary = dict(zip(todo, m.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,
-                                                       sents=[sents[k] for k in todo])))
+                                                       sents=[sents[k] for k in todo], step=step)))
             infos.append(m.model_info)
+            next_phase()
         if todo and "translation" in opts.tasks:
             m = self.model("translation", opts.target_lang)
             for k in todo:
                 check()
                 translation[k] = m.translate(documents[k].text, beam=opts.beam, target_lang=opts.target_lang)
+                step(1, len(todo))
             infos.append(m.model_info)
         elapsed = time.perf_counter() - t0
         chars = sum(len(documents[k].text) for k in todo) or 1

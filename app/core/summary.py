@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -63,7 +63,8 @@ class SentenceEncoder:
         self.session = session
         self.tokenizer = tokenizer
 
-    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+    def embed(self, texts: Sequence[str], step: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[int]]:
+        """Embeddings of `texts`; `step(n, total)` after each model batch of n texts (it may raise to stop)."""
         seqs = self.tokenizer.encode(texts)
         out = None
         for batch in length_batches([len(s) for s in seqs], 8192):
@@ -72,6 +73,8 @@ class SentenceEncoder:
             if out is None:
                 out = np.zeros((len(seqs), emb.shape[1]), dtype=np.float32)
             out[batch] = emb
+            if step is not None:
+                step(len(batch), len(seqs))
         if out is None:
             out = np.zeros((0, 384), dtype=np.float32)
         return out, [len(s) for s in seqs]
@@ -108,11 +111,12 @@ class Summarizer:
         """Scorer probability and unit embedding of each sentence of one document."""
         return self.score_many([texts])[0]
 
-    def score_many(self, docs: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def score_many(self, docs: Sequence[Sequence[str]],
+                   step: Callable[[int, int], None] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """`score` for several documents: one encoder pass over all their sentences, features per document."""
         if not docs:
             return []
-        emb, lengths = self.encoder.embed([t for d in docs for t in d])
+        emb, lengths = self.encoder.embed([t for d in docs for t in d], step)
         feats, spans, at = [], [], 0
         for d in docs:
             feats.append(sentence_features(emb[at:at + len(d)], lengths[at:at + len(d)]))
@@ -129,14 +133,16 @@ class Summarizer:
         return self.summarize_many([text], sentences, ratio, [sents] if sents is not None else None)[0]
 
     def summarize_many(self, texts: Sequence[str], sentences: int | None = 3, ratio: float | None = None,
-                       sents: Sequence[Sequence] | None = None) -> list[Summary]:
-        """`summarize` for several documents at once (one encoder pass over all their sentences)."""
+                       sents: Sequence[Sequence] | None = None,
+                       step: Callable[[int, int], None] | None = None) -> list[Summary]:
+        """`summarize` for several documents at once (one encoder pass over all their sentences);
+        `step(n, total)` is called after each encoder batch of n sentences."""
         if ratio is not None and not 0 < ratio <= 1:
             raise ValueError("ratio must be between 0 and 1")
         if ratio is None and (sentences is None or sentences < 1):
             raise ValueError("sentences must be at least 1")
         docs = [list(s) for s in sents] if sents is not None else [split_sentences(t) for t in texts]
-        scored = iter(self.score_many([[s.text for s in items] for items in docs if items]))
+        scored = iter(self.score_many([[s.text for s in items] for items in docs if items], step))
         out = []
         for items in docs:
             if not items:

@@ -31,19 +31,26 @@ class Document:
 @dataclass(frozen=True)
 class SentenceSentiment:
     text: str
-    label: str
-    score: float  # probability of `label`, 0..1
+    label: str  # as SentimentResult.label: "neutral" inside the band
+    score: float  # probability of the model's best label, 0..1
     start: int = 0
     end: int = 0
+    p_positive: float | None = None  # the model's probability of "positive", when it has that label
 
 
 @dataclass(frozen=True)
 class SentimentResult:
-    label: str
-    score: float  # probability of `label`, 0..1
+    label: str  # the model's best label, or "neutral" when p(positive) is inside the neutral band
+    score: float  # probability of the model's best label, 0..1
     probabilities: tuple[tuple[str, float], ...] = ()
     sentences: tuple[SentenceSentiment, ...] = ()
     chunks: int = 1  # how many model windows the document needed
+    neutral_band: float = 0.0  # |p(positive) - 0.5| below this read as neutral (0: no band)
+
+    @property
+    def p_positive(self) -> float | None:
+        """The model's probability of "positive" (None for models without that label)."""
+        return dict(self.probabilities).get("positive")
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.analyzer import AnalysisOptions, Analyzer
 from app.core.documents import read_document
 from app.core.registry import Registry
 from app.core.runtime import RuntimeOptions
 from app.core.store import Store
-from app.core.types import Analysis
+from app.core.types import Analysis, Document
+
+if TYPE_CHECKING:
+    from app.ui.ops import OpContext
 
 
 @dataclass(frozen=True)
@@ -25,29 +29,35 @@ class OpenedDocument:
     fresh: Analysis | None = None  # what this run computed (its time and models)
 
 
-def _params_keys(opts: AnalysisOptions) -> dict[str, str]:
-    return {t: opts.params_key(t) for t in opts.tasks}
+def analyze_file(analyzer: Analyzer, db_path: str, path: str | Path, opts: AnalysisOptions,
+                 op: OpContext | None = None) -> OpenedDocument:
+    """Read one file, analyse it and keep the result in the library (worker thread).
 
-
-def analyze_file(analyzer: Analyzer, db_path: str, path: str | Path, opts: AnalysisOptions) -> OpenedDocument:
-    """Read one file, analyse it and keep the result in the library (worker thread)."""
+    With an OpContext, a long document reports its progress (0..1) and stops within one model batch of a cancel."""
     document = read_document(path)
-    analysis = analyzer.analyze(document, opts)
+    return analyze_new(analyzer, db_path, document, opts, op)
+
+
+def analyze_new(analyzer: Analyzer, db_path: str, document: Document, opts: AnalysisOptions,
+                op: OpContext | None = None) -> OpenedDocument:
+    """Analyse a document (read from a file, or pasted) and keep it in the library (worker thread)."""
+    analysis = analyzer.analyze(document, opts, op.cancelled if op else None, op.progress if op else None)
     with Store(db_path) as store:
-        doc_id = store.save_analysis(analysis, None, _params_keys(opts))
+        doc_id = store.save_analysis(analysis, None, analyzer.params_keys(opts))
         if analysis.error:
             from app.core.errors import DocumentError
 
-            raise DocumentError(path, analysis.error)
+            raise DocumentError(document.source, analysis.error)
         return OpenedDocument(doc_id, store.load_analysis(doc_id), analysis)
 
 
-def analyze_stored(analyzer: Analyzer, db_path: str, document_id: int, opts: AnalysisOptions) -> OpenedDocument:
+def analyze_stored(analyzer: Analyzer, db_path: str, document_id: int, opts: AnalysisOptions,
+                   op: OpContext | None = None) -> OpenedDocument:
     """Run tasks again on a document already in the library (new summary length, a translation...)."""
     with Store(db_path) as store:
         document = store.load_analysis(document_id).document
-        analysis = analyzer.analyze(document, opts)
-        store.save_analysis(analysis, None, _params_keys(opts))
+        analysis = analyzer.analyze(document, opts, op.cancelled if op else None, op.progress if op else None)
+        store.save_analysis(analysis, None, analyzer.params_keys(opts))
         return OpenedDocument(document_id, store.load_analysis(document_id), analysis)
 
 
