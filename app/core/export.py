@@ -9,15 +9,23 @@ The JSON shape is the one the CLI prints with --json, so a saved export and a pi
      "translation": {"lang": "fr", "text": "..."}}
 
 A key is present only when that task was run.
+
+Both formats are written to a temporary file beside the target and renamed over it once complete, so a
+full disk or a crash leaves the previous export (or nothing), never a partial file. CSV cells that a
+spreadsheet would run as a formula (starting with = + - @, tab or carriage return) get a leading
+apostrophe, as OWASP advises against CSV injection; JSON Lines keeps every value as it is.
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from app.core.names import shown, valid_text
 from app.core.types import Analysis
 
 CSV_COLUMNS = (
@@ -30,6 +38,12 @@ CSV_COLUMNS = (
     "translation",
 )
 FORMATS = ("csv", "jsonl")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: formula-looking cells get a leading apostrophe."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
@@ -53,18 +67,29 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
     return out
 
 
+def json_line(obj: Any) -> str:
+    """One JSON line, UTF-8 as written; a string holding undecodable file-name bytes is \\u-escaped instead."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(obj)
+
+
 def analysis_to_csv_row(analysis: Analysis) -> dict[str, str]:
     """One spreadsheet row: empty cells for tasks that were not run."""
     s, summ, tr = analysis.sentiment, analysis.summary, analysis.translation
-    return {
-        "source": analysis.document.source,
-        "title": analysis.document.title,
+    row = {
+        "source": shown(analysis.document.source),  # a name that is not UTF-8 reads as b\xe9.txt
+        "title": valid_text(analysis.document.title),
         "sentiment_label": s.label if s else "",
         "sentiment_score": f"{s.score:.4f}" if s else "",
         "summary": summ.text if summ else "",
         "translation_lang": tr.lang if tr else "",
         "translation": tr.text if tr else "",
     }
+    return {key: spreadsheet_safe(value) for key, value in row.items()}
 
 
 def write_analyses(path: str | Path, analyses: Iterable[Analysis], fmt: str = "csv") -> int:
@@ -72,16 +97,40 @@ def write_analyses(path: str | Path, analyses: Iterable[Analysis], fmt: str = "c
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     n = 0
-    # newline="" lets the csv module write its own \r\n and keep newlines inside quoted cells intact
-    with open(path, "w", encoding="utf-8", newline="" if fmt == "csv" else "\n") as f:
-        if fmt == "csv":
-            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for a in analyses:
-                writer.writerow(analysis_to_csv_row(a))
-                n += 1
-        else:
-            for a in analyses:
-                f.write(json.dumps(analysis_to_json(a), ensure_ascii=False) + "\n")
-                n += 1
+    target = os.path.abspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=os.path.dirname(target))
+    try:
+        # newline="" lets the csv module write its own \r\n and keep newlines inside quoted cells intact
+        with open(fd, "w", encoding="utf-8", newline="" if fmt == "csv" else "\n") as f:
+            if fmt == "csv":
+                writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+                writer.writeheader()
+                for a in analyses:
+                    writer.writerow(analysis_to_csv_row(a))
+                    n += 1
+            else:
+                for a in analyses:
+                    f.write(json_line(analysis_to_json(a)) + "\n")
+                    n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        _keep_mode(target, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return n
+
+
+def _keep_mode(target: str, tmp: str) -> None:
+    """The new file gets the old one's permissions, or the usual ones for a new file (mkstemp makes it 0600)."""
+    try:
+        mode = os.stat(target).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)

@@ -3,9 +3,11 @@
 This module is the only place that knows table names and SQL. The schema is the list of forward
 MIGRATIONS below, applied in one transaction when a Store opens; the version lives in `meta`.
 
-    documents  one row per distinct text (content_hash unique); `source` is the latest path seen
-    sources    every path a document was found at (path -> document_id)
-    runs       one row per batch: kind, params, status running/done/cancelled/failed, counts
+    documents  one row per distinct text (content_hash unique); `source` is the latest path seen, as typed
+    sources    every real file a document was found at (resolved path -> document_id; `typed` as given)
+    runs       one row per batch: kind, params, status running/done/cancelled/failed/interrupted, counts,
+               and the process (pid, host) that runs it, so a run whose process died reads "interrupted"
+    run_documents  which documents each run covered, and whether it analysed or reused them
     results    one row per (document, task, model id, model version, params_key); re-analysis
                replaces the row, never duplicates it. `payload` is the full result dataclass as JSON
     errors     files a run could not analyse, with the reason
@@ -16,14 +18,21 @@ MIGRATIONS below, applied in one transaction when a Store opens; the version liv
 Threading: a Store holds one connection. Use a Store from one thread at a time (the UI's worker
 jobs take turns); an internal lock makes an accidental overlap wait instead of corrupting a
 transaction. Writes take the database's write lock up front (BEGIN IMMEDIATE), so two processes
-(window and CLI) wait for each other up to the busy timeout instead of failing mid-save.
+(window and CLI) wait for each other up to the busy timeout instead of failing mid-save. A reader
+(`Store(path, readonly=True)`: history, search, export) opens the file read-only and never takes the
+write lock, so it works on read-only media and while a writer holds the lock.
+
+Paths that are not valid UTF-8 are kept as their exact bytes (app.core.names) and come back as the
+same str. Every sqlite3 error becomes a StoreError naming the library and what to do.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +45,7 @@ from sqlite_utils import Database
 
 from app.core.errors import LabelDataError, StoreError
 from app.core.export import FORMATS, write_analyses
+from app.core.names import loaded, storable, valid_text
 from app.core.types import (
     Analysis,
     Document,
@@ -51,7 +61,7 @@ from app.core.types import (
 ENV_VAR = "ALBERT_STUDIO_DB"
 BUSY_TIMEOUT_S = 10.0
 TASKS = ("sentiment", "summary", "translation")
-RUN_STATUSES = ("running", "done", "cancelled", "failed")
+RUN_STATUSES = ("running", "done", "cancelled", "failed", "interrupted")  # interrupted: its process died
 # Around matched words in search() snippets; the UI may swap them for highlighting.
 MATCH_START, MATCH_END = "[", "]"
 
@@ -170,10 +180,27 @@ def _v2_labels_settings_result_search(db: Database) -> None:
     db["results"].enable_fts(["text", "label"], create_triggers=True, tokenize="porter")
 
 
+def _v3_run_coverage_processes_real_paths(db: Database) -> None:
+    """Which run analysed or reused each document, the process running each run, the typed path of a source."""
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)
+    db["sources"].add_column("typed", str)
+    db["run_documents"].create(
+        {"run_id": int, "document_id": int, "how": str},
+        pk=("run_id", "document_id"),
+        not_null={"how"},
+        foreign_keys=[("run_id", "runs", "id"), ("document_id", "documents", "id")],
+    )
+    db["run_documents"].create_index(["document_id"])
+    db.execute("INSERT OR IGNORE INTO run_documents (run_id, document_id, how) "
+               "SELECT DISTINCT run_id, document_id, 'analysed' FROM results WHERE run_id IS NOT NULL")
+
+
 # Forward only, applied in order; never edit a shipped step, append a new one.
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _v1_library),
     (2, _v2_labels_settings_result_search),
+    (3, _v3_run_coverage_processes_real_paths),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -301,6 +328,11 @@ def _translation(data: dict) -> Translation:
 
 _REBUILD = {"sentiment": _sentiment, "summary": _summary, "translation": _translation}
 
+
+def result_from_payload(task: str, payload: dict) -> SentimentResult | Summary | Translation:
+    """A task's result dataclass from its JSON payload (`dataclasses.asdict` of it, as `results.payload` holds)."""
+    return _REBUILD[task](payload)
+
 _RESULT_COLUMNS = (
     "document_id", "run_id", "task", "model_id", "model_version", "provider", "params_key",
     "label", "score", "text", "payload", "seconds", "created_at",
@@ -340,6 +372,44 @@ hits AS (
 )"""
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a reused id reads as alive: never a false "interrupted")."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def _real_location(source: str) -> str:
+    """The resolved path of a file (symlinks and "..", relative to absolute), keeping a table row's "#N";
+    a source that is not a file on this machine is kept as given."""
+    path, row = source, ""
+    if not os.path.lexists(path):
+        head, sep, tail = source.rpartition("#")
+        if not (sep and tail.isdigit() and os.path.lexists(head)):
+            return source
+        path, row = head, sep + tail
+    return os.path.realpath(path) + row
+
+
+_HOST = socket.gethostname()
+
+
 def _phrase(query: str) -> str:
     """The whole query as one FTS5 phrase: every operator and quote becomes plain text."""
     return '"' + query.replace('"', '""') + '"'
@@ -351,19 +421,34 @@ def _phrase(query: str) -> str:
 class Store:
     """The results library. Open with Store(path) or Store() for the default file; close when done."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, readonly: bool = False):
+        """`readonly` opens for reading only (history, search, export): no write lock, no upgrade, works on
+        read-only folders and media; any write then raises StoreError."""
         self.path = str(path) if path is not None else str(default_db_path())
+        self.readonly = readonly
         self._lock = threading.RLock()
         conn = None
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-            self.db = Database(conn, execute_plugins=False)
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self.db.enable_wal()
-            _migrate(self.db, self.path)
+            if readonly:
+                conn = self._connect_readonly()
+                self.db = Database(conn, execute_plugins=False)
+                version = schema_version(self.db)
+                if version == 0:
+                    raise StoreError(f"{self.path} is not an Albert Studio library (it has no tables).")
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} was written by a newer Albert Studio (library version {version}; this "
+                        f"version reads up to {SCHEMA_VERSION}). Update Albert Studio.")
+            else:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+                self.db = Database(conn, execute_plugins=False)
+                self.db.execute("PRAGMA foreign_keys = ON")
+                self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                self.db.enable_wal()
+                _migrate(self.db, self.path)
+                self._mark_interrupted_runs()
         except StoreError:
             if conn is not None:
                 conn.close()
@@ -374,11 +459,55 @@ class Store:
             if "not a database" in str(exc) or "malformed" in str(exc):
                 raise StoreError(
                     f"{self.path} is not an Albert Studio library (not a SQLite database, or damaged). "
-                    f"Move it aside or set {ENV_VAR} to another file."
+                    f"Move it aside or set {ENV_VAR} to another file. {self._recover_hint()}"
                 ) from exc
             raise StoreError(f"Cannot open the library {self.path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"Cannot create the library {self.path}: {exc.strerror or exc}") from exc
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """mode=ro, query_only; on a read-only folder or medium, where SQLite cannot create the WAL index
+        beside the file, the file is opened as immutable (nobody can be writing to it there)."""
+        file = Path(self.path)
+        if not file.is_file():
+            raise StoreError(f"No library at {self.path} yet (nothing was analysed into it); check --db or {ENV_VAR}.")
+        uri = file.resolve().as_uri()
+        for suffix in ("?mode=ro", "?mode=ro&immutable=1"):
+            conn = sqlite3.connect(uri + suffix, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA query_only = 1")
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+                writable = os.access(file.parent, os.W_OK) and os.access(file, os.W_OK)
+                if "immutable" in suffix or writable:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _recover_hint(self) -> str:
+        return (f"To save what can be read, keep a copy of the file and run: sqlite3 \"{self.path}\" .recover "
+                f"| sqlite3 recovered.db, then use recovered.db (--db recovered.db or {ENV_VAR}).")
+
+    def _failure(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """A StoreError for a failed read or write that says what to do about it."""
+        msg = str(exc)
+        if "malformed" in msg or "not a database" in msg or "corrupt" in msg:
+            return StoreError(f"The library {self.path} is damaged ({msg}). {self._recover_hint()}")
+        if self.readonly and "readonly" in msg.replace("-", "").replace(" ", ""):
+            return StoreError(f"The library {self.path} was opened read-only and cannot be changed.")
+        return StoreError(f"Could not {doing} the library {self.path}: {msg}")
+
+    def _mark_interrupted_runs(self) -> None:
+        """Runs still "running" whose process on this machine is gone were killed: say so."""
+        rows = self.db.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", [_HOST]).fetchall()
+        dead = [run_id for run_id, pid in rows if pid is not None and pid != os.getpid() and not _process_alive(pid)]
+        if dead:
+            with self._write() as db:
+                for run_id in dead:
+                    db.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? "
+                               "AND status = 'running'", [_now(), run_id])
 
     # -- plumbing
 
@@ -397,6 +526,9 @@ class Store:
         with self._lock:
             return schema_version(self.db)
 
+    def _has_table(self, name: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]))
+
     @contextmanager
     def _write(self) -> Iterator[Database]:
         """One transaction holding the write lock; rolled back whole on any error."""
@@ -410,18 +542,23 @@ class Store:
                     raise
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self.db.rollback()
-                raise StoreError(f"Could not write to the library {self.path}: {exc}") from exc
+                try:
+                    self.db.rollback()
+                except sqlite3.Error:
+                    pass
+                raise self._failure(exc, "write to") from exc
 
     def _rows(self, sql: str, params: Sequence | dict | None = None, raw: bool = False) -> list[dict]:
-        """Run a read; `raw` lets sqlite3 errors through for callers that handle them."""
+        """Run a read; `raw` lets sqlite3.OperationalError through for callers that handle it."""
         with self._lock:
             try:
                 return list(self.db.query(sql, params))
-            except sqlite3.Error as exc:
-                if raw:
+            except sqlite3.OperationalError as exc:
+                if raw and "malformed" not in str(exc):
                     raise
-                raise StoreError(f"Could not read the library {self.path}: {exc}") from exc
+                raise self._failure(exc, "read") from exc
+            except sqlite3.Error as exc:
+                raise self._failure(exc, "read") from exc
 
     # -- runs
 
@@ -433,6 +570,8 @@ class Store:
             "status": "running",
             "n_total": n_total,
             "started_at": _now(),
+            "pid": os.getpid(),
+            "host": _HOST,
         }
         with self._write() as db:
             return db["runs"].insert(row).last_pk
@@ -454,11 +593,19 @@ class Store:
             )
 
     def history(self, limit: int = 50) -> list[RunRow]:
-        """The most recent runs first."""
+        """The most recent runs first; a "running" run whose process on this machine is gone reads "interrupted"
+        (a writer records that when it next opens the library; a read-only reader only shows it)."""
         rows = self._rows("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", [limit])
+
+        def status(r: dict) -> str:
+            if (r["status"] == "running" and r.get("host") == _HOST and r.get("pid") is not None
+                    and r["pid"] != os.getpid() and not _process_alive(r["pid"])):
+                return "interrupted"
+            return r["status"]
+
         return [
             RunRow(
-                id=r["id"], kind=r["kind"], status=r["status"], started_at=r["started_at"],
+                id=r["id"], kind=r["kind"], status=status(r), started_at=r["started_at"],
                 finished_at=r["finished_at"], n_total=r["n_total"], n_done=r["n_done"],
                 n_failed=r["n_failed"], params=json.loads(r["params"] or "{}"),
             )
@@ -475,7 +622,7 @@ class Store:
     @staticmethod
     def _insert_error(db: Database, run_id: int | None, source: str, reason: str) -> int:
         return db["errors"].insert(
-            {"run_id": run_id, "source": source, "reason": reason, "created_at": _now()}
+            {"run_id": run_id, "source": storable(source), "reason": valid_text(reason), "created_at": _now()}
         ).last_pk
 
     def errors(self, run_id: int | None = None) -> list[ErrorRow]:
@@ -484,7 +631,7 @@ class Store:
             rows = self._rows("SELECT * FROM errors ORDER BY id")
         else:
             rows = self._rows("SELECT * FROM errors WHERE run_id = ? ORDER BY id", [run_id])
-        return [ErrorRow(**r) for r in rows]
+        return [ErrorRow(**{**r, "source": loaded(r["source"])}) for r in rows]
 
     # -- documents and results
 
@@ -507,23 +654,40 @@ class Store:
                 return False
         return True
 
-    def save_analysis(self, analysis: Analysis, run_id: int | None, params_keys: dict[str, str]) -> int:
+    def analysed_hashes(self, tasks: dict[str, tuple[str, str, str]]) -> set[str]:
+        """Content hashes of the documents `has_results` says yes to, for the whole library in one query."""
+        if not tasks:
+            return set()
+        keys = [(t, *k) for t, k in tasks.items()]
+        rows = self._rows(
+            "SELECT d.content_hash AS h FROM documents d JOIN results r ON r.document_id = d.id"
+            " WHERE (r.task, r.model_id, r.model_version, r.params_key) IN (VALUES "
+            + ", ".join("(?, ?, ?, ?)" for _ in keys) + ") GROUP BY d.id HAVING count(DISTINCT r.task) = ?",
+            [v for k in keys for v in k] + [len(keys)],
+        )
+        return {r["h"] for r in rows}
+
+    def save_analysis(self, analysis: Analysis, run_id: int | None, params_keys: dict[str, str],
+                      reused: bool = False) -> int:
         """Store the document, its path and one result per task it holds, all or nothing; returns the document id.
 
         Results are keyed by (document, task, model id, model version, params_keys[task]), so saving the
         same analysis again replaces rows instead of adding them. A set `analysis.error` is recorded too.
+        `reused=True` (results taken from the library) records only the path and that `run_id` covered the
+        document: the results keep the run that computed them.
         """
         doc = analysis.document
         content_hash = _content_hash(doc)
         now = _now()
         models = {m.task: m for m in analysis.models}
         fields_ = {
-            "source": doc.source,
-            "title": doc.title,
+            "source": storable(doc.source),
+            "title": valid_text(doc.title),
             "format": doc.format,
             "encoding": doc.encoding,
             "mtime": doc.mtime,
-            "metadata": json.dumps([list(p) for p in doc.metadata], ensure_ascii=False),
+            # ASCII escapes: a JSONL cell may hold a lone surrogate, which SQLite's UTF-8 cannot
+            "metadata": json.dumps([list(p) for p in doc.metadata]),
         }
         with self._write() as db:
             found = db.execute("SELECT id FROM documents WHERE content_hash = ?", [content_hash]).fetchone()
@@ -536,11 +700,17 @@ class Store:
                      "chars": len(doc.text), "added_at": now}
                 ).last_pk
             db["sources"].upsert(
-                {"path": doc.source, "document_id": doc_id, "seen_at": now}, pk="path"
+                {"path": storable(_real_location(doc.source)), "typed": storable(doc.source),
+                 "document_id": doc_id, "seen_at": now}, pk="path"
             )
+            if run_id is not None:
+                how = "reused" if reused else "analysed"
+                db.execute("INSERT INTO run_documents (run_id, document_id, how) VALUES (?, ?, ?) "
+                           "ON CONFLICT (run_id, document_id) DO UPDATE SET how = 'analysed' "
+                           "WHERE excluded.how = 'analysed'", [run_id, doc_id, how])
             for task in TASKS:
                 result = getattr(analysis, task)
-                if result is None:
+                if result is None or reused:
                     continue
                 model = models.get(task) or ModelInfo(id="", version="", task=task, provider="")
                 db.execute(
@@ -574,7 +744,7 @@ class Store:
             raise StoreError(f"No document {document_id} in the library {self.path}")
         d = docs[0]
         document = Document(
-            source=d["source"], text=d["text"], title=d["title"] or "", format=d["format"] or "txt",
+            source=loaded(d["source"]), text=d["text"], title=d["title"] or "", format=d["format"] or "txt",
             encoding=d["encoding"] or "utf-8", content_hash=d["content_hash"], mtime=d["mtime"] or 0.0,
             metadata=tuple((str(k), str(v)) for k, v in json.loads(d["metadata"] or "[]")),
         )
@@ -600,6 +770,7 @@ class Store:
         with self._write() as db:
             db.execute("DELETE FROM results WHERE document_id = ?", [document_id])
             db.execute("DELETE FROM sources WHERE document_id = ?", [document_id])
+            db.execute("DELETE FROM run_documents WHERE document_id = ?", [document_id])
             db.execute(
                 "UPDATE labels SET document_id = NULL, sentence_index = NULL WHERE document_id = ?",
                 [document_id],
@@ -650,7 +821,7 @@ class Store:
         rows = self._select(self._ROW_COLUMNS, search, label, folder,
                             f"ORDER BY {order} LIMIT :limit OFFSET :offset",
                             {"limit": limit, "offset": offset})
-        return [DocumentRow(**r) for r in rows]
+        return [DocumentRow(**{**r, "source": loaded(r["source"])}) for r in rows]
 
     def count_documents(self, search: str | None = None, label: str | None = None,
                         folder: str | None = None) -> int:
@@ -662,12 +833,13 @@ class Store:
             return []
         rows = self._select(self._ROW_COLUMNS + ", hits.snippet AS snippet", query, None, None,
                             "ORDER BY hits.rank, d.id LIMIT :limit", {"limit": limit})
-        return [(DocumentRow(**{k: v for k, v in r.items() if k != "snippet"}), r["snippet"]) for r in rows]
+        return [(DocumentRow(**{**{k: v for k, v in r.items() if k != "snippet"}, "source": loaded(r["source"])}),
+                 r["snippet"]) for r in rows]
 
     def folders(self) -> list[str]:
         """Distinct folders documents were found in, sorted."""
         paths = self._rows("SELECT DISTINCT path FROM sources")
-        return sorted({os.path.dirname(r["path"]) for r in paths} - {""})
+        return sorted({os.path.dirname(loaded(r["path"])) for r in paths} - {""})
 
     # -- export
 
@@ -676,9 +848,10 @@ class Store:
         """Write one row per document (all, a run's, or the given ids) as CSV or JSON Lines; returns rows written."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
-        if run_id is not None:
+        if run_id is not None:  # what the run covered: analysed by it, or reused from earlier runs
+            table = "run_documents" if self._has_table("run_documents") else "results"  # a read-only v2 library
             ids = [r["document_id"] for r in self._rows(
-                "SELECT DISTINCT document_id FROM results WHERE run_id = ? ORDER BY document_id", [run_id])]
+                f"SELECT DISTINCT document_id FROM {table} WHERE run_id = ? ORDER BY document_id", [run_id])]
         else:
             ids = [r["id"] for r in self._rows("SELECT id FROM documents ORDER BY id")]
         if document_ids is not None:

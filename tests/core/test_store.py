@@ -467,6 +467,8 @@ def test_killed_batch_keeps_committed_work_and_rerun_has_no_duplicates(tmp_path)
     assert lines == ["saved 0", "saved 1", "saved 2", "inside"], proc.stderr.read()
     assert proc.returncode == -signal.SIGKILL
 
+    with Store(path, readonly=True) as reader:  # a reader shows it without writing
+        assert [(r.status, r.n_done) for r in reader.history()] == [("interrupted", 3)]
     with Store(path) as s:
         assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         docs = s.list_documents()
@@ -476,7 +478,8 @@ def test_killed_batch_keeps_committed_work_and_rerun_has_no_duplicates(tmp_path)
         assert s.db["results"].count == 9 and s.db["sources"].count == 3
         assert s.find_document(make_analysis(3).document.content_hash) is None
         (run,) = s.history()
-        assert (run.status, run.n_done) == ("running", 3)
+        assert (run.status, run.n_done) == ("interrupted", 3)  # its process is gone: recorded on open
+        assert s.db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
 
         rerun = s.start_run("batch", {})
         for i in range(8):
