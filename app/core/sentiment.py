@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from app.core.document_head import DocumentHead, HeadSpec
 from app.core.encoder_text import EncoderTokenizer
 from app.core.errors import ModelError
 from app.core.registry import Manifest, read_manifest, verify
@@ -55,6 +56,12 @@ class SentimentModel:
         self.temperature = float(manifest.raw.get("calibration", {}).get("temperature", 1.0))
         self.max_tokens = 8192
         self.neutral_band = model_neutral_band(manifest)
+        self.document_head = None
+        spec = HeadSpec.from_manifest(manifest.raw)
+        if spec is not None:
+            if set(self.labels) != {"negative", "positive"}:
+                raise ModelError(f"{manifest.id}: a document head needs the labels negative and positive")
+            self.document_head = DocumentHead(spec, manifest.path(spec.file), options)
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None):
@@ -101,6 +108,20 @@ class SentimentModel:
     def classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         return [self._result(p) for p in self.probabilities(texts)]
 
+    def window_scores(self, texts: Sequence[str]) -> list[tuple[np.ndarray, list[int], list[int]]]:
+        """For each document: its windows' positive-vs-negative log-odds, their token counts and all of its
+        word-piece ids: what a document head reads (app.training.document_head fits one on them)."""
+        pos = self.labels.index("positive")
+        plans, seqs = [], []
+        for text in texts:
+            ids = self.tokenizer.pieces([s.text for s in split_sentences(text)]) or [[]]
+            windows = self.tokenizer.windows(ids)
+            plans.append((len(seqs), [n for _, n in windows], [t for i in ids for t in i]))
+            seqs += [w for w, _ in windows]
+        p = np.clip(self._run(seqs)[:, pos].astype(np.float64), 1e-7, 1 - 1e-7)
+        z = np.log(p / (1 - p))
+        return [(z[at: at + len(tokens)], tokens, piece_ids) for at, tokens, piece_ids in plans]
+
     def analyze(self, text: str, sentences: Sequence | None = None, per_sentence: bool = True,
                 neutral_band: float | None = None) -> SentimentResult:
         """Document label from all of its text (packed into model windows, averaged by length) + sentences."""
@@ -109,14 +130,17 @@ class SentimentModel:
 
     def analyze_many(self, texts: Sequence[str], sentences: Sequence[Sequence] | None = None,
                      per_sentence: bool = True, step: Callable[[int, int], None] | None = None,
-                     neutral_band: float | None = None) -> list[SentimentResult]:
+                     document_head: bool = True, neutral_band: float | None = None) -> list[SentimentResult]:
         """`analyze` for several documents at once: their windows and sentences share length-sorted batches,
         which keeps the batches full when documents are short (a folder of tickets, CSV rows).
+
+        With a document head in the model (and `document_head`), documents of at least its `min_tokens` word
+        pieces get the head's decision; shorter ones, and every sentence, the length-weighted window average.
         `neutral_band` overrides the model's own (see DEFAULT_NEUTRAL_BAND); 0 turns neutral off."""
         band = self.band(neutral_band)
         pos = self.labels.index("positive") if "positive" in self.labels else None
         docs = [list(s) for s in sentences] if sentences is not None else [split_sentences(t) for t in texts]
-        plans, seqs = [], []
+        plans, seqs, pieces = [], [], []
         for sents in docs:
             if not sents:
                 raise ValueError("nothing to analyse: the text is empty")
@@ -125,13 +149,21 @@ class SentimentModel:
             sent_seqs = [self.tokenizer.wrap(i) for i in ids] if per_sentence else []
             plans.append((len(seqs), [n for _, n in windows], len(sent_seqs)))
             seqs += [w for w, _ in windows] + sent_seqs
+            pieces.append([t for i in ids for t in i])
         probs = self._run(seqs, step)
+        head = self.document_head if document_head else None
         out = []
-        for sents, (at, window_tokens, n_sents) in zip(docs, plans):
+        for sents, (at, window_tokens, n_sents), doc_ids in zip(docs, plans, pieces):
             wprobs = probs[at: at + len(window_tokens)]
             sprobs = probs[at + len(window_tokens): at + len(window_tokens) + n_sents]
             weights = np.array(window_tokens, dtype=np.float32)
             doc = (wprobs * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+            if head is not None and head.applies(len(doc_ids)):
+                pos = self.labels.index("positive")
+                p = np.clip(wprobs[:, pos].astype(np.float64), 1e-7, 1 - 1e-7)
+                p_pos = head.p_positive(np.log(p / (1 - p)), window_tokens, doc_ids)
+                doc = np.zeros(len(self.labels), dtype=np.float32)
+                doc[pos], doc[1 - pos] = p_pos, 1.0 - p_pos
             label, score = self._result(doc, band)
             out.append(SentimentResult(
                 label=label, score=score,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, quantize_int8, seed_everything, teacher_dir
 from app.training.distill import HELD_OUT_REVIEWS, hidden_mse
-from app.training.sentiment_data import clean_review, imdb_splits, sst2_splits
+from app.training.sentiment_data import clean_review, imdb_splits, imdb_stack_split, sst2_splits
 
 LABELS = ["negative", "positive"]
 MODEL_ID = "albert-sentiment-en"
@@ -38,7 +38,7 @@ def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int, epoch:
     that many different reviews instead of the same windows again.
     """
     sst_train, _, _ = sst2_splits()
-    imdb_train, _, _ = imdb_splits()
+    imdb_train, _ = imdb_stack_split()  # the document head's reviews stay unseen
     rng = random.Random(seed)
     ex = []
     ids = tokenizer([t for t, _ in sst_train], add_special_tokens=False)["input_ids"]
@@ -248,6 +248,8 @@ def train(args) -> None:
     cls = AlbertForSequenceClassification if args.arch == "albert" else AutoModelForSequenceClassification
     encoder = args.encoder if args.arch == "albert" or args.encoder != DEFAULT_ENCODER else teacher_dir()
     extra = {"classifier_dropout_prob": 0.1} if args.arch == "albert" else {}
+    if args.dropout is not None:  # the ALBERT-ized teacher is saved without dropout; fine-tuning wants some
+        extra.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
     model = cls.from_pretrained(
         str(encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
         attn_implementation="eager", dtype=torch.float32, **extra,
@@ -280,7 +282,7 @@ def train(args) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
-        st = torch.load(ckpt, map_location="cpu")
+        st = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
@@ -354,6 +356,21 @@ def fit_temperature(logits, labels) -> float:
     return round(best[1], 2)
 
 
+def export_onnx(model, path: Path) -> None:
+    """A sequence classifier as an ONNX graph with the app's inputs (batch and length dynamic)."""
+    import torch
+
+    ids = torch.tensor([[2, 7592, 2088, 999, 3]])
+    mask = torch.ones_like(ids)
+    tt = torch.zeros_like(ids)
+    torch.onnx.export(
+        model, (ids, mask, tt), str(path), dynamo=False, opset_version=17,
+        input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                      "token_type_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
+    )
+
+
 def export(args) -> None:
     import numpy as np
     import torch
@@ -368,16 +385,8 @@ def export(args) -> None:
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    ids = torch.tensor([[2, 7592, 2088, 999, 3]])
-    mask = torch.ones_like(ids)
-    tt = torch.zeros_like(ids)
     params = sum(p.numel() for p in model.parameters())
-    torch.onnx.export(
-        model, (ids, mask, tt), str(tmp / "model.onnx"), dynamo=False, opset_version=17,
-        input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
-        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                      "token_type_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
-    )
+    export_onnx(model, tmp / "model.onnx")
     print("int8:", quantize_int8(tmp / "model.onnx", tmp / "model.int8.onnx"))
     shutil.copy(teacher_dir() / "tokenizer.json", tmp / "tokenizer.json")
     # calibrate on the calibration splits (never on validation)
@@ -444,6 +453,8 @@ def main(argv=None) -> None:
                          "trained on the teacher's soft labels only")
     ap.add_argument("--hidden-weight", type=float, default=0.0,
                     help="weight of a per-layer hidden-state MSE to the teacher (same hidden size and depth)")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="hidden and attention dropout while training (default: the encoder's own)")
     ap.add_argument("--groups", type=int, default=0,
                     help="widen an all-shared ALBERT base into this many shared-layer groups before training")
     ap.add_argument("--epoch-offset", type=int, default=0,
