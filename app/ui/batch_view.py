@@ -30,12 +30,12 @@ from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES
 from app.core.store import Store
 from app.core.types import Analysis
-from app.jobs.batch import BatchProgress, BatchReport, run_batch
+from app.jobs.batch import BatchProgress, BatchReport, Eta, run_batch
 from app.ui.charts import ResultsChart
 from app.ui.context import AppContext, export_library
 from app.ui.ops import BackgroundOp
 from app.ui.theme import label_color
-from app.ui.widgets import human_seconds
+from app.ui.widgets import ElidedLabel, human_seconds
 
 COLUMNS = ("Title", "Label", "Score", "Summary", "Seconds", "Source")
 ID_ROLE = Qt.UserRole + 1
@@ -89,6 +89,7 @@ class BatchView(QWidget):
         self.errors: list[tuple[str, str]] = []
         self._started = 0.0
         self._last: BatchProgress | None = None
+        self._eta = Eta()
 
         # -- what to run
         self.add_files = QPushButton("Add Files…")
@@ -122,12 +123,12 @@ class BatchView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.files_label = QLabel("Files: –")
-        self.current_label = QLabel("Current: –")
-        self.current_label.setMinimumWidth(100)
+        self.files_label = ElidedLabel("Files: –", min_chars=16)
+        self.current_label = ElidedLabel("Current: –")
         self.elapsed_label = QLabel("Elapsed: –")
         self.remaining_label = QLabel("Remaining: –")
-        self.status_label = QLabel("")
+        self.status_label = ElidedLabel("", min_chars=20)
+        self.status_label.setAlignment(Qt.AlignRight)
         prog = QVBoxLayout()
         prog.setSpacing(2)
         prog.addWidget(self.progress)
@@ -135,8 +136,7 @@ class BatchView(QWidget):
         counts.setSpacing(24)
         for w in (self.files_label, self.elapsed_label, self.remaining_label):
             counts.addWidget(w)
-        counts.addStretch(1)
-        counts.addWidget(self.status_label)
+        counts.addWidget(self.status_label, 1)
         prog.addLayout(counts)
         prog.addWidget(self.current_label)
         self._clock = QTimer(self, interval=500, timeout=self._tick)
@@ -299,6 +299,8 @@ class BatchView(QWidget):
             self.op.cancel()
             self.cancel_button.setEnabled(False)
             self.status_label.setText("Cancelling…")
+            self._eta.clear()
+            self.remaining_label.setText("Remaining: –")
 
     def _set_running(self, on: bool) -> None:
         self.run_button.setEnabled(not on)
@@ -319,6 +321,7 @@ class BatchView(QWidget):
         self.errors_box.setTitle("Errors (0)")
         self.report = None
         self._last = None
+        self._eta.clear()
         self._labels, self._scores = [], []
         self.chart.set_data([], [])
         self.progress.setRange(0, 0)  # busy until the files are counted
@@ -343,8 +346,10 @@ class BatchView(QWidget):
         self.files_label.setText(f"Files: {p.files_done} / {p.files_total}  ·  documents {p.documents_done}"
                                  f"  ·  errors {p.failed}" + (f"  ·  reused {p.reused}" if p.reused else ""))
         self.current_label.setText(f"Current: {p.current}" if p.current else "Current: –")
-        self.remaining_label.setText(f"Remaining: ~{human_seconds(p.remaining)}" if p.remaining is not None
-                                     else "Remaining: estimating…")
+        remaining = self._eta.update(p)
+        if not self.op.cancel_event.is_set():
+            self.remaining_label.setText(f"Remaining: ~{human_seconds(remaining)}" if remaining is not None
+                                         else "Remaining: estimating…")
         self._tick()
 
     def _tick(self) -> None:
@@ -410,10 +415,10 @@ class BatchView(QWidget):
             self.progress.setValue(self._last.files_total)
         elif self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-        words = {"done": "Finished", "cancelled": "Cancelled", "failed": "Failed"}
-        self.status_label.setText(
-            f"{words.get(report.status, report.status)}: {report.analyses} analysed, {len(report.errors)} errors"
-            f" in {report.seconds:.1f} s")
+        self.remaining_label.setText("Remaining: –")
+        self.current_label.setText("Current: –")
+        self.status_label.setText(f"{report.summary()} in {report.seconds:.1f} s")
+        self.status_label.setToolTip(self.status_label.text())
         self._tick()
         self.finished.emit(report)
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -27,7 +28,7 @@ from app.ui.library import LibraryPane, documents_text
 from app.ui.models_view import ModelsView
 from app.ui.ops import BackgroundOp, report_error
 from app.ui.theme import app_icon
-from app.ui.widgets import MessageBanner
+from app.ui.widgets import ElidedLabel, MessageBanner
 
 MAX_RECENT = 10
 PAGES = ("Document", "Batch", "Models", "Fine-tune")
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._busy: dict[int, str] = {}
         self.opening: BackgroundOp | None = None
+        self.document_op: BackgroundOp | None = None  # the open document's analysis in progress
 
         self.banner = MessageBanner()
         self.document = DocumentPage()
@@ -90,16 +92,24 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.busy_label = QLabel()
+        self.busy_label = ElidedLabel()
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setMaximumWidth(120)
         self.busy_bar.setMaximumHeight(14)
         self.busy_bar.hide()
-        self.device_label = QLabel()
+        self.busy_cancel = QToolButton()
+        self.busy_cancel.setText("Cancel")
+        self.busy_cancel.setToolTip("Stop analysing the document (Esc)")
+        self.busy_cancel.setAutoRaise(True)
+        self.busy_cancel.clicked.connect(self.cancel_document)
+        self.busy_cancel.hide()
+        self.device_label = ElidedLabel(min_chars=12)
+        self.device_label.setMaximumWidth(self.fontMetrics().horizontalAdvance("Device: auto (running on CUDA, CPU)") + 8)
         self.count_label = QLabel()
-        sb.addWidget(self.busy_label)
+        sb.addWidget(self.busy_label, 1)
         sb.addPermanentWidget(self.busy_bar)
+        sb.addPermanentWidget(self.busy_cancel)
         sb.addPermanentWidget(self.count_label)
         sb.addPermanentWidget(self.device_label)
         self._update_status()
@@ -127,7 +137,7 @@ class MainWindow(QMainWindow):
         self.act_translate = A("&Translate", lambda: self.translate(self.document.translation.language.currentData() or ""),
                                "Ctrl+T")
         self.act_batch = A("Run &Batch", lambda: self.batch.start(), "Ctrl+B", "Run the batch over the chosen files")
-        self.act_cancel = A("&Cancel Batch", self._escape, "Esc", "Stop the running batch")
+        self.act_cancel = A("&Cancel", self._escape, "Esc", "Stop the running batch or document analysis")
         self.act_search = A("&Find in Library", self._focus_search, QKeySequence.Find, "Search the library")
         self.act_library = self.library_dock.toggleViewAction()
         self.act_library.setShortcut(QKeySequence("Ctrl+L"))
@@ -261,6 +271,33 @@ class MainWindow(QMainWindow):
             self._busy[id(op)] = label
         self.busy_label.setText(next(iter(self._busy.values()), "") if self._busy else "")
         self.busy_bar.setVisible(bool(self._busy))
+        document_running = self.document_op is not None and id(self.document_op) in self._busy
+        if (label is not None and op is self.document_op) or not document_running:
+            self.busy_bar.setRange(0, 0)  # busy until the first model batch reports
+        self.busy_cancel.setVisible(document_running)
+
+    def _document_progress(self, fraction: float) -> None:
+        """A long document's analysis moves the status bar's bar (per mille)."""
+        self.busy_bar.setRange(0, 1000)
+        self.busy_bar.setValue(round(1000 * fraction))
+        self.busy_bar.setFormat(f"{fraction:.0%}")
+
+    def cancel_document(self) -> bool:
+        """Stop the document analysis in progress (it stops within one model batch); False if none runs."""
+        op = self.document_op
+        if op is None or op.finished:
+            return False
+        op.cancel()
+        self.busy_label.setText("Cancelling…")
+        return True
+
+    def _document_failed(self, exc: BaseException, what: str) -> None:
+        from app.core.errors import Cancelled
+
+        if isinstance(exc, Cancelled):
+            self.statusBar().showMessage(f"Cancelled: {what} was not analysed", 8000)
+        else:
+            report_error(self, exc)
 
     def _update_status(self, providers: set[str] | None = None) -> None:
         """Status bar: documents in the library, the device chosen and, once known, what really runs."""
@@ -312,9 +349,19 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
         self._remember_dir(path)
         self.pages.setCurrentWidget(self.document)
-        self.opening = BackgroundOp(self, lambda: analyze_file(analyzer, db_path, path, opts),
-                                    success=self._show_opened, progress_label=f"Analysing {Path(path).name}…").run()
+        name = Path(path).name
+        self.opening = self._document_op(lambda op: analyze_file(analyzer, db_path, path, opts, op),
+                                         f"Analysing {name}…", name)
         return self.opening
+
+    def _document_op(self, fn, label: str, what: str) -> BackgroundOp:
+        """Run a document analysis with progress in the status bar and a Cancel (Esc) that stops it."""
+        if self.document_op is not None and not self.document_op.finished:
+            self.document_op.cancel()  # the newer request wins; the older stops at its next model batch
+        self.document_op = BackgroundOp(self, fn, success=self._show_opened,
+                                        failure=lambda exc: self._document_failed(exc, what),
+                                        progress=self._document_progress, progress_label=label)
+        return self.document_op.run()
 
     def _options(self, tasks: tuple[str, ...], **kw) -> AnalysisOptions:
         n, ratio = self.document.summary.length()
@@ -362,8 +409,8 @@ class MainWindow(QMainWindow):
             self.report_error("Open a document first (Ctrl+O or double-click one in the library).")
             return None
         analyzer, db_path, opts = self.ctx.analyzer, self.ctx.db_path, self._options(tasks, **kw)
-        return BackgroundOp(self, lambda: analyze_stored(analyzer, db_path, doc_id, opts),
-                            success=self._show_opened, progress_label=label).run()
+        return self._document_op(lambda op: analyze_stored(analyzer, db_path, doc_id, opts, op), label,
+                                 "the document")
 
     def reanalyse(self) -> BackgroundOp | None:
         return self._run_on_open(("sentiment", "summary"), "Analysing again…")
@@ -437,10 +484,10 @@ class MainWindow(QMainWindow):
         return dlg
 
     def _escape(self) -> None:
-        """Esc cancels a running batch; otherwise it dismisses the message banner."""
+        """Esc cancels a running batch, else the document analysis in progress, else dismisses the banner."""
         if self.batch.running:
             self.batch.cancel()
-        else:
+        elif not self.cancel_document():
             self.banner.dismiss()
 
     def _focus_search(self) -> None:
@@ -469,7 +516,7 @@ class MainWindow(QMainWindow):
     def _batch_finished(self, report) -> None:
         self.library.refresh()
         self._update_status()
-        self.statusBar().showMessage(f"Batch {report.status}: {report.analyses} analysed, {len(report.errors)} errors", 8000)
+        self.statusBar().showMessage(f"Batch {report.summary()}", 8000)
 
     def _page_shown(self, index: int) -> None:
         if index == 3 and self.finetune_view is None:

@@ -1,10 +1,44 @@
 """Small shared widgets: the message banner and the sentiment badge."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from app.ui.theme import is_dark, label_color
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that never widens its layout: text that does not fit ends in "…" and the whole of
+    it is in the tooltip. For status lines, titles and file names, whose length the user decides."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, min_chars: int = 8):
+        super().__init__(text, parent)
+        self._min_chars = min_chars
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
+        super().setText(text)
+        self.setToolTip(text if text else "")
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        fm = self.fontMetrics()
+        return QSize(fm.averageCharWidth() * self._min_chars, fm.height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        fm = self.fontMetrics()
+        return QSize(fm.horizontalAdvance(self.text()) + 4, fm.height())
+
+    def elided(self) -> str:
+        """The text as it is drawn at the current width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, max(self.contentsRect().width(), 0))
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.setFont(self.font())
+        p.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignVCenter), self.elided())
 
 
 class MessageBanner(QFrame):

@@ -166,3 +166,49 @@ def test_one_big_table_moves_the_progress_fraction_while_it_is_read(tmp_path, an
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     middle = [p for p in progress if 0 < p.fraction < 1]
     assert len(middle) >= 5 and all(p.files_done == 0 and p.remaining is not None for p in middle)
+
+
+def test_eta_follows_the_recent_pace_not_the_average():
+    from app.jobs.batch import BatchProgress, Eta
+
+    eta = Eta(window_s=10.0)
+    p = lambda t, done: BatchProgress(100, done, done, 0, 0, "x", t)
+    assert eta.update(p(0.0, 0)) is None  # the pace is not known yet
+    # a resumed batch: 50 files already in the library pass in 1 s, then one file per second
+    eta.update(p(1.0, 50))
+    for t in range(2, 30):
+        left = eta.update(p(float(t), 50 + (t - 1)))
+    done = 50 + 28
+    assert left == pytest.approx(100 - done, rel=0.15)  # ~22 s, where the whole-run average says ~8 s
+    assert p(29.0, done).remaining < 10
+    eta.clear()
+    assert eta.update(p(30.0, done)) is None
+
+
+def test_cancel_inside_a_chunk_counts_its_documents_as_not_analysed(tmp_path, analyzer):
+    import threading
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"d{i:02d}.txt").write_text(" ".join(f"Part {j} of {i} was great." for j in range(400)))
+    (folder / "zz-broken.pdf").write_bytes(b"%PDF-1.4 not a pdf")
+    store = Store(tmp_path / "lib.db")
+    stop = threading.Event()
+    batches = []
+
+    def cancelled():  # the user presses Cancel while the models are inside the first chunk
+        if len(batches) >= 2:
+            stop.set()
+        return stop.is_set()
+
+    real = analyzer.analyze_many
+    analyzer.analyze_many = lambda docs, o, c, *a: real(docs, o, lambda: batches.append(1) or c(), *a)
+    rep = run_batch([folder], analyzer, store, AnalysisOptions(tasks=("sentiment", "summary")), cancelled=cancelled)
+    assert rep.status == "cancelled"
+    assert rep.errors == []  # "cancelled by the user" is not an error
+    assert rep.analyses == 0 and rep.not_analysed == 8  # the first chunk (8 documents) was in hand
+    assert rep.files_not_reached == 5  # d08..d11 and the pdf were never opened
+    assert store.errors(rep.run_id) == []
+    assert "8 documents and 5 files not analysed" in rep.summary()
+    store.close()

@@ -137,3 +137,54 @@ def test_dropping_a_folder_starts_a_batch(window, batch_folder, wait_op):
     assert window.pages.currentWidget() is window.batch
     wait_op(window.batch.op)
     assert len(window.batch.visible_rows()) == 4
+
+
+def _long_files(folder, n, sentences=500):
+    """Documents long enough that a chunk of them takes a while, so a cancel lands inside a chunk."""
+    folder.mkdir()
+    for i in range(n):
+        text = " ".join(f"Sentence {j} of file {i} was great and the delivery was terrible." for j in range(sentences))
+        (folder / f"long{i:03d}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_cancel_inside_a_chunk_within_a_second_and_cancelled_is_not_an_error(window, ctx, tmp_path, qtbot):
+    folder = _long_files(tmp_path / "long", 40)
+    batch = window.batch
+    first_rows = []
+    batch.model.rowsInserted.connect(lambda *_: first_rows.append(batch.model.rowCount()) if not first_rows else None)
+    assert batch.start([str(folder)])
+    qtbot.waitUntil(lambda: batch.model.rowCount() >= 1, timeout=60000)
+    # rows appear as documents finish, not 32 at a time at the end of a chunk
+    assert first_rows[0] <= 8
+    qtbot.wait(300)  # now inside a later chunk
+    assert batch.running
+    assert batch.remaining_label.text() != "Remaining: –"
+
+    cancelled_at = time.monotonic()
+    window._escape()  # Esc
+    assert batch.remaining_label.text() == "Remaining: –"  # no stale estimate while it stops
+    qtbot.waitUntil(lambda: not batch.running, timeout=5000)
+    latency = time.monotonic() - cancelled_at
+    assert latency < 1.0, latency
+    report = batch.report
+    assert report.status == "cancelled"
+    assert report.errors == [] and batch.error_table.rowCount() == 0
+    assert batch.errors_box.title() == "Errors (0)"
+    assert report.analyses + report.not_analysed + report.files_not_reached == 40
+    assert report.not_analysed + report.files_not_reached > 0
+    status = batch.status_label.text()
+    assert status.startswith(f"Cancelled: {report.analyses} analysed, 0 errors") and "not analysed" in status
+    assert batch.remaining_label.text() == "Remaining: –"
+    with Store(ctx.db_path) as store:
+        run = store.history(1)[0]
+        assert (run.status, run.n_failed) == ("cancelled", 0)
+        assert store.errors(report.run_id) == []
+        assert store.count_documents() == report.analyses
+
+    # running it again resumes: only what was not analysed is analysed, the rest is reused
+    assert batch.start([str(folder)])
+    qtbot.waitUntil(lambda: not batch.running, timeout=120000)
+    assert batch.report.status == "done"
+    assert batch.report.reused == report.analyses
+    assert batch.report.analyses == 40

@@ -209,3 +209,27 @@ def test_removing_a_document_from_the_library(window, ctx, wait_op):
     assert window.document.analysis is None
     assert ctx.store.count_documents() == 0
     assert SAMPLES.joinpath("complaint.md").exists()
+
+
+def test_a_long_document_shows_progress_and_cancels_within_a_second(window, tmp_path, qtbot, wait_op):
+    import time
+
+    path = tmp_path / "long.txt"
+    path.write_text(" ".join(f"Sentence {j} says the delivery was terrible or great." for j in range(3500)),
+                    encoding="utf-8")
+    assert path.stat().st_size > 170_000
+    values = []
+    window.busy_bar.valueChanged.connect(values.append)
+    op = window.open_file(str(path))
+    qtbot.waitUntil(lambda: window.busy_bar.maximum() == 1000 and window.busy_bar.value() > 0, timeout=60000)
+    assert window.busy_cancel.isVisible()
+    assert not op.finished
+    t0 = time.monotonic()
+    window._escape()  # Esc
+    wait_op(op, 5)
+    assert time.monotonic() - t0 < 1.0
+    assert "Cancelled: long.txt was not analysed" in window.statusBar().currentMessage()
+    assert window.document.document_id is None
+    assert not window.busy_cancel.isVisible()
+    assert window.banner.text() == ""  # a cancel is not an error
+    assert values and 0 < max(values) < 1000
