@@ -18,6 +18,7 @@ import sys
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.errors import DocumentError
@@ -532,15 +533,52 @@ def _row_document(path: Path, row: int, text: str, fields: dict[str, str], text_
     )
 
 
+@dataclass(frozen=True)
+class TableSpan:
+    """The rows of a table file between two byte offsets, so one big file can be read by several workers.
+
+    `start` 0 is the first row (after a CSV header), `end` None the end of the file; `first_row` is the number
+    of rows before the span, so its documents get the same `path#row` sources as a whole-file read. `rows`
+    (rows and row errors in the span) and `column` (the text column the file's first row chose) are filled in
+    by `table_spans`."""
+
+    start: int = 0
+    end: int | None = None
+    first_row: int = 0
+    rows: int = 0
+    column: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None and self.first_row == 0
+
+
 def read_table(path: str | Path, text_field: str | None = None, *,
                max_rows: int | None = None,
-               progress: Callable[[float], None] | None = None) -> Iterator[Document | DocumentError]:
+               progress: Callable[[float], None] | None = None,
+               span: TableSpan | None = None) -> Iterator[Document | DocumentError]:
     """One Document per row of a .csv/.tsv/.jsonl file; a bad row yields a DocumentError and reading goes on.
 
     Problems with the whole file (missing, binary, no text column) raise DocumentError. `progress`, if given,
     hears the share of the file's bytes read so far (0..1) after each row, for a progress bar on big tables.
+    With `span` (from `table_spans`) only that span's rows are read, numbered as in the whole file.
     """
     path = Path(path)
+    suffix, st, sample, encoding = _table_head(path)
+    if span is not None and span.whole:
+        text_field, span = span.column or text_field, None
+    if span is not None:
+        text_field = span.column or text_field
+        if not _splittable(encoding):
+            raise DocumentError(path, f"cannot be read in parts ({encoding} text); read it whole")
+    report = _position_reporter(progress, st.st_size) if span is None else None
+    rows = (_jsonl_rows(path, encoding, report, span) if suffix == ".jsonl"
+            else _csv_rows(path, encoding, sample, suffix, report, span))
+    yield from _table_documents(path, rows, text_field, max_rows, suffix.lstrip("."), encoding, st.st_mtime)
+
+
+def _table_head(path: Path) -> tuple[str, os.stat_result, bytes, str]:
+    """(suffix, stat, first bytes, encoding) of a table file; DocumentError when it cannot be a table."""
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DocumentError(path, f"not a table file (expected one of {', '.join(TABLE_SUFFIXES)})")
@@ -552,11 +590,61 @@ def read_table(path: str | Path, text_field: str | None = None, *,
         raise DocumentError(path, f"cannot read the file ({exc.strerror or exc})") from None
     if not sample.strip():
         raise DocumentError(path, "empty file")
-    encoding = _detect_encoding(sample, path, complete=st.st_size <= len(sample))
-    report = _position_reporter(progress, st.st_size)
-    rows = (_jsonl_rows(path, encoding, report) if suffix == ".jsonl"
-            else _csv_rows(path, encoding, sample, suffix, report))
-    yield from _table_documents(path, rows, text_field, max_rows, suffix.lstrip("."), encoding, st.st_mtime)
+    return suffix, st, sample, _detect_encoding(sample, path, complete=st.st_size <= len(sample))
+
+
+def _splittable(encoding: str) -> bool:
+    """Whether line ends are single bytes that never occur inside a character (UTF-8, single-byte code pages)."""
+    name = codecs.lookup(encoding).name
+    if name == "utf-8-sig":
+        return True
+    return "a\n\r".encode(name) == b"a\n\r" and name != "utf-7" and not name.startswith("iso2022")
+
+
+def table_spans(path: str | Path, text_field: str | None = None, *, rows_per_span: int = 256,
+                bytes_per_span: int = 16_000_000) -> list[TableSpan]:
+    """Cut a table file into spans of about `rows_per_span` rows (or `bytes_per_span` bytes), at row ends.
+
+    The file is parsed once, as `read_table` parses it, so quoted line breaks never split a row and row
+    numbers carry over. A file that cannot be cut (no header, an encoding with multi-byte line ends, no text
+    column...) comes back as one whole span; reading it reports the problem as usual."""
+    path = Path(path)
+    try:
+        suffix, st, sample, encoding = _table_head(path)
+    except DocumentError:
+        return [TableSpan()]
+    if not _splittable(encoding):
+        return [TableSpan(column=text_field)]
+    pos = 0
+
+    def at(fh):
+        nonlocal pos
+        pos = fh.pos
+
+    whole = TableSpan()
+    rows = (_jsonl_rows(path, encoding, at, whole, lines=True) if suffix == ".jsonl"
+            else _csv_rows(path, encoding, sample, suffix, at, whole, lines=True))
+    spans: list[TableSpan] = []
+    start = first = count = 0
+    column = None
+    try:
+        for item in rows:
+            count += 1
+            if isinstance(item, DocumentError):
+                continue
+            row, fields = item
+            if column is None:
+                column = _pick_text_field(path, list(fields), text_field)
+            if count >= rows_per_span or pos - start >= bytes_per_span:
+                spans.append(TableSpan(start, pos, first, count))
+                start, first, count = pos, row, 0
+    except DocumentError:  # no header, or no text column: one worker reads it and reports why
+        return [TableSpan(column=text_field)]
+    if count or not spans:
+        spans.append(TableSpan(start, None, first, count))
+    else:  # only blank lines after the last cut: the last span still reads to the end
+        spans[-1] = TableSpan(spans[-1].start, None, spans[-1].first_row, spans[-1].rows)
+    return [TableSpan(s.start, s.end, s.first_row, s.rows, column) for s in spans]
 
 
 def _table_documents(path: Path, rows, text_field, max_rows, fmt, encoding, mtime):
@@ -596,6 +684,57 @@ def _open_text(path: Path, encoding: str):
         raise DocumentError(path, f"cannot read the file ({exc.strerror or exc})") from None
 
 
+class _SpanLines:
+    """A table file's lines between two byte offsets, split and decoded as `_open_text` would hand them out.
+
+    `pos` is the byte offset just after the last line handed out (the end of the row just read), which text
+    mode cannot tell. Only for encodings where `_splittable` holds."""
+
+    def __init__(self, path: Path, encoding: str):
+        try:
+            self._fh = open(path, "rb")
+        except OSError as exc:
+            raise DocumentError(path, f"cannot read the file ({exc.strerror or exc})") from None
+        self._first = encoding  # decodes a BOM at the very start away, as text mode does
+        self._rest = "utf-8" if codecs.lookup(encoding).name == "utf-8-sig" else encoding
+        self._pending = b""
+        self.pos, self.end = 0, None
+
+    def seek(self, start: int, end: int | None) -> None:
+        if start:
+            self._fh.seek(start)
+            self._pending, self.pos = b"", start
+        self.end = end
+
+    def readline(self) -> str:
+        if self.end is not None and self.pos >= self.end:
+            return ""
+        line = self._pending or self._fh.readline()
+        cr = line.find(b"\r")
+        if 0 <= cr < len(line) - 1 and line[cr + 1] != 0x0A:  # a lone \r ends a line too (newline="")
+            line, self._pending = line[: cr + 1], line[cr + 1:]
+        else:
+            self._pending = b""
+        text = line.decode(self._first if self.pos == 0 else self._rest)
+        self.pos += len(line)
+        return text
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+
 def _position_reporter(progress: Callable[[float], None] | None, size: int):
     """fh -> None: tells `progress` how far through the file the reader's byte buffer is."""
     if progress is None:
@@ -603,12 +742,14 @@ def _position_reporter(progress: Callable[[float], None] | None, size: int):
     return lambda fh: progress(min(1.0, fh.buffer.tell() / size) if size else 1.0)
 
 
-def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str, report=None):
-    """Yields (row_number, {column: value}) or DocumentError; raises for a file without a header."""
+def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str, report=None,
+              span: TableSpan | None = None, lines: bool = False):
+    """Yields (row_number, {column: value}) or DocumentError; raises for a file without a header.
+    With `span` (or `lines`) the file is read through _SpanLines: the header, then the span's rows."""
     _allow_large_csv_fields()
     head = sample.decode(encoding, errors="ignore").lstrip("\ufeff")
     delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(head)
-    with _open_text(path, encoding) as fh:
+    with (_SpanLines(path, encoding) if span is not None or lines else _open_text(path, encoding)) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         try:
             header = next(reader, None)
@@ -618,6 +759,9 @@ def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str, report=None
             raise DocumentError(path, "no header row (the first row must name the columns)")
         columns = [(h.strip().lstrip("\ufeff") or f"column {i + 1}") for i, h in enumerate(header)]
         row = 0
+        if span is not None:
+            fh.seek(span.start, span.end)
+            row = span.first_row
         while True:
             try:
                 values = next(reader)
@@ -655,9 +799,12 @@ def _sniff_delimiter(head: str) -> str:
         return max(counts, key=counts.get) if used else ","
 
 
-def _jsonl_rows(path: Path, encoding: str, report=None):
-    with _open_text(path, encoding) as fh:
+def _jsonl_rows(path: Path, encoding: str, report=None, span: TableSpan | None = None, lines: bool = False):
+    with (_SpanLines(path, encoding) if span is not None or lines else _open_text(path, encoding)) as fh:
         line_no = 0
+        if span is not None:
+            fh.seek(span.start, span.end)
+            line_no = span.first_row
         while True:
             try:
                 line = fh.readline()
