@@ -260,7 +260,14 @@ def cmd_finetune(args) -> int:
 def cmd_gui(args) -> int:
     from app.ui.main import main as gui_main
 
-    return gui_main([*(["--db", args.db] if getattr(args, "db", None) else []), *getattr(args, "paths", [])])
+    argv: list[str] = []
+    for flag, key in (("--db", "db"), ("--device", "device"), ("--theme", "theme"), ("--neutral-band", "neutral_band")):
+        value = getattr(args, key, None)
+        if value is not None:
+            argv += [flag, str(value)]
+    for folder in getattr(args, "models", None) or []:
+        argv += ["--models", str(folder)]
+    return gui_main(argv + [str(p) for p in getattr(args, "paths", None) or []])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,16 +334,28 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--name", default=None, help="id for the new model")
     f.add_argument("--make-default", action="store_true")
     f.set_defaults(func=cmd_finetune)
-    g = sub.add_parser("gui", help="open the desktop window (the default with no command)")
-    g.add_argument("paths", nargs="*", help="documents or folders to open")
-    common(g, False)
+    from app.ui.main import add_gui_arguments  # no Qt import: the same options as albert-studio-gui
+
+    g = sub.add_parser("gui", help="open the desktop window (the default with no command)",
+                       description="Open the Albert Studio window.")
+    add_gui_arguments(g)
     g.set_defaults(func=cmd_gui)
     return p
+
+
+def _is_window_call(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
+    """`albert-studio --theme dark` or `albert-studio report.txt`: window options or files, no command."""
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        return False
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return argv[0] not in commands
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    if _is_window_call(parser, argv):
+        argv = ["gui", *argv]
     args = parser.parse_args(argv)
     if not args.command:
         return cmd_gui(argparse.Namespace(db=None))

@@ -2,6 +2,12 @@
 
 Every problem a user can cause (missing file, wrong format, encrypted PDF, zip bomb...) becomes a
 DocumentError naming the file and saying what to do; nothing here raises a raw library traceback.
+
+Every document is bounded, so none can take minutes or gigabytes: a file is at most DEFAULT_MAX_BYTES,
+a document (a whole file or one table cell) at most `max_chars` characters (DEFAULT_MAX_CHARS, sized so
+the largest allowed document is analysed in under a minute on 2 cores; see docs/reliability.md), a PDF
+at most PDF_MAX_PAGES pages, and HTML is parsed by libxml2 (linear on broken markup; nesting deeper than
+it allows is refused, not silently cut) with a time budget for extracting its text.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import os
 import re
 import stat
 import sys
+import time
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +38,9 @@ TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".jsonl")
 TEXT_COLUMN_NAMES: tuple[str, ...] = ("text", "review", "sentence", "content", "body")
 
 DEFAULT_MAX_BYTES = 50_000_000
+DEFAULT_MAX_CHARS = 1_000_000
+PDF_MAX_PAGES = 1_000
+HTML_TIME_BUDGET_S = 20.0
 # A .docx is a zip: refuse archives that would inflate to more than this, or inflate suspiciously well.
 DOCX_MAX_UNCOMPRESSED = 200_000_000
 DOCX_MAX_RATIO = 100
@@ -44,8 +54,13 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .doc files and password-
 
 # ---------------------------------------------------------------- small helpers
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def normalize_text(text: str) -> str:
-    """The canonical form documents are stored in: NFC, '\\n' line ends, no BOM."""
+    """The canonical form documents are stored in: NFC, '\\n' line ends, no BOM, no lone surrogates
+    (a JSON cell may hold "\\ud800"; it becomes U+FFFD so the text can be hashed and stored as UTF-8)."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     text = text.lstrip("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return unicodedata.normalize("NFC", text)
@@ -54,6 +69,11 @@ def normalize_text(text: str) -> str:
 def content_hash(text: str) -> str:
     """sha256 of the normalised text, so the same words read from two files hash alike."""
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def too_long(source: str | Path, chars: int, max_chars: int) -> DocumentError:
+    return DocumentError(source, f"too long: {chars:,} characters, limit {max_chars:,} "
+                                 "(split it into smaller documents, or raise --max-chars)")
 
 
 def _size_words(n: int) -> str:
@@ -219,8 +239,10 @@ def _decode(data: bytes, source: str | Path, encoding: str | None = None) -> tup
 
 # ---------------------------------------------------------------- single-document readers
 
-def read_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
-    """Read one text, Markdown, HTML, Word or PDF file as a Document (raises DocumentError)."""
+def read_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                  max_chars: int = DEFAULT_MAX_CHARS) -> Document:
+    """Read one text, Markdown, HTML, Word or PDF file as a Document (raises DocumentError, also when the
+    text is longer than `max_chars` characters)."""
     path = Path(path)
     suffix = path.suffix.lower()
     st = _stat_file(path)
@@ -231,9 +253,11 @@ def read_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Do
         raise DocumentError(path, f"unsupported file type {shown}; supported: {_supported_list()}")
     data, st = _read_bytes(path, max_bytes, st)
     reader = _READERS[suffix]
-    text, title, encoding, metadata = reader(path, data)
+    text, title, encoding, metadata = reader(path, data, max_chars)
     if not text.strip():
         raise DocumentError(path, "contains no text (empty or only whitespace)")
+    if len(text) > max_chars:
+        raise too_long(path, len(text), max_chars)
     return Document(
         source=str(path),
         text=text,
@@ -246,7 +270,7 @@ def read_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Do
     )
 
 
-def _read_plain(path: Path, data: bytes) -> tuple[str, str, str, tuple]:
+def _read_plain(path: Path, data: bytes, max_chars: int) -> tuple[str, str, str, tuple]:
     if not data.strip():
         raise DocumentError(path, "contains no text (empty or only whitespace)")
     text, encoding = _decode(data, path)
@@ -267,7 +291,7 @@ _HTML_BLOCKS = frozenset(
 _PARA_BREAK = "\n\n"
 
 
-def _read_html(path: Path, data: bytes) -> tuple[str, str, str, tuple]:
+def _read_html(path: Path, data: bytes, max_chars: int) -> tuple[str, str, str, tuple]:
     encoding = _bom_encoding(data)
     if not encoding:
         declared = _META_CHARSET.search(data[:4096])
@@ -281,67 +305,83 @@ def _read_html(path: Path, data: bytes) -> tuple[str, str, str, tuple]:
                 encoding = None  # a wrong declaration: fall back to detection
     raw, encoding = _decode(data, path, encoding)
 
-    from bs4 import BeautifulSoup
+    import lxml.etree
+    import lxml.html
 
+    # libxml2's HTML parser: one linear pass however broken the markup (unclosed tags, bad nesting)
+    parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=True,
+                                  no_network=True)
     try:
-        soup = BeautifulSoup(raw, "lxml")
-    except Exception:  # lxml missing or choking: the stdlib parser is slower but forgiving
-        soup = BeautifulSoup(raw, "html.parser")
+        root = lxml.html.document_fromstring(raw.encode("utf-8"), parser=parser)
+    except (lxml.etree.ParserError, ValueError):  # "Document is empty"
+        raise DocumentError(path, "no visible text in this HTML page") from None
+    for err in parser.error_log:
+        if err.level_name == "FATAL" and "depth" in err.message.lower():
+            raise DocumentError(path, "refused: the page's tags nest deeper than the HTML parser allows "
+                                      "(broken or hostile markup); save its text from a browser instead")
     title = ""
-    if soup.title and soup.title.get_text(strip=True):
-        title = _trim_title(soup.title.get_text(" ", strip=True))
-    else:
-        h1 = soup.find("h1")
-        if h1 and h1.get_text(strip=True):
-            title = _trim_title(h1.get_text(" ", strip=True))
-    for tag in soup.find_all(_HTML_DROP):
-        tag.decompose()
-    for tag in soup.find_all(_is_hidden):
-        tag.decompose()
-    text = _visible_text(soup)
+    for candidate in (root.find(".//title"), root.find(".//h1")):
+        if candidate is not None and candidate.text_content().strip():
+            title = _trim_title(" ".join(candidate.text_content().split()))
+            break
+    text = _visible_text(path, root, max_chars)
     if not text.strip():
         raise DocumentError(path, "no visible text in this HTML page")
     return text, title, encoding, ()
 
 
-def _is_hidden(tag) -> bool:
-    attrs = getattr(tag, "attrs", None) or {}
+def _is_hidden(element) -> bool:
+    attrs = element.attrib
     if "hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true":
         return True
     style = str(attrs.get("style", "")).replace(" ", "").lower()
     return "display:none" in style or "visibility:hidden" in style
 
 
-def _visible_text(root) -> str:
-    """Text of the page with block elements as paragraphs (blank lines) and <br> as line breaks."""
-    from bs4.element import NavigableString, PreformattedString
+def _visible_text(path: Path, root, max_chars: int) -> str:
+    """Text of the page with block elements as paragraphs (blank lines) and <br> as line breaks.
+
+    An event walk in C (iterwalk), not recursion: deep pages cannot hit the recursion limit, and the walk
+    stops with a DocumentError past HTML_TIME_BUDGET_S or once the text is far past `max_chars`."""
+    import lxml.etree
 
     parts: list[str] = []
-    in_pre = 0
-    # An explicit stack, not recursion: deeply nested pages must not hit the recursion limit.
-    stack: list[tuple[object, bool]] = [(root, False)]
-    while stack:
-        node, leaving = stack.pop()
-        if isinstance(node, NavigableString):
-            if not isinstance(node, PreformattedString):  # comments, doctype, CDATA...
-                parts.append(str(node) if in_pre else re.sub(r"\s+", " ", str(node)))
-            continue
-        name = node.name
-        if leaving:
+    in_pre = chars = elements = 0
+    t0 = time.monotonic()
+
+    def add(text: str | None) -> None:
+        nonlocal chars
+        if text:
+            parts.append(text if in_pre else re.sub(r"\s+", " ", text))
+            chars += len(text)
+
+    walker = lxml.etree.iterwalk(root, events=("start", "end"))
+    for event, element in walker:
+        name = element.tag if isinstance(element.tag, str) else ""
+        if event == "end":
             if name in _HTML_BLOCKS:
                 parts.append(_PARA_BREAK)
             if name == "pre":
                 in_pre -= 1
+            add(element.tail)  # the text after an element belongs to its parent, dropped or not
+            continue
+        elements += 1
+        if elements % 4096 == 0 and time.monotonic() - t0 > HTML_TIME_BUDGET_S:
+            raise DocumentError(path, f"refused: extracting the page's text took over {HTML_TIME_BUDGET_S:.0f} s")
+        if chars > 2 * max_chars + 1_000_000:  # whitespace collapses later, but not by this much
+            raise too_long(path, chars, max_chars)
+        if not name or name in _HTML_DROP or _is_hidden(element):
+            walker.skip_subtree()
+            if name == "pre":
+                in_pre += 1  # its end event still comes
             continue
         if name == "br":
             parts.append("\n")
-            continue
-        if name in _HTML_BLOCKS:
+        elif name in _HTML_BLOCKS:
             parts.append(_PARA_BREAK)
         if name == "pre":
             in_pre += 1
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node.contents))
+        add(element.text)
     text = "".join(parts)
     text = re.sub(r"[ \t\f\v]*\n[ \t\f\v]*", "\n", text)
     text = re.sub(r"[ \t\f\v]{2,}", " ", text)
@@ -364,7 +404,7 @@ def _check_zip_limits(path: Path, archive: zipfile.ZipFile) -> None:
                                       f"({_size_words(size)} from {_size_words(compressed)}); it may be a zip bomb")
 
 
-def _read_docx(path: Path, data: bytes) -> tuple[str, str, str, tuple]:
+def _read_docx(path: Path, data: bytes, max_chars: int) -> tuple[str, str, str, tuple]:
     if data.startswith(_OLE_MAGIC):
         raise DocumentError(path, "not a .docx file: it is an old Word .doc or a password-protected "
                                   "document (open it in Word and save it as an unprotected .docx)")
@@ -420,7 +460,7 @@ def _docx_blocks(container) -> Iterator[str]:
                     yield from t
 
 
-def _read_pdf(path: Path, data: bytes) -> tuple[str, str, str, tuple]:
+def _read_pdf(path: Path, data: bytes, max_chars: int) -> tuple[str, str, str, tuple]:
     if b"%PDF" not in data[:1024]:
         raise DocumentError(path, "not a PDF file (no %PDF header)")
 
@@ -437,11 +477,17 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str, str, tuple]:
             if not opened:
                 raise DocumentError(path, "encrypted PDF (password protected); remove the password and try again")
         pages = reader.pages
+        if len(pages) > PDF_MAX_PAGES:
+            raise DocumentError(path, f"too many pages: {len(pages):,}, limit {PDF_MAX_PAGES:,} "
+                                      "(split the PDF into smaller files)")
         texts: list[str] = []
-        failed = 0
+        failed = chars = 0
         for page in pages:
             try:
                 texts.append((page.extract_text() or "").strip())
+                chars += len(texts[-1]) + 2
+                if chars > max_chars:  # stop reading: the rest would be refused anyway
+                    raise too_long(path, chars, max_chars)
             except FileNotDecryptedError:
                 raise DocumentError(path, "encrypted PDF (password protected); remove the password and try again") from None
             except Exception:  # one damaged page should not lose the others
@@ -556,12 +602,14 @@ class TableSpan:
 def read_table(path: str | Path, text_field: str | None = None, *,
                max_rows: int | None = None,
                progress: Callable[[float], None] | None = None,
-               span: TableSpan | None = None) -> Iterator[Document | DocumentError]:
+               span: TableSpan | None = None,
+               max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[Document | DocumentError]:
     """One Document per row of a .csv/.tsv/.jsonl file; a bad row yields a DocumentError and reading goes on.
 
     Problems with the whole file (missing, binary, no text column) raise DocumentError. `progress`, if given,
     hears the share of the file's bytes read so far (0..1) after each row, for a progress bar on big tables.
     With `span` (from `table_spans`) only that span's rows are read, numbered as in the whole file.
+    A cell longer than `max_chars` characters is refused like a file that long.
     """
     path = Path(path)
     suffix, st, sample, encoding = _table_head(path)
@@ -574,7 +622,8 @@ def read_table(path: str | Path, text_field: str | None = None, *,
     report = _position_reporter(progress, st.st_size) if span is None else None
     rows = (_jsonl_rows(path, encoding, report, span) if suffix == ".jsonl"
             else _csv_rows(path, encoding, sample, suffix, report, span))
-    yield from _table_documents(path, rows, text_field, max_rows, suffix.lstrip("."), encoding, st.st_mtime)
+    yield from _table_documents(path, rows, text_field, max_rows, suffix.lstrip("."), encoding, st.st_mtime,
+                                max_chars)
 
 
 def _table_head(path: Path) -> tuple[str, os.stat_result, bytes, str]:
@@ -647,7 +696,7 @@ def table_spans(path: str | Path, text_field: str | None = None, *, rows_per_spa
     return [TableSpan(s.start, s.end, s.first_row, s.rows, column) for s in spans]
 
 
-def _table_documents(path: Path, rows, text_field, max_rows, fmt, encoding, mtime):
+def _table_documents(path: Path, rows, text_field, max_rows, fmt, encoding, mtime, max_chars=DEFAULT_MAX_CHARS):
     chosen: str | None = None
     count = 0
     for item in rows:
@@ -666,6 +715,9 @@ def _table_documents(path: Path, rows, text_field, max_rows, fmt, encoding, mtim
             continue
         if not isinstance(value, str):
             yield DocumentError(f"{path}#{row}", f"'{chosen}' is not text ({type(value).__name__})")
+            continue
+        if len(value) > max_chars:
+            yield too_long(f"{path}#{row}", len(value), max_chars)
             continue
         others = {key: _cell_text(val) for key, val in fields.items() if val is not None}
         yield _row_document(path, row, value, others, chosen, fmt, encoding, mtime)
@@ -909,7 +961,7 @@ def _expand(paths, include, exclude, recursive) -> Iterator[Path | DocumentError
         found = _walk_folder(path, include, exclude, recursive) if path.is_dir() else iter([path])
         for item in found:
             if isinstance(item, Path):
-                key = os.path.normcase(os.path.abspath(item))
+                key = os.path.normcase(os.path.realpath(item))  # one real file is read once
                 if key in seen:
                     continue
                 seen.add(key)
@@ -928,18 +980,20 @@ def collect_files(paths, include: list[str] | None = None, exclude: list[str] | 
 
 def iter_documents(paths, *, text_field: str | None = None, include: list[str] | None = None,
                    exclude: list[str] | None = None, recursive: bool = True,
-                   progress: Callable[[Path, float], None] | None = None) -> Iterator[Document | DocumentError]:
+                   progress: Callable[[Path, float], None] | None = None,
+                   max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[Document | DocumentError]:
     """Documents from files and folders; problems are yielded as DocumentError so a batch can go on.
-    `progress(path, share)` hears how far through a table file (.csv/.tsv/.jsonl) reading has got."""
+    `progress(path, share)` hears how far through a table file (.csv/.tsv/.jsonl) reading has got.
+    A document (file or table cell) longer than `max_chars` characters is a DocumentError."""
     for item in _expand(paths, include, exclude, recursive):
         if isinstance(item, DocumentError):
             yield item
             continue
         try:
             if item.suffix.lower() in TABLE_SUFFIXES:
-                yield from read_table(item, text_field,
+                yield from read_table(item, text_field, max_chars=max_chars,
                                       progress=(lambda share, f=item: progress(f, share)) if progress else None)
             else:
-                yield read_document(item)
+                yield read_document(item, max_chars=max_chars)
         except DocumentError as exc:
             yield exc

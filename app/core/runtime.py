@@ -76,7 +76,13 @@ class Session:
     def __call__(self, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         feeds = {k: v for k, v in feeds.items() if k in self.input_names}
         names = list(outputs) if outputs else self.output_names
-        return dict(zip(names, self._sess.run(names, feeds)))
+        try:
+            return dict(zip(names, self._sess.run(names, feeds)))
+        except MemoryError:
+            raise
+        except Exception as exc:  # onnxruntime's own untyped errors: the model, not the document, is at fault
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            raise ModelError(f"{self.path.parent.name}: the model failed while running {self.path.name} ({first})") from exc
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_batch: int = 64,

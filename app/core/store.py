@@ -310,6 +310,7 @@ def _sentiment(data: dict) -> SentimentResult:
         probabilities=tuple((str(k), float(v)) for k, v in data.get("probabilities", ())),
         sentences=tuple(_make(SentenceSentiment, s) for s in data.get("sentences", ())),
         chunks=data.get("chunks", 1),
+        neutral_band=float(data.get("neutral_band", 0.0)),
     )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from app.core.analyzer import AnalysisOptions, Analyzer
-from app.core.documents import collect_files, iter_documents
-from app.core.errors import AlbertStudioError, Cancelled, DocumentError
+from app.core.documents import DEFAULT_MAX_CHARS, collect_files, iter_documents
+from app.core.errors import AlbertStudioError, Cancelled, DocumentError, ModelError
 from app.core.store import Store
 from app.core.types import Analysis, Document
 
@@ -110,6 +110,7 @@ def run_batch(
     chunk_chars: int = 200_000,
     read: Callable[[Path], Iterable[Document | DocumentError]] | None = None,
     chunk_seconds: float = 0.5,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> BatchReport:
     """Analyse every document under `paths`; results already stored for the same text and models are reused.
 
@@ -123,6 +124,10 @@ def run_batch(
     chunk's unfinished documents are then "not analysed" (report.not_analysed), not errors, and the read
     errors and reused results in hand are still recorded.
     `read(path)`, if given, replaces the file reader (a cluster worker reads one span of a big table with it).
+    A document longer than `max_chars` characters is an error (too long), like an unreadable file.
+    Every model is loaded and verified once, before the first document: a model that cannot load or fails
+    while running stops the batch with one error (run "failed", ModelError raised), not one per document.
+    Ctrl+C (KeyboardInterrupt) records the run as cancelled and is raised again.
     """
     t0 = time.perf_counter()
     files = collect_files(list(paths), include, exclude)
@@ -164,7 +169,7 @@ def run_batch(
         try:
             a = analyzer.analyze(doc, options, cancelled)
             return a.error if a.error else a
-        except Cancelled:
+        except (Cancelled, ModelError):  # a broken model fails every document alike: stop the batch
             raise
         except AlbertStudioError as exc:
             return str(exc)
@@ -190,7 +195,7 @@ def run_batch(
         elif docs:
             try:
                 results = [a.error if a.error else a for a in analyzer.analyze_many(docs, options, cancelled)]
-            except Cancelled:
+            except (Cancelled, ModelError):
                 raise
             except (AlbertStudioError, ValueError, MemoryError, RuntimeError):
                 results = [analyse_one(d) for d in docs]  # find the one that fails; the rest still count
@@ -212,12 +217,14 @@ def run_batch(
                     result = Analysis(entry, result.sentiment, result.summary, result.translation,
                                       result.models, 0.0)
                     report.reused += 1
-                if store:
+                    if store:
+                        store.save_analysis(result, run_id, params_keys, reused=True)
+                elif store:
                     store.save_analysis(result, run_id, params_keys)
             else:
                 result = entry[1]
-                if store:
-                    store.save_analysis(result, run_id, params_keys)  # records this path as a source
+                if store:  # records this path as a source and that this run covered it; results keep their run
+                    store.save_analysis(result, run_id, params_keys, reused=True)
                 report.reused += 1
             report.analyses += 1
             if on_result:
@@ -229,10 +236,13 @@ def run_batch(
             tick(current)  # document counts move inside a long file (a CSV of thousands of rows) too
 
     try:
+        for task in options.tasks:  # load and verify each model once, before any document is read
+            analyzer.model(task, options.target_lang)
         for path in files:
             file_share = 0.0
             tick(str(path))
-            items = read(path) if read else iter_documents([path], text_field=text_field, progress=read_position)
+            items = read(path) if read else iter_documents([path], text_field=text_field, progress=read_position,
+                                                           max_chars=max_chars)
             for item in items:
                 if cancelled():
                     flush(analyse=False)
@@ -266,6 +276,13 @@ def run_batch(
         report.status = "cancelled"
         report.files_not_reached = max(0, len(files) - done_files - 1)
         return report
+    except ModelError as exc:
+        fail("(model)", str(exc))
+        report.status = "failed"
+        raise
+    except KeyboardInterrupt:  # Ctrl+C in the CLI: what was saved stays, the run says cancelled
+        report.status = "cancelled"
+        raise
     except BaseException:
         report.status = "failed"
         raise
