@@ -90,6 +90,7 @@ class BatchView(QWidget):
         self._started = 0.0
         self._last: BatchProgress | None = None
         self._eta = Eta()
+        self.neutral_band: float | None = ctx.neutral_band  # Preferences; None = the model's own
 
         # -- what to run
         self.add_files = QPushButton("Add Files…")
@@ -259,7 +260,7 @@ class BatchView(QWidget):
     def options(self) -> AnalysisOptions:
         tasks = tuple(t for t, box in (("sentiment", self.do_sentiment), ("summary", self.do_summary))
                       if box.isChecked()) or ("sentiment",)
-        return AnalysisOptions(tasks=tasks)
+        return AnalysisOptions(tasks=tasks, neutral_band=self.neutral_band)
 
     def start(self, paths: list[str] | None = None) -> bool:
         """Run the batch over `paths` (or the chosen ones) in the background; False if one is running."""

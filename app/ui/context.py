@@ -77,22 +77,41 @@ def providers_in_use(analyzer: Analyzer, tasks: tuple[str, ...] = ("sentiment", 
 class AppContext:
     """Shared by every view: where the library is, which models are installed, which device to use."""
 
-    def __init__(self, db_path: str | Path, registry: Registry | None = None, device: str = "auto"):
+    def __init__(self, db_path: str | Path, registry: Registry | None = None, device: str = "auto",
+                 threads: int = 0, neutral_band: float | None = None):
         self.db_path = str(db_path)
         self.registry = registry or Registry()
         self.store = Store(self.db_path)  # GUI-thread reads only; workers open their own
         self.device = device
-        self.analyzer = Analyzer(registry=self.registry, runtime=RuntimeOptions(device=device))
+        self.threads = threads
+        self.neutral_band = neutral_band  # None: the sentiment model's own band
+        self.analyzer = Analyzer(registry=self.registry, runtime=RuntimeOptions(device=device, intra_op_threads=threads))
 
-    def set_device(self, device: str) -> None:
-        """Use another device from the next analysis on (models reload lazily)."""
-        if device == self.device:
+    def set_device(self, device: str, threads: int | None = None) -> None:
+        """Use another device (or thread count) from the next analysis on (models reload lazily)."""
+        threads = self.threads if threads is None else threads
+        if device == self.device and threads == self.threads:
             return
-        self.device = device
+        self.device, self.threads = device, threads
         old = self.analyzer
-        self.analyzer = Analyzer(registry=self.registry, runtime=RuntimeOptions(device=device),
+        self.analyzer = Analyzer(registry=self.registry, runtime=RuntimeOptions(device=device, intra_op_threads=threads),
                                  model_ids=dict(old.model_ids))
         old.unload()
+
+    def sentiment_band(self) -> float:
+        """The neutral band in force: the user's, else the default sentiment model's own."""
+        if self.neutral_band is not None:
+            return self.neutral_band
+        try:
+            return self.analyzer.resolve(AnalysisOptions(tasks=("sentiment",))).neutral_band or 0.0
+        except Exception:  # noqa: BLE001 - no sentiment model installed
+            return 0.0
+
+    def set_library(self, db_path: str | Path) -> None:
+        """Use another library file from now on (the GUI thread's store is reopened on it)."""
+        new = Store(str(db_path))
+        old, self.store, self.db_path = self.store, new, str(db_path)
+        old.close()
 
     def close(self) -> None:
         self.analyzer.unload()

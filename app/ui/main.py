@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -10,25 +11,48 @@ ORGANIZATION = "Albert Studio"
 APPLICATION = "albert-studio"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="albert-studio gui", description="Open the Albert Studio window.")
-    ap.add_argument("--db", help="library file (default: $ALBERT_STUDIO_DB or the user data folder)")
+THEMES = ("system", "light", "dark")
+
+
+def band_value(text: str) -> float:
+    """--neutral-band: a number from 0 (no neutral) to 0.5."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v <= 0.5:
+        raise argparse.ArgumentTypeError("the neutral band is between 0 (off) and 0.5")
+    return v
+
+
+def add_gui_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The window's options, shared by `albert-studio gui`, the bare `albert-studio` and albert-studio-gui."""
+    ap.add_argument("--db", help="library file (default: Preferences, $ALBERT_STUDIO_DB or the user data folder)")
     ap.add_argument("--models", action="append", type=Path, default=None,
                     help="look for models in this folder instead of the installed ones (repeatable)")
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device for inference (default: last used)")
-    ap.add_argument("--theme", choices=["auto", "light", "dark"], default="auto")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device for inference (default: Preferences)")
+    ap.add_argument("--theme", choices=[*THEMES, "auto"], default=None,
+                    help="system (follow the desktop), light or dark (default: Preferences, else system)")
+    ap.add_argument("--neutral-band", type=band_value, default=None, metavar="B",
+                    help="sentiment |p(positive) - 0.5| below B reads as neutral, 0 = off (default: Preferences, "
+                         "else the model's own)")
     ap.add_argument("paths", nargs="*", help="documents or folders to open")
+    return ap
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = add_gui_arguments(argparse.ArgumentParser(prog="albert-studio gui", description="Open the Albert Studio window."))
     args, _qt = ap.parse_known_args(argv)
     return args
 
 
-def create_app(argv: list[str] | None = None, theme: str = "auto"):
+def create_app(argv: list[str] | None = None, theme: str = "system"):
     """The QApplication with high-DPI defaults, names for QSettings and the Fusion style."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.theme import app_icon, apply_theme
+    from app.ui.theme import app_icon
 
     app = QApplication.instance()
     if app is None:
@@ -38,10 +62,24 @@ def create_app(argv: list[str] | None = None, theme: str = "auto"):
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("Albert Studio")
     app.setWindowIcon(app_icon())
-    apply_theme(app, theme)
-    if theme == "auto":  # follow the system when it switches between light and dark
-        app.styleHints().colorSchemeChanged.connect(lambda _s: apply_theme(app, "auto"))
+    set_theme(app, theme)
     return app
+
+
+def set_theme(app, theme: str) -> None:
+    """Apply a theme now; "system" keeps following the desktop when it switches between light and dark."""
+    from app.ui.theme import apply_theme
+
+    theme = "system" if theme in ("auto", "", None) else theme
+    apply_theme(app, "auto" if theme == "system" else theme)
+    follower = getattr(app, "_albert_theme_follower", None)
+    if follower is not None:
+        app.styleHints().colorSchemeChanged.disconnect(follower)
+        app._albert_theme_follower = None
+    if theme == "system":
+        follower = lambda _s: apply_theme(app, "auto")  # noqa: E731
+        app.styleHints().colorSchemeChanged.connect(follower)
+        app._albert_theme_follower = follower
 
 
 def _has_cuda() -> bool:
@@ -53,9 +91,23 @@ def _has_cuda() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = create_app([], args.theme)
+    from app.ui.platform_check import check_display_libraries
 
-    from PySide6.QtCore import QSettings
+    problem = check_display_libraries()  # before Qt, which would abort naming one library at most
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    QCoreApplication.setOrganizationName(ORGANIZATION)  # QSettings() reads the right file before the app exists
+    QCoreApplication.setApplicationName(APPLICATION)
+    settings = QSettings()
+    from app.ui.preferences import Preferences
+
+    prefs = Preferences.load(settings)
+    app = create_app([], args.theme or prefs.theme)
+
     from PySide6.QtWidgets import QMessageBox
 
     from app.core.errors import AlbertStudioError
@@ -64,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     from app.ui.context import AppContext
     from app.ui.main_window import MainWindow
 
-    settings = QSettings()
-    device = args.device or str(settings.value("device", "auto"))
+    device = args.device or prefs.device
     if device not in ("auto", "cpu", "cuda") or (device == "cuda" and not args.device and not _has_cuda()):
         device = "auto"  # a GPU chosen on another machine, or an old setting: fall back instead of failing
     try:
         registry = Registry(roots=args.models) if args.models else Registry()
-        ctx = AppContext(args.db or default_db_path(), registry, device)
+        db = args.db or (prefs.library if prefs.library and not os.environ.get("ALBERT_STUDIO_DB") else None)
+        ctx = AppContext(db or default_db_path(), registry, device, threads=prefs.threads,
+                         neutral_band=args.neutral_band if args.neutral_band is not None else prefs.neutral_band)
     except AlbertStudioError as exc:
         QMessageBox.critical(None, "Albert Studio", str(exc))
         return 1

@@ -1,6 +1,7 @@
 """The main window: library dock, document / batch / models / fine-tune views, menus, shortcuts, status bar."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -27,6 +28,7 @@ from app.ui.document_view import DocumentPage
 from app.ui.library import LibraryPane, documents_text
 from app.ui.models_view import ModelsView
 from app.ui.ops import BackgroundOp, report_error
+from app.ui.preferences import Preferences, PreferencesDialog
 from app.ui.theme import app_icon
 from app.ui.widgets import ElidedLabel, MessageBanner
 
@@ -146,6 +148,11 @@ class MainWindow(QMainWindow):
         self.act_finetune = A("&Fine-tune…", lambda: self.pages.setCurrentIndex(3), None, "Fine-tune a model on your labels")
         self.act_models = A("&Models…", lambda: self.pages.setCurrentIndex(2))
         self.act_about = A("&About Albert Studio", self.show_about, QKeySequence.HelpContents)
+        self.act_preferences = A("&Preferences…", self.open_preferences, QKeySequence.Preferences,
+                                 "Theme, languages, threads, device, library location, neutral band")
+        if self.act_preferences.shortcut().isEmpty():
+            self.act_preferences.setShortcut(QKeySequence("Ctrl+,"))
+        self.act_preferences.setMenuRole(QAction.PreferencesRole)
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
@@ -157,6 +164,8 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_export_csv, self.act_export_jsonl])
         m.addSeparator()
         m.addAction(self.act_quit)
+        m = mb.addMenu("&Edit")
+        m.addAction(self.act_preferences)
         m = mb.addMenu("&Analysis")
         m.addActions([self.act_reanalyse, self.act_summarize, self.act_translate])
         m.addSeparator()
@@ -367,7 +376,8 @@ class MainWindow(QMainWindow):
         n, ratio = self.document.summary.length()
         tasks = tuple(t for t in tasks if t == "translation" or self.ctx.registry.for_task(t))
         return AnalysisOptions(tasks=tasks or ("sentiment",), sentences=n, ratio=ratio,
-                               target_lang=kw.get("target_lang") or self.document.translation.language.currentData() or "fr")
+                               target_lang=kw.get("target_lang") or self.document.translation.language.currentData() or "fr",
+                               neutral_band=self.ctx.neutral_band)
 
     def _show_opened(self, opened: OpenedDocument) -> None:
         self.document.show_analysis(opened.stored, opened.document_id, opened.fresh)
@@ -476,6 +486,83 @@ class MainWindow(QMainWindow):
         return BackgroundOp(self, lambda: export_library(db_path, path, fmt),
                             success=lambda n: self.report_info(f"Exported {n} documents to {path}"),
                             progress_label=f"Exporting {fmt.upper()}…").run()
+
+    def open_preferences(self) -> PreferencesDialog:
+        """The Preferences dialog (non-modal; applied when the user presses OK)."""
+        from app.ui.main import _has_cuda
+
+        prefs = replace(Preferences.load(self.settings), device=self.ctx.device,
+                        target_lang=self.document.translation.language.currentData() or "",
+                        summary_sentences=self.document.summary.count.value())
+        dlg = PreferencesDialog(prefs, self.ctx.analyzer.translation_languages(), self.ctx.db_path,
+                                self._model_band(), _has_cuda(), self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self.apply_preferences(dlg.preferences(),
+                                                            dlg.move.isChecked() if dlg.library_changed() else None))
+        dlg.open()
+        self.preferences_dialog = dlg
+        return dlg
+
+    def _model_band(self) -> float:
+        saved, self.ctx.neutral_band = self.ctx.neutral_band, None
+        try:
+            return self.ctx.sentiment_band()
+        finally:
+            self.ctx.neutral_band = saved
+
+    def apply_preferences(self, prefs: Preferences, move_library: bool | None = None) -> BackgroundOp | None:
+        """Use the chosen preferences now and keep them; `move_library` True/False moves/opens the library
+        at prefs.library (None: the library stays where it is)."""
+        from app.ui.main import set_theme
+        from PySide6.QtWidgets import QApplication
+
+        prefs.save(self.settings)
+        set_theme(QApplication.instance(), prefs.theme)
+        if self.banner.text():  # its colours follow the theme
+            self.banner.show_message(self.banner.text(), self.banner.kind)
+        if prefs.target_lang:
+            i = self.document.translation.language.findData(prefs.target_lang)
+            if i >= 0:
+                self.document.translation.language.setCurrentIndex(i)
+        self.document.summary.by_count.setChecked(True)
+        self.document.summary.count.setValue(prefs.summary_sentences)
+        if prefs.device != self.ctx.device or prefs.threads != self.ctx.threads:
+            self.ctx.set_device(prefs.device, prefs.threads)
+            self._update_status(set())
+        self.ctx.neutral_band = prefs.neutral_band
+        self.batch.neutral_band = prefs.neutral_band
+        if move_library is None or not prefs.library:
+            return None
+        return self.change_library(prefs.library, move_library)
+
+    def change_library(self, path: str, move: bool) -> BackgroundOp | None:
+        """Move the library file to `path` (move=True) or open/create the library there, in the background."""
+        if self.batch.running:
+            self.report_error("Wait for the batch to finish (or cancel it) before changing the library.")
+            return None
+        from app.core.library_file import move_library, remove_library
+
+        src, dest = self.ctx.db_path, str(Path(path).expanduser().absolute())
+
+        def op():
+            if move:
+                return move_library(src, dest, remove_source=False)
+            with Store(dest) as store:  # opens, creating or upgrading it, off the GUI thread
+                return store.count_documents()
+
+        def done(n: int) -> None:
+            self.ctx.set_library(dest)
+            if move:
+                remove_library(src)
+            self.settings.setValue("library/path", dest)
+            self.library.store = self.ctx.store
+            self.library.refresh()
+            self.document.show_analysis(None)
+            self._update_status()
+            self.report_info(f"{'Moved the library to' if move else 'Using the library'} {dest} ({documents_text(n)})")
+
+        return BackgroundOp(self, op, success=done,
+                            progress_label="Moving the library…" if move else "Opening the library…").run()
 
     def show_about(self) -> AboutDialog:
         dlg = AboutDialog(self.ctx.registry, self)
