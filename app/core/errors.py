@@ -34,3 +34,11 @@ class Cancelled(AlbertStudioError):
 
     def __init__(self, message: str = "Cancelled by the user"):
         super().__init__(message)
+
+
+class LanguageMismatchError(AlbertStudioError):
+    """The input is in a language the chosen model does not read (an English-only model on French text)."""
+
+    def __init__(self, detected: str, expected: str, message: str):
+        self.detected, self.expected = detected, expected
+        super().__init__(message)
