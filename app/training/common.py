@@ -55,6 +55,22 @@ def teacher_dir() -> Path:
     raise RuntimeError(f"No model folder found inside {root}")
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A training checkpoint (tensors, numbers, strings, dicts), read without running any code it may hold.
+
+    torch.load(weights_only=True): a pickle that would build arbitrary objects is refused, so a checkpoint
+    swapped in runs/ cannot execute code in the trainer (CVE-2025-32434 class of bug)."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path}: not a plain weights checkpoint; refusing to load code from it "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+
+
 def read_jsonl(path: Path):
     with open(path, encoding="utf-8") as f:
         for line in f:

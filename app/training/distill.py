@@ -20,7 +20,8 @@ import math
 import time
 from pathlib import Path
 
-from app.training.common import DATA_DIR, RUNS_DIR, get_logger, read_jsonl, save_json, seed_everything, teacher_dir
+from app.training.common import (DATA_DIR, RUNS_DIR, get_logger, load_checkpoint, read_jsonl, save_json,
+                                 seed_everything, teacher_dir)
 
 
 def check_groups(layers: int, groups: int) -> None:
@@ -258,7 +259,7 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu")
+        state = load_checkpoint(ckpt)
         if state.get("groups", 1) != args.groups:
             raise SystemExit(f"{ckpt}: a run with --groups {state.get('groups', 1)}, not {args.groups}")
         student.load_state_dict(state["model"])

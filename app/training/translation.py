@@ -24,7 +24,7 @@ import random
 import time
 from pathlib import Path
 
-from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, save_json, seed_everything
+from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, load_checkpoint, save_json, seed_everything
 
 RUN = RUNS_DIR / "translation"
 MODEL_ID = "albert-mt-en-fr-de"
@@ -195,7 +195,7 @@ def train(args) -> None:
     state_path = RUN / "last.pt"
     seed_everything(args.seed)
     if state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = load_checkpoint(state_path)
         cfg = st["config"]
     model = build_model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)

@@ -11,6 +11,8 @@ import shutil
 import time
 from pathlib import Path
 
+from app.training.common import load_checkpoint
+
 DOMAIN = "short English image descriptions (Multi30k captions of photographs)"
 DEC_IN = ["input_ids", "encoder_attention_mask", "encoder_hidden_states"]
 PAST_IN = ["input_ids", "encoder_attention_mask"]
@@ -89,7 +91,7 @@ def variants(graphs: dict) -> dict:
 def averaged_state(files: list[Path]):
     import torch
 
-    states = [torch.load(f, weights_only=False)["model"] for f in files]
+    states = [load_checkpoint(f)["model"] for f in files]
     avg = {}
     for k in states[0]:
         if states[0][k].is_floating_point():
@@ -109,7 +111,7 @@ def export(args) -> Path:
     snaps = T.checkpoint_files()
     if not snaps:
         raise SystemExit(f"No checkpoints in {T.RUN}: train first with --minutes N")
-    cfg = torch.load(snaps[-1], weights_only=False)["config"]
+    cfg = load_checkpoint(snaps[-1])["config"]
     model = T.build_model(cfg)
     if args.average > 0:
         use = snaps[-args.average:]
@@ -136,7 +138,7 @@ def export(args) -> Path:
 
     sp = spm.SentencePieceProcessor(model_file=str(folder / "spm.model"))
     n_params = sum(p.numel() for p in model.parameters())
-    state = torch.load(T.RUN / "last.pt", weights_only=False)
+    state = load_checkpoint(T.RUN / "last.pt")
     training = {"steps": state["step"], "epochs": round(state["epoch"] + state["pos"] / 552, 2),
                 "train_minutes": round(state["seconds"] / 60, 1), "averaged_steps": steps,
                 "threads": args.train_threads, "optimizer": f"Adam(0.9, 0.98), inverse-sqrt schedule, warm-up {args.warmup} steps, peak {args.lr:g}",
