@@ -315,6 +315,9 @@ class FineTuneView(QWidget):
         self.epochs.setValue(3)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("name of the new model (optional)")
+        for combo in (self.base_combo, self.mode_combo, self.text_col, self.label_col):
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)  # long names elide, the
+            combo.setMinimumContentsLength(16)  # window stays small enough for a 1024x768 screen
         of.addRow("Start from", self.base_combo)
         of.addRow("Recipe", self.mode_combo)
         of.addRow("Epochs", self.epochs)

@@ -5,13 +5,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -33,7 +34,30 @@ from app.ui.theme import app_icon
 from app.ui.widgets import ElidedLabel, MessageBanner
 
 MAX_RECENT = 10
+LIBRARY_MIN_WIDTH = 250  # px: the library pane never gets narrower (titles of 1-3 characters are useless)
+LIBRARY_DEFAULT_WIDTH = 330
+SPLITTER_MIN = 220  # px: no side of a splitter is squeezed below this (or collapsed by a drag)
 PAGES = ("Document", "Batch", "Models", "Fine-tune")
+
+
+def _keep_usable(splitter) -> None:
+    """No pane of a splitter can be dragged shut or restored below a usable width."""
+    splitter.setChildrenCollapsible(False)
+    for i in range(splitter.count()):
+        splitter.widget(i).setMinimumWidth(max(splitter.widget(i).minimumWidth(), SPLITTER_MIN))
+    sizes = splitter.sizes()
+    if sizes and sum(sizes) > 0 and min(sizes) < SPLITTER_MIN:
+        total = sum(sizes)
+        splitter.setSizes([max(SPLITTER_MIN, v) for v in sizes] if total > SPLITTER_MIN * len(sizes)
+                          else [total // len(sizes)] * len(sizes))
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.NoFrame)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -57,9 +81,12 @@ class MainWindow(QMainWindow):
         self.finetune_view: QWidget | None = None
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
-        for page, name in zip((self.document, self.batch, self.models, self.finetune_holder), PAGES):
+        # pages with many controls scroll when the window is small instead of growing it past the screen
+        for page, name in zip((self.document, self.batch, _scrolling(self.models), _scrolling(self.finetune_holder)),
+                              PAGES):
             self.pages.addTab(page, name)
         self.pages.currentChanged.connect(self._page_shown)
+        self.tab_pages = (self.document, self.batch, self.models, self.finetune_holder)
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(4, 4, 4, 0)
@@ -73,7 +100,8 @@ class MainWindow(QMainWindow):
         self.library_dock.setWidget(self.library)
         self.library_dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
         self.addDockWidget(Qt.LeftDockWidgetArea, self.library_dock)
-        self.resizeDocks([self.library_dock], [360], Qt.Horizontal)
+        self.library.setMinimumWidth(LIBRARY_MIN_WIDTH)  # titles stay readable whatever the status bar says
+        self.resizeDocks([self.library_dock], [LIBRARY_DEFAULT_WIDTH], Qt.Horizontal)
 
         self.library.open_requested.connect(self.open_document_id)
         self.library.delete_requested.connect(self.remove_document)
@@ -195,6 +223,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1280, 800)
+        self._fit_screen()
         state = s.value("window/state")
         if state is not None:
             self.restoreState(state)
@@ -203,6 +232,8 @@ class MainWindow(QMainWindow):
             v = s.value(key)
             if v is not None:
                 splitter.restoreState(v)
+            _keep_usable(splitter)
+        QTimer.singleShot(0, self._keep_library_usable)  # once the dock has its restored width
         page = s.value("window/page")
         if page is not None:
             self.pages.setCurrentIndex(int(page))
@@ -216,6 +247,24 @@ class MainWindow(QMainWindow):
             i = self.document.translation.language.findData(lang)
             if i >= 0:
                 self.document.translation.language.setCurrentIndex(i)
+
+    def _fit_screen(self) -> None:
+        """Never larger than the screen's free area (a 1024x768 laptop, a window saved on a bigger monitor)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        w, h = min(self.width(), free.width()), min(self.height(), free.height() - 30)  # room for the title bar
+        if (w, h) != (self.width(), self.height()):
+            self.resize(max(w, self.minimumSizeHint().width()), max(h, 200))
+        if not free.contains(self.frameGeometry().topLeft()):
+            self.move(free.topLeft())
+
+    def _keep_library_usable(self) -> None:
+        """A library pane squeezed to a sliver (saved that way by an older version) gets a readable width."""
+        if self.library_dock.isVisible() and not self.library_dock.isFloating() \
+                and self.library_dock.width() < LIBRARY_MIN_WIDTH + 20:
+            self.resizeDocks([self.library_dock], [LIBRARY_DEFAULT_WIDTH], Qt.Horizontal)
 
     def _save(self) -> None:
         s = self.settings

@@ -123,7 +123,7 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path 
         win.open_paths([str(batch_folder(tmp))])
         wait_op(app, win.batch.op, 600)
         shots.append(grab(win, outdir / f"05-batch{suffix}.png"))
-        win.pages.setCurrentWidget(win.models)
+        win.pages.setCurrentIndex(2)
         app.processEvents()
         wait_op(app, win.models.check_device())
         shots.append(grab(win, outdir / f"06-models{suffix}.png"))

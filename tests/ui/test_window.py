@@ -107,3 +107,38 @@ def test_warm_up_loads_the_models_in_the_background(window, wait_op):
     wait_op(window.warm_up())
     assert window.device_label.text() == "Device: cpu (running on CPU)"
     assert not window.busy_bar.isVisible()
+
+
+def test_the_window_fits_1024x700_with_every_tab_opened(window, qtbot, wait_op):
+    from PySide6.QtCore import QPoint
+
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    for i in range(window.pages.count()):
+        window.pages.setCurrentIndex(i)
+        qtbot.wait(20)
+    qtbot.waitUntil(lambda: window.finetune_view is not None, timeout=30000)
+    qtbot.wait(50)
+    # long messages in the status bar and the banner must not widen the window
+    window.set_busy(object(), "Analysing " + "a-very-long-file-name-" * 12 + ".txt…")
+    window.report_error("Something went wrong with " + "a very long path/" * 20)
+    window.batch.status_label.setText("Cancelled: 34 analysed, 0 errors, 12 documents and 150 files not analysed "
+                                      "(run again to resume) in 12.3 s")
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 700, hint
+    window.resize(1024, 700)
+    qtbot.wait(50)
+    assert (window.width(), window.height()) == (1024, 700)
+    for i in range(window.pages.count()):  # and stays so on every tab, the Fine-tune one included
+        window.pages.setCurrentIndex(i)
+        qtbot.wait(20)
+        assert window.minimumSizeHint().width() <= 1024 and window.minimumSizeHint().height() <= 700
+    window.pages.setCurrentIndex(0)
+    qtbot.wait(20)
+    inside = window.rect()
+    button = window.document.summary.apply
+    window.document.tabs.setCurrentWidget(window.document.summary)
+    qtbot.wait(20)
+    corner = button.mapTo(window, QPoint(button.width() - 1, button.height() - 1))
+    assert inside.contains(corner), corner  # the Summarize button is on screen
+    assert inside.contains(window.statusBar().geometry())
+    assert window.library_dock.width() >= 250  # library titles stay readable
