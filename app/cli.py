@@ -15,7 +15,9 @@ SAMPLES = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1])) / 
 
 
 def _err(msg: str) -> None:
-    print(f"albert-studio: {msg}", file=sys.stderr)
+    from app.core.names import shown
+
+    print(f"albert-studio: {shown(msg)}", file=sys.stderr)
 
 
 class ProgressBar:
@@ -45,10 +47,12 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def _store(args):
-    from app.core.store import Store
+def _store(args, readonly: bool = False):
+    """The library; readers (history, search, export) open it read-only and never wait for a writer's lock."""
+    from app.core.store import Store, default_db_path
 
-    return Store(args.db) if getattr(args, "db", None) else Store()
+    path = getattr(args, "db", None) or (default_db_path() if readonly else None)
+    return Store(path, readonly=readonly)
 
 
 def _analyzer(args):
@@ -63,6 +67,9 @@ def _analyzer(args):
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
+    from app.core.names import shown
+
+    rows = [[shown(c) for c in r] for r in rows]  # a title or name cannot break a line or reorder it
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -78,8 +85,11 @@ def _short(text: str, n: int) -> str:
 def cmd_analyze(args) -> int:
     from app.core.analyzer import AnalysisOptions, parse_tasks
     from app.core.errors import AlbertStudioError
-    from app.core.export import analysis_to_json
-    from app.jobs.batch import run_batch
+    import functools
+
+    from app.core.export import analysis_to_json, json_line
+    from app.core.names import shown
+    from app.jobs.batch import run_batch as run_local_batch
 
     try:
         tasks = parse_tasks(args.tasks)
@@ -92,27 +102,41 @@ def cmd_analyze(args) -> int:
     if args.ratio is not None and not 0 < args.ratio <= 1:
         _err("--ratio must be between 0 and 1")
         return EXIT_USAGE
+    if args.max_chars < 1:
+        _err("--max-chars must be at least 1")
+        return EXIT_USAGE
+    run_batch = functools.partial(run_local_batch, max_chars=args.max_chars)
     opts = AnalysisOptions(tasks=tasks, sentences=args.sentences or 3, ratio=args.ratio,
                            target_lang=args.target_lang, beam=args.beam)
     analyzer = _analyzer(args)
-    rows: list[list[str]] = []
+    # The table is printed as results arrive, in fixed-width columns: nothing is kept per document
+    columns = [("source", 48)] + [{"sentiment": ("sentiment", 14), "summary": ("summary", 70),
+                                   "translation": (f"translation ({opts.target_lang})", 60)}[t] for t in tasks]
+    printed = {"header": False}
+
+    def print_row(cells: list[str]) -> None:
+        print("  ".join(c.ljust(w) for c, (_, w) in zip(cells, columns)).rstrip(), flush=True)
 
     def on_result(a):
         if args.json:
-            print(json.dumps(analysis_to_json(a), ensure_ascii=False), flush=True)
-        else:
-            r = [_short(a.document.source, 48)]
-            if a.sentiment:
-                r.append(f"{a.sentiment.label} {a.sentiment.score:.2f}")
-            if a.summary:
-                r.append(_short(a.summary.text, 70))
-            if a.translation:
-                r.append(_short(a.translation.text, 60))
-            rows.append(r)
+            print(json_line(analysis_to_json(a)), flush=True)
+            return
+        if not printed["header"]:
+            print_row([h for h, _ in columns])
+            print_row(["-" * w for _, w in columns])
+            printed["header"] = True
+        r = [_short(shown(a.document.source), 48)]
+        if "sentiment" in tasks:
+            r.append(f"{a.sentiment.label} {a.sentiment.score:.2f}" if a.sentiment else "")
+        if "summary" in tasks:
+            r.append(_short(shown(a.summary.text), 70) if a.summary else "")
+        if "translation" in tasks:
+            r.append(_short(shown(a.translation.text), 60) if a.translation else "")
+        print_row(r)
 
     def on_error(source, reason):
         if args.json:
-            print(json.dumps({"source": source, "error": reason}, ensure_ascii=False), flush=True)
+            print(json_line({"source": source, "error": reason}), flush=True)
 
     bar = ProgressBar(sys.stderr.isatty() and not args.quiet)
     try:
@@ -138,11 +162,8 @@ def cmd_analyze(args) -> int:
         _err(str(exc))
         return EXIT_ERROR
     if not args.json:
-        headers = ["source"] + [{"sentiment": "sentiment", "summary": "summary", "translation": f"translation ({opts.target_lang})"}[t] for t in tasks]
-        if rows:
-            print(_table(rows, headers))
         for source, reason in report.errors:
-            print(f"error: {source}: {reason}", file=sys.stderr)
+            print(f"error: {shown(source)}: {shown(reason)}", file=sys.stderr)
         if not args.quiet:
             dev = next(iter(analyzer._loaded.values()), None)
             provider = getattr(getattr(dev, "session", None), "provider", None) or ""
@@ -159,29 +180,38 @@ def cmd_demo(args) -> int:
 
 
 def cmd_history(args) -> int:
-    with _store(args) as store:
+    from app.core.names import shown
+    from app.core.store import default_db_path
+
+    if not Path(getattr(args, "db", None) or default_db_path()).exists():
+        print("no runs yet")
+        return EXIT_OK
+    with _store(args, readonly=True) as store:
         runs = store.history(args.limit)
         rows = [[r.id, r.kind, r.status, r.started_at[:19] if r.started_at else "", r.n_done, r.n_failed,
                  ",".join(r.params.get("tasks", []))] for r in runs]
         print(_table(rows, ["run", "kind", "status", "started", "done", "errors", "tasks"]) if rows else "no runs yet")
         if args.errors:
             for e in store.errors(args.errors if args.errors > 0 else None):
-                print(f"run {e.run_id}: {e.source}: {e.reason}")
+                print(f"run {e.run_id}: {shown(e.source)}: {shown(e.reason)}")
     return EXIT_OK
 
 
 def cmd_search(args) -> int:
-    with _store(args) as store:
+    from app.core.export import json_line
+    from app.core.names import shown
+
+    with _store(args, readonly=True) as store:
         hits = store.search(args.query, limit=args.limit)
         if args.json:
             for d, snip in hits:
-                print(json.dumps({"id": d.id, "source": d.source, "title": d.title, "sentiment": d.sentiment_label,
-                                  "snippet": snip}, ensure_ascii=False))
+                print(json_line({"id": d.id, "source": d.source, "title": d.title, "sentiment": d.sentiment_label,
+                                 "snippet": snip}))
         elif hits:
             print(_table([[d.id, _short(d.title, 40), d.sentiment_label or "", _short(snip, 70)] for d, snip in hits],
                          ["id", "title", "sentiment", "match"]))
         else:
-            print(f"no documents match '{args.query}'", file=sys.stderr)
+            print(f"no documents match '{shown(args.query)}'", file=sys.stderr)
             return EXIT_ERROR
     return EXIT_OK
 
@@ -191,7 +221,7 @@ def cmd_export(args) -> int:
     if fmt not in ("csv", "jsonl"):
         _err("export format must be csv or jsonl (use --format)")
         return EXIT_USAGE
-    with _store(args) as store:
+    with _store(args, readonly=True) as store:
         n = store.export(args.output, fmt, run_id=args.run)
     print(f"wrote {n} documents to {args.output}", file=sys.stderr)
     return EXIT_OK
@@ -199,6 +229,7 @@ def cmd_export(args) -> int:
 
 def cmd_models(args) -> int:
     from app.core.errors import ModelError
+    from app.core.names import shown
     from app.core.registry import Registry, verify
 
     reg = Registry()
@@ -225,10 +256,10 @@ def cmd_models(args) -> int:
                 print(f"ok      {m.id} {m.version}")
             except ModelError as exc:
                 bad += 1
-                print(f"FAILED  {exc}")
+                print(f"FAILED  {shown(exc)}")
         for folder, why in reg.problems():
             bad += 1
-            print(f"FAILED  {why}")
+            print(f"FAILED  {shown(why)}")
         return EXIT_ERROR if bad else EXIT_OK
     if args.action == "import":
         try:
@@ -236,7 +267,7 @@ def cmd_models(args) -> int:
         except ModelError as exc:
             _err(str(exc))
             return EXIT_ERROR
-        print(f"imported {m.describe()} into {m.folder}")
+        print(f"imported {m.describe()} into {shown(m.folder)}")
         return EXIT_OK
     if args.action == "default":
         try:
@@ -271,6 +302,8 @@ def cmd_gui(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.core.documents import DEFAULT_MAX_CHARS
+
     p = argparse.ArgumentParser(prog="albert-studio", description="Local, offline text analysis with ALBERT models.")
     p.add_argument("--version", action="version", version=f"albert-studio {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -293,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--exclude", action="append", help="glob of files to skip inside folders (repeatable)")
         sp.add_argument("--model", action="append", help="use a model for a task: sentiment=ID (repeatable)")
         sp.add_argument("--no-store", action="store_true", help="do not save results in the library")
+        sp.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, metavar="N",
+                        help=f"longest document accepted, in characters (default {DEFAULT_MAX_CHARS:,}; "
+                             "longer files and table cells are reported as too long)")
         sp.add_argument("-q", "--quiet", action="store_true")
         common(sp)
 
