@@ -22,17 +22,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from app.core.errors import ModelError
+from app.core.errors import Cancelled, ModelError
 from app.core.mt_tokenizer import MTTokenizer, detokenize
+from app.core.protect import Glossary, find_protected, fragment_text, join_segments, mask, split_at, unmask
 from app.core.registry import Manifest, read_manifest, verify
 from app.core.runtime import RuntimeOptions, Session, length_batches, pad
 from app.core.types import ModelInfo, TranslatedSentence, Translation
 
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
 
 
 @dataclass
@@ -109,50 +111,107 @@ class Translator:
     # ---- text level ---------------------------------------------------------------------------
 
     def translate(self, text: str, *, beam: int = 4, max_length: int = 200, length_penalty: float = 1.0,
-                  target_lang: str | None = None, use_cache: bool = True) -> Translation:
+                  target_lang: str | None = None, use_cache: bool = True, glossary: Glossary | None = None,
+                  protect: bool = True, progress: Progress | None = None,
+                  cancelled: Callable[[], bool] | None = None) -> Translation:
         """Translate a document: split into sentences, translate them in length-sorted batches, reassemble
-        with the paragraph breaks of the source."""
-        return self._translate_texts([text], beam, max_length, length_penalty, target_lang, use_cache)[0]
+        with the paragraph breaks of the source. Numbers, URLs, file names, code, product names and the
+        glossary's terms are copied through (`protect=False`: the model sees the raw sentences)."""
+        return self.translate_texts([text], beam=beam, max_length=max_length, length_penalty=length_penalty,
+                                    target_lang=target_lang, use_cache=use_cache, glossary=glossary,
+                                    protect=protect, progress=progress, cancelled=cancelled)[0]
 
     def translate_batch(self, texts: Sequence[str], *, beam: int = 4, max_length: int = 200,
                         length_penalty: float = 1.0, target_lang: str | None = None,
-                        use_cache: bool = True) -> list[str]:
-        return [t.text for t in self._translate_texts(list(texts), beam, max_length, length_penalty,
-                                                      target_lang, use_cache)]
+                        use_cache: bool = True, glossary: Glossary | None = None, protect: bool = True) -> list[str]:
+        return [t.text for t in self.translate_texts(list(texts), beam=beam, max_length=max_length,
+                                                     length_penalty=length_penalty, target_lang=target_lang,
+                                                     use_cache=use_cache, glossary=glossary, protect=protect)]
 
-    def _translate_texts(self, texts, beam, max_length, length_penalty, target_lang, use_cache) -> list[Translation]:
+    @property
+    def copies_placeholders(self) -> bool:
+        """Whether the model was trained to copy ｟n｠ placeholders (else protected spans split the sentence)."""
+        return bool(self.manifest.raw.get("placeholders"))
+
+    def translate_texts(self, texts: Sequence[str], *, beam: int = 4, max_length: int = 200,
+                        length_penalty: float = 1.0, target_lang: str | None = None, use_cache: bool = True,
+                        glossary: Glossary | None = None, protect: bool = True, progress: Progress | None = None,
+                        cancelled: Callable[[], bool] | None = None) -> list[Translation]:
+        """One Translation per text; the sentences of all texts are translated together (one set of
+        length-sorted batches for a whole document's paragraphs, repeated sentences once).
+        `progress(done, total)` counts sentences after every model batch; `cancelled()` is checked
+        before each batch and raises Cancelled."""
         from app.core.segment import split_sentences
 
         lang = target_lang or self.target_lang
         start = self._start_id(lang)
-        plans = []  # per text: list of (paragraph, [piece indices]) per sentence
+        mask_mode = self.copies_placeholders
+        # per text, per sentence: (sentence, [(piece indices | None, copied text, space_before)], placeholder
+        # outputs, protected spans)
+        plans = []
         pieces: list[str] = []
+
+        def add(piece_text: str) -> list[int]:
+            idx = []
+            for piece in self._fit(piece_text):
+                idx.append(len(pieces))
+                pieces.append(piece)
+            return idx
+
         for text in texts:
             plan = []
             for s in split_sentences(text or ""):
-                idx = []
-                for piece in self._fit(s.text):
-                    idx.append(len(pieces))
-                    pieces.append(piece)
-                plan.append((s.paragraph, s.text, idx))
+                spans = find_protected(s.text, glossary, lang) if protect else []
+                outputs: list[str] = []
+                if not spans:
+                    parts = [(add(s.text), "", False)]
+                elif mask_mode:
+                    masked, outputs = mask(s.text, spans)
+                    parts = [(add(masked), "", False)]
+                else:
+                    parts = [(add(seg.text) if seg.translate else None, seg.text, seg.space_before)
+                             for seg in split_at(s.text, spans)]
+                plan.append((s, parts, outputs, len(spans)))
             plans.append(plan)
         unique = list(dict.fromkeys(pieces))
+        step = None
+        if progress is not None or cancelled is not None:
+            def step(done: int, total: int) -> None:
+                if cancelled is not None and cancelled():
+                    raise Cancelled()
+                if progress is not None:
+                    progress(done, total)
         out_ids = self.generate(self.tokenizer.encode(unique, self.max_source_tokens), start=start, beam=beam,
-                                max_length=max_length, length_penalty=length_penalty, use_cache=use_cache)
+                                max_length=max_length, length_penalty=length_penalty, use_cache=use_cache,
+                                step=step)
         done = {src: detokenize(self.tokenizer.decode(ids), lang, src) for src, ids in zip(unique, out_ids)}
         results = []
         for plan in plans:
-            sents, paragraphs, last_par = [], [], None
-            for par, src, idx in plan:
-                text = " ".join(done[pieces[i]] for i in idx if done[pieces[i]])
-                sents.append(TranslatedSentence(src, text))
-                if par != last_par:
+            sents, paragraphs, last_par, reinserted = [], [], None, 0
+            for s, parts, outputs, _n in plan:
+                joined = join_segments([(copied if idx is None else
+                                         fragment_text(" ".join(t for t in (done[pieces[i]] for i in idx) if t), copied)
+                                         if len(parts) > 1 else " ".join(t for t in (done[pieces[i]] for i in idx) if t),
+                                         space) for idx, copied, space in parts])
+                if outputs:
+                    joined, missing = unmask(joined, outputs)
+                    reinserted += missing
+                if s.paragraph != last_par:
                     paragraphs.append([])
-                    last_par = par
-                if text:
-                    paragraphs[-1].append(text)
-            full = "\n\n".join(" ".join(p) for p in paragraphs if p)
-            results.append(Translation(lang=lang, text=full, sentences=tuple(sents), source_lang=self.source_lang))
+                    last_par = s.paragraph
+                sents.append((s, joined))
+                if joined:
+                    paragraphs[-1].append(joined)
+            text_out = "\n\n".join(" ".join(p) for p in paragraphs if p)
+            out_sents, cursor = [], 0
+            for s, joined in sents:  # each sentence's span in the translated text, in order
+                k = text_out.find(joined, cursor) if joined else -1
+                k = cursor if k < 0 else k
+                cursor = k + len(joined)
+                out_sents.append(TranslatedSentence(s.text, joined, s.start, s.end, s.paragraph, k, cursor))
+            results.append(Translation(lang=lang, text=text_out, sentences=tuple(out_sents),
+                                       source_lang=self.source_lang, protected=sum(p[3] for p in plan),
+                                       reinserted=reinserted))
         return results
 
     def _fit(self, sentence: str) -> list[str]:
@@ -177,8 +236,10 @@ class Translator:
     # ---- token level --------------------------------------------------------------------------
 
     def generate(self, sources: Sequence[Sequence[int]], *, start: int | None = None, beam: int = 4,
-                 max_length: int = 200, length_penalty: float = 1.0, use_cache: bool = True) -> list[list[int]]:
-        """Target ids (without start and </s>) for each source id list, batched by length."""
+                 max_length: int = 200, length_penalty: float = 1.0, use_cache: bool = True,
+                 step: Progress | None = None) -> list[list[int]]:
+        """Target ids (without start and </s>) for each source id list, batched by length; `step(done, total)`
+        is called before the first batch and after each one (it may raise to stop)."""
         start = self._start_id(self.target_lang) if start is None else start
         results: list[list[int]] = [[] for _ in sources]
         todo = [i for i, s in enumerate(sources) if len(s) > 1 or (len(s) == 1 and s[0] != self.eos_id)]
@@ -186,6 +247,9 @@ class Translator:
             return results
         beam = max(1, int(beam))
         budget = max(self.max_tokens // beam, 256)
+        n_done = 0
+        if step is not None:
+            step(0, len(todo))
         for batch in length_batches([len(sources[i]) for i in todo], budget, max_batch=64):
             rows = [todo[b] for b in batch]
             ids, mask = pad([sources[r] for r in rows], self.pad_id)
@@ -196,6 +260,9 @@ class Translator:
             outs = (self._greedy if beam == 1 else self._beam)(hidden, mask, start, limits, cached, beam, length_penalty)
             for r, o in zip(rows, outs):
                 results[r] = o
+            n_done += len(rows)
+            if step is not None:
+                step(n_done, len(todo))
         return results
 
     def _step(self, state: dict, tokens: np.ndarray, cached: bool, normalize: bool = True) -> np.ndarray:

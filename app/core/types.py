@@ -75,6 +75,11 @@ class Summary:
 class TranslatedSentence:
     source: str
     text: str
+    start: int = 0  # span of the source sentence in the translated text's source
+    end: int = 0
+    paragraph: int = 0
+    target_start: int = 0  # span of `text` in Translation.text
+    target_end: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,10 @@ class Translation:
     text: str
     sentences: tuple[TranslatedSentence, ...] = ()
     source_lang: str = "en"
+    protected: int = 0  # numbers, URLs, names, glossary terms... copied through
+    reinserted: int = 0  # of those, put back at a sentence end because the model dropped them
+    detected_lang: str = ""  # the input's language as detected ("" when not checked)
+    detected_probability: float = 0.0
 
 
 @dataclass(frozen=True)
