@@ -82,6 +82,11 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _short_path(path: str, n: int) -> str:
+    """A path cut from the left, so the file name (and a table's #row) stays readable."""
+    return path if len(path) <= n else "…" + path[len(path) - n + 1:]
+
+
 def cmd_analyze(args) -> int:
     from app.core.analyzer import AnalysisOptions, parse_tasks
     from app.core.errors import AlbertStudioError
@@ -125,7 +130,7 @@ def cmd_analyze(args) -> int:
             print_row([h for h, _ in columns])
             print_row(["-" * w for _, w in columns])
             printed["header"] = True
-        r = [_short(shown(a.document.source), 48)]
+        r = [_short_path(shown(a.document.source), 48)]
         if "sentiment" in tasks:
             r.append(f"{a.sentiment.label} {a.sentiment.score:.2f}" if a.sentiment else "")
         if "summary" in tasks:
