@@ -23,8 +23,9 @@ def _err(msg: str) -> None:
 class ProgressBar:
     """A one-line progress bar on stderr (only when stderr is a terminal or forced)."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, unit: str = "files"):
         self.enabled = enabled
+        self.unit = unit  # what files_done counts: files, or a cluster run's shards
         self._last = 0.0
 
     def __call__(self, p) -> None:
@@ -38,8 +39,10 @@ class ProgressBar:
         filled = int(width * p.fraction)
         eta = f" ~{p.remaining:.0f}s left" if p.remaining is not None else ""
         name = Path(p.current).name[:30] if p.current else ""
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {p.files_done}/{p.files_total} files, "
-                         f"{p.documents_done} docs, {p.failed} errors{eta} {name:30s}")
+        docs = f"{p.documents_done + p.failed}/{p.documents_total}" if p.documents_total else f"{p.documents_done}"
+        rate = f", {p.documents_done / p.elapsed:.1f} docs/s" if p.elapsed > 1 and p.documents_done else ""
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {p.files_done}/{p.files_total} {self.unit}, "
+                         f"{docs} docs, {p.failed} errors{rate}{eta} {name:30s}")
         sys.stderr.flush()
 
     def close(self):
@@ -143,7 +146,23 @@ def cmd_analyze(args) -> int:
         if args.json:
             print(json_line({"source": source, "error": reason}), flush=True)
 
-    bar = ProgressBar(sys.stderr.isatty() and not args.quiet)
+    engine = getattr(args, "engine", "local")
+    bar = ProgressBar(sys.stderr.isatty() and not args.quiet, "shards" if engine == "ray" else "files")
+    runner = run_batch
+    if engine == "ray":
+        import functools
+
+        from app.jobs.cluster import ClusterOptions, run_cluster_batch
+
+        if args.workers < 1 or args.cpus_per_worker <= 0 or args.shard_documents < 1:
+            _err("--workers, --cpus-per-worker and --shard-documents must be positive")
+            return EXIT_USAGE
+        runner = functools.partial(run_cluster_batch, out=args.out, cluster=ClusterOptions(
+            address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+            shard_documents=args.shard_documents))
+    elif getattr(args, "address", None) or getattr(args, "out", None):
+        _err("--address and --out go with --engine ray")
+        return EXIT_USAGE
     try:
         analyzer.manifest_for(tasks[0], opts.target_lang)  # fail early on missing models
         for t in tasks:
@@ -154,8 +173,8 @@ def cmd_analyze(args) -> int:
                 print(f"note: {note}", file=sys.stderr)
         store = None if args.no_store else _store(args)
         try:
-            report = run_batch(args.paths, analyzer, store, opts, include=args.include, exclude=args.exclude,
-                               text_field=args.text_field, progress=bar, on_result=on_result, on_error=on_error)
+            report = runner(args.paths, analyzer, store, opts, include=args.include, exclude=args.exclude,
+                            text_field=args.text_field, progress=bar, on_result=on_result, on_error=on_error)
         finally:
             bar.close()
             if store:
@@ -174,6 +193,9 @@ def cmd_analyze(args) -> int:
             provider = getattr(getattr(dev, "session", None), "provider", None) or ""
             print(f"{report.analyses} analysed ({report.reused} reused from the library), {len(report.errors)} errors, "
                   f"{report.seconds:.1f}s" + (f", {provider}" if provider else ""), file=sys.stderr)
+            if engine == "ray":
+                print(f"{report.shards} shards in {report.out} ({report.shards_done_before} from an earlier run), "
+                      f"{len(report.workers)} workers", file=sys.stderr)
     if report.analyses == 0 and report.errors:
         return EXIT_ERROR
     return EXIT_PARTIAL if report.errors else EXIT_OK
@@ -340,6 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="analyse files, folders or table files")
     a.add_argument("paths", nargs="+", help="file, folder, or .csv/.jsonl with one document per row")
     analysis_args(a)
+    a.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: spread the batch over a Ray cluster (pip install 'albert-studio[cluster]')")
+    a.add_argument("--address", help="Ray cluster: auto, HOST:6379 or ray://HOST:10001 (default: start Ray here)")
+    a.add_argument("--workers", type=int, default=2, help="Ray workers, each with its own models (default 2)")
+    a.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs (and inference threads) per worker")
+    a.add_argument("--shard-documents", type=int, default=256, help="documents per result shard (default 256)")
+    a.add_argument("--out", help="folder for the result shards (default: one per run in your user data folder); "
+                                 "the same command again resumes")
     a.set_defaults(func=cmd_analyze)
     d = sub.add_parser("demo", help="analyse the bundled sample documents and print a table")
     analysis_args(d)

@@ -557,7 +557,7 @@ def _deliver_row(row: dict, store: Store | None, report: BatchReport, params_key
         stored = store.load_analysis(doc_id)
         analysis = Analysis(row_document(row, stored.document.text), stored.sentiment, stored.summary,
                             stored.translation, stored.models, stored.seconds)
-        store.save_analysis(analysis, report.run_id, params_keys)  # records this path as a source
+        store.save_analysis(analysis, report.run_id, params_keys, reused=True)  # this path; results keep their run
         report.reused += 1
     else:
         analysis = row_analysis(row)
