@@ -3,12 +3,14 @@
 The JSON shape is the one the CLI prints with --json, so a saved export and a piped CLI run read alike:
 
     {"source": "...",
-     "sentiment": {"label": "positive", "score": 0.97,
-                   "sentences": [{"text": "...", "label": "positive", "score": 0.98}]},
+     "sentiment": {"label": "positive", "score": 0.97, "p_positive": 0.97, "neutral_band": 0.25,
+                   "sentences": [{"text": "...", "label": "positive", "score": 0.98, "p_positive": 0.98}]},
      "summary": {"sentences": [{"text": "...", "score": 0.41, "index": 3}]},
      "translation": {"lang": "fr", "text": "..."}}
 
-A key is present only when that task was run.
+A key is present only when that task was run. "label" is "neutral" when p(positive) is within the
+neutral band of 0.5; "p_positive" always keeps the model's own probability (null for models without
+a "positive" label).
 
 Both formats are written to a temporary file beside the target and renamed over it once complete, so a
 full disk or a crash leaves the previous export (or nothing), never a partial file. CSV cells that a
@@ -33,6 +35,7 @@ CSV_COLUMNS = (
     "title",
     "sentiment_label",
     "sentiment_score",
+    "sentiment_p_positive",
     "summary",
     "translation_lang",
     "translation",
@@ -54,8 +57,13 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
         out["sentiment"] = {
             "label": s.label,
             "score": s.score,
-            "sentences": [{"text": x.text, "label": x.label, "score": x.score} for x in s.sentences],
+            "p_positive": s.p_positive,  # what the model said, also when the label is "neutral"
+            "sentences": [{"text": x.text, "label": x.label, "score": x.score,
+                           **({"p_positive": x.p_positive} if x.p_positive is not None else {})}
+                          for x in s.sentences],
         }
+        if s.neutral_band:
+            out["sentiment"]["neutral_band"] = s.neutral_band
     if analysis.summary is not None:
         out["summary"] = {
             "sentences": [
@@ -85,6 +93,7 @@ def analysis_to_csv_row(analysis: Analysis) -> dict[str, str]:
         "title": valid_text(analysis.document.title),
         "sentiment_label": s.label if s else "",
         "sentiment_score": f"{s.score:.4f}" if s else "",
+        "sentiment_p_positive": f"{s.p_positive:.4f}" if s and s.p_positive is not None else "",
         "summary": summ.text if summ else "",
         "translation_lang": tr.lang if tr else "",
         "translation": tr.text if tr else "",

@@ -366,7 +366,9 @@ class BatchView(QWidget):
         label = QStandardItem(s.label if s else "")
         label.setData(s.label if s else "", SORT_ROLE)
         if s:
-            label.setForeground(QBrush(label_color(s.label)))
+            label.setForeground(QBrush(label_color(s.label, [lab for lab, _ in s.probabilities])))
+            if s.p_positive is not None:
+                label.setToolTip(f"p(positive) {s.p_positive:.3f}")
             f = label.font()
             f.setBold(True)
             label.setFont(f)

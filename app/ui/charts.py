@@ -32,8 +32,12 @@ class ResultsChart(QWidget):
     def counts(self) -> dict[str, int]:
         return dict(Counter(self.labels))
 
+    def _low(self) -> float:
+        """The histogram starts at 0.5 for two classes (a best label is never below it); neutral is not a class."""
+        return 0.5 if len(set(self.labels) - {"neutral"}) <= 2 else 0.0
+
     def histogram(self) -> dict[str, list[int]]:
-        lo = 0.5 if len(set(self.labels)) <= 2 else 0.0
+        lo = self._low()
         out: dict[str, list[int]] = {}
         for lab, s in zip(self.labels, self.scores):
             b = min(BINS - 1, max(0, int((s - lo) / (1.0 - lo) * BINS)))
@@ -59,7 +63,9 @@ class ResultsChart(QWidget):
     def _bars(self, p: QPainter, r: QRectF, fg, fm) -> None:
         counts = sorted(self.counts().items())
         p.setPen(fg)
-        p.drawText(QRectF(r.left(), r.top(), r.width(), fm.height()), Qt.AlignLeft, "Documents per label")
+        title = "Documents per label" if fm.horizontalAdvance("Documents per label") <= r.width() else "Per label"
+        p.drawText(QRectF(r.left(), r.top(), r.width(), fm.height()), Qt.AlignLeft,
+                   fm.elidedText(title, Qt.ElideRight, int(r.width())))
         top = r.top() + fm.height() + 6
         bottom = r.bottom() - fm.height() - 4
         peak = max(c for _, c in counts)
@@ -71,13 +77,18 @@ class ResultsChart(QWidget):
             p.fillRect(bar, label_color(lab))
             p.setPen(fg)
             p.drawText(QRectF(x, bar.top() - fm.height() - 2, slot * 0.7, fm.height()), Qt.AlignCenter, str(c))
-            p.drawText(QRectF(r.left() + i * slot, bottom + 2, slot, fm.height()), Qt.AlignCenter, lab)
+            p.drawText(QRectF(r.left() + i * slot, bottom + 2, slot, fm.height()), Qt.AlignCenter,
+                       fm.elidedText(lab, Qt.ElideRight, int(slot) - 2))
 
     def _hist(self, p: QPainter, r: QRectF, fg, fm) -> None:
         hist = self.histogram()
-        lo = 0.5 if len(set(self.labels)) <= 2 else 0.0
+        lo = self._low()
         p.setPen(fg)
-        p.drawText(QRectF(r.left(), r.top(), r.width(), fm.height()), Qt.AlignLeft, "Scores (probability of the label)")
+        title = "Scores (probability of the label)"
+        if fm.horizontalAdvance(title) > r.width():
+            title = "Scores"
+        p.drawText(QRectF(r.left(), r.top(), r.width(), fm.height()), Qt.AlignLeft,
+                   fm.elidedText(title, Qt.ElideRight, int(r.width())))
         top = r.top() + fm.height() + 6
         bottom = r.bottom() - fm.height() - 4
         totals = [sum(v[b] for v in hist.values()) for b in range(BINS)]

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.types import Analysis
-from app.ui.theme import NEGATIVE, POSITIVE, highlight_color
+from app.ui.theme import highlight_color, legend_html
 from app.ui.widgets import SentimentBadge
 
 
@@ -84,8 +84,9 @@ class DocumentText(QTextBrowser):
             for i, s in enumerate(sent.sentences):
                 self.sentences.append((at(s.start), at(s.end), i, s.text))
                 fmt = QTextCharFormat()
-                fmt.setBackground(highlight_color(s.label, s.score, n_labels))
-                tip = f"{s.label} · {s.score:.2f}"
+                fmt.setBackground(highlight_color(s.label, s.score, n_labels, self.labels))
+                tip = (f"neutral · p(positive) {s.p_positive:.2f}" if s.label == "neutral" and s.p_positive is not None
+                       else f"{s.label} · {s.score:.2f}")
                 if (s.start, s.end) in chosen:
                     tip += " · in the summary"
                 fmt.setToolTip(tip)
@@ -357,11 +358,9 @@ class DocumentPage(QWidget):
         self.source = QLabel()
         self.source.setEnabled(False)
         self.source.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        legend = QLabel(
-            f"<span style='background:{POSITIVE.name()};color:white'>&nbsp;positive&nbsp;</span>&nbsp;"
-            f"<span style='background:{NEGATIVE.name()};color:white'>&nbsp;negative&nbsp;</span>&nbsp; "
-            "stronger colour = surer · <b><u>bold underlined</u></b> = in the summary · hover for the score")
+        self.legend = legend = QLabel()
         legend.setWordWrap(True)
+        self.set_legend([], 0.0)
         self.text = DocumentText()
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
@@ -392,6 +391,12 @@ class DocumentPage(QWidget):
         self.analysis: Analysis | None = None
         self.show_analysis(None)
 
+    def set_legend(self, labels: list[str], neutral_band: float) -> None:
+        """The colour key of the model that labelled the open document (its own labels, or the sentiment pair)."""
+        self.legend_labels = list(labels)
+        self.legend.setText(legend_html(labels, neutral_band) + "&nbsp; stronger colour = surer · "
+                            "<b><u>bold underlined</u></b> = in the summary · hover for the score")
+
     def show_analysis(self, analysis: Analysis | None, document_id: int | None = None,
                       fresh: Analysis | None = None) -> None:
         self.analysis, self.document_id = analysis, document_id
@@ -404,7 +409,10 @@ class DocumentPage(QWidget):
             self.title.setText(doc.title or Path(doc.source).name)
             self.source.setText(doc.source)
             s = analysis.sentiment
-            self.badge.set_result(s.label if s else None, s.score if s else None)
+            self.badge.set_result(s.label if s else None, s.score if s else None,
+                                  [lab for lab, _ in s.probabilities] if s else None,
+                                  s.p_positive if s and s.label == "neutral" else None)
+            self.set_legend([lab for lab, _ in s.probabilities] if s else [], s.neutral_band if s else 0.0)
         self.text.show_analysis(analysis)
         self.summary.show_analysis(analysis)
         self.translation.show_analysis(analysis)

@@ -1,6 +1,9 @@
 """Look and feel: Fusion following the system light/dark scheme, sentiment colours, the app icon."""
 from __future__ import annotations
 
+import zlib
+from typing import Sequence
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
@@ -11,13 +14,32 @@ NEUTRAL = QColor(120, 130, 150)
 SUMMARY = QColor(250, 190, 40)
 
 
-def label_color(label: str | None) -> QColor:
-    label = (label or "").lower()
-    if label.startswith("pos"):
+# Labels of other models (a fine-tuned "0"/"1", "billing"/"shipping"...): colours that are neither the
+# sentiment pair nor the neutral grey, so such a model never looks like a sentiment model.
+OTHER_COLORS = (QColor(31, 119, 180), QColor(255, 127, 14), QColor(148, 103, 189), QColor(140, 86, 75),
+                QColor(227, 119, 194), QColor(23, 160, 180), QColor(188, 160, 34), QColor(90, 90, 200))
+POLAR = ("negative", "positive")
+
+
+def is_polar(label: str | None) -> bool:
+    """positive, negative or neutral: the sentiment legend applies."""
+    return (label or "").lower() in ("positive", "negative", "neutral")
+
+
+def label_color(label: str | None, labels: Sequence[str] | None = None) -> QColor:
+    """positive green, negative red, neutral grey; any other label a colour of its own (by its place among
+    `labels`, the model's labels, when given; else by its name, so it is the same everywhere)."""
+    name = (label or "").lower()
+    if name == "positive":
         return QColor(POSITIVE)
-    if label.startswith("neg"):
+    if name == "negative":
         return QColor(NEGATIVE)
-    return QColor(NEUTRAL)
+    if name in ("neutral", ""):
+        return QColor(NEUTRAL)
+    others = [lab for lab in (labels or ()) if not is_polar(lab)]
+    if label in others:
+        return QColor(OTHER_COLORS[others.index(label) % len(OTHER_COLORS)])
+    return QColor(OTHER_COLORS[zlib.crc32(name.encode("utf-8")) % len(OTHER_COLORS)])
 
 
 def strength(score: float, n_labels: int = 2) -> float:
@@ -26,11 +48,28 @@ def strength(score: float, n_labels: int = 2) -> float:
     return max(0.0, min(1.0, (score - chance) / (1.0 - chance)))
 
 
-def highlight_color(label: str | None, score: float, n_labels: int = 2) -> QColor:
-    """The label's colour, more opaque the surer the model is (readable on light and dark bases)."""
-    c = label_color(label)
+def highlight_color(label: str | None, score: float, n_labels: int = 2, labels: Sequence[str] | None = None) -> QColor:
+    """The label's colour, more opaque the surer the model is (readable on light and dark bases); neutral is
+    one light grey: inside the band, how sure the model leans says nothing."""
+    c = label_color(label, labels)
+    if (label or "").lower() == "neutral":
+        c.setAlpha(70)
+        return c
     c.setAlpha(int(55 + 165 * strength(score, n_labels)))
     return c
+
+
+def legend_html(labels: Sequence[str], neutral_band: float = 0.0) -> str:
+    """The colour key for a model's labels: the sentiment pair (and neutral) or that model's own labels."""
+    def chip(text: str, color: QColor) -> str:
+        return f"<span style='background:{color.name()};color:white'>&nbsp;{text}&nbsp;</span>&nbsp;"
+
+    if sorted(labels) == list(POLAR) or not labels:
+        out = chip("positive", POSITIVE) + chip("negative", NEGATIVE)
+        if neutral_band > 0:
+            out += chip(f"neutral (p within {neutral_band:.2f} of 0.5)", NEUTRAL)
+        return out
+    return "".join(chip(lab, label_color(lab, labels)) for lab in labels)
 
 
 def is_dark(palette: QPalette | None = None) -> bool:

@@ -100,16 +100,24 @@ class SentimentBadge(QLabel):
         self.setObjectName("sentimentBadge")
         self.set_result(None, None)
 
-    def set_result(self, label: str | None, score: float | None) -> None:
+    def set_result(self, label: str | None, score: float | None, labels: list[str] | None = None,
+                   p_positive: float | None = None) -> None:
+        """The document's label; a neutral one shows the model's p(positive) instead of a probability of "neutral"."""
         if not label:
             self.setText("")
             self.hide()
             return
-        c = label_color(label)
-        self.setText(f" {label} {score:.2f} " if score is not None else f" {label} ")
+        c = label_color(label, labels)
+        if p_positive is not None:
+            score = None
+            self.setText(f" {label} (p+ {p_positive:.2f}) ")
+        else:
+            self.setText(f" {label} {score:.2f} " if score is not None else f" {label} ")
         self.setStyleSheet(f"QLabel {{ background: {c.name()}; color: white; border-radius: 6px;"
                            " padding: 2px 6px; font-weight: bold; }")
-        self.setToolTip(f"Document sentiment: {label}" + (f", probability {score:.3f}" if score is not None else ""))
+        self.setToolTip(f"Document sentiment: {label}" + (f", probability {score:.3f}" if score is not None else "")
+                        + (f"; the model's probability of positive is {p_positive:.3f}, inside the neutral band"
+                           if p_positive is not None else ""))
         self.show()
 
 

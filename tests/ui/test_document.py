@@ -233,3 +233,63 @@ def test_a_long_document_shows_progress_and_cancels_within_a_second(window, tmp_
     assert not window.busy_cancel.isVisible()
     assert window.banner.text() == ""  # a cancel is not an error
     assert values and 0 < max(values) < 1000
+
+
+def _relabelled_models(tiny_models, tmp_path, labels):
+    """The tiny models, with the sentiment model's classes renamed (as a fine-tune on 0/1 labels makes them)."""
+    import json
+    import shutil
+
+    root = tmp_path / "relabelled"
+    shutil.copytree(tiny_models, root)
+    path = root / "albert-sentiment-en" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["labels"] = labels
+    path.write_text(json.dumps(data))
+    return root
+
+
+def test_a_model_with_its_own_labels_gets_its_own_colours_and_legend(qtbot, tiny_models, tmp_path, settings, wait_op):
+    from app.core.registry import Registry
+    from app.ui.context import AppContext
+    from app.ui.main_window import MainWindow
+    from app.ui.theme import NEGATIVE, NEUTRAL, POSITIVE, label_color
+
+    root = _relabelled_models(tiny_models, tmp_path, ["0", "1"])
+    ctx = AppContext(tmp_path / "lib.db", Registry(roots=[root], settings_file=tmp_path / "d.json"), "cpu")
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    wait_op(win.open_file(str(SAMPLES / "complaint.md")))
+    page = win.document
+    s = page.analysis.sentiment
+    assert s.label in ("0", "1") and s.neutral_band == 0.0  # no neutral band for labels that are not polar
+    used = {label_color(lab, ["0", "1"]).name() for lab in ("0", "1")}
+    assert len(used) == 2 and not used & {POSITIVE.name(), NEGATIVE.name(), NEUTRAL.name()}
+    assert label_color(s.label, ["0", "1"]).name() in page.badge.styleSheet()
+    legend = page.legend.text()
+    assert "&nbsp;0&nbsp;" in legend and "&nbsp;1&nbsp;" in legend
+    assert "positive" not in legend and "negative" not in legend
+    ctx.close()
+
+
+def test_neutral_sentences_are_grey_with_their_lean_in_the_tooltip(window, ctx, wait_op):
+    from app.ui.theme import NEUTRAL
+
+    ctx.neutral_band = 0.49  # nearly everything the tiny model says falls inside
+    wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
+    page = window.document
+    s = page.analysis.sentiment
+    neutral = [x for x in s.sentences if x.label == "neutral"]
+    assert neutral
+    assert "neutral (p within 0.49 of 0.5)" in page.legend.text()
+    start, end, _i, _t = page.text.sentences[s.sentences.index(neutral[0])]
+    tip = page.text.tooltip_at(start)
+    assert tip.startswith("neutral · p(positive) ")
+    from PySide6.QtGui import QTextCursor
+
+    cur = QTextCursor(page.text.document())
+    cur.setPosition(start + 1)
+    assert cur.charFormat().background().color().name() == NEUTRAL.name()
+    if s.label == "neutral":
+        assert "p+" in page.badge.text()
