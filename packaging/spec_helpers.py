@@ -29,6 +29,7 @@ ALWAYS_EXCLUDED = [
     "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "pandas", "IPython", "jupyter", "notebook",
     "pytest", "_pytest", "pytestqt", "nltk", "sumy", "vaderSentiment", "rouge_score", "sacrebleu",
     "pip", "PyInstaller", "bench", "tests", "idlelib", "turtledemo", "turtle", "ensurepip",
+    "ray", "pyarrow",  # the cluster engine (albert-studio[cluster]) runs from a Python install, not the bundle
     # Qt modules the window does not use (the Qt hooks then skip their libraries and plugins)
     "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
     "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtDBus", "PySide6.QtSql", "PySide6.QtTest",
