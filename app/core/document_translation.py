@@ -125,6 +125,16 @@ def _needs_translation(text: str, glossary: Glossary | None, lang: str) -> bool:
     return _has_words("".join(rest))
 
 
+def is_untranslated(source: str, translation: str, glossary: Glossary | None, lang: str) -> bool:
+    """A block with words to translate that came back empty, unchanged, or as nothing but its copied spans."""
+    if not _needs_translation(source, glossary, lang):
+        return False
+    out = translation.strip()
+    if not out or out.casefold() == source.strip().casefold():
+        return True
+    return not _needs_translation(out, glossary, lang)
+
+
 def text_blocks(document: Document) -> list[_Block]:
     """Paragraph blocks of a plain-text document with their spans (Markdown headings and list items named)."""
     out = []
@@ -222,11 +232,9 @@ def translate_document(translator, document: Document, target_lang: str | None =
         blocks = text_blocks(document)
     results = translator.translate_texts([b.text for b in blocks], beam=beam, target_lang=lang, glossary=glossary,
                                          progress=progress, cancelled=cancelled)
-    out = []
-    for b, tr in zip(blocks, results):
-        needs = _needs_translation(b.text, glossary, lang)
-        untranslated = needs and (not tr.text.strip() or tr.text.strip().casefold() == b.text.strip().casefold())
-        out.append(TranslatedBlock(b.kind, b.text, tr.text, tr.sentences, b.style, b.start, b.end, untranslated))
+    out = [TranslatedBlock(b.kind, b.text, tr.text, tr.sentences, b.style, b.start, b.end,
+                           is_untranslated(b.text, tr.text, glossary, lang))
+           for b, tr in zip(blocks, results)]
     return DocumentTranslation(document, lang, translator.source_lang, tuple(out), translator.model_info, detected,
                                sum(t.protected for t in results), sum(t.reinserted for t in results),
                                time.perf_counter() - t0)

@@ -37,8 +37,8 @@ PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
                         r"|\b(?:[\w.-]+/)+[\w.-]*[\w-]\.\w{1,5}\b")),
     ("file", re.compile(rf"(?<![\w.-])[\w-]+(?:\.[\w-]+)*\.(?:{_FILE_EXT})\b", re.I)),
     ("code", re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]*\)|\b[a-z]+(?:_[a-z0-9]+)+\b|--?[a-z][\w-]+\b|\b[a-z]+\.[a-z_]+\.[\w.]+\b")),
-    ("number", re.compile(r"(?<![\w.])[-+]?\d+(?:[.,:/-]\d+)*(?:\s?%)?(?![\w])")),
     ("name", re.compile(r"\b(?:[A-Z]?[a-z]+[A-Z][A-Za-z]*|[A-Z][A-Za-z]*\d+[A-Za-z\d]*(?:-\d+)?|[A-Z][A-Za-z]+-\d+[A-Za-z]*)\b")),
+    ("number", re.compile(r"(?<![\w.-])[-+]?\d+(?:[.,:/-]\d+)*(?:\s?%)?(?![\w])")),
     ("name", re.compile(r"\b[A-Z]{2,6}s?\b")),
 )
 
@@ -222,8 +222,21 @@ def split_at(sentence: str, spans: Sequence[Protected]) -> list[Segment]:
     def add_text(a: int, b: int) -> None:
         chunk = sentence[a:b]
         stripped = chunk.strip()
-        if stripped:
-            out.append(Segment(stripped, any(ch.isalpha() for ch in stripped), a > 0 and chunk[:1].isspace()))
+        if not stripped:
+            return
+        space = a > 0 and chunk[:1].isspace()
+        # brackets and quotes that hug a span are copied, not shown to the model: ") for" -> ")" + "for"
+        lead = re.match(r"[^\w\s]+(?=\s|$)|[)\]}»”’\"',;:]+", stripped) if out else None
+        if lead and lead.end() < len(stripped):
+            out.append(Segment(lead.group(), False, space))
+            rest = stripped[lead.end():]
+            space, stripped = rest[:1].isspace(), rest.strip()
+        trail = re.search(r"\s*[(\[{«“‘\"']+$", stripped) if b < len(sentence) else None
+        if trail and trail.start() > 0:
+            out.append(Segment(stripped[:trail.start()], any(ch.isalpha() for ch in stripped[:trail.start()]), space))
+            out.append(Segment(trail.group().strip(), False, trail.group()[:1].isspace()))
+            return
+        out.append(Segment(stripped, any(ch.isalpha() for ch in stripped), space))
 
     for p in spans:
         if p.start > pos:
@@ -282,7 +295,7 @@ def unmask(translation: str, outputs: Sequence[str]) -> tuple[str, int]:
     text = re.sub(r"[｟｠]", "", text)
     missing = [outputs[k - 1] for k in range(1, len(outputs) + 1) if k not in used]
     if missing:
-        m = re.search(r"[.!?…:;]*\s*$", text)
+        m = re.search(r"\s*[.!?…:;]*\s*$", text)
         cut = m.start() if m else len(text)
-        text = (text[:cut].rstrip() + " " + " ".join(missing)).strip() + text[cut:]
+        text = (text[:cut] + " " + " ".join(missing)).strip() + text[cut:]
     return re.sub(r"\s{2,}", " ", text).strip(), len(missing)
