@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -346,12 +347,13 @@ _UPSERT_RESULT = "INSERT INTO results ({cols}) VALUES ({vals}) ON CONFLICT ({key
     sets=", ".join(f"{c} = excluded.{c}" for c in _RESULT_COLUMNS if c not in _RESULT_KEY),
 )
 
-# Latest sentiment per document: the most recently saved, whichever model produced it.
+# Latest sentiment per document: the one of the preferred model (the default one, so switching back to it
+# shows its labels again) when it has one, else the most recently saved, whichever model produced it.
 _LATEST_SENTIMENT = """
 sentiment AS (
   SELECT document_id, label, score FROM (
     SELECT document_id, label, score, row_number() OVER (
-      PARTITION BY document_id ORDER BY created_at DESC, id DESC) AS n
+      PARTITION BY document_id ORDER BY model_id = :prefer_model DESC, created_at DESC, id DESC) AS n
     FROM results WHERE task = 'sentiment'
   ) WHERE n = 1
 )"""
@@ -409,6 +411,18 @@ def _real_location(source: str) -> str:
 
 
 _HOST = socket.gethostname()
+
+
+_PLAIN_WORDS = re.compile(r"^[\w\s'’.,-]+$")
+
+
+def _prefix_query(query: str) -> str:
+    """Plain words match as prefixes ("saxo" finds "saxophone"): each becomes a quoted prefix term. A query
+    with FTS5 syntax of its own (quotes, AND/OR/NOT, *, column:) is left as written."""
+    if not _PLAIN_WORDS.match(query) or re.search(r"\b(AND|OR|NOT|NEAR)\b", query):
+        return query
+    words = [w for w in re.split(r"[^\w]+", query) if w]
+    return " ".join(f'"{w}"*' for w in words) or query
 
 
 def _phrase(query: str) -> str:
@@ -738,8 +752,9 @@ class Store:
                 self._insert_error(db, run_id, doc.source, analysis.error)
         return doc_id
 
-    def load_analysis(self, document_id: int) -> Analysis:
-        """The document and the latest stored result of each task, as the dataclasses that were saved."""
+    def load_analysis(self, document_id: int, prefer_models: dict[str, str] | None = None) -> Analysis:
+        """The document and the latest stored result of each task, as the dataclasses that were saved; for a
+        task in `prefer_models` (task -> model id), that model's result when there is one."""
         docs = self._rows("SELECT * FROM documents WHERE id = ?", [document_id])
         if not docs:
             raise StoreError(f"No document {document_id} in the library {self.path}")
@@ -751,10 +766,12 @@ class Store:
         )
         rows = self._rows(
             """SELECT * FROM (
-                 SELECT *, row_number() OVER (PARTITION BY task ORDER BY created_at DESC, id DESC) AS n
+                 SELECT *, row_number() OVER (PARTITION BY task ORDER BY
+                   (task = 'sentiment' AND model_id = ?) OR (task = 'summary' AND model_id = ?) DESC,
+                   created_at DESC, id DESC) AS n
                  FROM results WHERE document_id = ?
                ) WHERE n = 1""",
-            [document_id],
+            [(prefer_models or {}).get("sentiment", ""), (prefer_models or {}).get("summary", ""), document_id],
         )
         by_task = {r["task"]: r for r in rows if r["task"] in _REBUILD}
         results = {task: _REBUILD[task](json.loads(r["payload"])) for task, r in by_task.items()}
@@ -781,10 +798,11 @@ class Store:
     # -- listing and search
 
     def _select(self, columns: str, search: str | None, label: str | None, folder: str | None,
-                tail: str = "", extra: dict | None = None) -> list[dict]:
-        """Documents filtered by FTS query, latest sentiment label and folder; bad FTS syntax becomes a phrase."""
+                tail: str = "", extra: dict | None = None, prefer_model: str | None = None) -> list[dict]:
+        """Documents filtered by FTS query (plain words as prefixes), latest sentiment label (of `prefer_model`
+        where it has one) and folder; bad FTS syntax becomes a phrase."""
         search = (search or "").strip()
-        where, params = [], dict(extra or {})
+        where, params = [], {**(extra or {}), "prefer_model": prefer_model or ""}
         if label is not None:
             where.append("sentiment.label = :label")
             params["label"] = label
@@ -805,7 +823,7 @@ class Store:
             return self._rows(sql, params)
         params.update(mark_start=MATCH_START, mark_end=MATCH_END)
         try:
-            return self._rows(sql, {**params, "query": search}, raw=True)
+            return self._rows(sql, {**params, "query": _prefix_query(search)}, raw=True)
         except sqlite3.OperationalError:
             # "fts5: syntax error", "no such column" (from "word:"), unbalanced quotes...
             return self._rows(sql, {**params, "query": _phrase(search)})
@@ -816,17 +834,18 @@ class Store:
     )
 
     def list_documents(self, search: str | None = None, label: str | None = None, folder: str | None = None,
-                       limit: int = 500, offset: int = 0) -> list[DocumentRow]:
-        """Library rows, newest first (best match first when searching)."""
+                       limit: int = 500, offset: int = 0, prefer_model: str | None = None) -> list[DocumentRow]:
+        """Library rows, newest first (best match first when searching); the sentiment shown is
+        `prefer_model`'s where it labelled the document, else the latest."""
         order = "hits.rank, d.id" if (search or "").strip() else "d.added_at DESC, d.id DESC"
         rows = self._select(self._ROW_COLUMNS, search, label, folder,
                             f"ORDER BY {order} LIMIT :limit OFFSET :offset",
-                            {"limit": limit, "offset": offset})
+                            {"limit": limit, "offset": offset}, prefer_model)
         return [DocumentRow(**{**r, "source": loaded(r["source"])}) for r in rows]
 
     def count_documents(self, search: str | None = None, label: str | None = None,
-                        folder: str | None = None) -> int:
-        return self._select("count(*) AS n", search, label, folder)[0]["n"]
+                        folder: str | None = None, prefer_model: str | None = None) -> int:
+        return self._select("count(*) AS n", search, label, folder, prefer_model=prefer_model)[0]["n"]
 
     def search(self, query: str, limit: int = 50) -> list[tuple[DocumentRow, str]]:
         """Documents whose text, title, summary, translation or label match, with a snippet around the match."""
