@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES
+from app.core.names import shown
 from app.core.store import Store
 from app.core.types import Analysis
 from app.jobs.batch import BatchProgress, BatchReport, Eta, run_batch
@@ -43,9 +44,9 @@ SORT_ROLE = Qt.UserRole + 2
 
 
 def _short_source(source: str) -> str:
-    """'folder/reviews.csv#3' -> 'reviews.csv#3'."""
+    """'folder/reviews.csv#3' -> 'reviews.csv#3' (control and bidi characters escaped, as everywhere names show)."""
     path, sep, row = source.partition("#")
-    return Path(path).name + sep + row
+    return shown(Path(path).name + sep + row)
 
 
 class _Filter(QSortFilterProxyModel):
@@ -358,10 +359,10 @@ class BatchView(QWidget):
 
     def _add_result(self, a: Analysis) -> None:
         doc_id = self.ctx.store.find_document(a.document.content_hash)
-        title = QStandardItem(a.document.title or Path(a.document.source).name)
+        title = QStandardItem(shown(a.document.title or Path(a.document.source).name))
         title.setData(doc_id, ID_ROLE)
         title.setData(title.text().lower(), SORT_ROLE)
-        title.setToolTip(a.document.source)
+        title.setToolTip(shown(a.document.source))
         s = a.sentiment
         label = QStandardItem(s.label if s else "")
         label.setData(s.label if s else "", SORT_ROLE)
@@ -381,8 +382,8 @@ class BatchView(QWidget):
         secs.setData(a.seconds, SORT_ROLE)
         secs.setToolTip("Analysis time; documents analysed together share their chunk's time by length")
         src = QStandardItem(_short_source(a.document.source))
-        src.setData(a.document.source, SORT_ROLE)
-        src.setToolTip(a.document.source)
+        src.setData(shown(a.document.source), SORT_ROLE)
+        src.setToolTip(shown(a.document.source))
         self.model.appendRow([title, label, score, summary, secs, src])
         if s:
             self._labels.append(s.label)
@@ -396,10 +397,10 @@ class BatchView(QWidget):
         self.errors.append((source, reason))
         r = self.error_table.rowCount()
         self.error_table.insertRow(r)
-        name = QTableWidgetItem(Path(source.split("#")[0]).name + (("#" + source.split("#", 1)[1]) if "#" in source else ""))
-        name.setToolTip(source)
-        why = QTableWidgetItem(reason)
-        why.setToolTip(reason)
+        name = QTableWidgetItem(_short_source(source))
+        name.setToolTip(shown(source))
+        why = QTableWidgetItem(shown(reason))
+        why.setToolTip(shown(reason))
         self.error_table.setItem(r, 0, name)
         self.error_table.setItem(r, 1, why)
         self.error_table.resizeRowToContents(r)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.names import shown
 from app.core.store import MATCH_END, MATCH_START, Store
 from app.ui.theme import label_color
 
@@ -137,9 +138,9 @@ class LibraryPane(QWidget):
         self.view.setSortingEnabled(False)
         self.model.setRowCount(0)
         for r in rows:
-            title = QStandardItem(r.title or Path(r.source).name)
+            title = QStandardItem(shown(r.title or Path(r.source).name))
             title.setData(r.id, ID_ROLE)
-            tip = r.source
+            tip = shown(r.source)
             if r.id in snippets:
                 tip += "\n\n" + snippets[r.id].replace(MATCH_START, "«").replace(MATCH_END, "»")
             title.setToolTip(tip)
@@ -150,8 +151,8 @@ class LibraryPane(QWidget):
                 badge.setBackground(QBrush(c))
             badge.setData(r.sentiment_score if r.sentiment_score is not None else -1.0, Qt.UserRole + 2)
             added = QStandardItem(local_time(r.added_at))
-            path = QStandardItem(r.source)
-            path.setToolTip(r.source)
+            path = QStandardItem(shown(r.source))
+            path.setToolTip(shown(r.source))
             snippet = " ".join(snippets.get(r.id, "").split())
             match = QStandardItem(snippet.replace(MATCH_START, "").replace(MATCH_END, ""))
             match.setToolTip(snippet.replace(MATCH_START, "«").replace(MATCH_END, "»"))
@@ -161,8 +162,8 @@ class LibraryPane(QWidget):
         self.view.setColumnHidden(2, bool(query))
         self.view.setColumnHidden(4, not query)
         total = self.store.count_documents()
-        shown = len(rows)
-        self.count.setText(f"{shown} of {total} documents" if shown != total else documents_text(total))
+        listed = len(rows)
+        self.count.setText(f"{listed} of {total} documents" if listed != total else documents_text(total))
 
     def stop(self) -> None:
         """No more queries (the window is closing and the store is about to close)."""
