@@ -114,8 +114,12 @@ def cmd_analyze(args) -> int:
         _err("--max-chars must be at least 1")
         return EXIT_USAGE
     run_batch = functools.partial(run_local_batch, max_chars=args.max_chars)
+    if args.glossary and not Path(args.glossary).is_file():
+        _err(f"--glossary: no such file {args.glossary}")
+        return EXIT_USAGE
     opts = AnalysisOptions(tasks=tasks, sentences=args.sentences or 3, ratio=args.ratio,
-                           target_lang=args.target_lang, beam=args.beam)
+                           target_lang=args.target_lang, beam=args.beam, glossary=args.glossary,
+                           any_language=args.any_language)
     analyzer = _analyzer(args)
     # The table is printed as results arrive, in fixed-width columns: nothing is kept per document
     columns = [("source", 48)] + [{"sentiment": ("sentiment", 14), "summary": ("summary", 70),
@@ -315,6 +319,12 @@ def cmd_finetune(args) -> int:
     return run_finetune_cli(args)
 
 
+def cmd_translate(args) -> int:
+    from app.jobs.translate_cli import run_translate_cli
+
+    return run_translate_cli(args, _analyzer(args))
+
+
 def cmd_gui(args) -> int:
     from app.ui.main import main as gui_main
 
@@ -347,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--ratio", type=float, default=None, help="summary length as a fraction of the sentences")
         sp.add_argument("--target-lang", default="fr", help="translation target language (see `models list`)")
         sp.add_argument("--beam", type=int, default=4, help="beam size for translation (1 = greedy)")
+        sp.add_argument("--glossary", help="translation glossary: terms kept or forced (see `translate --help`)")
+        sp.add_argument("--any-language", action="store_true",
+                        help="translate documents even when they do not look like the model's source language")
         sp.add_argument("--json", action="store_true", help="JSON Lines on stdout, one object per document")
         sp.add_argument("--text-field", help="column holding the text in .csv/.tsv/.jsonl files")
         sp.add_argument("--include", action="append", help="glob of files to include inside folders (repeatable)")
@@ -405,6 +418,23 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--name", default=None, help="id for the new model")
     f.add_argument("--make-default", action="store_true")
     f.set_defaults(func=cmd_finetune)
+    t = sub.add_parser("translate", help="translate a document into a .docx, .md or .txt file",
+                       description="Translate a whole document sentence by sentence and write it back as a "
+                                   "document (a .docx keeps its styles, tables, headers and footers).")
+    t.add_argument("file", help=".docx, .txt, .md, .html or .pdf")
+    t.add_argument("--to", "--target-lang", dest="target_lang", default="fr", help="target language (default fr)")
+    t.add_argument("-o", "--output", help="file to write (.docx, .md or .txt; - for the text on stdout); "
+                                          "default: FILE.LANG.docx beside the source (.txt/.md keep their suffix)")
+    t.add_argument("--glossary", help="terms to keep or force: one per line, 'term' or 'term = translation', "
+                                      "[fr]/[de] sections; or a CSV with a term,fr,de header")
+    t.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy, faster)")
+    t.add_argument("--any-language", action="store_true",
+                   help="translate even when the text does not look like the model's source language")
+    t.add_argument("--model", action="append", help="use a model: translation=ID")
+    t.add_argument("--json", action="store_true", help="a JSON summary on stdout")
+    t.add_argument("-q", "--quiet", action="store_true")
+    common(t)
+    t.set_defaults(func=cmd_translate)
     from app.ui.main import add_gui_arguments  # no Qt import: the same options as albert-studio-gui
 
     g = sub.add_parser("gui", help="open the desktop window (the default with no command)",

@@ -41,6 +41,8 @@ class AnalysisOptions:
     target_lang: str = "fr"
     beam: int = 4
     neutral_band: float | None = None  # None: the sentiment model's own band; 0: no neutral
+    glossary: str | None = None  # glossary file for translation (terms kept or forced)
+    any_language: bool = False  # translate even text that does not look like the model's source language
 
     def params_key(self, task: str) -> str:
         """What a stored result must have been computed with to be reused (Analyzer.task_models fills
@@ -48,7 +50,12 @@ class AnalysisOptions:
         if task == "summary":
             return f"ratio={self.ratio}" if self.ratio is not None else f"sentences={self.sentences}"
         if task == "translation":
-            return f"lang={self.target_lang};beam={self.beam}"
+            key = f"lang={self.target_lang};beam={self.beam}"
+            if self.glossary:
+                from app.core.protect import glossary_digest
+
+                key += f";glossary={glossary_digest(self.glossary)}"
+            return key + (";any_language" if self.any_language else "")
         if task == "sentiment" and self.neutral_band:
             return f"neutral={self.neutral_band:g}"
         return ""
@@ -65,6 +72,7 @@ class Analyzer:
     def __post_init__(self):
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._glossaries: dict[str, tuple[int, object]] = {}  # path -> (mtime_ns, Glossary)
 
     def manifest_for(self, task: str, target_lang: str | None = None) -> Manifest:
         key = f"translation:{target_lang}" if task == "translation" else task
@@ -180,9 +188,10 @@ class Analyzer:
             next_phase()
         if todo and "translation" in opts.tasks:
             m = self.model("translation", opts.target_lang)
+            glossary = self.glossary(opts.glossary)
             for k in todo:
                 check()
-                translation[k] = m.translate(documents[k].text, beam=opts.beam, target_lang=opts.target_lang)
+                translation[k] = self._translate(m, documents[k].text, opts, glossary, cancelled)
                 step(1, len(todo))
             infos.append(m.model_info)
         elapsed = time.perf_counter() - t0
@@ -192,6 +201,45 @@ class Analyzer:
                      elapsed * len(d.text) / chars) if sents[k] else Analysis(d, error="no text to analyse")
             for k, d in enumerate(documents)
         ]
+
+    def glossary(self, path: str | None):
+        """The Glossary in `path` (read again when the file changes), None without a path."""
+        if not path:
+            return None
+        from pathlib import Path
+
+        from app.core.protect import Glossary
+
+        try:
+            stamp = Path(path).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        with self._lock:
+            cached = self._glossaries.get(path)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        g = Glossary.from_file(path)
+        with self._lock:
+            self._glossaries[path] = (stamp, g)
+        return g
+
+    @staticmethod
+    def _translate(m, text: str, opts: AnalysisOptions, glossary, cancelled):
+        """One document's translation, or an empty one with a note when the text is reliably in another
+        language than the model reads (an English-only model is not run on French)."""
+        from app.core.language import detect_language
+        from app.core.types import Translation
+
+        guess = detect_language(text)
+        if guess.reliable and guess.lang != m.source_lang and not opts.any_language:
+            from app.core.language import language_name
+
+            note = (f"Not translated: the text looks {guess.name} ({guess.probability:.0%}), and "
+                    f"{m.manifest.id} translates from {language_name(m.source_lang)} only.")
+            return Translation(opts.target_lang, "", (), m.source_lang, detected_lang=guess.lang,
+                               detected_probability=guess.probability, note=note)
+        tr = m.translate(text, beam=opts.beam, target_lang=opts.target_lang, glossary=glossary, cancelled=cancelled)
+        return replace(tr, detected_lang=guess.lang, detected_probability=guess.probability)
 
     def translation_languages(self) -> list[str]:
         return sorted({lang for m in self.registry.for_task("translation") for lang in m.target_langs})

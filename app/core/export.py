@@ -71,7 +71,12 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
             ]
         }
     if analysis.translation is not None:
-        out["translation"] = {"lang": analysis.translation.lang, "text": analysis.translation.text}
+        tr = analysis.translation
+        out["translation"] = {"lang": tr.lang, "text": tr.text}
+        if tr.detected_lang:  # what the input looked like, and why nothing came back when it did not fit
+            out["translation"]["detected_lang"] = tr.detected_lang
+        if tr.note:
+            out["translation"]["note"] = tr.note
     return out
 
 

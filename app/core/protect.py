@@ -181,6 +181,16 @@ class Glossary:
         return sorted(out, key=lambda p: p.start)
 
 
+def glossary_digest(path: str | Path) -> str:
+    """A short hash of a glossary file's bytes (results computed with another glossary are not reused)."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "unreadable"
+
+
 def find_protected(text: str, glossary: Glossary | None = None, lang: str = "",
                    kinds: Sequence[str] | None = None) -> list[Protected]:
     """Non-overlapping spans of `text` to copy through a translation: the glossary first, then PATTERNS

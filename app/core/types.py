@@ -92,6 +92,7 @@ class Translation:
     reinserted: int = 0  # of those, put back at a sentence end because the model dropped them
     detected_lang: str = ""  # the input's language as detected ("" when not checked)
     detected_probability: float = 0.0
+    note: str = ""  # why there is no translation (the input is not in the model's language...)
 
 
 @dataclass(frozen=True)
