@@ -246,6 +246,8 @@ def run_batch(
             for item in items:
                 if cancelled():
                     flush(analyse=False)
+                    if isinstance(item, Document):
+                        report.not_analysed += 1  # read, never analysed
                     report.status = "cancelled"
                     report.files_not_reached = max(0, len(files) - done_files - 1)
                     return report

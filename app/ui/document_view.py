@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import bisect
-from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QTextCharFormat, QTextCursor, QFont
@@ -30,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import Analysis
 from app.ui.theme import highlight_color, legend_html
-from app.ui.widgets import SentimentBadge
+from app.ui.widgets import ElidedLabel, SentimentBadge, display_name
 
 
 def utf16_offsets(text: str):
@@ -65,6 +64,7 @@ class DocumentText(QTextBrowser):
 
     def show_analysis(self, analysis: Analysis | None) -> None:
         self.spans, self.highlighted, self.summary_marked, self.sentences = [], [], [], []
+        self.setExtraSelections([])
         if analysis is None:
             self.clear()
             return
@@ -105,6 +105,34 @@ class DocumentText(QTextBrowser):
                     self.spans.append((at(s.start), at(s.end), f"in the summary · score {s.score:.2f}"))
         self.spans.sort()
         self.moveCursor(QTextCursor.Start)
+
+    def highlight_words(self, words: list[str], limit: int = 500) -> int:
+        """Mark where the search words occur (as word beginnings, like the library search); returns the count."""
+        from PySide6.QtCore import QRegularExpression
+        from PySide6.QtGui import QColor
+        from PySide6.QtWidgets import QTextEdit
+
+        selections = []
+        doc = self.document()
+        for word in words:
+            word = "".join(ch for ch in word if ch.isalnum())
+            if not word:
+                continue
+            rx = QRegularExpression(rf"\b{QRegularExpression.escape(word)}\w*",
+                                    QRegularExpression.CaseInsensitiveOption | QRegularExpression.UseUnicodePropertiesOption)
+            cursor = doc.find(rx, 0)
+            while not cursor.isNull() and len(selections) < limit:
+                sel = QTextEdit.ExtraSelection()
+                sel.cursor = cursor
+                sel.format.setBackground(QColor(255, 214, 0, 170))
+                sel.format.setForeground(QColor(0, 0, 0))
+                selections.append(sel)
+                cursor = doc.find(rx, cursor)
+        self.setExtraSelections(selections)
+        if selections:
+            self.setTextCursor(QTextCursor(selections[0].cursor.block()))
+            self.ensureCursorVisible()
+        return len(selections)
 
     @staticmethod
     def _apply(cursor: QTextCursor, start: int, end: int, fmt: QTextCharFormat) -> None:
@@ -348,16 +376,18 @@ class DocumentPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.title = QLabel()
+        self.title = ElidedLabel(min_chars=10)  # the file name; a long one ends in "…", whole in the tooltip
         tf = self.title.font()
         tf.setPointSizeF(tf.pointSizeF() * 1.35)
         tf.setBold(True)
         self.title.setFont(tf)
-        self.title.setWordWrap(True)
+        self.subtitle = ElidedLabel(min_chars=10)  # the document's own title (first heading), when it has one
+        sf = self.subtitle.font()
+        sf.setItalic(True)
+        self.subtitle.setFont(sf)
         self.badge = SentimentBadge()
-        self.source = QLabel()
+        self.source = ElidedLabel(min_chars=10)
         self.source.setEnabled(False)
-        self.source.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.legend = legend = QLabel()
         legend.setWordWrap(True)
         self.set_legend([], 0.0)
@@ -369,6 +399,7 @@ class DocumentPage(QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addLayout(head)
+        ll.addWidget(self.subtitle)
         ll.addWidget(self.source)
         ll.addWidget(legend)
         ll.addWidget(self.text, 1)
@@ -402,11 +433,16 @@ class DocumentPage(QWidget):
         self.analysis, self.document_id = analysis, document_id
         if analysis is None:
             self.title.setText("No document open")
+            self.subtitle.setText("")
+            self.subtitle.hide()
             self.source.setText("")
             self.badge.set_result(None, None)
         else:
             doc = analysis.document
-            self.title.setText(doc.title or Path(doc.source).name)
+            name = display_name(doc.source, doc.title)
+            self.title.setText(name)
+            self.subtitle.setText(doc.title if doc.title and doc.title != name else "")
+            self.subtitle.setVisible(bool(self.subtitle.text()))
             self.source.setText(doc.source)
             s = analysis.sentiment
             self.badge.set_result(s.label if s else None, s.score if s else None,

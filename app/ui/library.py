@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
 from app.core.names import shown
 from app.core.store import MATCH_END, MATCH_START, Store
 from app.ui.theme import label_color
+from app.ui.widgets import display_name
 
 ID_ROLE = Qt.UserRole + 1
-COLUMNS = ("Title", "Sentiment", "Added", "Path", "Match")
+COLUMNS = ("Document", "Sentiment", "Added", "Path", "Match")
 
 
 _LOCAL_TZ = datetime.now().astimezone().tzinfo
@@ -50,6 +51,7 @@ class LibraryPane(QWidget):
     def __init__(self, store: Store, labels: list[str] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
+        self.prefer_model: str | None = None  # the default sentiment model: its labels show where it has some
         self.search = QLineEdit(placeholderText="Search text, summaries, translations, labels…")
         self.search.setClearButtonEnabled(True)
         self.label_filter = QComboBox()
@@ -129,7 +131,8 @@ class LibraryPane(QWidget):
         query = self.search.text().strip()
         label = self.label_filter.currentData()
         folder = self.folder_filter.currentData()
-        rows = self.store.list_documents(search=query or None, label=label, folder=folder)
+        rows = self.store.list_documents(search=query or None, label=label, folder=folder,
+                                         prefer_model=self.prefer_model)
         snippets = {}
         if query:
             snippets = {r.id: s for r, s in self.store.search(query, limit=200)}
@@ -138,9 +141,9 @@ class LibraryPane(QWidget):
         self.view.setSortingEnabled(False)
         self.model.setRowCount(0)
         for r in rows:
-            title = QStandardItem(shown(r.title or Path(r.source).name))
+            title = QStandardItem(shown(display_name(r.source, r.title)))
             title.setData(r.id, ID_ROLE)
-            tip = shown(r.source)
+            tip = (f"{shown(r.title)}\n" if r.title and shown(r.title) != title.text() else "") + shown(r.source)
             if r.id in snippets:
                 tip += "\n\n" + snippets[r.id].replace(MATCH_START, "«").replace(MATCH_END, "»")
             title.setToolTip(tip)
@@ -161,7 +164,7 @@ class LibraryPane(QWidget):
         self.view.setUpdatesEnabled(True)
         self.view.setColumnHidden(2, bool(query))
         self.view.setColumnHidden(4, not query)
-        total = self.store.count_documents()
+        total = self.store.count_documents(prefer_model=self.prefer_model)
         listed = len(rows)
         self.count.setText(f"{listed} of {total} documents" if listed != total else documents_text(total))
 

@@ -439,12 +439,25 @@ class MainWindow(QMainWindow):
     def open_document_id(self, document_id: int) -> None:
         """Show a document from the library (a quick read of the GUI thread's store)."""
         try:
-            analysis = self.ctx.store.load_analysis(document_id)
+            analysis = self.ctx.store.load_analysis(document_id, prefer_models=self._default_models())
         except Exception as exc:  # noqa: BLE001
             report_error(self, exc)
             return
         self.pages.setCurrentWidget(self.document)
         self.document.show_analysis(analysis, document_id)
+        query = self.library.search.text().strip()
+        if query:
+            self.document.text.highlight_words(query.split())
+
+    def _default_models(self) -> dict[str, str]:
+        """task -> the id of the model analyses use now (its stored results are shown first)."""
+        out = {}
+        for task in ("sentiment", "summary"):
+            try:
+                out[task] = self.ctx.analyzer.manifest_for(task).id
+            except Exception:  # noqa: BLE001 - no such model installed
+                pass
+        return out
 
     def remove_document(self, document_id: int) -> BackgroundOp:
         """Forget a document and its results (the file itself is not touched)."""
@@ -641,6 +654,8 @@ class MainWindow(QMainWindow):
         langs = self.ctx.analyzer.translation_languages()
         self.document.translation.set_languages(langs, {l: self.ctx.analyzer.translation_note(l) for l in langs})
         self.library.set_labels(self._sentiment_labels())
+        self.library.prefer_model = self._default_models().get("sentiment")
+        self.library.refresh()
         missing = [t for t in ("sentiment", "summary") if not self.ctx.registry.for_task(t)]
         if missing:
             self.report_error(f"No {' or '.join(missing)} model is installed. Import one in the Models view (Ctrl+3).")

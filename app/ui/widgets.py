@@ -121,6 +121,16 @@ class SentimentBadge(QLabel):
         self.show()
 
 
+def display_name(source: str, title: str = "") -> str:
+    """What a document is called in lists: its file name ("reviews.csv #3" for a table row); text that came
+    from no file (pasted, standard input) by its title."""
+    path, sep, row = (source or "").partition("#")
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name or "." not in name and "/" not in path.replace("\\", "/"):
+        return title or source or "Untitled"
+    return f"{name} #{row}" if sep else name
+
+
 def human_size(n: int) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":

@@ -17,7 +17,8 @@ def test_open_file_shows_label_and_highlighted_sentences(window, ctx, wait_op):
     label = analysis.sentiment.label
     assert label in ("negative", "positive")
     assert page.badge.isVisible() and page.badge.text().strip().startswith(label)
-    assert page.title.text() == "Complaint: order #48213 never arrived"
+    assert page.title.text() == "complaint.md"  # the file name; its first heading below it
+    assert page.subtitle.text() == "Complaint: order #48213 never arrived" and not page.subtitle.isHidden()
 
     # every sentence the model scored is coloured, and the colour sits on the sentence's own characters
     sentences = analysis.sentiment.sentences
@@ -43,7 +44,7 @@ def test_open_file_shows_label_and_highlighted_sentences(window, ctx, wait_op):
     assert page.details.value("Time taken").endswith("s")
 
     # it is in the library and in the database
-    assert window.library.titles() == ["Complaint: order #48213 never arrived"]
+    assert window.library.titles() == ["complaint.md"]
     with Store(ctx.db_path) as store:
         rows = store.list_documents()
     assert [r.title for r in rows] == ["Complaint: order #48213 never arrived"]
@@ -104,20 +105,28 @@ def test_library_search_and_filters(window, ctx, wait_op):
     assert len(lib.titles()) == 2
     lib.search.setText("grinder")
     lib.refresh()
-    assert lib.titles() == ["Complaint: order #48213 never arrived"]
+    assert lib.titles() == ["complaint.md"]
     lib.search.clear()
     label = window.document.analysis.sentiment.label  # glowing review's label
     lib.label_filter.setCurrentIndex(lib.label_filter.findData(label))
-    assert window.document.analysis.document.title in lib.titles()
+    assert "glowing_review.txt" in lib.titles()
     other = "negative" if label == "positive" else "positive"
     lib.label_filter.setCurrentIndex(lib.label_filter.findData(other))
-    assert window.document.analysis.document.title not in lib.titles()
+    assert "glowing_review.txt" not in lib.titles()
     lib.label_filter.setCurrentIndex(0)
     assert lib.folder_filter.findData(str(SAMPLES)) > 0
 
     # opening from the library shows the stored analysis without running the models
     lib.open_requested.emit(ctx.store.list_documents(search="grinder")[0].id)
-    assert window.document.title.text() == "Complaint: order #48213 never arrived"
+    assert window.document.title.text() == "complaint.md"
+
+    # a word's beginning finds it, and the words are marked in the opened document
+    lib.search.setText("grind")
+    lib.refresh()
+    assert lib.titles() == ["complaint.md"]
+    lib.open_requested.emit(ctx.store.list_documents(search="grind")[0].id)
+    marks = window.document.text.extraSelections()
+    assert marks and all(m.cursor.selectedText().lower().startswith("grind") for m in marks)
 
 
 def test_translation_side_by_side_with_the_shipped_translator(qtbot, tiny_models, tmp_path, settings, wait_op):
