@@ -417,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
     f.add_argument("--name", default=None, help="id for the new model")
     f.add_argument("--make-default", action="store_true")
+    f.add_argument("--label-names", metavar="L=NAME,...",
+                   help="names for the classes, e.g. 0=negative,1=positive (shown instead of the raw labels)")
     f.set_defaults(func=cmd_finetune)
     t = sub.add_parser("translate", help="translate a document into a .docx, .md or .txt file",
                        description="Translate a whole document sentence by sentence and write it back as a "
