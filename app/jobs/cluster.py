@@ -19,6 +19,7 @@ Shard rows, in input order within a shard and shard files in input order by name
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -372,7 +373,9 @@ def _connect(ray, cluster: ClusterOptions) -> bool:
     import logging
 
     try:
-        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
+        # "local": a fresh runtime here, never a cluster some earlier `ray start` left recorded in /tmp/ray
+        ray.init(address=cluster.address or "local", include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = cluster.address or "a local Ray runtime"
         raise ClusterError(f"cannot connect to the Ray cluster at {where}: {exc}. Start one with "
@@ -437,8 +440,21 @@ def run_cluster_batch(
         """Hand over every finished shard whose predecessors are all handed over, in input order."""
         nonlocal merged
         while merged < len(shards) and shards[merged].index in done:
-            for row in read_shard(out / shard_name(shards[merged].index)):
-                _deliver_row(row, store, report, params_keys, on_result, on_error)
+            rows = read_shard(out / shard_name(shards[merged].index))
+            before = (report.analyses, report.reused, len(report.errors))
+            try:
+                with store.batch() if store else contextlib.nullcontext():  # one commit per shard
+                    items = [_merge_row(row, store, report, params_keys) for row in rows]
+            except BaseException:  # rolled back: the counts go back too; the next run merges the shard again
+                report.analyses, report.reused = before[:2]
+                del report.errors[before[2]:]
+                raise
+            for item in items:
+                if isinstance(item, tuple):
+                    if on_error:
+                        on_error(*item)
+                elif on_result:
+                    on_result(item)
             merged += 1
             if store:
                 store.update_run_progress(report.run_id, report.analyses, len(report.errors))
@@ -534,26 +550,23 @@ def _explain(exc: Exception) -> AlbertStudioError:
     return ClusterError(f"the cluster run failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}")
 
 
-def _deliver_row(row: dict, store: Store | None, report: BatchReport, params_keys: dict[str, str],
-                 on_result, on_error) -> None:
-    """One shard row into the report, the library and the callbacks, as run_batch hands over a document."""
-    if "error" in row:
-        report.errors.append((row["source"], row["error"]))
+def _merge_row(row: dict, store: Store | None, report: BatchReport,
+               params_keys: dict[str, str]) -> Analysis | tuple[str, str]:
+    """One shard row into the report and the library, as run_batch records a document; returns the Analysis
+    (or the failed source and reason) for the callbacks."""
+    if "error" in row or (row.get("reused") and not store):
+        reason = row.get("error") or "was in the library when the run started, but no library is open now"
+        report.errors.append((row["source"], reason))
         if store:
-            store.record_error(report.run_id, row["source"], row["error"])
-        if on_error:
-            on_error(row["source"], row["error"])
-        return
+            store.record_error(report.run_id, row["source"], reason)
+        return row["source"], reason
     if row.get("reused"):
-        doc_id = store.find_document(row["document"]["content_hash"]) if store else None
+        doc_id = store.find_document(row["document"]["content_hash"])
         if doc_id is None:
             reason = "was in the library when the run started but is gone now; run again to analyse it"
             report.errors.append((row["source"], reason))
-            if store:
-                store.record_error(report.run_id, row["source"], reason)
-            if on_error:
-                on_error(row["source"], reason)
-            return
+            store.record_error(report.run_id, row["source"], reason)
+            return row["source"], reason
         stored = store.load_analysis(doc_id)
         analysis = Analysis(row_document(row, stored.document.text), stored.sentiment, stored.summary,
                             stored.translation, stored.models, stored.seconds)
@@ -564,5 +577,4 @@ def _deliver_row(row: dict, store: Store | None, report: BatchReport, params_key
         if store:
             store.save_analysis(analysis, report.run_id, params_keys)
     report.analyses += 1
-    if on_result:
-        on_result(analysis)
+    return analysis
