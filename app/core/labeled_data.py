@@ -66,6 +66,40 @@ class LabeledDataset:
         return f"{len(self)} examples, {len(self.classes)} classes (" + ", ".join(
             f"{k}: {n}" for k, n in self.counts().items()) + ")"
 
+    def renamed(self, names: dict[str, str]) -> "LabeledDataset":
+        """The same examples with classes renamed ({"0": "negative", "1": "positive"}): the names the new
+        model will show. Unnamed classes keep their label; two classes may not get one name."""
+        mapping = {c: (names.get(c) or c).strip() or c for c in self.classes}
+        taken: dict[str, str] = {}
+        for old, new in mapping.items():
+            if new in taken:
+                raise LabelDataError(f"'{taken[new]}' and '{old}' cannot both be named '{new}'; give each class its own name.")
+            taken[new] = old
+        unknown = sorted(set(names) - set(self.classes))
+        if unknown:
+            raise LabelDataError(f"no class {', '.join(map(repr, unknown))} in the data (its classes: "
+                                 f"{', '.join(self.classes)})")
+        return LabeledDataset(self.texts, tuple(mapping[y] for y in self.labels), tuple(sorted(taken)),
+                              self.source, self.warnings)
+
+    def needs_names(self) -> bool:
+        """Classes that are bare numbers or single letters ("0", "1"): worth a name before training."""
+        return all(c.strip().isdigit() or len(c.strip()) == 1 for c in self.classes)
+
+
+def parse_label_names(spec: str) -> dict[str, str]:
+    """'0=negative,1=positive' -> {"0": "negative", "1": "positive"} (--label-names)."""
+    out: dict[str, str] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        old, sep, new = part.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise LabelDataError(f"--label-names wants LABEL=NAME pairs separated by commas, e.g. 0=negative,1=positive "
+                                 f"(got {part.strip()!r})")
+        out[old.strip()] = new.strip()
+    return out
+
 
 # -- reading
 

@@ -47,7 +47,7 @@ class _Bar:
 
 def run_finetune_cli(args) -> int:
     """Read and check the file, fine-tune in a worker process, print the report; returns the exit code."""
-    from app.core.labeled_data import load_labeled
+    from app.core.labeled_data import load_labeled, parse_label_names
     from app.core.registry import Registry
     from app.jobs.finetune import FineTuneJob, make_default
 
@@ -57,6 +57,11 @@ def run_finetune_cli(args) -> int:
     bar = _Bar()
     try:
         data = load_labeled(args.file, getattr(args, "text_col", None), getattr(args, "label_col", None))
+        if getattr(args, "label_names", None):
+            data = data.renamed(parse_label_names(args.label_names))
+        elif data.needs_names():
+            print(f"note: the classes are {', '.join(data.classes)}; name them so results read as words, e.g. "
+                  f"--label-names {','.join(f'{c}=NAME' for c in data.classes)}", file=sys.stderr)
         print(f"{args.file}: {data.describe()}", file=sys.stderr)
         for w in data.warnings:
             print(f"note: {w}", file=sys.stderr)

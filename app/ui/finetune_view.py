@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
+    QMessageBox,
     QAbstractItemView,
     QButtonGroup,
     QComboBox,
@@ -300,6 +301,16 @@ class FineTuneView(QWidget):
         sv.addWidget(self.use_library)
         sv.addWidget(self.library_info)
         sv.addWidget(self.data_info)
+        # names for the classes: a file labelled 0/1 trains a model whose results read "negative"/"positive"
+        self.names_box = QWidget()
+        self.names_form = QFormLayout(self.names_box)
+        self.names_form.setContentsMargins(0, 0, 0, 0)
+        self.name_edits: dict[str, QLineEdit] = {}
+        self.names_hint = QLabel()
+        self.names_hint.setWordWrap(True)
+        sv.addWidget(self.names_hint)
+        sv.addWidget(self.names_box)
+        self.names_hint.hide()
         self.use_file.toggled.connect(self._source_changed)
         lv.addWidget(src)
 
@@ -483,10 +494,35 @@ class FineTuneView(QWidget):
                 self.data_info.setText(self.dataset.describe())
         self._update_buttons()
 
+    def _show_label_names(self) -> None:
+        """One name field per class of the data in hand (kept when the same classes come back)."""
+        classes = tuple(self.dataset.classes) if self.dataset is not None else ()
+        if classes == tuple(self.name_edits):
+            return
+        old = {c: e.text() for c, e in self.name_edits.items()}
+        while self.names_form.rowCount():
+            self.names_form.removeRow(0)
+        self.name_edits = {}
+        for c in classes[:20]:
+            edit = QLineEdit(old.get(c, ""))
+            edit.setPlaceholderText(f"name for '{c}' (optional)")
+            self.name_edits[c] = edit
+            self.names_form.addRow(f"Label '{c}' means", edit)
+        needs = self.dataset is not None and self.dataset.needs_names()
+        self.names_hint.setText("<b>Name the classes</b>: results, the library and exports show these names "
+                                "instead of " + ", ".join(f"'{c}'" for c in classes) + "." if needs else
+                                "Class names (optional): results show these names.")
+        self.names_hint.setVisible(bool(classes))
+        self.names_box.setVisible(bool(classes))
+
+    def label_names(self) -> dict[str, str]:
+        return {c: e.text().strip() for c, e in self.name_edits.items() if e.text().strip()}
+
     def _update_buttons(self) -> None:
         from app.jobs.finetune import training_unavailable_reason
 
         running = self.op is not None and not self.op.finished
+        self._show_label_names()
         reason = training_unavailable_reason()
         if reason:
             self.status.setText(reason)
@@ -503,7 +539,8 @@ class FineTuneView(QWidget):
         if self.dataset is None:
             return None
         try:
-            self.job = FineTuneJob(self.dataset, registry=self.registry, base=self.base_combo.currentData(),
+            data = self.dataset.renamed(self.label_names())
+            self.job = FineTuneJob(data, registry=self.registry, base=self.base_combo.currentData(),
                                    name=self.name_edit.text().strip() or None, mode=self.mode_combo.currentData(),
                                    epochs=self.epochs.value(), **self.job_settings)
         except AlbertStudioError as exc:
@@ -571,10 +608,51 @@ class FineTuneView(QWidget):
                 self.class_table.setItem(i, j, _item(v, j > 0))
         self.confusion.set_matrix(ev.classes, ev.confusion)
 
-    def make_default(self) -> None:
+    def default_comparison(self) -> tuple[bool, str]:
+        """(worse, text): how the new model did against the current default on the same validation split."""
+        r = self.report
+        ev, prev = r.evaluation, r.previous
+        if prev is None:
+            try:
+                current = self.registry.default("sentiment")
+                labels = ", ".join(current.labels)
+                who = f"{current.id} {current.version}"
+            except AlbertStudioError:
+                return False, ""
+            return True, (f"{r.model_id} could not be compared with the current default, {who}, on the same "
+                          f"examples: its classes ({', '.join(r.classes)}) are not the default's ({labels}). "
+                          f"Documents analysed from now on will be labelled {', '.join(r.classes)}.")
+        worse = ev.accuracy < prev.accuracy
+        text = (f"On the same {r.n_val} held-out examples, {r.model_id} scored {ev.accuracy:.1%} accuracy "
+                f"(macro-F1 {ev.macro_f1:.3f}); the current default, {prev.model}, scored {prev.accuracy:.1%} "
+                f"(macro-F1 {prev.macro_f1:.3f}).")
+        return worse, text
+
+    def make_default(self) -> QMessageBox | None:
+        """Make the new model the default; when it is worse than the current one (or cannot be compared),
+        first show the comparison and ask. Returns the question box while it is open."""
+        if self.report is None:
+            return None
+        worse, text = self.default_comparison()
+        if not worse:
+            self._make_default()
+            return None
+        box = QMessageBox(QMessageBox.Warning, "Make default?",
+                          f"{text}\n\nMake {self.report.model_id} the default sentiment model anyway?",
+                          QMessageBox.Yes | QMessageBox.Cancel, self)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.button(QMessageBox.Yes).setText("Make Default Anyway")
+        yes = box.button(QMessageBox.Yes)
+        box.finished.connect(lambda _code: self._make_default() if box.clickedButton() is yes else
+                             self.status.setText("The default model was not changed."))
+        box.open()
+        self.confirm_box = box
+        return box
+
+    def _make_default(self) -> None:
         from app.jobs.finetune import make_default
 
-        if self.report is None:
+        if self.report is None or not self.default_button.isEnabled():
             return
         try:
             make_default(self.registry, self.report)

@@ -138,3 +138,51 @@ def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, t
     assert "PyTorch" in v.status.text() and "Missing: no_such_training_package" in v.status.text()
     assert v.status.isVisible()
     assert not v.start_button.isEnabled()
+
+
+def test_zero_one_labels_get_names_and_a_worse_model_asks_before_becoming_default(qtbot, encoder_root, tiny_models,
+                                                                                   tmp_path):
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ui.finetune_view import FineTuneView
+
+    user = tmp_path / "user"
+    reg = Registry(roots=[encoder_root, tiny_models, user], settings_file=user / "defaults.json")
+    reg.user_dir = user
+    shipped = reg.default("sentiment").id
+    view = FineTuneView(registry=reg, store_path=tmp_path / "library.db")
+    view.job_settings = dict(FAST)
+    qtbot.addWidget(view)
+    view.show()
+    rows = [(t, "1" if y == "positive" else "0") for t, y in _sst2_rows(24)]
+    view.load_file(str(_csv(tmp_path / "zero-one.csv", rows)))
+    qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=60000)
+    assert set(view.name_edits) == {"0", "1"}
+    assert "Name the classes" in view.names_hint.text() and view.names_box.isVisible()
+    view.name_edits["0"].setText("negative")
+    view.name_edits["1"].setText("positive")
+    view.mode_combo.setCurrentIndex(view.mode_combo.findData("standard"))
+    view.epochs.setValue(2)
+    view.base_combo.setCurrentIndex(view.base_combo.findData("albert-encoder-tiny"))
+    with qtbot.waitSignal(view.modelRegistered, timeout=240000) as sig:
+        view.start()
+    new_id = sig.args[0]
+    assert list(reg.get(new_id).labels) == ["negative", "positive"]
+    assert [view.class_table.item(i, 0).text() for i in range(2)] == ["negative", "positive"]
+    assert view.report.previous is not None  # named like the default, so compared with it on the same split
+    assert view.compare_table.rowCount() == 3
+
+    # a model worse than the default on the same split asks first
+    prev = view.report.previous
+    view.report = replace(view.report, evaluation=replace(view.report.evaluation, accuracy=prev.accuracy - 0.123))
+    box = view.make_default()
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert f"{prev.accuracy - 0.123:.1%}" in box.text() and f"{prev.accuracy:.1%}" in box.text()
+    box.button(QMessageBox.Cancel).click()
+    assert reg.default("sentiment").id == shipped
+    assert view.status.text() == "The default model was not changed."
+    box = view.make_default()
+    box.button(QMessageBox.Yes).click()
+    assert reg.default("sentiment").id == new_id
