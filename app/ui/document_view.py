@@ -237,6 +237,7 @@ class TranslationPane(QWidget):
     """Target language from the installed models, and the translation beside the source, sentence by sentence."""
 
     requested = Signal(str)
+    document_requested = Signal(str)  # translate the whole file as a document (side by side, export)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -245,6 +246,14 @@ class TranslationPane(QWidget):
         self.go = QPushButton("Translate")
         self.go.setToolTip("Translate the open document (Ctrl+T)")
         self.go.clicked.connect(lambda: self.requested.emit(self.language.currentData() or ""))
+        self.whole = QPushButton("As document…")
+        self.whole.setToolTip("Translate the whole file side by side, with a glossary, and export it as "
+                              ".docx, .md or .txt")
+        self.whole.clicked.connect(lambda: self.document_requested.emit(self.language.currentData() or ""))
+        # the input's language, detected when a document is shown: an English-only model is not run on
+        # French text, and the user sees why before pressing anything
+        self.detected = QLabel()
+        self.detected.setObjectName("detectedLanguage")
         self.note = QLabel()
         self.note.setWordWrap(True)
         # what the chosen model was trained on, always in view: a caption model fed a contract
@@ -260,6 +269,7 @@ class TranslationPane(QWidget):
         row.addWidget(QLabel("Target language:"))
         row.addWidget(self.language)
         row.addWidget(self.go)
+        row.addWidget(self.whole)
         row.addStretch(1)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Source", "Translation"])
@@ -270,6 +280,7 @@ class TranslationPane(QWidget):
         self.table.setAlternatingRowColors(True)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
+        lay.addWidget(self.detected)
         lay.addWidget(self.domain)
         lay.addWidget(self.note)
         lay.addWidget(self.table, 1)
@@ -286,6 +297,7 @@ class TranslationPane(QWidget):
         if i >= 0:
             self.language.setCurrentIndex(i)
         self.go.setEnabled(bool(langs))
+        self.whole.setEnabled(bool(langs))
         self.language.setEnabled(bool(langs))
         self.note.setText("" if langs else "No translation model is installed. Import one in the Models view.")
         self.note.setVisible(not langs)
@@ -299,9 +311,13 @@ class TranslationPane(QWidget):
     def show_analysis(self, analysis: Analysis | None) -> None:
         tr = analysis.translation if analysis else None
         self.table.setRowCount(0)
+        self._show_detected(analysis)
         if self.go.isEnabled():
             self.note.setText("" if tr or not analysis else "Choose a language and press Translate.")
             self.note.setVisible(bool(analysis) and not tr)
+        if tr is not None and tr.note:  # nothing was translated, and this says why
+            self.note.setText(tr.note)
+            self.note.setVisible(True)
         if not tr:
             return
         pairs = [(s.source, s.text) for s in tr.sentences] or [(analysis.document.text, tr.text)]
@@ -318,6 +334,16 @@ class TranslationPane(QWidget):
 
     def rows(self) -> list[tuple[str, str]]:
         return [(self.table.item(r, 0).text(), self.table.item(r, 1).text()) for r in range(self.table.rowCount())]
+
+    def _show_detected(self, analysis: Analysis | None) -> None:
+        if analysis is None or not analysis.document.text.strip():
+            self.detected.setText("")
+            self.detected.setVisible(False)
+            return
+        from app.core.language import detect_language  # a few milliseconds, no model session
+
+        self.detected.setText(f"Input language: {detect_language(analysis.document.text).describe()}")
+        self.detected.setVisible(True)
 
 
 LANGUAGE_NAMES = {"fr": "French (fr)", "de": "German (de)", "es": "Spanish (es)", "it": "Italian (it)",

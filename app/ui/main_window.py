@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self.batch.finished.connect(self._batch_finished)
         self.document.summary.requested.connect(self.summarize)
         self.document.translation.requested.connect(self.translate)
+        self.document.translation.document_requested.connect(self.translate_document)
         self.document.text.label_requested.connect(self.add_label)
         self.models.models_changed.connect(self._models_changed)
         self.models.device_changed.connect(self._device_changed)
@@ -502,6 +503,25 @@ class MainWindow(QMainWindow):
             return None
         self.document.tabs.setCurrentWidget(self.document.translation)
         return self._run_on_open(("translation",), f"Translating into {lang}…", target_lang=lang)
+
+    def translate_document(self, lang: str = ""):
+        """The open file translated as a document: side by side, glossary, export (a non-modal dialog)."""
+        from app.ui.translation_view import DocumentTranslationDialog
+
+        analysis = getattr(self.document, "analysis", None)
+        source = analysis.document.source if analysis is not None else ""
+        if not source or not Path(source.split("#", 1)[0]).is_file() or "#" in source:
+            self.report_error("Open a document file first: a whole-document translation needs the file itself "
+                              "(a row of a table file cannot be exported as a document).")
+            return None
+        dlg = DocumentTranslationDialog(source, self.ctx.analyzer, self.ctx.analyzer.translation_languages(),
+                                        self.settings, self, text=analysis.document.text)
+        i = dlg.language.findData(lang)
+        if i >= 0:
+            dlg.language.setCurrentIndex(i)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
 
     def warm_up(self) -> BackgroundOp:
         """Load the default models in the background so the first document opens sooner."""

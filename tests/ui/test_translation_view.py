@@ -1,0 +1,118 @@
+"""The whole-document translator in the window: side by side with hover highlighting, copy, export,
+glossary from settings, the detected language, the language gate, progress and cancel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import docx
+from PySide6.QtCore import Qt
+import pytest
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models"
+
+
+@pytest.fixture
+def analyzer(tmp_path):
+    from app.core.analyzer import Analyzer
+    from app.core.registry import Registry
+    from app.core.runtime import RuntimeOptions
+
+    return Analyzer(registry=Registry(roots=[SHIPPED], settings_file=tmp_path / "d.json"),
+                    runtime=RuntimeOptions(device="cpu", intra_op_threads=1))
+
+
+@pytest.fixture
+def report(tmp_path):
+    d = docx.Document()
+    d.add_heading("A dog runs on the beach.", level=1)
+    p = d.add_paragraph()
+    p.add_run("A man is riding a bike.").bold = True
+    p.add_run(" Two girls are playing in the park.")
+    d.add_paragraph("A woman reads report.pdf near a spreadsheet.")
+    path = tmp_path / "report.docx"
+    d.save(str(path))
+    return path
+
+
+def dialog(qtbot, analyzer, settings, source, text=""):
+    from app.ui.translation_view import DocumentTranslationDialog
+
+    dlg = DocumentTranslationDialog(str(source), analyzer, analyzer.translation_languages(), settings, text=text)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    return dlg
+
+
+def test_side_by_side_hover_copy_export_and_glossary(qtbot, analyzer, settings, report, tmp_path, wait_op):
+    from PySide6.QtGui import QGuiApplication
+
+    gl = tmp_path / "terms.txt"
+    gl.write_text("spreadsheet = classeur\n", encoding="utf-8")
+    settings.setValue("translation/glossary", str(gl))  # chosen earlier: remembered in the settings
+    dlg = dialog(qtbot, analyzer, settings, report, text="A dog runs on the beach. A man is riding a bike.")
+    assert dlg.detected.text().startswith("Input language: English")
+    dlg.language.setCurrentIndex(dlg.language.findData("fr"))
+    assert dlg.glossary_label.text() == "Glossary: terms.txt"
+    wait_op(dlg.start(), timeout_s=120)
+    assert "3 of 3 paragraphs translated into fr" in dlg.status.text()
+    assert "classeur" in dlg.target.toPlainText() and "report.pdf" in dlg.target.toPlainText()
+    # hover the second sentence of the bold/plain paragraph on the source side: both sides light up
+    dlg.source.hovered.emit(2)
+    assert dlg.source.highlighted_text() == "Two girls are playing in the park."
+    assert "filles" in dlg.target.highlighted_text().lower()
+    dlg.target.hovered.emit(-1)
+    assert dlg.source.highlighted_text() == "" and dlg.target.highlighted_text() == ""
+    qtbot.mouseClick(dlg.copy, Qt.LeftButton)
+    assert "Un chien" in QGuiApplication.clipboard().text()
+    out = dlg.export_to(str(tmp_path / "report.fr.docx"))
+    assert out is not None and "Wrote" in dlg.status.text()
+    runs = [r for p in docx.Document(str(out)).paragraphs for r in p.runs if r.bold]
+    assert runs and "homme" in runs[0].text.lower()
+
+
+def test_french_file_is_refused_then_translated_when_asked(qtbot, analyzer, settings, tmp_path, wait_op):
+    src = tmp_path / "lettre.txt"
+    src.write_text("Le rapport trimestriel montre que le chiffre d'affaires a augmenté de douze pour cent.",
+                   encoding="utf-8")
+    dlg = dialog(qtbot, analyzer, settings, src, text=src.read_text(encoding="utf-8"))
+    assert "French" in dlg.detected.text()
+    wait_op(dlg.start(), timeout_s=60)
+    assert "looks French" in dlg.status.text() and "Tick the box" in dlg.status.text()
+    assert dlg.target.toPlainText() == "" and dlg.go.isEnabled()
+    dlg.any_language.setChecked(True)
+    wait_op(dlg.start(), timeout_s=60)
+    assert dlg.target.toPlainText().strip() and "French" in dlg.detected.text()
+
+
+def test_long_document_shows_progress_and_cancels(qtbot, analyzer, settings, tmp_path, wait_op):
+    src = tmp_path / "long.txt"
+    subjects = ["A man", "A woman", "A child", "Two dogs", "An old man", "A young girl", "Three boys", "A cat"]
+    actions = ["is riding a bike", "is reading a book", "is running", "is eating an apple", "is sleeping",
+               "is playing with a ball", "is waiting", "is singing"]
+    places = ["near the river", "in the park", "on the beach", "at the station", "in the snow", "on a bench",
+              "in a small kitchen"]
+    sentences = [f"{s} {a} {p}." for s in subjects for a in actions for p in places]  # 448 different ones
+    src.write_text("\n\n".join(sentences), encoding="utf-8")
+    dlg = dialog(qtbot, analyzer, settings, src)
+    op = dlg.start()
+    qtbot.waitUntil(lambda: dlg.progress.maximum() > 1 and dlg.progress.value() > 0, timeout=120000)
+    assert dlg.progress.isVisible() and dlg.cancel.isEnabled()
+    qtbot.mouseClick(dlg.cancel, Qt.LeftButton)
+    wait_op(op, timeout_s=120)
+    assert dlg.status.text() == "Cancelled; nothing was translated."
+    assert dlg.result is None and dlg.go.isEnabled() and not dlg.progress.isVisible()
+
+
+def test_document_view_shows_the_input_language(qtbot):
+    from app.core.types import Analysis, Document
+    from app.ui.document_view import TranslationPane
+
+    pane = TranslationPane()
+    qtbot.addWidget(pane)
+    pane.set_languages(["fr", "de"])
+    pane.show()
+    pane.show_analysis(Analysis(Document("x.txt", "Der Bericht zeigt, dass der Umsatz deutlich gestiegen ist.")))
+    assert pane.detected.text().startswith("Input language: German")
+    with qtbot.waitSignal(pane.document_requested) as sig:
+        pane.whole.click()
+    assert sig.args == ["fr"]
