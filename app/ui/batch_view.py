@@ -1,6 +1,7 @@
 """Batch analysis of folders and many files as one background job, with progress, results, charts and errors."""
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -89,6 +90,7 @@ class BatchView(QWidget):
         self.report: BatchReport | None = None
         self.errors: list[tuple[str, str]] = []
         self._started = 0.0
+        self._unit = "Files"  # what the progress counts: files, or a cluster run's shards
         self._last: BatchProgress | None = None
         self._eta = Eta()
         self.neutral_band: float | None = ctx.neutral_band  # Preferences; None = the model's own
@@ -101,6 +103,10 @@ class BatchView(QWidget):
         self.paths_label.setWordWrap(True)
         self.do_sentiment = QCheckBox("Sentiment", checked=True)
         self.do_summary = QCheckBox("Summary", checked=True)
+        # shown once Preferences name a Ray cluster (app.jobs.cluster); the batch then runs there
+        self.on_cluster = QCheckBox("On the Ray cluster")
+        self.on_cluster.setVisible(False)
+        self.cluster: tuple[str, int] | None = None  # (address, workers)
         self.run_button = QPushButton("Run Batch")
         self.run_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
@@ -117,6 +123,7 @@ class BatchView(QWidget):
         top.addSpacing(12)
         top.addWidget(self.do_sentiment)
         top.addWidget(self.do_summary)
+        top.addWidget(self.on_cluster)
         top.addStretch(1)
         top.addWidget(self.run_button)
         top.addWidget(self.cancel_button)
@@ -263,6 +270,17 @@ class BatchView(QWidget):
                       if box.isChecked()) or ("sentiment",)
         return AnalysisOptions(tasks=tasks, neutral_band=self.neutral_band)
 
+    def set_cluster(self, address: str, workers: int = 2) -> None:
+        """Offer to run batches on the Ray cluster at `address` with `workers` workers ("" offers nothing)."""
+        self.cluster = (address, max(1, workers)) if address else None
+        self.on_cluster.setVisible(self.cluster is not None)
+        if not self.cluster:
+            self.on_cluster.setChecked(False)
+            return
+        self.on_cluster.setText(f"On the Ray cluster ({address}, {self.cluster[1]} workers)")
+        self.on_cluster.setToolTip("Engine: Ray. Each worker loads its own models; results are merged into "
+                                   "the library as shards finish (docs/cluster.md)")
+
     def start(self, paths: list[str] | None = None) -> bool:
         """Run the batch over `paths` (or the chosen ones) in the background; False if one is running."""
         if self.running:
@@ -274,11 +292,19 @@ class BatchView(QWidget):
             return False
         self._reset_results()
         analyzer, db_path, opts, chosen = self.ctx.analyzer, self.ctx.db_path, self.options(), list(self.paths)
+        runner = run_batch
+        if self.cluster and self.on_cluster.isChecked():
+            from app.jobs.cluster import ClusterOptions, run_cluster_batch
+
+            address, workers = self.cluster
+            runner = functools.partial(run_cluster_batch, cluster=ClusterOptions(
+                address=None if address == "local" else address, workers=workers))
+        self._unit = "Shards" if runner is not run_batch else "Files"
 
         def op(ctx):
             store = Store(db_path)
             try:
-                return run_batch(
+                return runner(
                     chosen, analyzer, store, opts,
                     progress=lambda p: ctx.progress(("progress", p)),
                     on_result=lambda a: ctx.progress(("result", a)),
@@ -292,7 +318,7 @@ class BatchView(QWidget):
                                progress_label="Batch analysis running…")
         self._started = time.monotonic()
         self._set_running(True)
-        self.status_label.setText("Running…")
+        self.status_label.setText("Running on the Ray cluster…" if self._unit == "Shards" else "Running…")
         self.op.run()
         return True
 
@@ -307,7 +333,8 @@ class BatchView(QWidget):
     def _set_running(self, on: bool) -> None:
         self.run_button.setEnabled(not on)
         self.cancel_button.setEnabled(on)
-        for w in (self.add_files, self.add_folder, self.clear_paths, self.do_sentiment, self.do_summary):
+        for w in (self.add_files, self.add_folder, self.clear_paths, self.do_sentiment, self.do_summary,
+                  self.on_cluster):
             w.setEnabled(not on)
         self.export_csv.setEnabled(not on and self.report is not None)
         self.export_jsonl.setEnabled(not on and self.report is not None)
@@ -345,7 +372,7 @@ class BatchView(QWidget):
         self.progress.setRange(0, 1000)  # per mille: a big CSV moves the bar while it is read, not only at its end
         self.progress.setValue(round(1000 * p.fraction))
         self.progress.setFormat(f"{p.fraction:.0%}")
-        self.files_label.setText(f"Files: {p.files_done} / {p.files_total}  ·  documents {p.documents_done}"
+        self.files_label.setText(f"{self._unit}: {p.files_done} / {p.files_total}  ·  documents {p.documents_done}"
                                  f"  ·  errors {p.failed}" + (f"  ·  reused {p.reused}" if p.reused else ""))
         self.current_label.setText(f"Current: {p.current}" if p.current else "Current: –")
         remaining = self._eta.update(p)

@@ -243,6 +243,8 @@ class MainWindow(QMainWindow):
         if ratio is not None:
             self.document.summary.ratio.setValue(float(ratio))
             self.document.summary.by_ratio.setChecked(s.value("defaults/summary_by_ratio", "false") in (True, "true"))
+        prefs = Preferences.load(s)
+        self.batch.set_cluster(prefs.cluster_address, prefs.cluster_workers)
         lang = s.value("defaults/target_lang")
         if lang:
             i = self.document.translation.language.findData(lang)
@@ -613,6 +615,7 @@ class MainWindow(QMainWindow):
             self._update_status(set())
         self.ctx.neutral_band = prefs.neutral_band
         self.batch.neutral_band = prefs.neutral_band
+        self.batch.set_cluster(prefs.cluster_address, prefs.cluster_workers)
         if move_library is None or not prefs.library:
             return None
         return self.change_library(prefs.library, move_library)

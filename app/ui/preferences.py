@@ -37,6 +37,8 @@ class Preferences:
     device: str = "auto"
     library: str = ""  # "" = the default file (or $ALBERT_STUDIO_DB)
     neutral_band: float | None = None  # None = the sentiment model's own
+    cluster_address: str = ""  # a Ray cluster the Batch view may run on ("" = none; see docs/cluster.md)
+    cluster_workers: int = 2
 
     @classmethod
     def load(cls, s: QSettings) -> "Preferences":
@@ -56,6 +58,8 @@ class Preferences:
             device=str(s.value("device", "auto") or "auto"),
             library=str(s.value("library/path", "") or ""),
             neutral_band=None if band in ("", None) else max(0.0, min(0.5, num("analysis/neutral_band", 0.25, float))),
+            cluster_address=str(s.value("cluster/address", "") or "").strip(),
+            cluster_workers=max(1, min(10_000, num("cluster/workers", 2, int))),
         )
 
     def save(self, s: QSettings) -> None:
@@ -67,6 +71,8 @@ class Preferences:
         s.setValue("device", self.device)
         s.setValue("library/path", self.library)
         s.setValue("analysis/neutral_band", "" if self.neutral_band is None else f"{self.neutral_band:.2f}")
+        s.setValue("cluster/address", self.cluster_address)
+        s.setValue("cluster/workers", self.cluster_workers)
         s.sync()
 
 
@@ -125,6 +131,15 @@ class PreferencesDialog(QDialog):
         band_note.setWordWrap(True)
         band_note.setEnabled(False)
 
+        self.cluster_address = QLineEdit(prefs.cluster_address)
+        self.cluster_address.setPlaceholderText("none (e.g. auto, HOST:6379, ray://HOST:10001)")
+        self.cluster_address.setToolTip("A Ray cluster the Batch view can run batches on (docs/cluster.md)")
+        self.cluster_workers = QSpinBox(minimum=1, maximum=10_000, value=prefs.cluster_workers)
+        self.cluster_workers.setSuffix(" workers")
+        cluster_row = QHBoxLayout()
+        cluster_row.addWidget(self.cluster_address, 1)
+        cluster_row.addWidget(self.cluster_workers)
+
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         form.addRow("Theme:", self.theme)
@@ -136,6 +151,7 @@ class PreferencesDialog(QDialog):
         form.addRow("", self.move)
         form.addRow("Neutral band:", band_row)
         form.addRow("", band_note)
+        form.addRow("Ray cluster:", cluster_row)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -163,6 +179,8 @@ class PreferencesDialog(QDialog):
             device=self.device.currentData(),
             library=str(Path(lib).expanduser()) if lib else "",
             neutral_band=None if self.own_band.isChecked() else round(self.band.value(), 2),
+            cluster_address=self.cluster_address.text().strip(),
+            cluster_workers=self.cluster_workers.value(),
         )
 
     def library_changed(self) -> bool:
