@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, default=2, help="Ray workers, each with its own models (default 2)")
     a.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs (and inference threads) per worker")
     a.add_argument("--shard-documents", type=int, default=256, help="documents per result shard (default 256)")
-    a.add_argument("--out", help="folder for the result shards (default: one per run in your user data folder); "
+    a.add_argument("--out", help="folder for the result shards (default: one per run, next to the library); "
                                  "the same command again resumes")
     a.set_defaults(func=cmd_analyze)
     d = sub.add_parser("demo", help="analyse the bundled sample documents and print a table")

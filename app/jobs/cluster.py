@@ -208,7 +208,10 @@ def _model_specs(analyzer: Analyzer, options: AnalysisOptions) -> list[dict]:
     return specs
 
 
-def default_out_dir(key: str) -> Path:
+def default_out_dir(key: str, store: Store | None = None) -> Path:
+    """Next to the library (or in the user data folder without one), named after the run."""
+    if store is not None and store.path != ":memory:":
+        return Path(store.path).resolve().parent / "cluster-runs" / key[:16]
     import platformdirs
 
     return Path(platformdirs.user_data_dir("albert-studio")) / "cluster-runs" / key[:16]
@@ -320,7 +323,7 @@ class ShardWorker:
         self.analyzer = Analyzer(registry=_Pinned(manifests),
                                  runtime=RuntimeOptions(device=job["device"], intra_op_threads=threads),
                                  model_ids={spec["key"]: spec["id"] for spec in job["models"]})
-        opts = AnalysisOptions(**job["options"])
+        opts = AnalysisOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["options"].items()})
         for task in opts.tasks:  # load now: a model that cannot load fails this worker before any shard
             self.analyzer.model(task, opts.target_lang if task == "translation" else None)
         self.options = opts
@@ -402,7 +405,7 @@ def run_cluster_batch(
 ) -> ClusterReport:
     """run_batch on a Ray cluster: same documents, same results and errors, in input order, into `out`.
 
-    `out` (default: a folder in the user data folder named after the run) receives one committed JSON Lines
+    `out` (default: a folder next to the library, named after the run) receives one committed JSON Lines
     file per shard; running the same batch again skips the shards already there. With a `store`, texts it
     already holds are not analysed again and every shard is merged into it, in input order, as soon as the
     shards before it are. `on_shard` hears each worker's summary of a finished shard (index, documents,
@@ -414,13 +417,12 @@ def run_cluster_batch(
     params_keys = {t: k[2] for t, k in task_models.items()}
     models = _model_specs(analyzer, options)
     files = collect_files(paths, include, exclude)
-    job_options = {"tasks": list(options.tasks), "sentences": options.sentences, "ratio": options.ratio,
-                   "target_lang": options.target_lang, "beam": options.beam}
+    job_options = asdict(options)  # every option reaches the workers (a new one too)
     key = hashlib.sha256(json.dumps(
         {"format": PLAN_FORMAT, "cwd": os.getcwd(), "files": [_stat_key(f) for f in files], "text_field": text_field,
          "options": job_options, "models": models,
          "shard": [cluster.shard_documents, cluster.shard_bytes]}, sort_keys=True).encode()).hexdigest()
-    out = Path(out) if out is not None else default_out_dir(key)
+    out = Path(out) if out is not None else default_out_dir(key, store)
     shards = _load_or_plan(out, key, files, text_field, cluster)
     for stale in out.glob(".shard-*.tmp"):  # left by a worker killed while writing
         stale.unlink(missing_ok=True)
