@@ -165,7 +165,12 @@ def html_blocks(path: Path) -> list[Block]:
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
     try:
-        root = lxml.html.fromstring(raw)
+        raw.decode("utf-8")
+        parser = lxml.html.HTMLParser(encoding="utf-8")  # a page without a charset declaration is not Latin-1
+    except UnicodeDecodeError:
+        parser = None
+    try:
+        root = lxml.html.fromstring(raw, parser=parser)
     except Exception:
         return []
     for bad in list(root.iter(*SKIP_TAGS)):
@@ -475,7 +480,7 @@ def stats_markdown(stats: dict) -> str:
         tw = next(val for key, val in v.items() if key.startswith("words_") and key != "words_en")
         lines.append(f"| {k} | {v['pairs']:,} | {v['documents']:,} | {v['words_en']:,} | {tw:,} |")
     lines += ["", "Rejected pairs by reason:", ""]
-    for pair, reasons in stats["rejected"].items():
+    for pair, reasons in stats.get("rejected", {}).items():
         lines.append(f"- {pair}: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))
     if stats.get("packages"):
         lines += ["", "| package | version | sha256 (first 12) |", "|---|---|---|"]

@@ -1,0 +1,511 @@
+"""Train, export and evaluate an ALBERT-style English->French/German translator for documents.
+
+Data: the documentation corpus built by `python -m app.training.mt_corpus` (LibreOffice, GIMP, Debian
+reference and FAQ help pages, Qt UI strings; split by document) plus Multi30k (captions stay good).
+Vocabulary: one SentencePiece unigram model (16k-24k pieces) over English, French and German training
+text, with the target tags <2fr>/<2de> and the placeholders ｟1｠..｟20｠ as single pieces. Placeholders are
+taught by substitution: where a number, URL, file name, code or product name of an English sentence
+appears verbatim in its translation, both are replaced by the same placeholder (half the pairs that have
+one), so the model learns to copy them wherever the sentence puts them; the app masks protected spans
+with the same pieces (app.core.protect).
+
+Model: app.training.mt_model.AlbertMT (factorized embeddings, one encoder layer shared across
+`enc_repeats` applications, unshared decoder layers, tied output), at two sizes:
+
+    size    d_model  heads  ffn   E    enc repeats  dec layers   parameters (vocab 20k)
+    small   384      6      1536  128  6            3            ~14M
+    base    512      8      2048  128  6            4            ~26M
+
+    python -m app.training.translation_docs --size base --minutes 600        # train (resumable)
+    python -m app.training.translation_docs --size base --export             # average snapshots, ONNX fp32 + int8
+    python -m app.training.translation_docs --size base --evaluate           # docs valid + Multi30k val, speed
+    python -m app.training.translation_docs --size tiny --minutes 1 --max-pairs 3000 --vocab 1000 --all
+                                                                              # the whole pipeline in ~2 CPU minutes
+
+Runs live in runs/translation_docs/SIZE/; the exported folder goes to runs/translation_docs/SIZE/model
+(`--install` copies it into models/ under its id once it is good enough to ship).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, load_checkpoint, save_json, seed_everything
+
+BASE = RUNS_DIR / "translation_docs"
+CORPUS = RUNS_DIR / "mt_corpus"
+MODEL_ID = "albert-mt-docs-en-fr-de"
+TARGETS = ("fr", "de")
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+TAGS = ["<2fr>", "<2de>", "<2en>"]
+N_PLACEHOLDERS = 20
+MAX_LEN = 128
+SIZES = {
+    "tiny": dict(embedding_size=32, d_model=64, heads=2, ffn=128, enc_repeats=2, dec_layers=1),
+    "small": dict(embedding_size=128, d_model=384, heads=6, ffn=1536, enc_repeats=6, dec_layers=3),
+    "base": dict(embedding_size=128, d_model=512, heads=8, ffn=2048, enc_repeats=6, dec_layers=4),
+}
+
+
+def placeholders() -> list[str]:
+    from app.core.protect import PLACEHOLDER
+
+    return [PLACEHOLDER.format(i) for i in range(1, N_PLACEHOLDERS + 1)]
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+def multi30k(split: str) -> list[tuple[str, str, str]]:
+    """(lang, English, target) for both targets of every Multi30k line."""
+    root = DATA_DIR / "multi30k"
+    if not (root / f"{split}.en").exists():
+        return []
+    en = (root / f"{split}.en").read_text(encoding="utf-8").splitlines()
+    out = []
+    for lang in TARGETS:
+        tgt = (root / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
+        out += [(lang, e.strip(), t.strip()) for e, t in zip(en, tgt) if e.strip() and t.strip()]
+    return out
+
+
+def docs(split: str, corpus: Path = CORPUS) -> list[tuple[str, str, str]]:
+    """(lang, English, target) of a documentation corpus split."""
+    from app.training.mt_corpus import read_pairs
+
+    out = []
+    for lang in TARGETS:
+        if (corpus / f"{split}.en-{lang}.tsv").exists():
+            out += [(lang, en, tgt) for _doc, en, tgt in read_pairs(corpus, split, lang)]
+    return out
+
+
+def with_placeholders(en: str, tgt: str, rng: random.Random, p: float = 0.5) -> tuple[str, str]:
+    """With probability p, spans of `en` the app protects that occur verbatim in `tgt` become the same
+    numbered placeholder on both sides (left to right, as the app numbers them)."""
+    from app.core.protect import PLACEHOLDER, find_protected
+
+    spans = [s for s in find_protected(en) if s.source in tgt]
+    if not spans or rng.random() >= p:
+        return en, tgt
+    k, out_en, out_tgt, pos = 0, [], tgt, 0
+    for s in spans[:N_PLACEHOLDERS]:
+        if s.source not in out_tgt:
+            continue
+        k += 1
+        tag = PLACEHOLDER.format(k)
+        out_en.append(en[pos:s.start] + tag)
+        pos = s.end
+        out_tgt = out_tgt.replace(s.source, tag, 1)
+    out_en.append(en[pos:])
+    return "".join(out_en), out_tgt
+
+
+def train_spm(run: Path, pairs: list[tuple[str, str, str]], vocab_size: int) -> Path:
+    """Joint unigram model over the English and target sides (each English line once)."""
+    import sentencepiece as spm
+
+    model = run / "spm.model"
+    if model.exists():
+        return model
+    run.mkdir(parents=True, exist_ok=True)
+    text = run / "spm_train.txt"
+    seen = set()
+    with open(text, "w", encoding="utf-8") as f:
+        for _lang, en, tgt in pairs:
+            if en not in seen:
+                seen.add(en)
+                f.write(en + "\n")
+            f.write(tgt + "\n")
+    spm.SentencePieceTrainer.train(
+        input=str(text), model_prefix=str(run / "spm"), vocab_size=vocab_size, model_type="unigram",
+        character_coverage=0.9999, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
+        user_defined_symbols=TAGS + placeholders(), num_threads=1, input_sentence_size=2_000_000,
+        shuffle_input_sentence=True, byte_fallback=False, split_digits=True,
+    )
+    text.unlink()
+    return model
+
+
+def encode(sp, pairs, rng: random.Random | None = None) -> list[tuple[list[int], int, list[int]]]:
+    """(English ids + </s>, target tag id, target ids + </s>) per pair; placeholders substituted when rng is given."""
+    tags = {lang: sp.piece_to_id(f"<2{lang}>") for lang in TARGETS}
+    out = []
+    for lang, en, tgt in pairs:
+        if rng is not None:
+            en, tgt = with_placeholders(en, tgt, rng)
+        s, t = sp.encode(en), sp.encode(tgt)
+        if s and t:
+            out.append((s[: MAX_LEN - 1] + [EOS], tags[lang], t[: MAX_LEN - 1] + [EOS]))
+    return out
+
+
+def make_batches(examples, max_tokens: int, seed: int) -> list[list[int]]:
+    from app.training.translation import make_batches as by_budget
+
+    return by_budget([(s, {"t": t}) for s, _tag, t in examples], max_tokens, seed)
+
+
+def collate(examples, idx):
+    import torch
+
+    b = [examples[i] for i in idx]
+    src = torch.zeros(len(b), max(len(e[0]) for e in b), dtype=torch.long)
+    tgt = torch.zeros(len(b), max(len(e[2]) for e in b) + 1, dtype=torch.long)
+    for j, (s, tag, t) in enumerate(b):
+        src[j, : len(s)] = torch.tensor(s)
+        tgt[j, : len(t) + 1] = torch.tensor([tag] + t)
+    return src, (src != PAD).long(), tgt[:, :-1], tgt[:, 1:]
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+def run_dir(size: str) -> Path:
+    return BASE / size
+
+
+def checkpoint_files(run: Path) -> list[Path]:
+    return sorted(run.glob("snap_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+
+
+def validation_nll(model, examples) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    model.eval()
+    tot, n = 0.0, 0
+    with torch.no_grad():
+        for idx in make_batches(examples, 6000, seed=0):
+            src, sm, ti, to = collate(examples, idx)
+            lg = model(src, sm, ti)
+            tot += F.cross_entropy(lg.reshape(-1, lg.shape[-1]), to.reshape(-1), ignore_index=PAD, reduction="sum").item()
+            n += int((to != PAD).sum())
+    model.train()
+    return tot / max(n, 1)
+
+
+def load_data(args, log):
+    rng = random.Random(args.seed)
+    train = docs("train", args.corpus)
+    if args.max_pairs:
+        rng.shuffle(train)
+        train = train[: args.max_pairs]
+    n_docs = len(train)
+    m30k = multi30k("train")
+    if args.max_pairs:
+        m30k = m30k[: max(1, args.max_pairs // 4)]
+    train = train + m30k * args.multi30k_repeat
+    valid = docs("valid", args.corpus)[: args.valid_pairs]
+    log.info(f"training pairs: {n_docs:,} documentation + {len(m30k):,} Multi30k x{args.multi30k_repeat}; "
+             f"validation {len(valid):,}")
+    if not n_docs:
+        raise SystemExit(f"No documentation corpus in {args.corpus}: run python -m app.training.mt_corpus first")
+    return train, valid
+
+
+def train(args) -> None:
+    import sentencepiece as spm
+    import torch
+    import torch.nn.functional as F
+
+    from app.training.mt_model import AlbertMT, MTConfig
+    from app.training.translation import lr_at
+
+    torch.set_num_threads(args.threads)
+    run = run_dir(args.size)
+    run.mkdir(parents=True, exist_ok=True)
+    log = get_logger(f"translation_docs.{args.size}", run / "train.log")
+    seed_everything(args.seed)
+    train_pairs, valid_pairs = load_data(args, log)
+    sp = spm.SentencePieceProcessor(model_file=str(train_spm(run, train_pairs, args.vocab)))
+    for ph in placeholders()[:2]:
+        assert len(sp.encode(ph)) <= 2, f"{ph} is not one piece"  # "▁" + the symbol at most
+    state_path = run / "last.pt"
+    cfg = dict(vocab_size=sp.get_piece_size(), dropout=args.dropout, max_positions=512, **SIZES[args.size])
+    st = load_checkpoint(state_path) if state_path.exists() else None
+    if st:
+        cfg = st["config"]
+    model = AlbertMT(MTConfig(**cfg))
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
+    step, epoch, pos, seconds = 0, 0, 0, 0.0
+    if st:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        step, epoch, pos, seconds = st["step"], st["epoch"], st["pos"], st["seconds"]
+        log.info(f"resumed at step {step} epoch {epoch} ({seconds / 60:.1f} min trained)")
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info(f"size {args.size} {cfg} parameters={n_params:,} threads={args.threads}")
+    valid = encode(sp, valid_pairs)
+    t_end = time.time() + args.minutes * 60
+    last_save, tok, loss_sum, t0 = time.time(), 0, 0.0, time.time()
+
+    def save():
+        torch.save(dict(model=model.state_dict(), optim=opt.state_dict(), step=step, epoch=epoch, pos=pos,
+                        seconds=seconds, config=cfg), run / "last.tmp")
+        (run / "last.tmp").replace(state_path)
+        torch.save({"model": model.state_dict(), "config": cfg, "step": step}, run / f"snap_{step}.pt")
+        for old in checkpoint_files(run)[: -args.keep]:
+            old.unlink()
+
+    model.train()
+    while time.time() < t_end:
+        # placeholders are drawn again every epoch, so a pair is seen with and without them
+        examples = encode(sp, train_pairs, random.Random(args.seed + epoch))
+        batches = make_batches(examples, args.max_tokens, seed=args.seed + epoch)
+        while pos < len(batches) and time.time() < t_end:
+            src, sm, ti, to = collate(examples, batches[pos])
+            lr = lr_at(step + 1, args.lr, args.warmup)
+            if args.cooldown_minutes > 0:
+                lr *= min(1.0, max(0.02, (t_end - time.time()) / (args.cooldown_minutes * 60)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ts = time.time()
+            logits = model(src, sm, ti)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), to.reshape(-1), ignore_index=PAD,
+                                   label_smoothing=args.smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            seconds += time.time() - ts
+            step += 1
+            pos += 1
+            n = int((to != PAD).sum())
+            tok += n
+            loss_sum += loss.item() * n
+            if step % args.log_every == 0:
+                log.info(f"step {step} ep {epoch} {pos}/{len(batches)} loss {loss_sum / tok:.3f} lr {lr:.2e} "
+                         f"{tok / (time.time() - t0):.0f} tgt tok/s")
+                tok, loss_sum, t0 = 0, 0.0, time.time()
+            if time.time() - last_save > args.save_minutes * 60:
+                save()
+                last_save = time.time()
+                log.info(f"snapshot {step}: validation NLL {validation_nll(model, valid):.3f}")
+        if pos >= len(batches):
+            epoch, pos = epoch + 1, 0
+            log.info(f"epoch {epoch} done at step {step}")
+    save()
+    log.info(f"done: step {step}, validation NLL {validation_nll(model, valid):.3f}")
+
+
+# ---- export -----------------------------------------------------------------------------------
+
+def export(args) -> Path:
+    import sentencepiece as spm
+    import torch
+
+    from app.training.mt_model import AlbertMT, DecoderExport, DecoderStepExport, EncoderExport, MTConfig
+    from app.training.translation_export import averaged_state, export_graphs, quantize
+
+    torch.set_num_threads(max(1, args.threads))
+    run = run_dir(args.size)
+    snaps = checkpoint_files(run)
+    if not snaps:
+        raise SystemExit(f"No checkpoints in {run}: train first with --minutes N")
+    cfg = load_checkpoint(snaps[-1])["config"]
+    model = AlbertMT(MTConfig(**cfg))
+    sp = spm.SentencePieceProcessor(model_file=str(run / "spm.model"))
+    valid = encode(sp, docs("valid", args.corpus)[: args.valid_pairs])
+    use, best = snaps[-1:], float("inf")
+    for k in range(1, min(len(snaps), args.keep) + 1):  # checkpoint averaging: the best number of last snapshots
+        model.load_state_dict(averaged_state(snaps[-k:]))
+        nll = validation_nll(model, valid) if valid else 0.0
+        print(f"average of last {k} snapshots: validation NLL {nll:.4f}", flush=True)
+        if nll < best:
+            use, best = snaps[-k:], nll
+    model.load_state_dict(averaged_state(use))
+    model.eval()
+    folder = run / "model"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    c = model.config
+    graphs = export_graphs(model, c.dec_layers, c.heads, c.d_model // c.heads, c.d_model, folder,
+                           EncoderExport(model), DecoderExport(model), DecoderStepExport(model), c.vocab_size)
+    graphs.update(quantize(folder, graphs))
+    shutil.copy(run / "spm.model", folder / "spm.model")
+    state = load_checkpoint(run / "last.pt")
+    training = {"size": args.size, "steps": state["step"], "epochs": state["epoch"],
+                "train_minutes": round(state["seconds"] / 60, 1),
+                "averaged_steps": [int(p.stem.split("_")[1]) for p in use], "validation_nll": round(best, 4)}
+    write_manifest_and_card(folder, cfg, graphs, sp, sum(p.numel() for p in model.parameters()), training,
+                            args.version)
+    print(f"exported {folder} (checkpoints {training['averaged_steps']})")
+    return folder
+
+
+def corpus_sources(corpus: Path = CORPUS) -> dict:
+    path = corpus / "stats.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def write_manifest_and_card(folder: Path, cfg: dict, graphs: dict, sp, n_params: int, training: dict,
+                            version: str, metrics: dict | None = None) -> None:
+    from app.core.protect import PLACEHOLDER
+    from app.core.registry import write_manifest
+    from app.training.mt_model import cache_names
+    from app.training.translation_export import variants
+
+    targets = {lang: {"decoder_start_token_id": sp.piece_to_id(f"<2{lang}>")} for lang in TARGETS}
+    past, _, _ = cache_names(cfg["dec_layers"])
+    stats = corpus_sources()
+    data = {
+        "format": 1, "id": MODEL_ID, "version": version, "task": "translation",
+        "name": "ALBERT-style translator for documents, English to French and German",
+        "languages": ["en", "fr", "de"], "source_lang": "en", "target_lang": "fr",
+        "domain": "software documentation and UI text (LibreOffice, GIMP, Debian, Qt) and image captions",
+        "targets": targets, "max_length": 400, "max_source_tokens": MAX_LEN,
+        "tokenizer": {"type": "sentencepiece", "source": "spm.model", "target": "spm.model",
+                      "vocab_size": sp.get_piece_size()},
+        "graphs": graphs, "variants": variants(graphs), "default_variant": "int8", "default_graph": "encoder_int8",
+        "encoder_output": "last_hidden_state", "decoder_start_token_id": targets["fr"]["decoder_start_token_id"],
+        "eos_token_id": EOS, "pad_token_id": PAD, "unk_token_id": UNK,
+        "suppress_token_ids": [PAD, UNK, BOS] + [sp.piece_to_id(t) for t in TAGS], "max_repeat": 3,
+        "placeholders": {"format": PLACEHOLDER, "max": N_PLACEHOLDERS},
+        "decoder_cache": {"layers": cfg["dec_layers"], "heads": cfg["heads"], "head_dim": cfg["d_model"] // cfg["heads"],
+                          "past_inputs": past, "layout": "batch, heads, length, head_dim"},
+        "architecture": {**cfg, "parameters": n_params}, "training": training, "metrics": metrics or {},
+        "corpus": {k: v for k, v in stats.items() if k in ("sources", "splits", "packages")},
+        "license": "weights derived from MPL-2.0, GFDL-1.2+, GPL-2.0+ and LGPL/GPL documentation and UI strings, "
+                   "and Multi30k (research use); see MODEL_CARD.md",
+        "base_model": "none (trained from scratch)",
+        "files": [g["file"] for g in graphs.values()] + ["spm.model"],
+    }
+    write_manifest(folder, data)
+    (folder / "MODEL_CARD.md").write_text(card(data), encoding="utf-8")
+
+
+def card(m: dict) -> str:
+    from app.training.mt_corpus import stats_markdown
+
+    a, tr = m["architecture"], m["training"]
+    met = m.get("metrics") or {}
+    rows = [f"| {k} | {v['bleu']:.1f} | {v['chrf']:.1f} | {v['sentences']} |" for k, v in sorted(met.get("quality", {}).items())]
+    quality = "\n".join(["| split / lang / graphs / decoding | BLEU | chrF | sentences |", "|---|---|---|---|", *rows]) \
+        if rows else "Not measured yet: `python -m app.training.translation_docs --evaluate`."
+    corpus = stats_markdown(m["corpus"]) if m.get("corpus", {}).get("sources") else "(corpus statistics missing)"
+    return f"""# {m['name']}
+
+- Model id `{m['id']}` {m['version']}; English -> French (`<2fr>`) and German (`<2de>`) from one network.
+- Domain: {m['domain']}. Trained from scratch; check anything that matters.
+
+## Architecture
+Factorized embeddings ({a['vocab_size']} x {a['embedding_size']} -> d_model {a['d_model']}), one shared encoder
+layer applied {a['enc_repeats']} times ({a['heads']} heads, FFN {a['ffn']}), {a['dec_layers']} decoder layers, tied
+output; {a['parameters']:,} parameters. Placeholders ｟1｠..｟{m['placeholders']['max']}｠ are single pieces; numbers,
+links, file names, code, product names and glossary terms are masked with them and copied back.
+
+## Training
+Size `{tr['size']}`, {tr['steps']} updates, {tr['train_minutes']} minutes; exported weights average the snapshots
+{tr['averaged_steps']} (chosen by validation loss on the documentation validation split).
+
+## Data (split by document; statistics of the corpus build)
+{corpus}
+
+## Evaluation (sacrebleu 13a / chrF2, documentation validation split and Multi30k val)
+{quality}
+
+## Licences
+Documentation: LibreOffice help (MPL-2.0), GIMP help (GFDL-1.2+), Debian Reference and Debian FAQ (GPL-2.0+),
+Qt translations (LGPL-3.0/GPL); Multi30k (research use; Elliott et al. 2016). gnome-user-docs is held back for
+independent evaluation and was not used.
+"""
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+
+def evaluate(args) -> dict:
+    import sacrebleu
+
+    from app.core.registry import read_manifest, write_manifest
+    from app.core.runtime import RuntimeOptions
+    from app.core.translate import Translator
+    from app.training.translation_export import speed_table
+
+    folder = run_dir(args.size) / "model"
+    man = read_manifest(folder)
+    opts = RuntimeOptions(device="cpu", intra_op_threads=max(1, args.threads))
+    quality, speed = {}, []
+    sets = {"docs": docs("valid", args.corpus), "multi30k": multi30k("val")}
+    for variant in [v for v in args.variants.split(",") if v]:
+        tr = Translator.from_manifest(man, opts, graph=variant)
+        for name, pairs in sets.items():
+            for lang in TARGETS:
+                rows = [(e, t) for lg, e, t in pairs if lg == lang][: args.limit or None]
+                if not rows:
+                    continue
+                for beam in ([4] if args.beam_only else [1, 4]):
+                    hyp = tr.translate_batch([e for e, _ in rows], beam=beam, target_lang=lang)
+                    ref = [t for _, t in rows]
+                    key = f"{name} {lang} {variant} {'greedy' if beam == 1 else 'beam 4'}"
+                    quality[key] = {"bleu": sacrebleu.corpus_bleu(hyp, [ref]).score,
+                                    "chrf": sacrebleu.corpus_chrf(hyp, [ref]).score, "sentences": len(rows)}
+                    print(f"{key}: BLEU {quality[key]['bleu']:.1f} chrF {quality[key]['chrf']:.1f}", flush=True)
+        if args.speed_sentences:
+            src = [e for lg, e, _ in sets["docs"] if lg == "fr"][: args.speed_sentences]
+            for r in speed_table(tr, src, 4, "fr"):
+                speed.append({**r, "variant": variant})
+    metrics = {"quality": quality, "speed": speed, "sacrebleu": sacrebleu.__version__}
+    save_json(metrics, run_dir(args.size) / "metrics.json")
+    raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    raw["metrics"] = metrics
+    write_manifest(folder, raw)
+    (folder / "MODEL_CARD.md").write_text(card(raw), encoding="utf-8")
+    return metrics
+
+
+def install(args) -> Path:
+    """Copy the exported folder into models/ (it becomes installable and selectable; the default model
+    stays what the registry's defaults say)."""
+    src = run_dir(args.size) / "model"
+    dst = MODELS_DIR / MODEL_ID
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    return dst
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=sorted(SIZES), default="base")
+    p.add_argument("--minutes", type=float, default=0)
+    p.add_argument("--export", action="store_true")
+    p.add_argument("--evaluate", action="store_true")
+    p.add_argument("--install", action="store_true", help="copy the exported model into models/")
+    p.add_argument("--all", action="store_true", help="train --minutes, export, evaluate")
+    p.add_argument("--corpus", type=Path, default=CORPUS)
+    p.add_argument("--vocab", type=int, default=20000, help="joint SentencePiece pieces (16k-24k for the real runs)")
+    p.add_argument("--max-pairs", type=int, default=0, help="use only this many documentation pairs (tiny runs)")
+    p.add_argument("--multi30k-repeat", type=int, default=1)
+    p.add_argument("--valid-pairs", type=int, default=2000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--smoothing", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=7e-4)
+    p.add_argument("--warmup", type=int, default=4000)
+    p.add_argument("--max-tokens", type=int, default=6000, help="target tokens per batch")
+    p.add_argument("--save-minutes", type=float, default=15)
+    p.add_argument("--cooldown-minutes", type=float, default=0)
+    p.add_argument("--keep", type=int, default=5, help="snapshots kept for averaging")
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--version", default="2.0.0")
+    p.add_argument("--variants", default="int8,fp32")
+    p.add_argument("--limit", type=int, default=0, help="evaluate on the first N pairs per set")
+    p.add_argument("--beam-only", action="store_true", help="evaluate beam 4 only")
+    p.add_argument("--speed-sentences", type=int, default=64)
+    args = p.parse_args(argv)
+    if args.minutes > 0:
+        train(args)
+    if args.export or args.all:
+        export(args)
+    if args.evaluate or args.all:
+        evaluate(args)
+    if args.install:
+        print(f"installed {install(args)}")
+
+
+if __name__ == "__main__":
+    main()
