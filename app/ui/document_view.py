@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.names import shown
 from app.core.types import Analysis
 from app.ui.theme import highlight_color, legend_html
 from app.ui.widgets import ElidedLabel, SentimentBadge, display_name
@@ -377,7 +378,7 @@ class DetailsPane(QWidget):
             return
         doc = analysis.document
         f = self.fields
-        f["Source"].setText(doc.source)
+        f["Source"].setText(shown(doc.source))
         f["Format"].setText(f"{doc.format}, {doc.encoding}")
         f["Characters"].setText(f"{len(doc.text):,}")
         sent = analysis.sentiment
@@ -465,11 +466,11 @@ class DocumentPage(QWidget):
             self.badge.set_result(None, None)
         else:
             doc = analysis.document
-            name = display_name(doc.source, doc.title)
+            name = shown(display_name(doc.source, doc.title))
             self.title.setText(name)
-            self.subtitle.setText(doc.title if doc.title and doc.title != name else "")
+            self.subtitle.setText(shown(doc.title) if doc.title and shown(doc.title) != name else "")
             self.subtitle.setVisible(bool(self.subtitle.text()))
-            self.source.setText(doc.source)
+            self.source.setText(shown(doc.source))
             s = analysis.sentiment
             self.badge.set_result(s.label if s else None, s.score if s else None,
                                   [lab for lab, _ in s.probabilities] if s else None,
