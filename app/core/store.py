@@ -913,6 +913,25 @@ class Store:
                  "label": label.strip(), "created_at": _now()}
             ).last_pk
 
+    def ranking_pool(self, model_id: str, limit: int = 1000) -> list[tuple[int, str, str, str, tuple | None]]:
+        """(id, title, source, text, stored probabilities) of the newest documents, in one query, for Label next:
+        where `model_id` already labelled a document its stored class probabilities come along (no need to
+        run the model again), else None."""
+        rows = self._rows(
+            """SELECT d.id AS id, d.title AS title, d.source AS source, d.text AS text,
+                 (SELECT r.payload FROM results r WHERE r.document_id = d.id AND r.task = 'sentiment'
+                    AND r.model_id = :model ORDER BY r.created_at DESC, r.id DESC LIMIT 1) AS payload
+               FROM documents d ORDER BY d.added_at DESC, d.id DESC LIMIT :limit""",
+            {"model": model_id, "limit": limit},
+        )
+        out = []
+        for r in rows:
+            probs = None
+            if r["payload"]:
+                probs = tuple((str(k), float(v)) for k, v in json.loads(r["payload"]).get("probabilities", ()))
+            out.append((r["id"], r["title"] or "", loaded(r["source"]), r["text"], probs or None))
+        return out
+
     def labels(self) -> list[LabelRow]:
         rows = self._rows(
             "SELECT id, text, label, document_id, sentence_index, created_at FROM labels ORDER BY id"

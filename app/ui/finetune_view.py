@@ -6,6 +6,7 @@ crash or out-of-memory there ends in a message here, never in a closed window.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -356,11 +357,29 @@ class FineTuneView(QWidget):
         av = QVBoxLayout(al)
         self.suggest_button = QPushButton("Find documents to label")
         self.suggest_button.clicked.connect(self.suggest_documents)
+        self.suggest_cancel = QPushButton("Cancel")
+        self.suggest_cancel.setEnabled(False)
+        self.suggest_cancel.clicked.connect(lambda: self.suggest_op.cancel() if self.suggest_op else None)
+        self.suggest_progress = QProgressBar()
+        self.suggest_progress.setRange(0, 1000)
+        self.suggest_progress.setValue(0)
+        self.suggest_progress.setTextVisible(False)
+        self.suggest_progress.setMaximumHeight(10)
+        self.suggest_progress.hide()
+        self.suggest_info = QLabel("")
+        self.suggest_info.setWordWrap(True)
+        self.suggest_op: BackgroundOp | None = None
+        self._rank_cache: dict = {}  # (model, opening) -> probabilities: a second ranking is instant
         self.suggestions = QListWidget()
         self.suggestions.setContextMenuPolicy(Qt.CustomContextMenu)
         self.suggestions.customContextMenuRequested.connect(self._suggestion_menu)
         self.suggestions.itemDoubleClicked.connect(lambda it: self.documentRequested.emit(it.data(Qt.UserRole).document_id))
-        av.addWidget(self.suggest_button)
+        srow = QHBoxLayout()
+        srow.addWidget(self.suggest_button, 1)
+        srow.addWidget(self.suggest_cancel)
+        av.addLayout(srow)
+        av.addWidget(self.suggest_progress)
+        av.addWidget(self.suggest_info)
         av.addWidget(self.suggestions)
         lv.addWidget(al, 1)
         split.addWidget(left)
@@ -415,8 +434,9 @@ class FineTuneView(QWidget):
         def done(result) -> None:
             n, data, problem = result
             self.library_dataset = data
-            self.library_info.setText(f"{n} labels in the library" + (f": {data.describe()}" if data else "")
-                                      + (f"\n{problem}" if problem and n else ""))
+            self._library_problem = problem if problem and n else ""
+            self.library_info.setText(("1 label" if n == 1 else f"{n} labels") + " in the library"
+                                      + (f": {data.describe()}" if data else ""))
             if self.use_library.isChecked():
                 self._source_changed()
 
@@ -489,7 +509,9 @@ class FineTuneView(QWidget):
         else:
             self.dataset = self.library_dataset
             if self.dataset is None:
-                self._set_data_problem("The library's labels cannot be used yet (see above).")
+                # the reason is shown only now: while "From a file" is chosen it does not concern the user
+                self._set_data_problem(getattr(self, "_library_problem", "")
+                                       or "The library has no labels yet: right-click sentences to label them.")
             else:
                 self.data_info.setText(self.dataset.describe())
         self._update_buttons()
@@ -667,10 +689,10 @@ class FineTuneView(QWidget):
 
     def suggest_documents(self) -> BackgroundOp:
         """Rank the library's unlabelled documents by how unsure the model (the new one, else the default) is."""
-        registry, db_path = self.registry, self.store_path
+        registry, db_path, cache = self.registry, self.store_path, self._rank_cache
         model_id = self.report.model_id if self.report is not None else None
 
-        def rank():
+        def rank(ctx):
             from app.core.active_learning import rank_library
             from app.core.runtime import RuntimeOptions
             from app.core.sentiment import SentimentModel
@@ -678,22 +700,41 @@ class FineTuneView(QWidget):
 
             man = registry.get(model_id) if model_id else registry.default("sentiment")
             model = SentimentModel(man, RuntimeOptions(device="cpu"))
+            t0 = time.perf_counter()
             with Store(db_path) as store:
-                return model.labels, rank_library(model, store, limit=30)
+                ranked = rank_library(model, store, limit=30, progress=ctx.progress, cancelled=ctx.cancelled,
+                                      cache=cache)
+            return model.labels, ranked, f"{man.id} {man.version}", time.perf_counter() - t0
+
+        def busy(on: bool) -> None:
+            self.suggest_button.setEnabled(not on)
+            self.suggest_cancel.setEnabled(on)
+            self.suggest_progress.setVisible(on)
+            self.suggest_progress.setValue(0)
 
         def done(result) -> None:
-            labels, ranked = result
+            labels, ranked, who, seconds = result
+            busy(False)
             self._suggest_labels = labels
             self.suggestions.clear()
             for r in ranked:
-                it = QListWidgetItem(f"{r.title}  ·  guess: {r.label} ({r.score:.2f})\n{r.snippet}")
+                it = QListWidgetItem(f"{r.title}  ·  guess: {r.label} ({r.score:.2f})")
                 it.setData(Qt.UserRole, r)
-                it.setToolTip("Right-click to label this document; double-click to open it")
+                it.setToolTip(f"{r.snippet}\n\nRight-click to label this document; double-click to open it")
                 self.suggestions.addItem(it)
-            if not ranked:
-                self.suggestions.addItem("No unlabelled documents in the library.")
+            self.suggest_info.setText(f"{len(ranked)} documents {who} is least sure of (ranked in {seconds:.1f} s)"
+                                      if ranked else "No unlabelled documents in the library.")
 
-        return BackgroundOp(self, rank, success=done, progress_label="Ranking documents…").run()
+        def failed(exc) -> None:
+            busy(False)
+            self.suggest_info.setText("Ranking cancelled." if isinstance(exc, Cancelled) else describe_error(exc))
+
+        busy(True)
+        self.suggest_info.setText("Ranking the library's documents…")
+        self.suggest_op = BackgroundOp(self, rank, success=done, failure=failed,
+                                       progress=lambda f: self.suggest_progress.setValue(round(1000 * f)),
+                                       progress_label="Ranking documents…").run()
+        return self.suggest_op
 
     def _suggestion_menu(self, pos) -> None:
         it = self.suggestions.itemAt(pos)

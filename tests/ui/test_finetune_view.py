@@ -186,3 +186,51 @@ def test_zero_one_labels_get_names_and_a_worse_model_asks_before_becoming_defaul
     box = view.make_default()
     box.button(QMessageBox.Yes).click()
     assert reg.default("sentiment").id == new_id
+
+
+def test_label_next_lists_each_document_once_and_ranks_a_thousand_quickly(qtbot, tiny_models, tmp_path):
+    import time
+
+    from app.core.store import Store
+    from app.core.types import Analysis, Document
+    from app.ui.finetune_view import FineTuneView
+
+    reg = Registry(roots=[tiny_models], settings_file=tmp_path / "defaults.json")
+    db = tmp_path / "library.db"
+    words = "great terrible slow friendly broken perfect late rude".split()
+    with Store(db) as store:
+        for i in range(1000):
+            text = f"Ticket {i}: the delivery was {words[i % 8]} and the shop {words[(i * 3) % 8]} (order {i})."
+            store.save_analysis(Analysis(Document(f"/t/ticket{i}.txt", text, title=text[:30],
+                                                  content_hash=f"h{i}")), None, {})
+        # the same words again, only spaced and cased differently: one entry, not two
+        store.save_analysis(Analysis(Document("/t/copy.txt", "TICKET 0:  the delivery was great and the shop great "
+                                              "(order 0).", content_hash="copy")), None, {})
+        store.add_label("Ticket 1: the delivery was terrible and the shop broken (order 1).", "negative",
+                        document_id=2)
+    view = FineTuneView(registry=reg, store_path=db)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: "1 label in the library" in view.library_info.text(), timeout=30000)
+    assert view.use_file.isChecked() and "cannot" not in view.data_info.text()  # no library warning here
+
+    t0 = time.monotonic()
+    op = view.suggest_documents()
+    assert view.suggest_cancel.isEnabled() and not view.suggest_button.isEnabled()
+    qtbot.waitUntil(lambda: op.finished, timeout=60000)
+    seconds = time.monotonic() - t0
+    assert seconds < 5.0, seconds
+    items = [view.suggestions.item(i).data(Qt.UserRole) for i in range(view.suggestions.count())]
+    assert len(items) == 30
+    ids = [r.document_id for r in items]
+    assert len(set(ids)) == len(ids)
+    texts = {" ".join(r.snippet.lower().split()) for r in items}
+    assert len(texts) == len(items)  # no text twice
+    assert 2 not in ids  # the labelled one is left out
+    margins = [r.margin for r in items]
+    assert margins == sorted(margins)
+    assert "ranked in" in view.suggest_info.text()
+    # a second ranking reuses what the first computed
+    op = view.suggest_documents()
+    qtbot.waitUntil(lambda: op.finished, timeout=60000)
+    assert [view.suggestions.item(i).data(Qt.UserRole).document_id for i in range(30)] == ids
