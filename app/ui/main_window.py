@@ -429,7 +429,14 @@ class MainWindow(QMainWindow):
         tasks = tuple(t for t in tasks if t == "translation" or self.ctx.registry.for_task(t))
         return AnalysisOptions(tasks=tasks or ("sentiment",), sentences=n, ratio=ratio,
                                target_lang=kw.get("target_lang") or self.document.translation.language.currentData() or "fr",
-                               neutral_band=self.ctx.neutral_band)
+                               neutral_band=self.ctx.neutral_band,
+                               # the glossary chosen in the document translator, remembered in the settings
+                               glossary=self._glossary())
+
+    def _glossary(self) -> str | None:
+        """The glossary chosen in the document translator (remembered in the settings), if it still exists."""
+        path = str(self.settings.value("translation/glossary", "") or "")
+        return path if path and Path(path).is_file() else None
 
     def _show_opened(self, opened: OpenedDocument) -> None:
         self.document.show_analysis(opened.stored, opened.document_id, opened.fresh)

@@ -116,3 +116,31 @@ def test_document_view_shows_the_input_language(qtbot):
     with qtbot.waitSignal(pane.document_requested) as sig:
         pane.whole.click()
     assert sig.args == ["fr"]
+
+
+def test_window_uses_the_remembered_glossary_and_opens_the_document_translator(qtbot, tiny_models, tmp_path,
+                                                                                settings, wait_op):
+    from app.core.registry import Registry
+    from app.ui.context import AppContext
+    from app.ui.main_window import MainWindow
+
+    gl = tmp_path / "terms.txt"
+    gl.write_text("spreadsheet = classeur\n", encoding="utf-8")
+    settings.setValue("translation/glossary", str(gl))
+    ctx = AppContext(tmp_path / "lib.db", Registry(roots=[tiny_models, SHIPPED], settings_file=tmp_path / "d.json"),
+                     "cpu")
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    doc = tmp_path / "short.txt"
+    doc.write_text("Two dogs play in the snow with a spreadsheet.", encoding="utf-8")
+    wait_op(win.open_file(str(doc)))
+    assert win.document.translation.detected.text().startswith("Input language: English")
+    wait_op(win.translate("fr"), timeout_s=120)
+    assert "classeur" in win.document.analysis.translation.text
+    dlg = win.translate_document("de")
+    assert dlg.language.currentData() == "de" and dlg.glossary_label.text() == "Glossary: terms.txt"
+    wait_op(dlg.start(), timeout_s=120)
+    assert "1 of 1 paragraphs translated into de" in dlg.status.text()
+    dlg.close()
+    ctx.close()
