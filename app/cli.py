@@ -90,6 +90,26 @@ def _short_path(path: str, n: int) -> str:
     return path if len(path) <= n else "…" + path[len(path) - n + 1:]
 
 
+def _stdin_reader(args):
+    """A run_batch `read` that gives the text piped in for the path "-" and reads files as usual."""
+    from app.core.documents import iter_documents
+    from app.core.errors import DocumentError
+    from app.core.pasted import document_from_text
+
+    text = sys.stdin.read()
+    try:
+        piped = document_from_text(text, source="<stdin>")
+    except DocumentError as exc:
+        piped = exc
+
+    def read(path):
+        if str(path) == "-":
+            return iter([piped])
+        return iter_documents([path], text_field=args.text_field, max_chars=args.max_chars)
+
+    return read
+
+
 def cmd_analyze(args) -> int:
     from app.core.analyzer import AnalysisOptions, parse_tasks
     from app.core.errors import AlbertStudioError
@@ -114,12 +134,14 @@ def cmd_analyze(args) -> int:
         _err("--max-chars must be at least 1")
         return EXIT_USAGE
     run_batch = functools.partial(run_local_batch, max_chars=args.max_chars)
+    if "-" in args.paths:  # `analyze -`: the text comes from standard input, read like any document
+        run_batch = functools.partial(run_batch, read=_stdin_reader(args))
     if args.glossary and not Path(args.glossary).is_file():
         _err(f"--glossary: no such file {args.glossary}")
         return EXIT_USAGE
     opts = AnalysisOptions(tasks=tasks, sentences=args.sentences or 3, ratio=args.ratio,
                            target_lang=args.target_lang, beam=args.beam, glossary=args.glossary,
-                           any_language=args.any_language)
+                           any_language=args.any_language, neutral_band=args.neutral_band)
     analyzer = _analyzer(args)
     # The table is printed as results arrive, in fixed-width columns: nothing is kept per document
     columns = [("source", 48)] + [{"sentiment": ("sentiment", 14), "summary": ("summary", 70),
@@ -357,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--ratio", type=float, default=None, help="summary length as a fraction of the sentences")
         sp.add_argument("--target-lang", default="fr", help="translation target language (see `models list`)")
         sp.add_argument("--beam", type=int, default=4, help="beam size for translation (1 = greedy)")
+        from app.ui.main import band_value  # no Qt import
+
+        sp.add_argument("--neutral-band", type=band_value, default=None, metavar="B",
+                        help="sentiment |p(positive) - 0.5| below B is labelled neutral, 0 = off "
+                             "(default: the model's own; JSON keeps p_positive)")
         sp.add_argument("--glossary", help="translation glossary: terms kept or forced (see `translate --help`)")
         sp.add_argument("--any-language", action="store_true",
                         help="translate documents even when they do not look like the model's source language")
@@ -373,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         common(sp)
 
     a = sub.add_parser("analyze", help="analyse files, folders or table files")
-    a.add_argument("paths", nargs="+", help="file, folder, or .csv/.jsonl with one document per row")
+    a.add_argument("paths", nargs="+", help="file, folder, or .csv/.jsonl with one document per row; "
+                                           "- reads the text from standard input")
     analysis_args(a)
     a.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="ray: spread the batch over a Ray cluster (pip install 'albert-studio[cluster]')")
