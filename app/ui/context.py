@@ -51,6 +51,17 @@ def analyze_new(analyzer: Analyzer, db_path: str, document: Document, opts: Anal
         return OpenedDocument(doc_id, store.load_analysis(doc_id), analysis)
 
 
+def analyze_unsaved(analyzer: Analyzer, document: Document, opts: AnalysisOptions,
+                    op: OpContext | None = None) -> Analysis:
+    """Analyse a document that is not kept in the library (pasted text the user did not keep)."""
+    analysis = analyzer.analyze(document, opts, op.cancelled if op else None, op.progress if op else None)
+    if analysis.error:
+        from app.core.errors import DocumentError
+
+        raise DocumentError(document.source, analysis.error)
+    return analysis
+
+
 def analyze_stored(analyzer: Analyzer, db_path: str, document_id: int, opts: AnalysisOptions,
                    op: OpContext | None = None) -> OpenedDocument:
     """Run tasks again on a document already in the library (new summary length, a translation...)."""

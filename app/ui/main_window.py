@@ -24,11 +24,20 @@ from app.core.documents import SUPPORTED_SUFFIXES, TABLE_SUFFIXES
 from app.core.store import Store
 from app.ui.about import AboutDialog
 from app.ui.batch_view import BatchView
-from app.ui.context import AppContext, OpenedDocument, analyze_file, analyze_stored, export_library
+from app.ui.context import (
+    AppContext,
+    OpenedDocument,
+    analyze_file,
+    analyze_new,
+    analyze_stored,
+    analyze_unsaved,
+    export_library,
+)
 from app.ui.document_view import DocumentPage
 from app.ui.library import LibraryPane, documents_text
 from app.ui.models_view import ModelsView
 from app.ui.ops import BackgroundOp, report_error
+from app.ui.paste import PasteDialog
 from app.ui.preferences import Preferences, PreferencesDialog
 from app.ui.theme import app_icon
 from app.ui.widgets import ElidedLabel, MessageBanner
@@ -159,6 +168,8 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         A = self._action
         self.act_open = A("&Open…", self.open_dialog, QKeySequence.Open, "Open one or more documents")
+        self.act_paste = A("New from &Clipboard…", self.paste_text, QKeySequence.Paste,
+                           "Analyse text from the clipboard (Ctrl+V where no text field has the focus)")
         self.act_open_folder = A("Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O", "Analyse every document in a folder")
         self.act_export_csv = A("Export Library as &CSV…", lambda: self.export_dialog("csv"), "Ctrl+E", "Export every analysed document")
         self.act_export_jsonl = A("Export Library as &JSONL…", lambda: self.export_dialog("jsonl"), "Ctrl+Shift+E")
@@ -185,7 +196,7 @@ class MainWindow(QMainWindow):
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        m.addActions([self.act_open, self.act_open_folder])
+        m.addActions([self.act_open, self.act_open_folder, self.act_paste])
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._fill_recent()
@@ -440,8 +451,11 @@ class MainWindow(QMainWindow):
 
     def _show_opened(self, opened: OpenedDocument) -> None:
         self.document.show_analysis(opened.stored, opened.document_id, opened.fresh)
-        self.library.refresh()
-        self.library.select_document(opened.document_id)
+        if opened.document_id is None:
+            self.document.source.setText("Pasted text, not kept in the library")
+        else:
+            self.library.refresh()
+            self.library.select_document(opened.document_id)
         self._update_status({m.provider for m in opened.fresh.models if m.provider} if opened.fresh else None)
         if opened.fresh is not None:
             self.statusBar().showMessage(f"Analysed {opened.stored.document.title} in {opened.fresh.seconds:.2f} s", 5000)
@@ -485,8 +499,49 @@ class MainWindow(QMainWindow):
 
         return BackgroundOp(self, op, success=done, progress_label="Removing from the library…").run()
 
+    def paste_text(self) -> PasteDialog:
+        """File > New from Clipboard (Ctrl+V): the clipboard's text in an editable box, analysed on OK."""
+        keep = self.settings.value("paste/keep", "false") in (True, "true")
+        dlg = PasteDialog.from_clipboard(keep, self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self.analyze_text(*dlg.chosen()))
+        dlg.open()
+        self.paste_dialog = dlg
+        return dlg
+
+    def analyze_text(self, text: str, title: str | None = None, keep: bool = False) -> BackgroundOp | None:
+        """Analyse text that came from no file; with `keep` it is stored in the library like a document."""
+        from app.core.errors import DocumentError
+        from app.core.pasted import document_from_text
+
+        self.settings.setValue("paste/keep", keep)
+        try:
+            document = document_from_text(text, title=title)
+        except DocumentError as exc:
+            self.report_error(str(exc))
+            return None
+        self.banner.dismiss()
+        self.pages.setCurrentWidget(self.document)
+        analyzer, db_path, opts = self.ctx.analyzer, self.ctx.db_path, self._options(("sentiment", "summary"))
+        if keep:
+            return self._document_op(lambda op: analyze_new(analyzer, db_path, document, opts, op),
+                                     "Analysing the pasted text…", "the pasted text")
+        return self._document_op(lambda op: OpenedDocument(None, *[analyze_unsaved(analyzer, document, opts, op)] * 2),
+                                 "Analysing the pasted text…", "the pasted text")
+
     def _run_on_open(self, tasks: tuple[str, ...], label: str, **kw) -> BackgroundOp | None:
         doc_id = self.document.document_id
+        current = self.document.analysis
+        if doc_id is None and current is not None:  # pasted text not kept: run on it, keep the rest shown
+            analyzer, opts = self.ctx.analyzer, self._options(tasks, **kw)
+
+            def op(ctx):
+                fresh = analyze_unsaved(analyzer, current.document, opts, ctx)
+                merged = replace(current, **{t: getattr(fresh, t) for t in ("sentiment", "summary", "translation")
+                                            if getattr(fresh, t) is not None})
+                return OpenedDocument(None, merged, fresh)
+
+            return self._document_op(op, label, "the text")
         if doc_id is None:
             self.report_error("Open a document first (Ctrl+O or double-click one in the library).")
             return None
