@@ -479,13 +479,18 @@ class BatchView(QWidget):
 
     def export_dialog(self, fmt: str) -> None:
         ext = "csv" if fmt == "csv" else "jsonl"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {ext.upper()}", str(Path(self._last_dir()) / f"results.{ext}"),
+        win = self.window()
+        folder = win.export_dir() if hasattr(win, "export_dir") else str(Path.home())
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {ext.upper()}", str(Path(folder) / f"results.{ext}"),
                                               f"{ext.upper()} (*.{ext})")
         if path:
             self.export(path, fmt)
 
     def export(self, path: str, fmt: str) -> BackgroundOp:
         """Write this batch's results (or the whole library if no batch ran) in the background."""
+        win = self.window()
+        if hasattr(win, "remember_export"):
+            win.remember_export(path)
         run_id = self.report.run_id if self.report else None
         db_path = self.ctx.db_path
         return BackgroundOp(

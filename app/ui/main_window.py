@@ -623,12 +623,26 @@ class MainWindow(QMainWindow):
     def export_dialog(self, fmt: str) -> None:
         ext = "csv" if fmt == "csv" else "jsonl"
         path, _ = QFileDialog.getSaveFileName(self, f"Export Library as {ext.upper()}",
-                                              str(Path(self.last_dir()) / f"albert-studio.{ext}"), f"{ext.upper()} (*.{ext})")
+                                              str(Path(self.export_dir()) / f"albert-studio.{ext}"), f"{ext.upper()} (*.{ext})")
         if path:
             self.export_library(path, fmt)
 
+    def export_dir(self) -> str:
+        """Where exports are proposed: the last export's folder, else Documents; never a batch's input folder."""
+        from PySide6.QtCore import QStandardPaths
+
+        saved = str(self.settings.value("paths/export_dir", "") or "")
+        if saved and Path(saved).is_dir():
+            return saved
+        docs = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation)
+        return docs if docs and Path(docs).is_dir() else str(Path.home())
+
+    def remember_export(self, path: str) -> None:
+        self.settings.setValue("paths/export_dir", str(Path(path).parent))
+
     def export_library(self, path: str, fmt: str) -> BackgroundOp:
         db_path = self.ctx.db_path
+        self.remember_export(path)
         return BackgroundOp(self, lambda: export_library(db_path, path, fmt),
                             success=lambda n: self.report_info(f"Exported {n} documents to {path}"),
                             progress_label=f"Exporting {fmt.upper()}…").run()

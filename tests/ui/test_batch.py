@@ -188,3 +188,22 @@ def test_cancel_inside_a_chunk_within_a_second_and_cancelled_is_not_an_error(win
     assert batch.report.status == "done"
     assert batch.report.reused == report.analyses
     assert batch.report.analyses == 40
+
+
+def test_export_proposes_the_last_export_folder_never_the_input_folder(window, batch_folder, tmp_path, wait_op,
+                                                                        monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window.open_paths([str(batch_folder)])
+    wait_op(window.batch.op)
+    proposed = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (proposed.append(a[2]) or "", "")))
+    window.batch.export_dialog("csv")
+    assert not proposed[-1].startswith(str(batch_folder))  # the batch's input folder is never proposed
+    out = tmp_path / "exports"
+    out.mkdir()
+    wait_op(window.batch.export(str(out / "r.csv"), "csv"))
+    window.batch.export_dialog("csv")
+    window.export_dialog("jsonl")
+    assert proposed[-2:] == [str(out / "results.csv"), str(out / "albert-studio.jsonl")]
