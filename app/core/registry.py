@@ -372,3 +372,19 @@ class Registry:
         if m.origin != "user":
             raise ModelError(f"{model_id} ships with the application and cannot be removed")
         shutil.rmtree(m.folder)
+
+    def rename(self, model_id: str, name: str) -> Manifest:
+        """Give a user model another display name (its id, which stored results refer to, stays)."""
+        m = self.get(model_id)
+        if m.origin != "user":
+            raise ModelError(f"{model_id} ships with the application and cannot be renamed")
+        name = " ".join((name or "").split())
+        if not name or len(name) > 200:
+            raise ModelError("A model's name must have 1 to 200 characters.")
+        path = m.folder / MANIFEST
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["name"] = name
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return self.get(model_id)

@@ -10,7 +10,9 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -27,7 +29,25 @@ from app.ui.context import AppContext, providers_in_use
 from app.ui.ops import BackgroundOp, report_error
 from app.ui.widgets import human_size
 
-COLUMNS = ("Model", "Version", "Task", "Languages", "Size", "Metrics", "Origin", "Default")
+COLUMNS = ("Model", "Version", "Task", "Languages", "Size", "Added", "Metrics", "Origin", "Default")
+METRICS_COL, ORIGIN_COL, DEFAULT_COL = 6, 7, 8
+# Providers a local model can run on. onnxruntime also lists ones that cannot (AzureExecutionProvider calls a
+# cloud endpoint; others need hardware or a build this installation lacks): those are not offered.
+LOCAL_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
+
+
+def usable_providers() -> list[str]:
+    have = available_providers()
+    return [p for p in LOCAL_PROVIDERS if p in have]
+
+
+def added_text(m: Manifest) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromtimestamp((m.folder / "manifest.json").stat().st_mtime).strftime("%Y-%m-%d")
+    except OSError:
+        return "–"
 DEVICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 
 
@@ -106,7 +126,7 @@ class ModelsView(QWidget):
         self.table.setWordWrap(False)
         hdr = self.table.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.ResizeToContents)
-        hdr.setSectionResizeMode(5, QHeaderView.Stretch)
+        hdr.setSectionResizeMode(METRICS_COL, QHeaderView.Stretch)
         self.table.itemSelectionChanged.connect(self._show_card)
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
@@ -128,7 +148,8 @@ class ModelsView(QWidget):
             item.setToolTip("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu and a CUDA driver)")
         self.device.setCurrentIndex(max(0, self.device.findData(ctx.device)))
         self.device.currentIndexChanged.connect(self._device_chosen)
-        self.available = QLabel("Available providers: " + ", ".join(have))
+        self.available = QLabel("Can run on: " + ", ".join(p.replace("ExecutionProvider", "") for p in usable_providers()))
+        self.available.setToolTip("ONNX Runtime providers usable here: " + ", ".join(usable_providers()))
         self.available.setWordWrap(True)
         self.in_use = QLabel("In use: not loaded yet")
         self.in_use.setWordWrap(True)
@@ -139,8 +160,9 @@ class ModelsView(QWidget):
         dl = QFormLayout(device_box)
         dl.addRow("Run models on:", self.device)
         dl.addRow(self.available)
+        dl.addRow(self.in_use)
         row = QHBoxLayout()
-        row.addWidget(self.in_use, 1)
+        row.addStretch(1)
         row.addWidget(self.check)
         dl.addRow(row)
 
@@ -148,13 +170,23 @@ class ModelsView(QWidget):
         self.import_button.clicked.connect(self._import_dialog)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip("Give your model another name (models that ship with the app keep theirs)")
+        self.rename_button.clicked.connect(self._rename_dialog)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.setToolTip("Delete your model from this computer (models that ship with the app stay)")
+        self.remove_button.clicked.connect(self._remove_dialog)
+        for b in (self.rename_button, self.remove_button):
+            b.setEnabled(False)
         self.problems = QLabel()
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #c0392b")
         buttons = QHBoxLayout()
         buttons.addWidget(self.import_button)
-        buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.rename_button)
+        buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.refresh_button)
 
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -198,13 +230,13 @@ class ModelsView(QWidget):
         self.table.setRowCount(len(self.manifests))
         for r, m in enumerate(self.manifests):
             is_default = defaults.get(m.task) == m.id or (m.task == "translation" and m.id in tr_defaults)
-            cells = (m.id, m.version, m.task, languages_text(m), human_size(m.size_bytes),
+            cells = (m.id, m.version, m.task, languages_text(m), human_size(m.size_bytes), added_text(m),
                      m.headline or metrics_text(m.metrics) or "–", m.origin, "✓" if is_default else "")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{m.name}\n{m.folder}\nLicence: {m.license or 'not stated'}" if c == 0
-                                else f"{m.origin}: {m.folder}" if c == 6 else text)
-                if c == 7:
+                                else f"{m.origin}: {m.folder}" if c == ORIGIN_COL else text)
+                if c == DEFAULT_COL:
                     item.setTextAlignment(Qt.AlignCenter)
                 self.table.setItem(r, c, item)
         problems = reg.problems()
@@ -239,11 +271,16 @@ class ModelsView(QWidget):
             self.default_combos[key] = combo
             self.defaults_form.addRow(f"{task.capitalize()}{' → ' + lang if lang else ''}:", combo)
 
-    def _show_card(self) -> None:
+    def selected(self) -> Manifest | None:
         rows = {i.row() for i in self.table.selectedItems()}
-        if not rows:
+        return self.manifests[min(rows)] if rows else None
+
+    def _show_card(self) -> None:
+        m = self.selected()
+        for b in (self.rename_button, self.remove_button):
+            b.setEnabled(m is not None and m.origin == "user")
+        if m is None:
             return
-        m = self.manifests[min(rows)]
         head = (f"# {m.name}\n\n**{m.id}** {m.version} · {m.task} · {languages_text(m)} · {human_size(m.size_bytes)}"
                 f" · {m.origin}\n\n**Licence:** {m.license or 'not stated'}\n\n"
                 + (f"**Based on:** {m.base_model}\n\n" if m.base_model else "")
@@ -273,6 +310,56 @@ class ModelsView(QWidget):
         mid = combo.currentData()
         if mid:
             self.set_default(task, mid, lang)
+
+    def rename(self, model_id: str, name: str) -> bool:
+        try:
+            self.ctx.registry.rename(model_id, name)
+        except (ModelError, OSError) as exc:
+            report_error(self, exc if isinstance(exc, ModelError) else ModelError(f"Could not rename {model_id}: {exc}"))
+            return False
+        self.refresh()
+        self.models_changed.emit()
+        return True
+
+    def remove(self, model_id: str) -> bool:
+        """Delete a user model; analyses fall back to the shipped model of its task if it was the default."""
+        try:
+            self.ctx.registry.remove(model_id)
+        except (ModelError, OSError) as exc:
+            report_error(self, exc if isinstance(exc, ModelError) else ModelError(f"Could not remove {model_id}: {exc}"))
+            return False
+        self.ctx.analyzer.unload()
+        self.refresh()
+        self.models_changed.emit()
+        return True
+
+    def _rename_dialog(self) -> QInputDialog | None:
+        m = self.selected()
+        if m is None or m.origin != "user":
+            return None
+        dlg = QInputDialog(self)
+        dlg.setWindowTitle("Rename Model")
+        dlg.setLabelText(f"New name for {m.id} (its id stays, so stored results still refer to it):")
+        dlg.setTextValue(m.name)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.textValueSelected.connect(lambda name, mid=m.id: self.rename(mid, name))
+        dlg.open()
+        self.rename_dialog = dlg
+        return dlg
+
+    def _remove_dialog(self) -> QMessageBox | None:
+        m = self.selected()
+        if m is None or m.origin != "user":
+            return None
+        box = QMessageBox(QMessageBox.Warning, "Remove Model",
+                          f"Delete {m.name} ({m.id} {m.version}, {human_size(m.size_bytes)}) from this computer?\n\n"
+                          "Results it produced stay in the library.", QMessageBox.Cancel, self)
+        yes = box.addButton("Remove", QMessageBox.DestructiveRole)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.finished.connect(lambda _c, mid=m.id: self.remove(mid) if box.clickedButton() is yes else None)
+        box.open()
+        self.remove_box = box
+        return box
 
     def import_folder(self, folder: str) -> BackgroundOp:
         """Validate and copy a model folder in the background (hashes can take a while on big models)."""

@@ -24,9 +24,10 @@ def test_models_view_lists_installed_models(window, ctx):
     assert view.table.item(row, 2).text() == "sentiment"
     assert view.table.item(row, 3).text() == "en"
     assert view.table.item(row, 4).text().endswith("MB")
-    assert "sst2_accuracy 0.5" in view.table.item(row, 5).text()
-    assert view.table.item(row, 6).text() == "shipped"
-    assert view.table.item(row, 7).text() == "✓"
+    assert len(view.table.item(row, 5).text()) == 10  # the date it was installed, YYYY-MM-DD
+    assert "sst2_accuracy 0.5" in view.table.item(row, 6).text()
+    assert view.table.item(row, 7).text() == "shipped"
+    assert view.table.item(row, 8).text() == "✓"
     view.table.selectRow(row)
     assert "Tiny random model for tests" in view.card.toPlainText()
     assert "Apache-2.0" in view.card.toPlainText()
@@ -41,8 +42,8 @@ def test_switching_the_default_model_changes_what_analyses(window, ctx, tiny_mod
         combo.setCurrentIndex(combo.findData("albert-sentiment-alt"))
         assert ctx.registry.default("sentiment").id == "albert-sentiment-alt"
         ids = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
-        assert view.table.item(ids.index("albert-sentiment-alt"), 7).text() == "✓"
-        assert view.table.item(ids.index("albert-sentiment-en"), 7).text() == ""
+        assert view.table.item(ids.index("albert-sentiment-alt"), 8).text() == "✓"
+        assert view.table.item(ids.index("albert-sentiment-en"), 8).text() == ""
 
         wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
         assert "albert-sentiment-alt 2.0.0" in window.document.details.value("Models")
@@ -57,7 +58,7 @@ def test_importing_a_model_folder_validates_it(window, ctx, tiny_models, tmp_pat
     wait_op(window.models.import_folder(str(good)))
     ids = [window.models.table.item(r, 0).text() for r in range(window.models.table.rowCount())]
     assert "albert-summary-mine" in ids
-    assert window.models.table.item(ids.index("albert-summary-mine"), 6).text() == "user"
+    assert window.models.table.item(ids.index("albert-summary-mine"), 7).text() == "user"
     assert "Imported albert-summary-mine" in window.banner.text()
 
     broken = _copy_model(tiny_models / "albert-summary-en", tmp_path / "broken", "albert-summary-broken")
@@ -84,3 +85,44 @@ def test_device_setting_shows_what_onnx_runtime_uses(window, ctx, settings, wait
     assert view.in_use.text() == "In use: sentiment on CPUExecutionProvider, summary on CPUExecutionProvider"
     gpu = view.device.model().item(view.device.findData("cuda"))
     assert gpu.isEnabled() == ("CUDAExecutionProvider" in available_providers())
+
+
+def test_only_providers_that_run_here_are_listed(window):
+    text = window.models.available.text()
+    assert text.startswith("Can run on: ") and "CPU" in text
+    assert "Azure" not in text and "Azure" not in window.models.available.toolTip()
+
+
+def test_user_models_can_be_renamed_and_removed_shipped_ones_cannot(window, ctx, tiny_models, tmp_path, wait_op):
+    from PySide6.QtWidgets import QMessageBox
+
+    ctx.registry.user_dir = tmp_path / "user-models"
+    ctx.registry.roots = [*ctx.registry.roots, ctx.registry.user_dir]
+    src = _copy_model(tiny_models / "albert-sentiment-en", tmp_path / "incoming", "my-tickets", "1")
+    view = window.models
+    wait_op(view.import_folder(str(src)))
+    ids = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    view.table.selectRow(ids.index("albert-sentiment-en"))
+    assert not view.rename_button.isEnabled() and not view.remove_button.isEnabled()
+    view.table.selectRow(ids.index("my-tickets"))
+    assert view.rename_button.isEnabled() and view.remove_button.isEnabled()
+
+    dlg = view._rename_dialog()
+    dlg.setTextValue("Support tickets (March)")
+    dlg.accept()
+    assert ctx.registry.get("my-tickets").name == "Support tickets (March)"
+    assert "Support tickets (March)" in view.table.item(ids.index("my-tickets"), 0).toolTip()
+
+    view.set_default("sentiment", "my-tickets")
+    view.table.selectRow([view.table.item(r, 0).text() for r in range(view.table.rowCount())].index("my-tickets"))
+    box = view._remove_dialog()
+    assert "Support tickets (March)" in box.text()
+    box.button(QMessageBox.Cancel).click()
+    assert "my-tickets" in [m.id for m in ctx.registry.manifests()]
+    box = view._remove_dialog()
+    next(b for b in box.buttons() if b.text() == "Remove").click()
+    assert "my-tickets" not in [m.id for m in ctx.registry.manifests()]
+    assert not (ctx.registry.user_dir / "my-tickets").exists()
+    assert ctx.registry.default("sentiment").id == "albert-sentiment-en"  # analyses fall back to the shipped one
+    wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
+    assert "albert-sentiment-en" in window.document.details.value("Models")
