@@ -879,15 +879,19 @@ class Store:
 
     # -- export
 
+    def run_document_ids(self, run_id: int) -> list[int]:
+        """What a run covered, analysed by it or reused from earlier runs, by document id."""
+        table = "run_documents" if self._has_table("run_documents") else "results"  # a read-only v2 library
+        return [r["document_id"] for r in self._rows(
+            f"SELECT DISTINCT document_id FROM {table} WHERE run_id = ? ORDER BY document_id", [run_id])]
+
     def export(self, path: str | Path, fmt: str = "csv", run_id: int | None = None,
                document_ids: Sequence[int] | None = None) -> int:
         """Write one row per document (all, a run's, or the given ids) as CSV or JSON Lines; returns rows written."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
-        if run_id is not None:  # what the run covered: analysed by it, or reused from earlier runs
-            table = "run_documents" if self._has_table("run_documents") else "results"  # a read-only v2 library
-            ids = [r["document_id"] for r in self._rows(
-                f"SELECT DISTINCT document_id FROM {table} WHERE run_id = ? ORDER BY document_id", [run_id])]
+        if run_id is not None:
+            ids = self.run_document_ids(run_id)
         else:
             ids = [r["id"] for r in self._rows("SELECT id FROM documents ORDER BY id")]
         if document_ids is not None:

@@ -37,6 +37,7 @@ from app.ui.charts import ResultsChart
 from app.ui.context import AppContext, export_library
 from app.ui.ops import BackgroundOp
 from app.ui.theme import label_color
+from app.ui.library import local_time
 from app.ui.widgets import ElidedLabel, human_seconds
 
 COLUMNS = ("Title", "Label", "Score", "Summary", "Seconds", "Source")
@@ -228,10 +229,96 @@ class BatchView(QWidget):
         self.splitter.setSizes([640, 400])
 
         lay = QVBoxLayout(self)
+        # past runs: their results and errors come back after a restart
+        self.history = QComboBox()
+        self.history.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.history.setMinimumContentsLength(24)
+        self.history.setToolTip("Batches run before, newest first (also `albert-studio history`)")
+        self.show_run_button = QPushButton("Show Results")
+        self.show_run_button.setToolTip("Show the chosen run's results and errors in the tables below")
+        self.show_run_button.clicked.connect(lambda: self.show_run(self.history.currentData()))
+        hist = QHBoxLayout()
+        hist.addWidget(QLabel("Past runs:"))
+        hist.addWidget(self.history, 1)
+        hist.addWidget(self.show_run_button)
+        self._pending_rows: list = []
+        self._row_feeder = QTimer(self, interval=0, timeout=self._feed_rows)
+
         lay.addLayout(top)
+        lay.addLayout(hist)
         lay.addWidget(self.paths_label)
         lay.addLayout(prog)
         lay.addWidget(self.splitter, 1)
+        self.refresh_history()
+
+    # -- history
+
+    def refresh_history(self, limit: int = 50) -> None:
+        """List past runs in the combo box (a quick local read)."""
+        current = self.history.currentData()
+        self.history.blockSignals(True)
+        self.history.clear()
+        runs = self.ctx.store.history(limit)
+        for r in runs:
+            paths = r.params.get("paths") or []
+            where = ", ".join(Path(str(p)).name or str(p) for p in paths[:2]) + (" …" if len(paths) > 2 else "")
+            when = local_time(r.started_at)
+            self.history.addItem(f"#{r.id}  {when}  {r.status}: {r.n_done} analysed, {r.n_failed} errors  ·  {where}", r.id)
+            self.history.setItemData(self.history.count() - 1, "\n".join(map(str, paths)), Qt.ToolTipRole)
+        if not runs:
+            self.history.addItem("No batches yet", None)
+        self.history.setEnabled(bool(runs))
+        self.show_run_button.setEnabled(bool(runs) and not self.running)
+        i = self.history.findData(current)
+        self.history.setCurrentIndex(max(i, 0))
+        self.history.blockSignals(False)
+
+    def show_run(self, run_id: int | None) -> BackgroundOp | None:
+        """Load a past run's results and errors into the tables (read in the background, shown in slices)."""
+        if run_id is None or self.running:
+            return None
+        db_path = self.ctx.db_path
+
+        def op(ctx):
+            with Store(db_path) as store:
+                run = next((r for r in store.history(10_000) if r.id == run_id), None)
+                ids = store.run_document_ids(run_id)
+                rows = []
+                for k, i in enumerate(ids):
+                    if ctx.cancelled():
+                        break
+                    rows.append((i, store.load_analysis(i)))
+                    if k % 50 == 0:
+                        ctx.progress((k + 1) / max(len(ids), 1))
+                return run, rows, [(e.source, e.reason) for e in store.errors(run_id)]
+
+        def done(result) -> None:
+            run, rows, errors = result
+            self._reset_results()
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+            self.files_label.setText(f"Run #{run_id}: {len(rows)} documents")
+            for source, reason in errors:
+                self._add_error(source, reason)
+            self._pending_rows = list(rows)
+            self._row_feeder.start()
+            status = run.status if run else "done"
+            self.report = BatchReport(run_id, status, analyses=len(rows),
+                                      errors=list(errors))
+            self.status_label.setText(f"Run #{run_id} ({status}): {len(rows)} documents, {len(errors)} errors")
+            for b in (self.export_csv, self.export_jsonl):
+                b.setEnabled(True)
+
+        return BackgroundOp(self, op, success=done, progress_label=f"Loading run #{run_id}…").run()
+
+    def _feed_rows(self) -> None:
+        """A few hundred rows per turn of the event loop: a run of thousands never freezes the window."""
+        batch, self._pending_rows = self._pending_rows[:200], self._pending_rows[200:]
+        for doc_id, analysis in batch:
+            self._add_result(analysis, doc_id)
+        if not self._pending_rows:
+            self._row_feeder.stop()
+            self._update_chart()
 
     # -- choosing
 
@@ -334,7 +421,7 @@ class BatchView(QWidget):
         self.run_button.setEnabled(not on)
         self.cancel_button.setEnabled(on)
         for w in (self.add_files, self.add_folder, self.clear_paths, self.do_sentiment, self.do_summary,
-                  self.on_cluster):
+                  self.on_cluster, self.show_run_button):
             w.setEnabled(not on)
         self.export_csv.setEnabled(not on and self.report is not None)
         self.export_jsonl.setEnabled(not on and self.report is not None)
@@ -344,6 +431,8 @@ class BatchView(QWidget):
             self._clock.stop()
 
     def _reset_results(self) -> None:
+        self._row_feeder.stop()
+        self._pending_rows = []
         self.model.setRowCount(0)
         self.error_table.setRowCount(0)
         self.errors = []
@@ -384,8 +473,9 @@ class BatchView(QWidget):
     def _tick(self) -> None:
         self.elapsed_label.setText(f"Elapsed: {human_seconds(time.monotonic() - self._started)}")
 
-    def _add_result(self, a: Analysis) -> None:
-        doc_id = self.ctx.store.find_document(a.document.content_hash)
+    def _add_result(self, a: Analysis, doc_id: int | None = None) -> None:
+        if doc_id is None:
+            doc_id = self.ctx.store.find_document(a.document.content_hash)
         title = QStandardItem(shown(a.document.title or Path(a.document.source).name))
         title.setData(doc_id, ID_ROLE)
         title.setData(title.text().lower(), SORT_ROLE)
@@ -438,6 +528,7 @@ class BatchView(QWidget):
 
     def _done(self, report: BatchReport) -> None:
         self.report = report
+        self.refresh_history()
         self._chart_timer.stop()
         self._update_chart()
         self._set_running(False)

@@ -207,3 +207,33 @@ def test_export_proposes_the_last_export_folder_never_the_input_folder(window, b
     window.batch.export_dialog("csv")
     window.export_dialog("jsonl")
     assert proposed[-2:] == [str(out / "results.csv"), str(out / "albert-studio.jsonl")]
+
+
+def test_past_runs_come_back_after_a_restart(qtbot, ctx, settings, batch_folder, wait_op):
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.batch.history.currentData() is None and not win.batch.show_run_button.isEnabled()
+    win.batch.start([str(batch_folder)])
+    wait_op(win.batch.op)
+    shown = sorted(win.batch.visible_rows())
+    run_id = win.batch.report.run_id
+    win.close()
+
+    again = MainWindow(ctx, settings)  # a restart: the table starts empty, the run is in the history
+    qtbot.addWidget(again)
+    again.show()
+    batch = again.batch
+    assert batch.model.rowCount() == 0
+    assert batch.history.currentData() == run_id
+    assert batch.history.currentText().startswith(f"#{run_id} ") and "done: 4 analysed, 1 errors" in batch.history.currentText()
+    wait_op(batch.show_run(run_id))
+    qtbot.waitUntil(lambda: batch.model.rowCount() == 4, timeout=10000)
+    assert sorted(batch.visible_rows()) == shown
+    assert batch.error_table.rowCount() == 1 and batch.error_table.item(0, 0).text() == "broken.docx"
+    assert batch.export_csv.isEnabled()
+    row = batch.proxy.index(0, 0)
+    with qtbot.waitSignal(again.batch.open_requested):
+        batch._open_row(row)  # double-click opens the document
