@@ -38,7 +38,9 @@ class ProgressBar:
         width = 28
         filled = int(width * p.fraction)
         eta = f" ~{p.remaining:.0f}s left" if p.remaining is not None else ""
-        name = Path(p.current).name[:30] if p.current else ""
+        from app.core.names import shown
+
+        name = shown(Path(p.current).name)[:30] if p.current else ""
         docs = f"{p.documents_done + p.failed}/{p.documents_total}" if p.documents_total else f"{p.documents_done}"
         rate = f", {p.documents_done / p.elapsed:.1f} docs/s" if p.elapsed > 1 and p.documents_done else ""
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {p.files_done}/{p.files_total} {self.unit}, "
