@@ -206,7 +206,7 @@ class BatchView(QWidget):
         self.error_table = QTableWidget(0, 2)
         self.error_table.setHorizontalHeaderLabels(["File", "Reason"])
         self.error_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Interactive)
-        self.error_table.horizontalHeader().resizeSection(0, 140)
+        self.error_table.horizontalHeader().resizeSection(0, 110)
         self.error_table.horizontalHeader().setStretchLastSection(True)
         self.error_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.error_table.setWordWrap(True)
@@ -227,6 +227,7 @@ class BatchView(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([640, 400])
+        self.splitter.splitterMoved.connect(lambda *_: self._fit_columns())
 
         lay = QVBoxLayout(self)
         # past runs: their results and errors come back after a restart
@@ -250,6 +251,19 @@ class BatchView(QWidget):
         lay.addLayout(prog)
         lay.addWidget(self.splitter, 1)
         self.refresh_history()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """On a narrow table the summary keeps its room: Seconds, then Source (also in the title's tooltip), go."""
+        width = self.table.viewport().width()
+        if width <= 0:
+            return
+        self.table.setColumnHidden(4, width < 700)
+        self.table.setColumnHidden(5, width < 560)
+        self.table.horizontalHeader().resizeSection(0, 190 if width >= 700 else 150)
 
     # -- history
 

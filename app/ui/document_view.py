@@ -211,6 +211,7 @@ class SummaryPane(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.text, 1)
         note = QLabel("Summary sentences are bold and underlined in the document.")
+        note.setWordWrap(True)
         note.setEnabled(False)
         lay.addWidget(note)
         self.sentences: list[str] = []
@@ -384,7 +385,9 @@ class DetailsPane(QWidget):
         sent = analysis.sentiment
         if sent:
             f["Sentences"].setText(str(len(sent.sentences)))
-            f["Sentiment"].setText(f"{sent.label} ({sent.score:.3f})")
+            f["Sentiment"].setText(f"neutral (p(positive) {sent.p_positive:.3f}, inside the band ±{sent.neutral_band:.2f})"
+                                   if sent.label == "neutral" and sent.p_positive is not None
+                                   else f"{sent.label} ({sent.score:.3f})")
             f["Probabilities"].setText(", ".join(f"{k} {v:.3f}" for k, v in sent.probabilities))
             f["Model windows"].setText(str(sent.chunks))
         models = (fresh or analysis).models

@@ -85,7 +85,7 @@ class TrainingPlot(QWidget):
         text_pen = QPen(pal.text().color())
         if not self.losses and not self.evals:
             p.setPen(text_pen)
-            p.drawText(area, Qt.AlignCenter, "Loss and validation scores appear here while training runs")
+            p.drawText(area, Qt.AlignCenter | Qt.TextWordWrap, "Loss and validation scores appear here while training runs")
             return
         x_max = max([e for e, _ in self.losses] + [e for e, _, _ in self.evals] + [1e-9])
         losses = [v for _, v in self.losses]
@@ -404,6 +404,8 @@ class FineTuneView(QWidget):
         rg.addWidget(self.confusion, 1, 1, 2, 1)
         rg.addWidget(self.class_table, 2, 0)
         rg.addWidget(self.default_button, 3, 0, 1, 2, Qt.AlignRight)
+        rg.setColumnStretch(0, 3)  # the tables get the room; the confusion matrix is square anyway
+        rg.setColumnStretch(1, 2)
         rv.addWidget(rep, 3)
         split.addWidget(right)
         split.setStretchFactor(1, 2)

@@ -154,6 +154,7 @@ class LibraryPane(QWidget):
                 badge.setBackground(QBrush(c))
             badge.setData(r.sentiment_score if r.sentiment_score is not None else -1.0, Qt.UserRole + 2)
             added = QStandardItem(local_time(r.added_at))
+            title.setToolTip(title.toolTip() + f"\nAdded {added.text()}")
             path = QStandardItem(shown(r.source))
             path.setToolTip(shown(r.source))
             snippet = " ".join(snippets.get(r.id, "").split())
@@ -162,11 +163,19 @@ class LibraryPane(QWidget):
             self.model.appendRow([title, badge, added, path, match])
         self.view.setSortingEnabled(sorting)
         self.view.setUpdatesEnabled(True)
-        self.view.setColumnHidden(2, bool(query))
+        self.view.setColumnHidden(2, bool(query) or self._narrow())
         self.view.setColumnHidden(4, not query)
         total = self.store.count_documents(prefer_model=self.prefer_model)
         listed = len(rows)
         self.count.setText(f"{listed} of {total} documents" if listed != total else documents_text(total))
+
+    def _narrow(self) -> bool:
+        """Too narrow for the date column: the name needs the room (the date is in the row's tooltip)."""
+        return 0 < self.view.viewport().width() < 420
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self.view.setColumnHidden(2, bool(self.search.text().strip()) or self._narrow())
 
     def stop(self) -> None:
         """No more queries (the window is closing and the store is about to close)."""

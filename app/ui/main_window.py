@@ -40,7 +40,7 @@ from app.ui.ops import BackgroundOp, report_error
 from app.ui.paste import PasteDialog
 from app.ui.preferences import Preferences, PreferencesDialog
 from app.ui.theme import app_icon
-from app.ui.widgets import ElidedLabel, MessageBanner
+from app.ui.widgets import ElidedLabel, MessageBanner, display_name
 
 MAX_RECENT = 10
 LIBRARY_MIN_WIDTH = 250  # px: the library pane never gets narrower (titles of 1-3 characters are useless)
@@ -53,7 +53,8 @@ def _keep_usable(splitter) -> None:
     """No pane of a splitter can be dragged shut or restored below a usable width."""
     splitter.setChildrenCollapsible(False)
     for i in range(splitter.count()):
-        splitter.widget(i).setMinimumWidth(max(splitter.widget(i).minimumWidth(), SPLITTER_MIN))
+        w = splitter.widget(i)  # an explicit minimum replaces the hint: never set one below what the pane needs
+        w.setMinimumWidth(max(w.minimumSizeHint().width(), SPLITTER_MIN))
     sizes = splitter.sizes()
     if sizes and sum(sizes) > 0 and min(sizes) < SPLITTER_MIN:
         total = sum(sizes)
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
         self.busy_cancel.clicked.connect(self.cancel_document)
         self.busy_cancel.hide()
         self.device_label = ElidedLabel(min_chars=12)
+        self.device_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("Device: auto") + 8)
         self.device_label.setMaximumWidth(self.fontMetrics().horizontalAdvance("Device: auto (running on CUDA, CPU)") + 8)
         self.count_label = QLabel()
         sb.addWidget(self.busy_label, 1)
@@ -458,7 +460,8 @@ class MainWindow(QMainWindow):
             self.library.select_document(opened.document_id)
         self._update_status({m.provider for m in opened.fresh.models if m.provider} if opened.fresh else None)
         if opened.fresh is not None:
-            self.statusBar().showMessage(f"Analysed {opened.stored.document.title} in {opened.fresh.seconds:.2f} s", 5000)
+            doc = opened.stored.document
+            self.statusBar().showMessage(f"Analysed {display_name(doc.source, doc.title)} in {opened.fresh.seconds:.2f} s", 5000)
 
     def open_document_id(self, document_id: int) -> None:
         """Show a document from the library (a quick read of the GUI thread's store)."""

@@ -38,7 +38,10 @@ class OpContext:
         return self.cancel_event.is_set()
 
     def progress(self, value: Any) -> None:
-        self._signals.progress.emit(value)
+        try:
+            self._signals.progress.emit(value)
+        except RuntimeError:  # the window is gone (application exiting): nobody is listening any more
+            self.cancel_event.set()
 
 
 class _Signals(QObject):

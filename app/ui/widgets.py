@@ -15,7 +15,8 @@ class ElidedLabel(QLabel):
     def __init__(self, text: str = "", parent: QWidget | None = None, min_chars: int = 8):
         super().__init__(text, parent)
         self._min_chars = min_chars
-        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        # Preferred: as wide as the text when there is room, down to minimumSizeHint when there is not
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
         self.setToolTip(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
