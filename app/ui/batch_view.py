@@ -218,7 +218,7 @@ class BatchView(QWidget):
         cl = QVBoxLayout(chart_box)
         cl.addWidget(self.chart)
 
-        right = QSplitter(Qt.Vertical)
+        self.side = right = QSplitter(Qt.Vertical)
         right.addWidget(chart_box)
         right.addWidget(self.errors_box)
         self.splitter = QSplitter(Qt.Horizontal)
@@ -254,7 +254,22 @@ class BatchView(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
+        self._fit_layout()
         self._fit_columns()
+
+    NARROW = 900  # px: below this the chart and errors go under the table instead of beside it
+
+    def _fit_layout(self) -> None:
+        """Side by side on a wide window; stacked (table on top, chart | errors below) on a narrow one."""
+        narrow = 0 < self.width() < self.NARROW
+        want = Qt.Vertical if narrow else Qt.Horizontal
+        if self.splitter.orientation() != want:
+            self.splitter.setOrientation(want)
+            self.side.setOrientation(Qt.Horizontal if narrow else Qt.Vertical)
+            total = max(self.splitter.height() if narrow else self.splitter.width(), 2)
+            self.splitter.setSizes([total * 3 // 5, total * 2 // 5])
+            across = max(self.side.width() if narrow else self.side.height(), 2)
+            self.side.setSizes([across // 2, across // 2])
 
     def _fit_columns(self) -> None:
         """On a narrow table the summary keeps its room: Seconds, then Source (also in the title's tooltip), go."""

@@ -19,7 +19,7 @@ class ResultsChart(QWidget):
         super().__init__(parent)
         self.labels: list[str] = []
         self.scores: list[float] = []
-        self.setMinimumSize(320, 180)
+        self.setMinimumSize(260, 150)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
     def sizeHint(self) -> QSize:

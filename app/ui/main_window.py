@@ -44,7 +44,7 @@ from app.ui.widgets import ElidedLabel, MessageBanner, display_name
 
 MAX_RECENT = 10
 LIBRARY_MIN_WIDTH = 250  # px: the library pane never gets narrower (titles of 1-3 characters are useless)
-LIBRARY_DEFAULT_WIDTH = 330
+LIBRARY_DEFAULT_WIDTH = 360
 SPLITTER_MIN = 220  # px: no side of a splitter is squeezed below this (or collapsed by a drag)
 PAGES = ("Document", "Batch", "Models", "Fine-tune")
 
@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.library_dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
         self.addDockWidget(Qt.LeftDockWidgetArea, self.library_dock)
         self.library.setMinimumWidth(LIBRARY_MIN_WIDTH)  # titles stay readable whatever the status bar says
-        self.resizeDocks([self.library_dock], [LIBRARY_DEFAULT_WIDTH], Qt.Horizontal)
+        self.resizeDocks([self.library_dock], [self._library_width()], Qt.Horizontal)
 
         self.library.open_requested.connect(self.open_document_id)
         self.library.delete_requested.connect(self.remove_document)
@@ -276,11 +276,17 @@ class MainWindow(QMainWindow):
         if not free.contains(self.frameGeometry().topLeft()):
             self.move(free.topLeft())
 
+    def _library_width(self) -> int:
+        """A quarter of the screen, within 250..360 px: on a 1024 px screen the document keeps the room."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        width = screen.availableGeometry().width() if screen is not None else 1280
+        return max(LIBRARY_MIN_WIDTH, min(LIBRARY_DEFAULT_WIDTH, width // 4))
+
     def _keep_library_usable(self) -> None:
         """A library pane squeezed to a sliver (saved that way by an older version) gets a readable width."""
         if self.library_dock.isVisible() and not self.library_dock.isFloating() \
                 and self.library_dock.width() < LIBRARY_MIN_WIDTH + 20:
-            self.resizeDocks([self.library_dock], [LIBRARY_DEFAULT_WIDTH], Qt.Horizontal)
+            self.resizeDocks([self.library_dock], [self._library_width()], Qt.Horizontal)
 
     def _save(self) -> None:
         s = self.settings

@@ -67,7 +67,7 @@ def legend_html(labels: Sequence[str], neutral_band: float = 0.0) -> str:
     if sorted(labels) == list(POLAR) or not labels:
         out = chip("positive", POSITIVE) + chip("negative", NEGATIVE)
         if neutral_band > 0:
-            out += chip(f"neutral (p within {neutral_band:.2f} of 0.5)", NEUTRAL)
+            out += chip(f"neutral (±{neutral_band:.2f})", NEUTRAL)
         return out
     return "".join(chip(lab, label_color(lab, labels)) for lab in labels)
 

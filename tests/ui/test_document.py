@@ -299,7 +299,7 @@ def test_neutral_sentences_are_grey_with_their_lean_in_the_tooltip(window, ctx, 
     s = page.analysis.sentiment
     neutral = [x for x in s.sentences if x.label == "neutral"]
     assert neutral
-    assert "neutral (p within 0.49 of 0.5)" in page.legend.text()
+    assert "neutral (±0.49)" in page.legend.text()
     start, end, _i, _t = page.text.sentences[s.sentences.index(neutral[0])]
     tip = page.text.tooltip_at(start)
     assert tip.startswith("neutral · p(positive) ")
