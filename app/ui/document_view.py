@@ -333,7 +333,7 @@ class TranslationPane(QWidget):
             self.table.setItem(r, 0, QTableWidgetItem(src))
             self.table.setItem(r, 1, QTableWidgetItem(dst))
         self.table.setHorizontalHeaderLabels(
-            [f"Source ({tr.source_lang})", f"Translation ({LANGUAGE_NAMES.get(tr.lang, tr.lang)})"])
+            [f"Source ({tr.source_lang})", f"Translation ({tr.lang})"])
         self.table.resizeRowsToContents()
         i = self.language.findData(tr.lang)
         if i >= 0:
