@@ -163,3 +163,23 @@ def test_without_ray_installed_the_message_says_how_to_get_it(analyzer, tmp_path
     folder = make_folder(tmp_path, n_files=1, n_rows=1)
     with pytest.raises(ClusterError, match=r"pip install 'albert-studio\[cluster\]'"):
         run_cluster_batch([folder], analyzer, None, OPTS, out=tmp_path / "out")
+
+
+def test_cancel_stops_between_shards_and_the_same_batch_resumes(local_ray, analyzer, tmp_path):
+    folder = make_folder(tmp_path, n_files=40, n_rows=40)
+    store = Store(tmp_path / "lib.db")
+    seen = []
+    rep = run_cluster_batch([folder], analyzer, store, OPTS, out=tmp_path / "out", on_shard=seen.append,
+                            cluster=ClusterOptions(workers=2, shard_documents=4), cancelled=lambda: len(seen) >= 2)
+    committed = sorted(p.name for p in (tmp_path / "out").glob("shard-*.jsonl"))
+    assert rep.status == "cancelled" and 2 <= len(committed) < rep.shards
+    assert store.history()[0].status == "cancelled"
+    assert store.count_documents() == rep.analyses <= 4 * len(committed)  # merged: committed shards, in order
+
+    rep2, got = collect(run_cluster_batch, [folder], analyzer, store, OPTS, out=tmp_path / "out",
+                        cluster=ClusterOptions(workers=2, shard_documents=4))
+    assert rep2.status == "done" and rep2.shards_done_before >= len(committed)
+    sources = [r["source"] for r in read_results(rep2.out)]
+    assert len(sources) == len(set(sources)) == len(got) == 84
+    assert store.count_documents() == 81
+    store.close()
