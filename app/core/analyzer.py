@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from app.core.errors import Cancelled, ModelError
 from app.core.registry import Manifest, Registry
-from app.core.runtime import RuntimeOptions
+from app.core.runtime import RuntimeOptions, cancellable
 from app.core.segment import split_sentences
 from app.core.types import Analysis, Document, ModelInfo
 
@@ -172,28 +172,29 @@ class Analyzer:
             state["phase"] += 1
             state["done"] = 0
 
-        if todo and "sentiment" in opts.tasks:
-            check()
-            m = self.model("sentiment")
-            sentiment = dict(zip(todo, m.analyze_many(texts, [sents[k] for k in todo], step=step,
-                                                      neutral_band=opts.neutral_band)))
-            infos.append(m.model_info)
-            next_phase()
-        if todo and "summary" in opts.tasks:
-            check()
-            m = self.model("summary")
-            summary = dict(zip(todo, m.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,
-                                                       sents=[sents[k] for k in todo], step=step)))
-            infos.append(m.model_info)
-            next_phase()
-        if todo and "translation" in opts.tasks:
-            m = self.model("translation", opts.target_lang)
-            glossary = self.glossary(opts.glossary)
-            for k in todo:
+        with cancellable(cancelled):  # a cancel also stops the model batch in progress (RunOptions.terminate)
+            if todo and "sentiment" in opts.tasks:
                 check()
-                translation[k] = self._translate(m, documents[k].text, opts, glossary, cancelled)
-                step(1, len(todo))
-            infos.append(m.model_info)
+                m = self.model("sentiment")
+                sentiment = dict(zip(todo, m.analyze_many(texts, [sents[k] for k in todo], step=step,
+                                                          neutral_band=opts.neutral_band)))
+                infos.append(m.model_info)
+                next_phase()
+            if todo and "summary" in opts.tasks:
+                check()
+                m = self.model("summary")
+                summary = dict(zip(todo, m.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,
+                                                           sents=[sents[k] for k in todo], step=step)))
+                infos.append(m.model_info)
+                next_phase()
+            if todo and "translation" in opts.tasks:
+                m = self.model("translation", opts.target_lang)
+                glossary = self.glossary(opts.glossary)
+                for k in todo:
+                    check()
+                    translation[k] = self._translate(m, documents[k].text, opts, glossary, cancelled)
+                    step(1, len(todo))
+                infos.append(m.model_info)
         elapsed = time.perf_counter() - t0
         chars = sum(len(documents[k].text) for k in todo) or 1
         return [

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -76,13 +78,50 @@ class Session:
     def __call__(self, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         feeds = {k: v for k, v in feeds.items() if k in self.input_names}
         names = list(outputs) if outputs else self.output_names
+        run_options = getattr(_interrupt, "run_options", None)  # set by cancellable() on this thread
         try:
-            return dict(zip(names, self._sess.run(names, feeds)))
+            return dict(zip(names, self._sess.run(names, feeds, run_options)))
         except MemoryError:
             raise
         except Exception as exc:  # onnxruntime's own untyped errors: the model, not the document, is at fault
+            if run_options is not None and run_options.terminate:
+                from app.core.errors import Cancelled
+
+                raise Cancelled() from exc
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
             raise ModelError(f"{self.path.parent.name}: the model failed while running {self.path.name} ({first})") from exc
+
+
+_interrupt = threading.local()
+
+
+@contextmanager
+def cancellable(cancelled: Callable[[], bool] | None, poll_s: float = 0.05) -> Iterator[None]:
+    """Model runs on this thread inside the block stop within ~`poll_s` of `cancelled()` turning true: a
+    watcher sets ONNX Runtime's RunOptions.terminate, so even one long batch (a big document on a busy
+    machine) does not hold a cancel up; the run raises Cancelled."""
+    if cancelled is None or getattr(_interrupt, "run_options", None) is not None:
+        yield
+        return
+    import onnxruntime as ort
+
+    run_options = ort.RunOptions()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(poll_s):
+            if cancelled():
+                run_options.terminate = True
+                return
+
+    watcher = threading.Thread(target=watch, name="cancel-watch", daemon=True)
+    _interrupt.run_options = run_options
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        _interrupt.run_options = None
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_batch: int = 64,

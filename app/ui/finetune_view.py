@@ -408,6 +408,7 @@ class FineTuneView(QWidget):
         rg.setColumnStretch(1, 2)
         rv.addWidget(rep, 3)
         split.addWidget(right)
+        split.setStretchFactor(0, 1)  # the form grows a little too on a wide screen (long model names)
         split.setStretchFactor(1, 2)
 
     # -- data in
