@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 from app.core.errors import AlbertStudioError, DocumentError
 from app.core.language import LanguageGuess, check_source_language, detect_language
@@ -397,7 +397,3 @@ def output_name(source: str | Path, lang: str, fmt: str | None = None) -> Path:
     fmt = fmt or (suffix if suffix in EXPORT_FORMATS else "docx")
     return p.with_name(f"{p.stem}.{lang}.{fmt}")
 
-
-def blocks_for_view(result: DocumentTranslation) -> Sequence[TranslatedBlock]:
-    """Blocks that have text (what a side-by-side view lists)."""
-    return [b for b in result.blocks if b.source.strip()]
