@@ -425,7 +425,8 @@ def evaluate(args) -> dict:
     from app.core.translate import Translator
     from app.training.translation_export import speed_table
 
-    folder = run_dir(args.size) / "model"
+    baseline = args.model is not None  # another model folder (the shipped one): scored, never rewritten
+    folder = Path(args.model) if baseline else run_dir(args.size) / "model"
     man = read_manifest(folder)
     opts = RuntimeOptions(device="cpu", intra_op_threads=max(1, args.threads))
     quality, speed = {}, []
@@ -448,7 +449,13 @@ def evaluate(args) -> dict:
             src = [e for lg, e, _ in sets["docs"] if lg == "fr"][: args.speed_sentences]
             for r in speed_table(tr, src, 4, "fr"):
                 speed.append({**r, "variant": variant})
-    metrics = {"quality": quality, "speed": speed, "sacrebleu": sacrebleu.__version__}
+    metrics = {"quality": quality, "speed": speed, "sacrebleu": sacrebleu.__version__,
+               "model": f"{man.id} {man.version}", "limit": args.limit}
+    if baseline:
+        out = BASE / f"baseline-{man.id}-{man.version}.json"
+        save_json(metrics, out)
+        print(f"wrote {out}")
+        return metrics
     save_json(metrics, run_dir(args.size) / "metrics.json")
     raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     raw["metrics"] = metrics
@@ -492,6 +499,7 @@ def main(argv=None) -> None:
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--version", default="2.0.0")
+    p.add_argument("--model", help="with --evaluate: score this model folder instead (the shipped one, as a baseline)")
     p.add_argument("--variants", default="int8,fp32")
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N pairs per set")
     p.add_argument("--beam-only", action="store_true", help="evaluate beam 4 only")
