@@ -13,6 +13,8 @@ Sources, and how their pages are aligned:
   * gimp-help-{en,fr,de} (GFDL-1.2+), debian-reference-{en,fr,de} (GPL-2+), debian-faq{,-fr,-de} (GPL-2+):
     the same DocBook source rendered per language; pages pair by file name, their text blocks are aligned
     in order with Gale & Church's length-based aligner (1993), which also tolerates a dropped or merged block.
+  * manpages / manpages-fr / manpages-de (man-pages licences; translations GPL-3.0+): manual pages in roff,
+    read paragraph by paragraph (examples left out), paired by section and name, aligned like DocBook pages.
   * qttranslations5-l10n (LGPL/GPL, Qt's own UI strings): `.qm` catalogues carry the English source
     string next to its translation; read directly (the binary format is small), no Qt tools needed.
 Never `gnome-user-docs`: it is held back to evaluate the resulting model independently.
@@ -62,6 +64,7 @@ class Source:
     align: str  # "id" | "order" | "qm"
     licence: str
     key: Callable[[str, str], str] = field(default=lambda rel, lang: rel, compare=False)  # page name shared by languages
+    reader: str = "html"  # html | roff (manual pages)
 
 
 def _strip_lang(rel: str, lang: str) -> str:
@@ -99,6 +102,13 @@ SOURCES: dict[str, Source] = {
          "de": "usr/share/doc/debian/FAQ/de/*.de.html"},
         "order", "GPL-2.0-or-later", key=_strip_lang,
     ),
+    "manpages": Source(
+        "manpages",
+        {"en": "manpages", "fr": "manpages-fr", "de": "manpages-de"},
+        {"en": "usr/share/man/man*/*.gz", "fr": "usr/share/man/fr/man*/*.gz", "de": "usr/share/man/de/man*/*.gz"},
+        "order", "Linux man-pages licences (VERBATIM, GPL, BSD); translations GPL-3.0-or-later",
+        key=lambda rel, lang: re.sub(r"^usr/share/man/(?:[a-z]{2}/)?", "", rel), reader="roff",
+    ),
     "qt": Source(
         "qt",
         {"fr": "qttranslations5-l10n", "de": "qttranslations5-l10n"},
@@ -107,7 +117,7 @@ SOURCES: dict[str, Source] = {
         key=lambda rel, lang: Path(rel).name.rsplit("_", 1)[0],
     ),
 }
-DEFAULT_SOURCES = ("libreoffice", "gimp-help", "debian-reference", "debian-faq", "qt")
+DEFAULT_SOURCES = ("libreoffice", "gimp-help", "debian-reference", "debian-faq", "manpages", "qt")
 
 
 # ---- fetching ---------------------------------------------------------------------------------
@@ -190,6 +200,82 @@ def html_blocks(path: Path) -> list[Block]:
         if text:
             out.append(Block(el.get("id"), text))
     return out
+
+
+_ROFF_ESCAPES = [
+    (re.compile(r"\\f(?:\[[^\]]*\]|\(..|.)"), ""),  # font changes
+    (re.compile(r"\\s[+-]?\d+"), ""),  # size changes
+    (re.compile(r"\\\*(?:\[[^\]]*\]|\(..|.)"), ""),  # predefined strings
+    (re.compile(r"\\\(em|\\\[em\]"), "—"), (re.compile(r"\\\(en|\\\[en\]"), "–"),
+    (re.compile(r"\\\(aq|\\\[aq\]"), "'"), (re.compile(r"\\\(dq|\\\[dq\]"), '"'),
+    (re.compile(r"\\\(bu|\\\[bu\]"), "•"), (re.compile(r"\\\(lq|\\\(rq|\\\[lq\]|\\\[rq\]"), '"'),
+    (re.compile(r"\\\((..)|\\\[[^\]]*\]"), ""),  # other special characters
+    (re.compile(r"\\-"), "-"), (re.compile(r"\\[~ 0]"), " "), (re.compile(r"\\[&c|^%]"), ""),
+    (re.compile(r"\\e"), lambda m: "\\"),
+]
+_CREDITS = {"TRADUCTION", "ÜBERSETZUNG", "TRANSLATION"}
+_ROFF_BREAK = {"SH", "SS", "PP", "P", "LP", "TP", "TQ", "IP", "HP", "sp", "br", "RS", "RE", "TH", "in", "ne", "PD",
+               "SY", "YS", "UR", "UE", "MT", "ME"}
+
+
+def roff_inline(text: str) -> str:
+    for pat, rep in _ROFF_ESCAPES:
+        text = pat.sub(rep, text)
+    return text
+
+
+def _roff_args(arg: str) -> list[str]:
+    return [a[1:-1] if len(a) >= 2 and a[0] == a[-1] == '"' else a for a in re.findall(r'"[^"]*"|\S+', arg)]
+
+
+def roff_blocks(path: Path) -> list[Block]:
+    """Paragraphs and headings of a manual page (man macros), examples (.nf/.EX) left out."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except OSError:
+            return []
+    text = raw.decode("utf-8", "replace")
+    blocks: list[Block] = []
+    cur: list[str] = []
+    nofill = False
+
+    def flush() -> None:
+        t = clean_text(" ".join(cur))
+        if t:
+            blocks.append(Block(None, t))
+        cur.clear()
+
+    for line in text.splitlines():
+        if line.startswith(('.\\"', "'\\\"", '\\"', ".\\#")):
+            continue
+        if line[:1] in ".'":
+            parts = line[1:].strip().split(None, 1)
+            macro, arg = (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
+            if macro == "so":
+                return []  # an alias of another page
+            if macro in ("nf", "EX"):
+                flush()
+                nofill = True
+            elif macro in ("fi", "EE"):
+                flush()
+                nofill = False
+            elif macro in _ROFF_BREAK:
+                flush()
+                if macro == "SH" and _roff_args(arg)[:1] and _roff_args(arg)[0].upper() in _CREDITS:
+                    break  # manpages-l10n appends its translators' credits: nothing in English pairs with them
+                if macro in ("SH", "SS") and arg:
+                    blocks.append(Block(None, clean_text(roff_inline(" ".join(_roff_args(arg))))))
+            elif macro in ("B", "I", "SM", "SB") and not nofill:
+                cur.append(roff_inline(" ".join(_roff_args(arg))))
+            elif macro in ("BR", "BI", "IB", "IR", "RB", "RI") and not nofill:
+                cur.append("".join(roff_inline(a) for a in _roff_args(arg)))
+            continue  # other requests carry no prose
+        if not nofill:
+            cur.append(roff_inline(line))
+    flush()
+    return blocks
 
 
 def qm_messages(path: Path) -> list[tuple[str, str]]:
@@ -376,8 +462,9 @@ def document_pairs(source: Source, roots: dict[str, Path], lang: str) -> Iterato
         return
     en_pages = {source.key(r, "en"): p for r, p in _pages(roots["en"], source.pages["en"]).items()}
     other_pages = {source.key(r, lang): p for r, p in _pages(roots[lang], source.pages[lang]).items()}
+    read = roff_blocks if source.reader == "roff" else html_blocks
     for key in sorted(set(en_pages) & set(other_pages)):
-        a, b = html_blocks(en_pages[key]), html_blocks(other_pages[key])
+        a, b = read(en_pages[key]), read(other_pages[key])
         pairs: list[tuple[str, str]] = []
         if source.align == "id":
             ids = {}

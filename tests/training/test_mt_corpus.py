@@ -123,6 +123,39 @@ def test_extraction_alignment_filters_split_and_statistics(tree, tmp_path):
     assert (out / "stats.json").exists() and "| libreoffice en-fr |" in (out / "STATS.md").read_text()
 
 
+def test_manual_pages_are_read_paragraph_by_paragraph_and_aligned(tmp_path):
+    import gzip
+
+    en_page = (".\\\" Copyright notice\n.TH GROUP 5 2022-10-30\n.SH NAME\ngroup \\- user group file\n.SH DESCRIPTION\n"
+               "The\n.I /etc/group\nfile is a text file that defines the groups on the system.\n.PP\n"
+               "There is one entry per line.\n.PP\n.EX\ngroup_name:password:GID:user_list\n.EE\n"
+               ".SH FILES\n.BR ls (1)\nlists the \\fBfiles\\fP.\n")
+    fr_page = (".TH GROUP 5 2022-10-30\n.SH NOM\ngroup \\- Fichier des groupes\n.SH DESCRIPTION\n"
+               "Le fichier\n.I /etc/group\nest un fichier texte qui définit les groupes du système.\n.PP\n"
+               "Il y a une entrée par ligne.\n.PP\n.EX\ngroup_name:password:GID:user_list\n.EE\n"
+               ".SH FICHIERS\n.BR ls (1)\nliste les \\fBfichiers\\fP.\n.SH TRADUCTION\n"
+               "La traduction française de cette page a été créée par des bénévoles.\n")
+    roots = {}
+    for lang, rel, text in (("en", "usr/share/man/man5/group.5.gz", en_page),
+                            ("fr", "usr/share/man/fr/man5/group.5.gz", fr_page)):
+        path = tmp_path / lang / rel
+        path.parent.mkdir(parents=True)
+        path.write_bytes(gzip.compress(text.encode("utf-8")))
+        roots[lang] = tmp_path / lang
+    (tmp_path / "en/usr/share/man/man5/alias.5.gz").write_bytes(gzip.compress(b".so man5/group.5\n"))
+    assert C.roff_blocks(tmp_path / "en/usr/share/man/man5/alias.5.gz") == []
+    assert [b.text for b in C.roff_blocks(tmp_path / "en/usr/share/man/man5/group.5.gz")] == [
+        "NAME", "group - user group file", "DESCRIPTION",
+        "The /etc/group file is a text file that defines the groups on the system.",
+        "There is one entry per line.", "FILES", "ls(1) lists the files."]
+    stats = C.build({"manpages": roots}, tmp_path / "out", ["manpages"], language_check=False)
+    pairs = {(en, fr) for s in ("train", "valid", "test") for _d, en, fr in C.read_pairs(tmp_path / "out", s, "fr")}
+    assert ("There is one entry per line.", "Il y a une entrée par ligne.") in pairs
+    assert ("ls(1) lists the files.", "ls(1) liste les fichiers.") in pairs
+    assert not any("traduction" in fr.lower() for _, fr in pairs)  # the translators' credits pair with nothing
+    assert stats["sources"]["manpages en-fr"]["documents"] == 1
+
+
 def test_gale_church_finds_merges_and_drops():
     en = ["A short one.", "This sentence is quite a bit longer than the first.", "And this is the second half.",
           "Final words here."]
