@@ -254,7 +254,7 @@ def test_a_damaged_model_stops_the_batch_with_one_error(tiny_models, tmp_path, m
     for i in range(30):
         (d / f"{i}.txt").write_text(f"Document {i} is fine.")
     db = tmp_path / "m.db"
-    assert main(["analyze", str(d), "--db", str(db), "--tasks", "sentiment"]) == 1
+    assert main(["analyze", str(d), "--db", str(db), "--tasks", "sentiment", "--model", "sentiment=albert-sentiment-en"]) == 1
     err = capsys.readouterr().err
     assert err.count("model.int8.onnx is damaged or was changed") == 1
     (run,) = _history(db)
