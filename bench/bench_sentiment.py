@@ -30,7 +30,7 @@ def workloads(n_sent: int, n_docs: int):
     return [t for t, _ in sst_val[:n_sent]], [t for t, _ in imdb_val[:n_docs]]
 
 
-def prepare(folder: Path, threads: int) -> tuple[Path, Path]:
+def prepare(folder: Path, threads: int, weights: Path | None = None) -> tuple[Path, Path]:
     """A torch model folder and an ONNX model folder (core manifest layout) with identical weights."""
     import shutil
 
@@ -41,7 +41,7 @@ def prepare(folder: Path, threads: int) -> tuple[Path, Path]:
     from app.training.common import RUNS_DIR, teacher_dir
 
     torch.set_num_threads(threads)
-    final = RUNS_DIR / "sentiment" / "final"
+    final = weights or RUNS_DIR / "sentiment" / "final"
     if final.exists():
         model = AlbertForSequenceClassification.from_pretrained(str(final), attn_implementation="eager")
         origin = str(final)
@@ -116,12 +116,14 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=200)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--child", nargs=2, metavar=("ENGINE", "FOLDER"))
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="a trained AlbertForSequenceClassification folder (default: runs/sentiment/final)")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]), args.threads, args.sentences, args.docs)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        tdir, odir, origin = prepare(Path(tmp), args.threads)
+        tdir, odir, origin = prepare(Path(tmp), args.threads, args.weights)
         res = {}
         for engine, folder in (("hf-pipeline", tdir), ("onnx-fp32", odir), ("onnx-int8", odir)):
             p = subprocess.run([sys.executable, __file__, "--child", engine, str(folder), "--threads", str(args.threads),
@@ -129,6 +131,9 @@ def main() -> None:
                                capture_output=True, text=True, check=True)
             res[engine] = json.loads(p.stdout.strip().splitlines()[-1])
     base = res["hf-pipeline"]
+    flags = sorted({f for line in open("/proc/cpuinfo") if line.startswith("flags") for f in line.split()[2:]}
+                   & {"avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}) if os.path.exists("/proc/cpuinfo") else []
+    print(f"CPU flags: {' '.join(flags) or 'unknown'}")
     print(f"weights: {origin}; {args.threads} threads; {base['n_sent']} SST-2 sentences, {base['n_docs']} IMDB reviews (<=256 tokens)")
     print(f"{'engine':14s} {'sent/s':>8s} {'tok/s':>8s} {'docs/s':>7s} {'tok/s':>8s} {'x sent':>7s} {'x docs':>7s} {'peak RSS MB':>11s}")
     for name, r in res.items():

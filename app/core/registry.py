@@ -324,8 +324,11 @@ class Registry:
         for m in cands:
             if m.id == chosen:
                 return m
-        shipped = [m for m in cands if m.origin == "shipped"]
-        return (shipped or cands)[0]
+        # a model that declares itself an alternative (the fast sentiment variant) is never picked unasked
+        # while a main model exists; among the rest, shipped models come first
+        main = [m for m in cands if not m.raw.get("alternative_to")] or cands
+        shipped = [m for m in main if m.origin == "shipped"]
+        return (shipped or main)[0]
 
     def set_default(self, task: str, model_id: str, target_lang: str | None = None) -> None:
         m = self.get(model_id)

@@ -287,7 +287,13 @@ def main(argv=None) -> None:
         from app.training.distill import export_encoder_folder
 
         metrics = json.loads((args.out / "metrics.json").read_text())
-        export_encoder_folder(args.out / "final", args.models / "albert-encoder-en", metrics, version=args.version)
+        metrics["teacher_agreement_cosine"] = round(metrics.get("agreement_distilled", metrics.get("agreement_embedding_fit")), 4)
+        metrics["teacher_agreement_on"] = f"mean-pooled cosine on {args.probe} held-out IMDB reviews (first 128 tokens)"
+        export_encoder_folder(
+            args.out / "final", args.models / "albert-encoder-en", metrics, version=args.version,
+            name="English ALBERT encoder (built from all-MiniLM-L6-v2's own weights, {params:.1f}M parameters)",
+            base_model="sentence-transformers/all-MiniLM-L6-v2: its weights, factorized and mapped (app.training.albertize)",
+            training_data="embedding fit / distillation on IMDB unlabelled reviews, BBC News articles, SST-2 training sentences")
         print(f"exported {args.out / 'final'} -> {args.models / 'albert-encoder-en'}")
         return
     args.out.mkdir(parents=True, exist_ok=True)

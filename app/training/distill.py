@@ -173,7 +173,9 @@ def agreement(student, teacher, tokenizer, texts, batch_size: int = 32, max_len:
     return float(torch.cat(sims).mean())
 
 
-def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict, version: str = "1.0.0") -> None:
+def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict, version: str = "1.0.0", name: str | None = None,
+                          training_data: str = "IMDB unlabelled reviews (Maas et al. 2011), 48k reviews",
+                          base_model: str = "sentence-transformers/all-MiniLM-L6-v2 (teacher)") -> None:
     """Ship the distilled encoder as PyTorch fp16 weights (the base for fine-tuning) with a manifest."""
     import shutil
 
@@ -190,13 +192,13 @@ def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict, version:
     params = sum(p.numel() for p in enc.parameters())
     write_manifest(tmp, {
         "id": "albert-encoder-en", "version": version, "task": "encoder",
-        "name": f"English ALBERT encoder (distilled from all-MiniLM-L6-v2, {params / 1e6:.1f}M parameters)",
+        "name": (name or "English ALBERT encoder (distilled from all-MiniLM-L6-v2, {params:.1f}M parameters)").format(params=params / 1e6),
         "architecture": "albert", "languages": ["en"], "max_length": 512, "parameters": params,
         "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
         "graphs": {}, "files": ["config.json", "model.safetensors", "tokenizer.json"],
         "metrics": metrics, "license": "Apache-2.0 (distilled from sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
-        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (teacher)",
-        "training_data": "IMDB unlabelled reviews (Maas et al. 2011), 48k reviews",
+        "base_model": base_model,
+        "training_data": training_data,
     })
     card = Path(__file__).resolve().parent / "cards" / "albert-encoder-en.md"
     if card.exists():

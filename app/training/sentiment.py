@@ -23,6 +23,9 @@ from app.training.sentiment_data import clean_review, imdb_splits, imdb_stack_sp
 LABELS = ["negative", "positive"]
 MODEL_ID = "albert-sentiment-en"
 DEFAULT_ENCODER = MODELS_DIR / "albert-encoder-en"
+DEFAULT_BASE = "albert-encoder-en (built from sentence-transformers/all-MiniLM-L6-v2)"
+DEFAULT_LICENSE = ("Apache-2.0 (weights derived from all-MiniLM-L6-v2, Apache-2.0; trained on SST-2 and IMDB, "
+                   "research use)")
 
 
 def random_window(ids: list[int], room: int, rng: random.Random) -> list[int]:
@@ -248,7 +251,7 @@ def train(args) -> None:
     cls = AlbertForSequenceClassification if args.arch == "albert" else AutoModelForSequenceClassification
     encoder = args.encoder if args.arch == "albert" or args.encoder != DEFAULT_ENCODER else teacher_dir()
     extra = {"classifier_dropout_prob": 0.1} if args.arch == "albert" else {}
-    if args.dropout is not None:  # the ALBERT-ized teacher is saved without dropout; fine-tuning wants some
+    if getattr(args, "dropout", None) is not None:  # the ALBERT-ized teacher is saved without dropout; fine-tuning wants some
         extra.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
     model = cls.from_pretrained(
         str(encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
@@ -410,7 +413,8 @@ def export(args) -> None:
     T = fit_temperature(np.array(logits), np.array([y for _, y in cal]))
     write_manifest(tmp, {
         "id": args.model_id, "version": args.version, "task": "sentiment",
-        "name": (f"English sentiment (distilled ALBERT, {params / 1e6:.1f}M parameters)" if arch == "albert"
+        "name": args.name.format(params=params / 1e6) if getattr(args, "name", None) else
+                (f"English sentiment (distilled ALBERT, {params / 1e6:.1f}M parameters)" if arch == "albert"
                  else f"English sentiment ({arch}, {params / 1e6:.1f}M parameters)"),
         "architecture": arch, "languages": ["en"], "labels": LABELS, "max_length": 256,
         "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
@@ -420,8 +424,8 @@ def export(args) -> None:
         "files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
         "calibration": {"temperature": T, "fitted_on": "SST-2 + IMDB calibration splits (not validation)"},
         "parameters": params, "metrics": {},  # sentiment_eval writes them
-        "license": "Apache-2.0 (weights distilled from all-MiniLM-L6-v2, Apache-2.0; trained on SST-2 and IMDB, research use)",
-        "base_model": "albert-encoder-en (distilled from sentence-transformers/all-MiniLM-L6-v2)",
+        "license": getattr(args, "license", None) or DEFAULT_LICENSE,
+        "base_model": getattr(args, "base_model", None) or DEFAULT_BASE,
         "training_data": "SST-2 train (GLUE), IMDB Large Movie Review train",
     })
     card = Path(__file__).resolve().parent / "cards" / f"{args.model_id}.md"  # as distill and summary do
@@ -471,6 +475,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--default-graph", default="int8")
+    ap.add_argument("--name", default=None, help="export: the model's display name ({params:.1f} = millions of parameters)")
+    ap.add_argument("--base-model", default=DEFAULT_BASE, help="export: where the weights came from, for the manifest")
+    ap.add_argument("--license", default=DEFAULT_LICENSE)
     args = ap.parse_args(argv)
     {"train": train, "export": export}[args.command](args)
 

@@ -23,26 +23,38 @@ def summarizer():
     return Summarizer(read_manifest(shipped_models_dir() / "albert-summary-en"))
 
 
-@pytest.mark.parametrize("folder", ["albert-sentiment-en", "albert-summary-en", "albert-encoder-en"])
+@pytest.mark.parametrize("folder", ["albert-sentiment-en", "albert-sentiment-en-fast", "albert-summary-en", "albert-encoder-en"])
 def test_shipped_models_verify(folder):
     m = read_manifest(shipped_models_dir() / folder)
     verify(m)
     assert (m.folder / "MODEL_CARD.md").exists(), "every shipped model carries a model card"
 
 
-def test_sentiment_and_summary_files_fit_the_60_mb_budget():
+def _default_files(m) -> set[str]:
+    """What the app loads by default: the default graph, the tokenizer and any document head."""
+    files = {m.raw["graphs"][m.default_graph]["file"], m.raw["tokenizer"]["file"]}
+    if m.raw.get("document_head"):
+        files.add(m.raw["document_head"]["file"])
+    return files
+
+
+def test_default_sentiment_files_fit_20_mb_and_all_models_fit_their_budget():
+    m = read_manifest(shipped_models_dir() / "albert-sentiment-en")
+    default = sum((m.folder / f).stat().st_size for f in _default_files(m))
+    assert default <= 20e6, f"default sentiment files: {default / 1e6:.1f} MB (budget 20 MB)"
     total = 0
-    for folder in ("albert-sentiment-en", "albert-summary-en"):
+    for folder in ("albert-sentiment-en", "albert-sentiment-en-fast", "albert-summary-en"):
         m = read_manifest(shipped_models_dir() / folder)
         total += sum((m.folder / f).stat().st_size for f in m.raw["files"])
-    assert total < 60e6, f"shipped sentiment + summary files: {total / 1e6:.1f} MB (budget 60 MB)"
+    # fp32 graphs ship too (the CUDA provider cannot run dynamic int8)
+    assert total < 130e6, f"shipped sentiment + summary files: {total / 1e6:.1f} MB (budget 130 MB)"
 
 
 def test_shipped_int8_graphs_are_int8_in_every_layer():
     """The quantizer must reach the shared layers 2..L too (see app.training.common.quantize_int8)."""
     onnx = pytest.importorskip("onnx")
     from app.training.common import float_weight_matmuls
-    for folder, graph in (("albert-sentiment-en", "int8"), ("albert-summary-en", "encoder_int8"),
+    for folder, graph in (("albert-sentiment-en", "int8"), ("albert-sentiment-en-fast", "int8"), ("albert-summary-en", "encoder_int8"),
                           ("albert-mt-en-fr-de", "encoder_int8"), ("albert-mt-en-fr-de", "decoder_int8"),
                           ("albert-mt-en-fr-de", "decoder_with_past_int8")):
         m = read_manifest(shipped_models_dir() / folder)
@@ -60,6 +72,24 @@ def test_unambiguous_sentences(sentiment, text, label):
     got, score = sentiment.classify([text])[0]
     assert got == label
     assert score > 0.8
+
+
+def test_the_fast_variant_is_installed_and_selectable():
+    from app.core.registry import Registry
+
+    reg = Registry(roots=[shipped_models_dir()])
+    ids = [m.id for m in reg.for_task("sentiment")]
+    assert reg.default("sentiment").id == "albert-sentiment-en" and "albert-sentiment-en-fast" in ids
+    fast = SentimentModel(reg.get("albert-sentiment-en-fast"))
+    assert fast.classify(["a dull, lifeless and painfully boring movie"])[0][0] == "negative"
+
+
+def test_long_reviews_get_the_document_head(sentiment):
+    assert sentiment.document_head is not None
+    review = ("I went in with high hopes. The first hour drags, and some of the dialogue is clumsy. "
+              "But the final act is tremendous, the two leads are wonderful and the ending moved me to tears. "
+              "Flaws and all, I loved it and would happily watch it again. ") * 2
+    assert sentiment.analyze(review).label == "positive"
 
 
 def test_wonderful_moving_film_is_confidently_positive(sentiment):
