@@ -67,3 +67,34 @@ def test_analyze_applies_the_glossary_and_the_language_gate(env, capsys):
     assert "classeur" in a["translation"]["text"] and a["translation"]["detected_lang"] == "en"
     assert f["translation"]["text"] == "" and f["translation"]["detected_lang"] == "fr"
     assert "looks French" in f["translation"]["note"]
+
+
+def test_ctrl_c_cancels_a_long_translation_and_writes_nothing(env):
+    import itertools
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    subjects = ["A man", "A woman", "A child", "Two dogs", "An old man", "A young girl", "Three boys", "A cat"]
+    actions = ["is riding a bike", "is reading a book", "is running", "is eating an apple", "is sleeping",
+               "is playing with a ball", "is waiting", "is singing"]
+    places = ["near the river", "in the park", "on the beach", "at the station", "in the snow", "on a bench",
+              "in a small kitchen"]
+    times = ["today", "at night", "in the morning", "after school", "in winter", "with a friend", "again", "alone"]
+    moods = ["", "happily", "slowly", "quietly"]
+    text = "\n\n".join(" ".join(p for p in parts if p) + "."
+                         for parts in itertools.product(subjects, actions, moods, places, times))
+    src = env / "long.txt"
+    src.write_text(text, encoding="utf-8")  # 14,336 different sentences: minutes of work on any laptop
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "translate", str(src), "--beam", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    time.sleep(8)  # the model is loaded and the first batches are running
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "cancelled; nothing was written" in err
+    assert not (env / "long.fr.txt").exists()
