@@ -104,6 +104,12 @@ class BatchView(QWidget):
         self.paths_label.setWordWrap(True)
         self.do_sentiment = QCheckBox("Sentiment", checked=True)
         self.do_summary = QCheckBox("Summary", checked=True)
+        self.do_translation = QCheckBox("Translation into")
+        self.batch_lang = QComboBox()
+        self.batch_lang.setToolTip("Translate every document into this language (exports and the library keep it)")
+        self.do_translation.toggled.connect(self.batch_lang.setEnabled)
+        self.batch_lang.setEnabled(False)
+        self.set_languages(ctx.analyzer.translation_languages())
         # shown once Preferences name a Ray cluster (app.jobs.cluster); the batch then runs there
         self.on_cluster = QCheckBox("On the Ray cluster")
         self.on_cluster.setVisible(False)
@@ -121,9 +127,13 @@ class BatchView(QWidget):
         top = QHBoxLayout()
         for w in (self.add_files, self.add_folder, self.clear_paths):
             top.addWidget(w)
-        top.addSpacing(12)
-        top.addWidget(self.do_sentiment)
-        top.addWidget(self.do_summary)
+        tasks = QHBoxLayout()  # a row of its own: the buttons above and the tasks fit a 1024 px screen
+        tasks.addWidget(QLabel("Tasks:"))
+        tasks.addWidget(self.do_sentiment)
+        tasks.addWidget(self.do_summary)
+        tasks.addWidget(self.do_translation)
+        tasks.addWidget(self.batch_lang)
+        tasks.addStretch(1)
         top.addWidget(self.on_cluster)
         top.addStretch(1)
         top.addWidget(self.run_button)
@@ -246,6 +256,7 @@ class BatchView(QWidget):
         self._row_feeder = QTimer(self, interval=0, timeout=self._feed_rows)
 
         lay.addLayout(top)
+        lay.addLayout(tasks)
         lay.addLayout(hist)
         lay.addWidget(self.paths_label)
         lay.addLayout(prog)
@@ -382,9 +393,24 @@ class BatchView(QWidget):
         return self.op is not None and not self.op.finished
 
     def options(self) -> AnalysisOptions:
-        tasks = tuple(t for t, box in (("sentiment", self.do_sentiment), ("summary", self.do_summary))
-                      if box.isChecked()) or ("sentiment",)
-        return AnalysisOptions(tasks=tasks, neutral_band=self.neutral_band)
+        boxes = (("sentiment", self.do_sentiment), ("summary", self.do_summary), ("translation", self.do_translation))
+        tasks = tuple(t for t, box in boxes if box.isChecked() and box.isEnabled()) or ("sentiment",)
+        return AnalysisOptions(tasks=tasks, neutral_band=self.neutral_band,
+                               target_lang=self.batch_lang.currentData() or "fr")
+
+    def set_languages(self, langs: list[str]) -> None:
+        """Offer translation into the installed models' languages (none installed: the box is off)."""
+        from app.ui.document_view import LANGUAGE_NAMES
+
+        current = self.batch_lang.currentData()
+        self.batch_lang.clear()
+        for lang in langs:
+            self.batch_lang.addItem(LANGUAGE_NAMES.get(lang, lang), lang)
+        self.batch_lang.setCurrentIndex(max(0, self.batch_lang.findData(current)))
+        self.do_translation.setEnabled(bool(langs))
+        if not langs:
+            self.do_translation.setChecked(False)
+            self.do_translation.setToolTip("No translation model is installed (Models view)")
 
     def set_cluster(self, address: str, workers: int = 2) -> None:
         """Offer to run batches on the Ray cluster at `address` with `workers` workers ("" offers nothing)."""
@@ -452,6 +478,8 @@ class BatchView(QWidget):
         for w in (self.add_files, self.add_folder, self.clear_paths, self.do_sentiment, self.do_summary,
                   self.on_cluster, self.show_run_button):
             w.setEnabled(not on)
+        self.do_translation.setEnabled(not on and self.batch_lang.count() > 0)
+        self.batch_lang.setEnabled(not on and self.do_translation.isChecked())
         self.export_csv.setEnabled(not on and self.report is not None)
         self.export_jsonl.setEnabled(not on and self.report is not None)
         if on:

@@ -761,6 +761,7 @@ class MainWindow(QMainWindow):
     def _models_changed(self) -> None:
         langs = self.ctx.analyzer.translation_languages()
         self.document.translation.set_languages(langs, {l: self.ctx.analyzer.translation_note(l) for l in langs})
+        self.batch.set_languages(langs)
         self.library.set_labels(self._sentiment_labels())
         self.library.prefer_model = self._default_models().get("sentiment")
         self.library.refresh()

@@ -237,3 +237,41 @@ def test_past_runs_come_back_after_a_restart(qtbot, ctx, settings, batch_folder,
     row = batch.proxy.index(0, 0)
     with qtbot.waitSignal(again.batch.open_requested):
         batch._open_row(row)  # double-click opens the document
+
+
+def test_translation_as_a_batch_task(qtbot, tiny_models, tmp_path, settings, wait_op):
+    """Uses the shipped translator in models/; the batch translates every document and exports the translation."""
+    import json
+
+    import pytest
+
+    from app.core.registry import Registry
+    from app.ui.context import AppContext
+    from app.ui.main_window import MainWindow
+    from tests.ui.conftest import SAMPLES
+
+    registry = Registry(roots=[tiny_models, SAMPLES.parents[1] / "models"], settings_file=tmp_path / "d.json")
+    if not registry.for_task("translation"):
+        pytest.skip("no translation model installed in models/")
+    ctx = AppContext(tmp_path / "lib.db", registry, "cpu")
+    win = MainWindow(ctx, settings)
+    qtbot.addWidget(win)
+    win.show()
+    folder = tmp_path / "captions"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A man is riding a bicycle.", encoding="utf-8")
+    (folder / "b.txt").write_text("Two dogs play in the snow.", encoding="utf-8")
+    batch = win.batch
+    assert batch.do_translation.isEnabled() and batch.batch_lang.count() == len(ctx.analyzer.translation_languages())
+    batch.do_translation.setChecked(True)
+    batch.batch_lang.setCurrentIndex(batch.batch_lang.findData("de"))
+    assert batch.options().tasks == ("sentiment", "summary", "translation") and batch.options().target_lang == "de"
+    batch.start([str(folder)])
+    wait_op(batch.op, 180)
+    assert batch.report.status == "done" and batch.report.analyses == 2
+    out = tmp_path / "r.jsonl"
+    wait_op(batch.export(str(out), "jsonl"))
+    objs = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(o["translation"]["lang"] for o in objs) == ["de", "de"]
+    assert all(o["translation"]["text"].strip() for o in objs)
+    ctx.close()
