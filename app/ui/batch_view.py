@@ -38,7 +38,7 @@ from app.ui.context import AppContext, export_library
 from app.ui.ops import BackgroundOp
 from app.ui.theme import label_color
 from app.ui.library import local_time
-from app.ui.widgets import ElidedLabel, human_seconds
+from app.ui.widgets import ElidedLabel, human_seconds, real_title
 
 COLUMNS = ("Title", "Label", "Score", "Summary", "Seconds", "Source")
 ID_ROLE = Qt.UserRole + 1
@@ -533,7 +533,7 @@ class BatchView(QWidget):
     def _add_result(self, a: Analysis, doc_id: int | None = None) -> None:
         if doc_id is None:
             doc_id = self.ctx.store.find_document(a.document.content_hash)
-        title = QStandardItem(shown(a.document.title or Path(a.document.source).name))
+        title = QStandardItem(shown(real_title(a.document.title) or Path(a.document.source).name))
         title.setData(doc_id, ID_ROLE)
         title.setData(title.text().lower(), SORT_ROLE)
         title.setToolTip(shown(a.document.source))

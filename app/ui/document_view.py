@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from app.core.names import shown
 from app.core.types import Analysis
 from app.ui.theme import highlight_color, legend_html
-from app.ui.widgets import ElidedLabel, SentimentBadge, display_name
+from app.ui.widgets import ElidedLabel, SentimentBadge, display_name, real_title
 
 
 def utf16_offsets(text: str):
@@ -476,7 +476,8 @@ class DocumentPage(QWidget):
             doc = analysis.document
             name = shown(display_name(doc.source, doc.title))
             self.title.setText(name)
-            self.subtitle.setText(shown(doc.title) if doc.title and shown(doc.title) != name else "")
+            title = shown(real_title(doc.title))
+            self.subtitle.setText(title if title and title != name else "")
             self.subtitle.setVisible(bool(self.subtitle.text()))
             self.source.setText(shown(doc.source))
             s = analysis.sentiment

@@ -122,6 +122,20 @@ class SentimentBadge(QLabel):
         self.show()
 
 
+_PLACEHOLDER_TITLES = {"(anonymous)", "anonymous", "untitled", "untitled document", "document", "title", "none",
+                       "microsoft word", "(untitled)", "no title"}
+
+
+def real_title(title: str) -> str:
+    """A document's own title, or "" when it is a tool's placeholder: PDF metadata often says "(anonymous)",
+    "Untitled" or "Microsoft Word - report.docx" instead of a title."""
+    t = " ".join((title or "").split())
+    if t.lower().startswith("microsoft word - "):
+        t = t[len("microsoft word - "):]
+        t = "" if t.lower().endswith((".doc", ".docx", ".rtf")) else t
+    return "" if t.lower() in _PLACEHOLDER_TITLES else t
+
+
 def display_name(source: str, title: str = "") -> str:
     """What a document is called in lists: its file name ("reviews.csv #3" for a table row); text that came
     from no file (pasted, standard input) by its title."""

@@ -310,3 +310,15 @@ def test_neutral_sentences_are_grey_with_their_lean_in_the_tooltip(window, ctx, 
     assert cur.charFormat().background().color().name() == NEUTRAL.name()
     if s.label == "neutral":
         assert "p+" in page.badge.text()
+
+
+def test_placeholder_titles_from_pdf_metadata_are_not_shown_as_titles():
+    from app.ui.widgets import display_name, real_title
+
+    assert real_title("(anonymous)") == real_title("Untitled") == ""
+    assert real_title("Microsoft Word - q3-report.docx") == ""
+    assert real_title("Microsoft Word - Quarterly results") == "Quarterly results"
+    assert real_title("Quarterly results 2026") == "Quarterly results 2026"
+    assert display_name("/docs/q3-report.pdf", "(anonymous)") == "q3-report.pdf"
+    assert display_name("/t/reviews.csv#3", "Great value") == "reviews.csv #3"
+    assert display_name("pasted text", "Dear support, my order…") == "Dear support, my order…"
