@@ -78,35 +78,16 @@ def chunk_stream(texts, tokenizer, max_len: int, seed: int):
 
 
 def init_student_from_teacher(student, teacher, logger):
-    import torch
+    from app.training.albertize import factorize_embeddings
 
-    tw = teacher.embeddings.word_embeddings.weight.data  # V x H
-    E = student.config.embedding_size
-    U, S, Vh = torch.linalg.svd(tw, full_matrices=False)
-    student.embeddings.word_embeddings.weight.data.copy_(U[:, :E] * S[:E])
-    proj = Vh[:E]  # E x H
-    lin = student.encoder.embedding_hidden_mapping_in
-    lin.weight.data.copy_(proj.T)  # (H, E)
-    lin.bias.data.zero_()
-    tp = teacher.embeddings.position_embeddings.weight.data
-    student.embeddings.position_embeddings.weight.data.copy_(tp @ proj.T)
-    tt = teacher.embeddings.token_type_embeddings.weight.data
-    student.embeddings.token_type_embeddings.weight.data.copy_(tt @ proj.T)
-    kept = (S[:E] ** 2).sum() / (S ** 2).sum()
-    logger.info(f"SVD embedding factorisation keeps {kept:.3f} of the energy")
+    info = factorize_embeddings(student, teacher)
+    logger.info(f"SVD embedding factorisation keeps {info['energy_kept']:.3f} of the energy")
 
 
 def copy_layer(student, teacher, idx: int, group: int = 0):
-    t = teacher.encoder.layer[idx]
-    s = student.encoder.albert_layer_groups[group].albert_layers[0]
-    s.attention.query.load_state_dict(t.attention.self.query.state_dict())
-    s.attention.key.load_state_dict(t.attention.self.key.state_dict())
-    s.attention.value.load_state_dict(t.attention.self.value.state_dict())
-    s.attention.dense.load_state_dict(t.attention.output.dense.state_dict())
-    s.attention.LayerNorm.load_state_dict(t.attention.output.LayerNorm.state_dict())
-    s.ffn.load_state_dict(t.intermediate.dense.state_dict())
-    s.ffn_output.load_state_dict(t.output.dense.state_dict())
-    s.full_layer_layer_norm.load_state_dict(t.output.LayerNorm.state_dict())
+    from app.training.albertize import map_layer
+
+    map_layer(student.encoder.albert_layer_groups[group].albert_layers[0], teacher.encoder.layer[idx])
 
 
 def widen_groups(weights: dict, groups: int, logger=None) -> dict:
