@@ -145,7 +145,7 @@ class ConfusionPlot(QWidget):
         super().__init__(parent)
         self.classes: tuple[str, ...] = ()
         self.matrix: tuple[tuple[int, ...], ...] = ()
-        self.setMinimumSize(220, 180)
+        self.setMinimumSize(160, 160)
 
     def set_matrix(self, classes, matrix) -> None:
         self.classes, self.matrix = tuple(classes), tuple(tuple(r) for r in matrix)
@@ -393,7 +393,7 @@ class FineTuneView(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.compare_table = _table(["model (same validation split)", "accuracy", "macro-F1"])
+        self.compare_table = _table(["model", "accuracy", "macro-F1"])  # all on the split in the group title
         self.class_table = _table(["class", "precision", "recall", "F1", "support"])
         self.confusion = ConfusionPlot()
         self.default_button = QPushButton("Make default")
@@ -406,6 +406,8 @@ class FineTuneView(QWidget):
         rg.addWidget(self.default_button, 3, 0, 1, 2, Qt.AlignRight)
         rg.setColumnStretch(0, 3)  # the tables get the room; the confusion matrix is square anyway
         rg.setColumnStretch(1, 2)
+        for t in (self.compare_table, self.class_table):
+            t.setMinimumWidth(190)  # readable headers beside the matrix on a 1024 px screen
         rv.addWidget(rep, 3)
         split.addWidget(right)
         split.setStretchFactor(0, 1)  # the form grows a little too on a wide screen (long model names)
