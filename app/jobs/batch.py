@@ -130,7 +130,8 @@ def run_batch(
     Ctrl+C (KeyboardInterrupt) records the run as cancelled and is raised again.
     """
     t0 = time.perf_counter()
-    files = collect_files(list(paths), include, exclude)
+    paths = list(paths)  # iterated twice below (listing, the run's record): a generator must not run dry
+    files = collect_files(paths, include, exclude)
     task_models = analyzer.task_models(options)
     params_keys = {t: k[2] for t, k in task_models.items()}
     run_id = store.start_run("analyze", {"paths": [str(p) for p in paths], "tasks": list(options.tasks),

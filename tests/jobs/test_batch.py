@@ -212,3 +212,14 @@ def test_cancel_inside_a_chunk_counts_its_documents_as_not_analysed(tmp_path, an
     assert store.errors(rep.run_id) == []
     assert "8 documents and 5 files not analysed" in rep.summary()
     store.close()
+
+
+def test_paths_given_as_a_generator_are_listed_and_recorded(folder, analyzer, tmp_path):
+    """run_batch reads `paths` twice (listing the files, recording the run): a generator must not run dry."""
+    store = Store(tmp_path / "lib.db")
+    rep = run_batch((p for p in [folder / "a.txt", folder / "sub"]), analyzer, store,
+                    AnalysisOptions(tasks=("sentiment",)))
+    assert rep.analyses == 2 and store.count_documents() == 2
+    run = next(r for r in store.history() if r.id == rep.run_id)
+    assert run.params["paths"] == [str(folder / "a.txt"), str(folder / "sub")]
+    store.close()
