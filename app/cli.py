@@ -372,7 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, analysis=True):
         sp.add_argument("--db", help="library database file (default: in your user data folder)")
         if analysis:
-            sp.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=["auto", "cpu", "cuda"])
+            from app.core.runtime import DEVICES
+
+            sp.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=list(DEVICES))
             sp.add_argument("--threads", type=int, default=0, help="inference threads (0 = all cores)")
 
     def analysis_args(sp):

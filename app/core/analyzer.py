@@ -10,9 +10,9 @@ from app.core.errors import Cancelled, ModelError
 from app.core.registry import Manifest, Registry
 from app.core.runtime import RuntimeOptions, cancellable
 from app.core.segment import split_sentences
-from app.core.types import Analysis, Document, ModelInfo
+from app.core.types import ANALYSIS_TASKS, Analysis, Document, ModelInfo
 
-TASK_NAMES = ("sentiment", "summary", "translation")
+TASK_NAMES = ANALYSIS_TASKS
 ALIASES = {"translate": "translation", "summarize": "summary", "summarise": "summary"}
 
 

@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.core.model_files import check_name
+from app.core.types import ANALYSIS_TASKS
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 MAX_POSITIONS = 8192  # no shipped or trainable model reads longer inputs than this
-TASKS = ("sentiment", "summary", "translation", "encoder")
+TASKS = (*ANALYSIS_TASKS, "encoder")
 
 FilePath = Annotated[str, AfterValidator(check_name)]
 ShortText = Annotated[str, Field(strict=True, max_length=200)]

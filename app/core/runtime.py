@@ -55,8 +55,9 @@ class Session:
         self.path = Path(path)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if options.intra_op_threads:
-            so.intra_op_num_threads = options.intra_op_threads
+        threads = options.intra_op_threads or default_threads()  # ALBERT_STUDIO_THREADS caps an unset count
+        if threads:
+            so.intra_op_num_threads = threads
         so.inter_op_num_threads = options.inter_op_threads
         # A desktop app: idle inference threads must not keep the cores spinning.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -170,4 +171,8 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def default_threads() -> int:
-    return int(os.environ.get("ALBERT_STUDIO_THREADS", "0") or 0)
+    """Inference threads when none are asked for: $ALBERT_STUDIO_THREADS, else 0 (ONNX Runtime's choice)."""
+    try:
+        return max(0, int(os.environ.get("ALBERT_STUDIO_THREADS", "0") or 0))
+    except ValueError:
+        return 0

@@ -47,6 +47,7 @@ from sqlite_utils import Database
 from app.core.errors import LabelDataError, StoreError
 from app.core.export import FORMATS, write_analyses
 from app.core.names import loaded, storable, valid_text
+from app.core.types import ANALYSIS_TASKS
 from app.core.types import (
     Analysis,
     Document,
@@ -61,7 +62,7 @@ from app.core.types import (
 
 ENV_VAR = "ALBERT_STUDIO_DB"
 BUSY_TIMEOUT_S = 10.0
-TASKS = ("sentiment", "summary", "translation")
+TASKS = ANALYSIS_TASKS
 RUN_STATUSES = ("running", "done", "cancelled", "failed", "interrupted")  # interrupted: its process died
 # Around matched words in search() snippets; the UI may swap them for highlighting.
 MATCH_START, MATCH_END = "[", "]"

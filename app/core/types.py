@@ -1,6 +1,8 @@
 """Small frozen values that cross layers: documents, sentences and analysis results."""
 from __future__ import annotations
 
+ANALYSIS_TASKS = ("sentiment", "summary", "translation")  # what a document can be analysed for, in run order
+
 from dataclasses import dataclass, field
 
 

@@ -104,3 +104,16 @@ def test_analyzer_analyses_many_documents_in_order(registry):
     assert out[0].sentiment.label == a.analyze(docs[0]).sentiment.label and len(out[2].summary.sentences) == 1
     assert out[0].seconds > 0 and out[1].seconds == 0
     assert a.analyze_many([], AnalysisOptions()) == []
+
+
+def test_albert_studio_threads_sets_an_unset_thread_count(tiny_models, monkeypatch):
+    from app.core.registry import read_manifest
+    from app.core.runtime import RuntimeOptions, Session, default_threads
+
+    monkeypatch.setenv("ALBERT_STUDIO_THREADS", "1")
+    assert default_threads() == 1
+    m = read_manifest(tiny_models / "albert-sentiment-en")
+    s = Session(m.graph_file(m.default_graph), RuntimeOptions(device="cpu"))
+    assert s._sess.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("ALBERT_STUDIO_THREADS", "many")
+    assert default_threads() == 0
