@@ -300,6 +300,7 @@ def make_default(registry: Registry, report: FineTuneReport) -> None:
 
 
 def with_settings(job: FineTuneJob, **changes) -> FineTuneJob:
-    """A copy of the job's settings with some values changed (tests and benchmarks)."""
+    """The job with some settings changed (tests and benchmarks): the settings are a new frozen copy, the job
+    itself is changed in place and returned."""
     job.settings = replace(job.settings, **changes)
     return job

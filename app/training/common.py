@@ -137,3 +137,23 @@ def float_weight_matmuls(graph) -> list[str]:
     weights = {t.name for t in graph.initializer}
     weights |= {n.output[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in weights}
     return [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
+
+
+def token_budget_batches(lengths, max_tokens: int, seed: int, noise: float = 1.0) -> list[list[int]]:
+    """Indices grouped into batches of similar length whose padded size (longest x count) stays within
+    `max_tokens`, in a shuffled order. A little noise in the sort makes the batches differ from epoch to epoch
+    (every recipe batches this way: sentiment, translation)."""
+    rng = random.Random(seed)
+    order = sorted(range(len(lengths)), key=lambda k: lengths[k] + rng.random() * noise)
+    batches, cur, longest = [], [], 0
+    for k in order:
+        n = lengths[k]
+        if cur and max(longest, n) * (len(cur) + 1) > max_tokens:
+            batches.append(cur)
+            cur, longest = [], 0
+        cur.append(k)
+        longest = max(longest, n)
+    if cur:
+        batches.append(cur)
+    rng.shuffle(batches)
+    return batches

@@ -18,7 +18,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -561,14 +561,14 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
 
         fp32 = SentimentModel(read_manifest(stage), RuntimeOptions(device="cpu", intra_op_threads=s.threads), graph="fp32")
         ev_fp32 = evaluate(va_y, fp32.probabilities(va_texts).argmax(1).tolist(), classes, f"{s.model_id} (fp32)")
-        ev_int8 = evs["int8"]
-        ev_int8 = Evaluation(**{**ev_int8.__dict__, "model": f"{s.model_id} (int8)"})
+        ev_int8 = evs["int8"]  # None when the int8 graph would not load: then fp32 is the default
+        ev_int8 = replace(ev_int8, model=f"{s.model_id} (int8)") if ev_int8 is not None else None
         # int8 by default unless it costs more than a point of accuracy on this split
-        default_graph = "int8" if ev_int8.accuracy >= ev_fp32.accuracy - 0.01 else "fp32"
+        default_graph = "int8" if ev_int8 is not None and ev_int8.accuracy >= ev_fp32.accuracy - 0.01 else "fp32"
         chosen = ev_int8 if default_graph == "int8" else ev_fp32
         report["evaluation"] = {**chosen.as_dict(), "model": f"{s.model_id} (new, {default_graph})"}
         report["evaluation_fp32"] = ev_fp32.as_dict()
-        report["evaluation_int8"] = ev_int8.as_dict()
+        report["evaluation_int8"] = ev_int8.as_dict() if ev_int8 is not None else None
         report["default_graph"] = default_graph
         report["temperature"] = T
         manifest["default_graph"] = default_graph

@@ -16,7 +16,8 @@ import shutil
 import time
 from pathlib import Path
 
-from app.training.common import MODELS_DIR, RUNS_DIR, get_logger, quantize_int8, seed_everything, teacher_dir
+from app.training.common import (MODELS_DIR, RUNS_DIR, get_logger, quantize_int8, seed_everything, teacher_dir,
+                                 token_budget_batches)
 from app.training.distill import HELD_OUT_REVIEWS, hidden_mse
 from app.training.sentiment_data import clean_review, imdb_splits, imdb_stack_split, sst2_splits
 
@@ -173,21 +174,8 @@ def build_augmented(tokenizer, max_len: int, n_per: int, seed: int, epoch: int =
 
 
 def token_batches(examples, max_tokens: int, seed: int):
-    """Batches of similar length within a token budget, in a shuffled order."""
-    rng = random.Random(seed)
-    order = sorted(range(len(examples)), key=lambda k: len(examples[k][0]) + rng.random())
-    batches, cur, longest = [], [], 0
-    for k in order:
-        L = len(examples[k][0]) + 2
-        if cur and max(longest, L) * (len(cur) + 1) > max_tokens:
-            batches.append(cur)
-            cur, longest = [], 0
-        cur.append(k)
-        longest = max(longest, L)
-    if cur:
-        batches.append(cur)
-    rng.shuffle(batches)
-    return batches
+    """Batches of similar length within a token budget, in a shuffled order ([CLS]/[SEP] counted)."""
+    return token_budget_batches([len(ex[0]) + 2 for ex in examples], max_tokens, seed)
 
 
 def collate(examples, batch, cls_id, sep_id):

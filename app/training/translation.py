@@ -24,7 +24,8 @@ import random
 import time
 from pathlib import Path
 
-from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, load_checkpoint, save_json, seed_everything
+from app.training.common import (DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, load_checkpoint, save_json, seed_everything,
+                                 token_budget_batches)
 
 RUN = RUNS_DIR / "translation"
 MODEL_ID = "albert-mt-en-fr-de"
@@ -81,20 +82,7 @@ def example_len(ex) -> int:
 
 def make_batches(examples, max_tokens: int, seed: int) -> list[list[int]]:
     """Token-budget batches of similar length (with a little noise so batches differ per epoch)."""
-    rng = random.Random(seed)
-    order = sorted(range(len(examples)), key=lambda i: example_len(examples[i]) + rng.random() * 2)
-    batches, cur, longest = [], [], 0
-    for i in order:
-        n = example_len(examples[i])
-        if cur and max(longest, n) * (len(cur) + 1) > max_tokens:
-            batches.append(cur)
-            cur, longest = [], 0
-        cur.append(i)
-        longest = max(longest, n)
-    if cur:
-        batches.append(cur)
-    rng.shuffle(batches)
-    return batches
+    return token_budget_batches([example_len(ex) for ex in examples], max_tokens, seed, noise=2.0)
 
 
 def collate(examples, idx, sp):
