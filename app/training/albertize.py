@@ -24,8 +24,9 @@ import random
 import time
 from pathlib import Path
 
-from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, read_jsonl, save_json, seed_everything, teacher_dir
-from app.training.distill import HELD_OUT_REVIEWS, agreement, check_groups, mean_pool
+from app.training.common import (DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, optimizer_step, read_jsonl, save_json,
+                                 seed_everything, teacher_dir)
+from app.training.distill import HELD_OUT_REVIEWS, agreement, check_groups
 
 
 def albert_config(teacher_config, embedding_size: int, groups: int):
@@ -228,12 +229,7 @@ def distill(student, teacher, stream, minutes: float, batch_size: int, lr: float
         loss = sum(masked_mse(s, t, mask) for s, t in zip(so.hidden_states, to.hidden_states)) / len(to.hidden_states)
         if attention_weight:
             loss = loss + attention_weight * attention_kl(so.attentions, to.attentions, mask)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
+        optimizer_step(student, opt, loss, lr_at(step))
         step += 1
         run = loss.item() if run is None else 0.98 * run + 0.02 * loss.item()
         if step % 20 == 0:

@@ -157,3 +157,16 @@ def token_budget_batches(lengths, max_tokens: int, seed: int, noise: float = 1.0
         batches.append(cur)
     rng.shuffle(batches)
     return batches
+
+
+def optimizer_step(model, opt, loss, lr: float, clip: float = 1.0) -> None:
+    """One update as every recipe does it: set the scheduled learning rate, backpropagate, clip the gradient
+    norm, step."""
+    import torch
+
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()

@@ -20,7 +20,7 @@ import math
 import time
 from pathlib import Path
 
-from app.training.common import (DATA_DIR, RUNS_DIR, get_logger, load_checkpoint, read_jsonl, save_json,
+from app.training.common import (DATA_DIR, RUNS_DIR, get_logger, load_checkpoint, optimizer_step, read_jsonl, save_json,
                                  seed_everything, teacher_dir)
 
 
@@ -311,12 +311,7 @@ def main(argv=None) -> None:
         se, te = mean_pool(so.last_hidden_state, mask), mean_pool(to.last_hidden_state, mask)
         cos = (1 - F.cosine_similarity(se, te)).mean()
         loss = hid + att + 10.0 * cos
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
+        optimizer_step(student, opt, loss, lr_at(step))
         step += 1
         tokens += int(mask.sum())
         if step % 10 == 0:

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from app.training.common import (MODELS_DIR, RUNS_DIR, get_logger, quantize_int8, seed_everything, teacher_dir,
+from app.training.common import (MODELS_DIR, RUNS_DIR, get_logger, optimizer_step, quantize_int8, seed_everything, teacher_dir,
                                  token_budget_batches)
 from app.training.distill import HELD_OUT_REVIEWS, hidden_mse
 from app.training.sentiment_data import clean_review, imdb_splits, imdb_stack_split, sst2_splits
@@ -312,12 +312,7 @@ def train(args) -> None:
                 hid = hidden_mse(so.hidden_states, to.hidden_states, mask)
                 loss = loss + args.hidden_weight * hid
                 run_hid = hid.item() if run_hid is None else 0.98 * run_hid + 0.02 * hid.item()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(model, opt, loss, lr_at(step))
         step += 1
         tokens += int(mask.sum())
         run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
@@ -364,7 +359,6 @@ def export_onnx(model, path: Path) -> None:
 
 def export(args) -> None:
     import numpy as np
-    import torch
     from transformers import AutoModelForSequenceClassification
 
     from app.core.registry import write_manifest
