@@ -25,7 +25,7 @@ import time
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import DocumentError
@@ -611,26 +611,45 @@ def read_table(path: str | Path, text_field: str | None = None, *,
     With `span` (from `table_spans`) only that span's rows are read, numbered as in the whole file.
     A cell longer than `max_chars` characters is refused like a file that long.
     """
-    path = Path(path)
-    suffix, st, sample, encoding = _table_head(path)
+    table = open_table(path)
     if span is not None and span.whole:
         text_field, span = span.column or text_field, None
     if span is not None:
         text_field = span.column or text_field
-        if not _splittable(encoding):
-            raise DocumentError(path, f"cannot be read in parts ({encoding} text); read it whole")
-    report = _position_reporter(progress, st.st_size) if span is None else None
-    rows = (_jsonl_rows(path, encoding, report, span) if suffix == ".jsonl"
-            else _csv_rows(path, encoding, sample, suffix, report, span))
-    yield from _table_documents(path, rows, text_field, max_rows, suffix.lstrip("."), encoding, st.st_mtime,
-                                max_chars)
+    rows = read_rows(table, progress=progress, span=span)
+    yield from _table_documents(table.path, rows, text_field, max_rows, table.format, table.encoding,
+                                table.mtime, max_chars)
 
 
-def _table_head(path: Path) -> tuple[str, os.stat_result, bytes, str]:
-    """(suffix, stat, first bytes, encoding) of a table file; DocumentError when it cannot be a table."""
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise DocumentError(path, f"not a table file (expected one of {', '.join(TABLE_SUFFIXES)})")
+@dataclass(frozen=True)
+class TableFile:
+    """A table file ready to be read row by row: its format, the encoding its first bytes show, its size."""
+
+    path: Path
+    format: str  # "csv", "tsv" or "jsonl"
+    encoding: str
+    size: int
+    mtime: float
+    sample: bytes = field(repr=False)  # the first _SAMPLE_BYTES, from which encoding and delimiter are told
+
+
+TABLE_FORMATS: tuple[str, ...] = tuple(s.lstrip(".") for s in TABLE_SUFFIXES)
+
+
+def open_table(path: str | Path, format: str | None = None, *, refuse_mixed_encodings: bool = False) -> TableFile:
+    """Check a table file and detect its encoding (BOMs, UTF-16 with or without BOM, legacy code pages).
+
+    `format` ("csv", "tsv", "jsonl") overrides the one the suffix names. With `refuse_mixed_encodings`, a file
+    that is UTF-8 in places and another encoding elsewhere is a DocumentError instead of being read in the
+    other encoding (which garbles its UTF-8 parts). Raises DocumentError when the file cannot be a table."""
+    path = Path(path)
+    if format is None:
+        suffix = path.suffix.lower()
+        if suffix not in TABLE_SUFFIXES:
+            raise DocumentError(path, f"not a table file (expected one of {', '.join(TABLE_SUFFIXES)})")
+        format = suffix.lstrip(".")
+    elif format not in TABLE_FORMATS:
+        raise DocumentError(path, f"cannot read as a table of format '{format}' (use {', '.join(TABLE_FORMATS)})")
     st = _stat_file(path)
     try:
         with open(path, "rb") as fh:
@@ -639,7 +658,51 @@ def _table_head(path: Path) -> tuple[str, os.stat_result, bytes, str]:
         raise DocumentError(path, f"cannot read the file ({exc.strerror or exc})") from None
     if not sample.strip():
         raise DocumentError(path, "empty file")
-    return suffix, st, sample, _detect_encoding(sample, path, complete=st.st_size <= len(sample))
+    encoding = _detect_encoding(sample, path, complete=st.st_size <= len(sample))
+    if refuse_mixed_encodings:
+        line = _mixed_encoding_line(sample, encoding)
+        if line is not None:
+            raise DocumentError(path, f"mixed text encodings (UTF-8 in places, another encoding at line {line}). "
+                                      "Open the file in a spreadsheet or editor and save it again as UTF-8.")
+    return TableFile(path, format, encoding, st.st_size, st.st_mtime, sample)
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def _mixed_encoding_line(sample: bytes, encoding: str) -> int | None:
+    """The line where UTF-8 breaks off in a file detected as a legacy code page that also holds UTF-8 text."""
+    if codecs.lookup(encoding).name.startswith(("utf-8", "utf-16", "utf-32")):
+        return None
+    try:
+        sample.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        if _UTF8_SEQUENCE.search(sample) is None:
+            return None
+        return sample[: exc.start].count(b"\n") + 1
+
+
+def read_rows(table: TableFile | str | Path, *, progress: Callable[[float], None] | None = None,
+              span: TableSpan | None = None) -> Iterator[tuple[int, dict[str, object]] | DocumentError]:
+    """The one row reader for table files: (row number, {column: cell}) per row, or a DocumentError for a bad
+    row (malformed CSV, invalid JSON, undecodable bytes) and reading goes on where it can.
+
+    CSV/TSV rows map the header's names to strings (a short row leaves out the columns it lacks; any field
+    size is allowed); JSONL rows are the line's object, numbers as strings. Blank rows are skipped and not
+    counted. A file without a header raises DocumentError. `progress` and `span` are as in `read_table`."""
+    if not isinstance(table, TableFile):
+        table = open_table(table)
+    if span is not None and not _splittable(table.encoding):
+        raise DocumentError(table.path, f"cannot be read in parts ({table.encoding} text); read it whole")
+    report = _position_reporter(progress, table.size) if span is None else None
+    return _rows(table, report, span)
+
+
+def _rows(table: TableFile, report=None, span: TableSpan | None = None, lines: bool = False):
+    if table.format == "jsonl":
+        return _jsonl_rows(table.path, table.encoding, report, span, lines)
+    return _csv_rows(table.path, table.encoding, table.sample, table.format, report, span, lines)
 
 
 def _splittable(encoding: str) -> bool:
@@ -657,12 +720,12 @@ def table_spans(path: str | Path, text_field: str | None = None, *, rows_per_spa
     The file is parsed once, as `read_table` parses it, so quoted line breaks never split a row and row
     numbers carry over. A file that cannot be cut (no header, an encoding with multi-byte line ends, no text
     column...) comes back as one whole span; reading it reports the problem as usual."""
-    path = Path(path)
     try:
-        suffix, st, sample, encoding = _table_head(path)
+        table = open_table(path)
     except DocumentError:
         return [TableSpan()]
-    if not _splittable(encoding):
+    path = table.path
+    if not _splittable(table.encoding):
         return [TableSpan(column=text_field)]
     pos = 0
 
@@ -671,8 +734,7 @@ def table_spans(path: str | Path, text_field: str | None = None, *, rows_per_spa
         pos = fh.pos
 
     whole = TableSpan()
-    rows = (_jsonl_rows(path, encoding, at, whole, lines=True) if suffix == ".jsonl"
-            else _csv_rows(path, encoding, sample, suffix, at, whole, lines=True))
+    rows = _rows(table, at, whole, lines=True)
     spans: list[TableSpan] = []
     start = first = count = 0
     column = None
@@ -794,13 +856,13 @@ def _position_reporter(progress: Callable[[float], None] | None, size: int):
     return lambda fh: progress(min(1.0, fh.buffer.tell() / size) if size else 1.0)
 
 
-def _csv_rows(path: Path, encoding: str, sample: bytes, suffix: str, report=None,
+def _csv_rows(path: Path, encoding: str, sample: bytes, fmt: str, report=None,
               span: TableSpan | None = None, lines: bool = False):
     """Yields (row_number, {column: value}) or DocumentError; raises for a file without a header.
     With `span` (or `lines`) the file is read through _SpanLines: the header, then the span's rows."""
     _allow_large_csv_fields()
     head = sample.decode(encoding, errors="ignore").lstrip("\ufeff")
-    delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(head)
+    delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(head)
     with (_SpanLines(path, encoding) if span is not None or lines else _open_text(path, encoding)) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         try:

@@ -8,9 +8,7 @@ No torch here: the window, the CLI and the training worker all use it.
 """
 from __future__ import annotations
 
-import csv
 import io
-import json
 import re
 import zipfile
 from collections import Counter
@@ -21,7 +19,8 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from app.core.errors import LabelDataError
+from app.core.documents import open_table, read_rows
+from app.core.errors import DocumentError, LabelDataError
 
 FORMATS = ("csv", "tsv", "jsonl", "xlsx")
 MIN_PER_CLASS = 4  # fewer and a stratified split cannot put one in validation and keep some to train on
@@ -104,26 +103,9 @@ def parse_label_names(spec: str) -> dict[str, str]:
 # -- reading
 
 
-def _decode(raw: bytes, source: str) -> tuple[str, str]:
-    """UTF-8 (with or without BOM), else Windows-1252 for a whole legacy file; a mix is an error."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as exc:
-        bad_line = raw[: exc.start].count(b"\n") + 1
-        has_utf8 = re.search(rb"[\xc2-\xf4][\x80-\xbf]+", raw) is not None
-        if has_utf8:
-            raise LabelDataError(
-                f"{source}: mixed text encodings (UTF-8 in places, another encoding at line {bad_line}). "
-                "Open the file in a spreadsheet or editor and save it again as UTF-8."
-            ) from exc
-        return raw.decode("cp1252", errors="replace"), "cp1252"
-
-
 def _sniff_format(path: Path) -> str:
     ext = path.suffix.lower().lstrip(".")
-    if ext in ("csv", "tsv", "jsonl", "xlsx"):
+    if ext in FORMATS:
         return ext
     if ext in ("ndjson", "json"):
         return "jsonl"
@@ -133,54 +115,41 @@ def _sniff_format(path: Path) -> str:
 
 
 def read_table(path: str | Path) -> Table:
-    """Read a CSV, TSV, JSONL or XLSX file into a Table (all cells as strings)."""
+    """Read a CSV, TSV, JSONL or XLSX file into a Table (all cells as strings).
+
+    CSV, TSV and JSONL go through the documents' row reader (documents.read_rows), so a file a batch can read
+    (UTF-16, a BOM, a legacy code page, huge cells) reads as labelled data too; a bad row is an error here,
+    since a training set with rows silently dropped would not be the one the user labelled."""
     path = Path(path)
     fmt = _sniff_format(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LabelDataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    if not raw.strip():
-        raise LabelDataError(f"{path}: the file is empty.")
     if fmt == "xlsx":
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise LabelDataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+        if not raw.strip():
+            raise LabelDataError(f"{path}: the file is empty.")
         return _read_xlsx(raw, str(path))
-    text, enc = _decode(raw, str(path))
-    if fmt == "jsonl":
-        return _read_jsonl(text, str(path), enc)
-    delim = "\t" if fmt == "tsv" else ","
-    if fmt == "csv":
-        try:
-            delim = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
-        except csv.Error:
-            pass
-    reader = csv.reader(io.StringIO(text), delimiter=delim,
-                        quoting=csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL)
-    rows = [r for r in reader if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise LabelDataError(f"{path}: needs a header row and at least one row of data.")
-    header = tuple(c.strip() or f"column {i + 1}" for i, c in enumerate(rows[0]))
-    width = len(header)
-    body = tuple(tuple((r + [""] * width)[:width]) for r in rows[1:])
-    return Table(str(path), header, body, enc)
-
-
-def _read_jsonl(text: str, source: str, enc: str) -> Table:
-    records = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LabelDataError(f"{source}: line {n} is not valid JSON ({exc.msg}).") from exc
-        if not isinstance(obj, dict):
-            raise LabelDataError(f"{source}: line {n} must be a JSON object like {{\"text\": ..., \"label\": ...}}.")
-        records.append(obj)
+    try:
+        table = open_table(path, fmt, refuse_mixed_encodings=True)
+        records = []
+        for item in read_rows(table):
+            if isinstance(item, DocumentError):
+                raise LabelDataError(f"{item}. Fix or delete that row, then load the file again.")
+            records.append(item[1])
+    except DocumentError as exc:
+        raise LabelDataError(str(exc)) from exc
     columns: list[str] = []
     for r in records:
         columns += [k for k in r if k not in columns]
-    rows = tuple(tuple("" if r.get(c) is None else str(r.get(c)) for c in columns) for r in records)
-    return Table(source, tuple(columns), rows, enc)
+    if not records or not columns:
+        raise LabelDataError(f"{path}: needs a header row and at least one row of data.")
+    rows = tuple(tuple(_cell(r.get(c)) for c in columns) for r in records)
+    return Table(str(path), tuple(columns), rows, table.encoding)
+
+
+def _cell(value) -> str:
+    return "" if value is None else value if isinstance(value, str) else str(value)
 
 
 def _read_xlsx(raw: bytes, source: str) -> Table:
