@@ -217,8 +217,7 @@ def cmd_analyze(args) -> int:
         for source, reason in report.errors:
             print(f"error: {shown(source)}: {shown(reason)}", file=sys.stderr)
         if not args.quiet:
-            dev = next(iter(analyzer._loaded.values()), None)
-            provider = getattr(getattr(dev, "session", None), "provider", None) or ""
+            provider = ", ".join(sorted(set(analyzer.providers().values())))
             print(f"{report.analyses} analysed ({report.reused} reused from the library), {len(report.errors)} errors, "
                   f"{report.seconds:.1f}s" + (f", {provider}" if provider else ""), file=sys.stderr)
             if engine == "ray":

@@ -61,6 +61,11 @@ class AnalysisOptions:
         return ""
 
 
+def params_keys(task_models: dict[str, tuple[str, str, str]]) -> dict[str, str]:
+    """task -> the params key its results are stored under, from `Analyzer.task_models`."""
+    return {task: key for task, (_model_id, _version, key) in task_models.items()}
+
+
 @dataclass
 class Analyzer:
     """Loads each task's model on first use (thread-safe) and analyses documents with them."""
@@ -123,7 +128,17 @@ class Analyzer:
 
     def params_keys(self, opts: AnalysisOptions) -> dict[str, str]:
         """task -> the params key its results are stored under."""
-        return {t: k[2] for t, k in self.task_models(opts).items()}
+        return params_keys(self.task_models(opts))
+
+    def providers(self, tasks: Sequence[str] = (), target_lang: str | None = None) -> dict[str, str]:
+        """task -> the ONNX Runtime provider its model really runs on (CUDAExecutionProvider only where the GPU
+        was granted). The models of `tasks` are loaded first; with no tasks, those loaded so far are told."""
+        for task in tasks:
+            self.model(task, target_lang)
+        with self._lock:
+            loaded = list(self._loaded.values())
+        out = {m.model_info.task: m.model_info.provider for m in loaded}
+        return {t: out[t] for t in tasks} if tasks else out
 
     def unload(self) -> None:
         with self._lock:

@@ -775,12 +775,6 @@ class Store:
         docs = self._rows("SELECT * FROM documents WHERE id = ?", [document_id])
         if not docs:
             raise StoreError(f"No document {document_id} in the library {self.path}")
-        d = docs[0]
-        document = Document(
-            source=loaded(d["source"]), text=d["text"], title=d["title"] or "", format=d["format"] or "txt",
-            encoding=d["encoding"] or "utf-8", content_hash=d["content_hash"], mtime=d["mtime"] or 0.0,
-            metadata=tuple((str(k), str(v)) for k, v in json.loads(d["metadata"] or "[]")),
-        )
         rows = self._rows(
             """SELECT * FROM (
                  SELECT *, row_number() OVER (PARTITION BY task ORDER BY
@@ -790,15 +784,25 @@ class Store:
                ) WHERE n = 1""",
             [(prefer_models or {}).get("sentiment", ""), (prefer_models or {}).get("summary", ""), document_id],
         )
-        by_task = {r["task"]: r for r in rows if r["task"] in _REBUILD}
-        results = {task: _REBUILD[task](json.loads(r["payload"])) for task, r in by_task.items()}
-        models = tuple(
-            ModelInfo(id=r["model_id"], version=r["model_version"], task=task,
-                      provider=r["provider"] or "CPUExecutionProvider")
-            for task, r in sorted(by_task.items(), key=lambda kv: TASKS.index(kv[0]))
+        return _analysis_from(docs[0], rows)
+
+    def find_results(self, content_hash: str, tasks: dict[str, tuple[str, str, str]]) -> tuple[int, Analysis] | None:
+        """(document id, its Analysis) when every task, as (model_id, model_version, params_key), has a result
+        for this text, made with exactly that model and those parameters; None otherwise (`has_results` is no).
+        Unlike `load_analysis`, a later result made with other parameters (a longer summary) is not taken."""
+        doc_id = self.find_document(content_hash)
+        if doc_id is None or not tasks:
+            return None
+        keys = [(t, *k) for t, k in tasks.items()]
+        rows = self._rows(
+            "SELECT * FROM results WHERE document_id = ? AND (task, model_id, model_version, params_key) IN (VALUES "
+            + ", ".join("(?, ?, ?, ?)" for _ in keys) + ") ORDER BY created_at, id",
+            [doc_id] + [v for k in keys for v in k],
         )
-        seconds = max((r["seconds"] or 0.0 for r in by_task.values()), default=0.0)
-        return Analysis(document=document, models=models, seconds=seconds, **results)
+        if {r["task"] for r in rows} != set(tasks):
+            return None
+        docs = self._rows("SELECT * FROM documents WHERE id = ?", [doc_id])
+        return doc_id, _analysis_from(docs[0], list({r["task"]: r for r in rows}.values()))
 
     def delete_document(self, document_id: int) -> None:
         """Forget a document and its results; labels taken from it are kept, unlinked."""
@@ -956,3 +960,21 @@ class Store:
     def set_setting(self, key: str, value: str) -> None:
         with self._write() as db:
             db["settings"].upsert({"key": key, "value": value}, pk="key")
+
+
+def _analysis_from(d: dict, rows: list[dict]) -> Analysis:
+    """A documents row and at most one results row per task as the Analysis that was saved."""
+    document = Document(
+        source=loaded(d["source"]), text=d["text"], title=d["title"] or "", format=d["format"] or "txt",
+        encoding=d["encoding"] or "utf-8", content_hash=d["content_hash"], mtime=d["mtime"] or 0.0,
+        metadata=tuple((str(k), str(v)) for k, v in json.loads(d["metadata"] or "[]")),
+    )
+    by_task = {r["task"]: r for r in rows if r["task"] in _REBUILD}
+    results = {task: _REBUILD[task](json.loads(r["payload"])) for task, r in by_task.items()}
+    models = tuple(
+        ModelInfo(id=r["model_id"], version=r["model_version"], task=task,
+                  provider=r["provider"] or "CPUExecutionProvider")
+        for task, r in sorted(by_task.items(), key=lambda kv: TASKS.index(kv[0]))
+    )
+    seconds = max((r["seconds"] or 0.0 for r in by_task.values()), default=0.0)
+    return Analysis(document=document, models=models, seconds=seconds, **results)

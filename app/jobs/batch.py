@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from app.core.analyzer import AnalysisOptions, Analyzer
+from app.core.analyzer import AnalysisOptions, Analyzer, params_keys
 from app.core.documents import DEFAULT_MAX_CHARS, collect_files, iter_documents
 from app.core.errors import AlbertStudioError, Cancelled, DocumentError, ModelError
 from app.core.store import Store
 from app.core.types import Analysis, Document
+from app.jobs.analyze import stored_result
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,9 @@ def run_batch(
     paths = list(paths)  # iterated twice below (listing, the run's record): a generator must not run dry
     files = collect_files(paths, include, exclude)
     task_models = analyzer.task_models(options)
-    params_keys = {t: k[2] for t, k in task_models.items()}
+    keys = params_keys(task_models)
     run_id = store.start_run("analyze", {"paths": [str(p) for p in paths], "tasks": list(options.tasks),
-                                         "params": params_keys}, len(files)) if store else None
+                                         "params": keys}, len(files)) if store else None
     report = BatchReport(run_id)
     done_files = 0
     pending: list = []  # in input order: DocumentError, ("reused", Analysis) or a Document to analyse
@@ -219,13 +220,13 @@ def run_batch(
                                       result.models, 0.0)
                     report.reused += 1
                     if store:
-                        store.save_analysis(result, run_id, params_keys, reused=True)
+                        store.save_analysis(result, run_id, keys, reused=True)
                 elif store:
-                    store.save_analysis(result, run_id, params_keys)
+                    store.save_analysis(result, run_id, keys)
             else:
                 result = entry[1]
                 if store:  # records this path as a source and that this run covered it; results keep their run
-                    store.save_analysis(result, run_id, params_keys, reused=True)
+                    store.save_analysis(result, run_id, keys, reused=True)
                 report.reused += 1
             report.analyses += 1
             if on_result:
@@ -255,15 +256,9 @@ def run_batch(
                 if isinstance(item, DocumentError):
                     pending.append(item)
                     continue
-                reused = None
-                if store and store.has_results(item.content_hash, task_models):
-                    doc_id = store.find_document(item.content_hash)
-                    stored = store.load_analysis(doc_id) if doc_id is not None else None
-                    if stored is not None:
-                        reused = Analysis(item, stored.sentiment, stored.summary, stored.translation,
-                                          stored.models, stored.seconds)
-                if reused is not None:
-                    pending.append(("reused", reused))
+                found = stored_result(store, item, task_models) if store else None
+                if found is not None:
+                    pending.append(("reused", found[1]))
                 else:
                     pending.append(item)
                     pending_chars += len(item.text)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from app.core.analyzer import AnalysisOptions, Analyzer
+from app.core.analyzer import AnalysisOptions, Analyzer, params_keys as stored_params_keys
 from app.core.documents import TABLE_SUFFIXES, TableSpan, collect_files, iter_documents, read_table, table_spans
 from app.core.errors import AlbertStudioError, DocumentError, ModelError
 from app.core.registry import Manifest, Registry, read_manifest, verify
@@ -414,7 +414,7 @@ def run_cluster_batch(
     t0 = time.perf_counter()
     paths = [str(p) for p in paths]
     task_models = analyzer.task_models(options)
-    params_keys = {t: k[2] for t, k in task_models.items()}
+    params_keys = stored_params_keys(task_models)
     models = _model_specs(analyzer, options)
     files = collect_files(paths, include, exclude)
     job_options = asdict(options)  # every option reaches the workers (a new one too)

@@ -1,20 +1,23 @@
 """The window's handle on the core: the library file, the registry, the analyzer for the chosen device.
 
-The functions below run inside background ops. They only chain core calls (read, analyse, save, load)
-and open their own Store, so the GUI thread's store is never used from two threads.
+The functions below run inside background ops. They read a file and hand it to app.jobs.analyze (the one
+read -> analyse -> store path, which reuses stored results), each opening its own Store, so the GUI
+thread's store is never used from two threads.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.core.analyzer import AnalysisOptions, Analyzer
 from app.core.documents import read_document
+from app.core.errors import DocumentError
 from app.core.registry import Registry
 from app.core.runtime import RuntimeOptions
 from app.core.store import Store
-from app.core.types import Analysis, Document
+from app.core.types import ANALYSIS_TASKS, Analysis, Document
+from app.jobs.analyze import analyze_and_store
 
 if TYPE_CHECKING:
     from app.ui.ops import OpContext
@@ -26,7 +29,8 @@ class OpenedDocument:
 
     document_id: int
     stored: Analysis  # latest result of every task, as the library holds them
-    fresh: Analysis | None = None  # what this run computed (its time and models)
+    fresh: Analysis | None = None  # what this run computed (its time and models); None when nothing was run
+    reused: bool = False  # the library already had this result: nothing was run
 
 
 def analyze_file(analyzer: Analyzer, db_path: str, path: str | Path, opts: AnalysisOptions,
@@ -40,15 +44,24 @@ def analyze_file(analyzer: Analyzer, db_path: str, path: str | Path, opts: Analy
 
 def analyze_new(analyzer: Analyzer, db_path: str, document: Document, opts: AnalysisOptions,
                 op: OpContext | None = None) -> OpenedDocument:
-    """Analyse a document (read from a file, or pasted) and keep it in the library (worker thread)."""
-    analysis = analyzer.analyze(document, opts, op.cancelled if op else None, op.progress if op else None)
+    """Analyse a document (read from a file, or pasted) and keep it in the library (worker thread); a result
+    the library holds for the same text and settings is reused, and a failed analysis writes nothing."""
     with Store(db_path) as store:
-        doc_id = store.save_analysis(analysis, None, analyzer.params_keys(opts))
-        if analysis.error:
-            from app.core.errors import DocumentError
+        done = analyze_and_store(analyzer, store, document, opts, cancelled=op.cancelled if op else None,
+                                 progress=op.progress if op else None)
+        stored = store.load_analysis(done.document_id)
+        if not done.reused:
+            return OpenedDocument(done.document_id, stored, done.analysis)
+        # the library's latest result of a task may have other settings (a longer summary made later): show
+        # the results that match this request, and nothing as "just computed"
+        return OpenedDocument(done.document_id, _with_results(stored, done.analysis), None, reused=True)
 
-            raise DocumentError(document.source, analysis.error)
-        return OpenedDocument(doc_id, store.load_analysis(doc_id), analysis)
+
+def _with_results(stored: Analysis, results: Analysis) -> Analysis:
+    """`stored` with each task `results` holds taken from `results`, its model too."""
+    tasks = [t for t in ANALYSIS_TASKS if getattr(results, t) is not None]
+    models = tuple(m for m in stored.models if m.task not in tasks) + tuple(m for m in results.models if m.task in tasks)
+    return replace(stored, models=models, **{t: getattr(results, t) for t in tasks})
 
 
 def analyze_unsaved(analyzer: Analyzer, document: Document, opts: AnalysisOptions,
@@ -56,8 +69,6 @@ def analyze_unsaved(analyzer: Analyzer, document: Document, opts: AnalysisOption
     """Analyse a document that is not kept in the library (pasted text the user did not keep)."""
     analysis = analyzer.analyze(document, opts, op.cancelled if op else None, op.progress if op else None)
     if analysis.error:
-        from app.core.errors import DocumentError
-
         raise DocumentError(document.source, analysis.error)
     return analysis
 
@@ -67,9 +78,7 @@ def analyze_stored(analyzer: Analyzer, db_path: str, document_id: int, opts: Ana
     """Run tasks again on a document already in the library (new summary length, a translation...)."""
     with Store(db_path) as store:
         document = store.load_analysis(document_id).document
-        analysis = analyzer.analyze(document, opts, op.cancelled if op else None, op.progress if op else None)
-        store.save_analysis(analysis, None, analyzer.params_keys(opts))
-        return OpenedDocument(document_id, store.load_analysis(document_id), analysis)
+    return analyze_new(analyzer, db_path, document, opts, op)
 
 
 def export_library(db_path: str, path: str | Path, fmt: str, run_id: int | None = None) -> int:
@@ -79,10 +88,7 @@ def export_library(db_path: str, path: str | Path, fmt: str, run_id: int | None 
 
 def providers_in_use(analyzer: Analyzer, tasks: tuple[str, ...] = ("sentiment", "summary")) -> dict[str, str]:
     """Load each task's default model and say which ONNX Runtime provider it really runs on."""
-    out = {}
-    for task in tasks:
-        out[task] = analyzer.model(task).model_info.provider
-    return out
+    return analyzer.providers(tasks)
 
 
 class AppContext:
