@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES
+from app.core.errors import DocumentError
 from app.core.names import shown
 from app.core.store import Store
 from app.core.types import Analysis
@@ -448,15 +449,16 @@ class BatchView(QWidget):
             try:
                 return runner(
                     chosen, analyzer, store, opts,
-                    progress=lambda p: ctx.progress(("progress", p)),
-                    on_result=lambda a: ctx.progress(("result", a)),
-                    on_error=lambda s, r: ctx.progress(("error", (s, r))),
+                    progress=ctx.progress,
+                    on_result=ctx.partial_result,
+                    on_error=lambda source, reason: ctx.partial_result(DocumentError(source, reason)),
                     cancelled=ctx.cancelled,
                 )
             finally:
                 store.close()
 
-        self.op = BackgroundOp(self, op, success=self._done, failure=self._failed, progress=self._on_progress,
+        self.op = BackgroundOp(self, op, success=self._done, failure=self._failed, progress=self._show_progress,
+                               partial_result=self._on_partial_result,
                                progress_label="Batch analysis running…")
         self._started = time.monotonic()
         self._set_running(True)
@@ -504,14 +506,12 @@ class BatchView(QWidget):
         self.remaining_label.setText("Remaining: –")
         self.current_label.setText("Current: –")
 
-    def _on_progress(self, item) -> None:
-        kind, value = item
-        if kind == "progress":
-            self._show_progress(value)
-        elif kind == "result":
-            self._add_result(value)
-        elif kind == "error":
-            self._add_error(*value)
+    def _on_partial_result(self, item: Analysis | DocumentError) -> None:
+        """A document analysed, or one that could not be (the batch records it and goes on)."""
+        if isinstance(item, DocumentError):
+            self._add_error(item.source, item.reason)
+        else:
+            self._add_result(item)
 
     def _show_progress(self, p: BatchProgress) -> None:
         self._last = p
@@ -642,7 +642,7 @@ class BatchView(QWidget):
         run_id = self.report.run_id if self.report else None
         db_path = self.ctx.db_path
         return BackgroundOp(
-            self, lambda: export_library(db_path, path, fmt, run_id),
+            self, lambda _ctx: export_library(db_path, path, fmt, run_id),
             success=lambda n: self.status_label.setText(f"Exported {n} rows to {path}"),
             progress_label=f"Exporting {fmt.upper()}…",
         ).run()

@@ -1,10 +1,11 @@
-"""Two small painted charts for batch results: how many documents per label, and how sure the model was."""
+"""Small painted charts: batch results (documents per label, how sure the model was) and fine-tuning
+(the live training plot, the confusion matrix)."""
 from __future__ import annotations
 
 from collections import Counter
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.ui.theme import label_color
@@ -111,3 +112,148 @@ class ResultsChart(QWidget):
             tw = fm.horizontalAdvance(text)
             p.drawText(QRectF(min(max(x - tw / 2, r.left()), r.right() - tw), bottom + 2, tw + 2, fm.height()),
                        Qt.AlignLeft, text)
+
+
+LOSS_COLOR = QColor("#3b6fb6")
+ACC_COLOR = QColor("#d9822b")
+F1_COLOR = QColor("#3a9a5b")
+
+
+class TrainingPlot(QWidget):
+    """Training loss per step (left axis) and validation accuracy / macro-F1 (right axis, 0..1), drawn live."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.clear()
+
+    def clear(self) -> None:
+        self.losses: list[tuple[float, float]] = []  # (epoch, loss)
+        self.evals: list[tuple[float, float, float]] = []  # (epoch, accuracy, macro-F1)
+        self.update()
+
+    def add_loss(self, epoch: float, loss: float) -> None:
+        self.losses.append((epoch, loss))
+        self.update()
+
+    def add_eval(self, epoch: float, accuracy: float, macro_f1: float) -> None:
+        self.evals.append((epoch, accuracy, macro_f1))
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.base())
+        m_l, m_r, m_t, m_b = 46, 46, 22, 28
+        area = QRectF(m_l, m_t, max(1, self.width() - m_l - m_r), max(1, self.height() - m_t - m_b))
+        p.setPen(QPen(pal.mid().color(), 1))
+        p.drawRect(area)
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        p.setFont(small)
+        text_pen = QPen(pal.text().color())
+        if not self.losses and not self.evals:
+            p.setPen(text_pen)
+            p.drawText(area, Qt.AlignCenter | Qt.TextWordWrap, "Loss and validation scores appear here while training runs")
+            return
+        x_max = max([e for e, _ in self.losses] + [e for e, _, _ in self.evals] + [1e-9])
+        losses = [v for _, v in self.losses]
+        l_max = max(losses) * 1.05 if losses else 1.0
+        l_min = 0.0
+
+        def X(e: float) -> float:
+            return area.left() + area.width() * e / x_max
+
+        def YL(v: float) -> float:
+            return area.bottom() - area.height() * (v - l_min) / max(1e-9, l_max - l_min)
+
+        def YR(v: float) -> float:
+            return area.bottom() - area.height() * v
+
+        p.setPen(text_pen)
+        for k in range(5):
+            v = k / 4
+            y = area.bottom() - area.height() * v
+            p.setPen(QPen(pal.midlight().color(), 1, Qt.DotLine))
+            p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+            p.setPen(text_pen)
+            p.drawText(QRectF(0, y - 8, m_l - 4, 16), Qt.AlignRight | Qt.AlignVCenter, f"{l_min + v * (l_max - l_min):.2f}")
+            p.drawText(QRectF(area.right() + 4, y - 8, m_r - 4, 16), Qt.AlignLeft | Qt.AlignVCenter, f"{v:.2f}")
+        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 20), Qt.AlignCenter, f"epoch (0 – {x_max:.2g})")
+        if len(self.losses) > 1:
+            # a running mean keeps the line readable when batches are small and the loss is noisy
+            path = QPainterPath()
+            avg = None
+            for i, (e, v) in enumerate(self.losses):
+                avg = v if avg is None else 0.8 * avg + 0.2 * v
+                pt = QPointF(X(e), YL(avg))
+                path.moveTo(pt) if i == 0 else path.lineTo(pt)
+            p.setPen(QPen(LOSS_COLOR, 2))
+            p.drawPath(path)
+        for color, idx in ((ACC_COLOR, 1), (F1_COLOR, 2)):
+            pts = [QPointF(X(ev[0]), YR(ev[idx])) for ev in self.evals]
+            p.setPen(QPen(color, 2))
+            for a, b in zip(pts, pts[1:]):
+                p.drawLine(a, b)
+            p.setBrush(color)
+            for pt in pts:
+                p.drawEllipse(pt, 3, 3)
+        x = area.left() + 6
+        for color, name in ((LOSS_COLOR, "training loss"), (ACC_COLOR, "val accuracy"), (F1_COLOR, "val macro-F1")):
+            p.setPen(QPen(color, 3))
+            p.drawLine(QPointF(x, 10), QPointF(x + 16, 10))
+            p.setPen(text_pen)
+            p.drawText(QPointF(x + 20, 14), name)
+            x += 30 + p.fontMetrics().horizontalAdvance(name)
+
+
+class ConfusionPlot(QWidget):
+    """Confusion matrix as a heat map: rows are the true class, columns the predicted one."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.classes: tuple[str, ...] = ()
+        self.matrix: tuple[tuple[int, ...], ...] = ()
+        self.setMinimumSize(160, 160)
+
+    def set_matrix(self, classes, matrix) -> None:
+        self.classes, self.matrix = tuple(classes), tuple(tuple(r) for r in matrix)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        pal = self.palette()
+        p.fillRect(self.rect(), pal.base())
+        if not self.classes:
+            p.setPen(pal.text().color())
+            p.drawText(self.rect(), Qt.AlignCenter, "Confusion matrix")
+            return
+        k = len(self.classes)
+        fm = p.fontMetrics()
+        left = min(120, max(fm.horizontalAdvance(c) for c in self.classes) + 10)
+        top = 22
+        cell = max(8.0, min((self.width() - left - 6) / k, (self.height() - top - 6) / k))
+        peak = max(max(r) for r in self.matrix) or 1
+        p.setPen(pal.text().color())
+        p.drawText(QRectF(left, 0, cell * k, top), Qt.AlignCenter, "predicted →")
+        for i, row in enumerate(self.matrix):
+            y = top + i * cell
+            p.setPen(pal.text().color())
+            p.drawText(QRectF(0, y, left - 6, cell), Qt.AlignRight | Qt.AlignVCenter, fm.elidedText(self.classes[i], Qt.ElideRight, left - 8))
+            total = sum(row) or 1
+            for j, v in enumerate(row):
+                share = v / total
+                base = QColor("#3a9a5b") if i == j else QColor("#c0392b")
+                c = QColor(base)
+                c.setAlphaF(0.08 + 0.85 * share if v else 0.03)
+                r = QRectF(left + j * cell, y, cell - 2, cell - 2)
+                p.fillRect(r, c)
+                p.setPen(pal.text().color())
+                if cell > 18:
+                    p.drawText(r, Qt.AlignCenter, str(v))
+        p.setPen(pal.mid().color())
+        for j, c in enumerate(self.classes):
+            if cell > 40:
+                p.drawText(QRectF(left + j * cell, top + k * cell, cell, 16), Qt.AlignCenter, fm.elidedText(c, Qt.ElideRight, int(cell)))

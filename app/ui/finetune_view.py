@@ -6,12 +6,7 @@ crash or out-of-memory there ends in a message here, never in a closed window.
 """
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Any
-
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QMessageBox,
     QAbstractItemView,
@@ -41,151 +36,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import AlbertStudioError, Cancelled
+from app.ui.charts import ConfusionPlot, TrainingPlot
+from app.ui.context import AppContext
+from app.ui.finetune_ops import LibraryLabels, Ranking, label_document, rank_documents, read_labelled_file, read_store_labels
 from app.ui.ops import BackgroundOp, describe_error
-
-LOSS_COLOR = QColor("#3b6fb6")
-ACC_COLOR = QColor("#d9822b")
-F1_COLOR = QColor("#3a9a5b")
-
-
-class TrainingPlot(QWidget):
-    """Training loss per step (left axis) and validation accuracy / macro-F1 (right axis, 0..1), drawn live."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setMinimumSize(320, 180)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.clear()
-
-    def clear(self) -> None:
-        self.losses: list[tuple[float, float]] = []  # (epoch, loss)
-        self.evals: list[tuple[float, float, float]] = []  # (epoch, accuracy, macro-F1)
-        self.update()
-
-    def add_loss(self, epoch: float, loss: float) -> None:
-        self.losses.append((epoch, loss))
-        self.update()
-
-    def add_eval(self, epoch: float, accuracy: float, macro_f1: float) -> None:
-        self.evals.append((epoch, accuracy, macro_f1))
-        self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
-        pal = self.palette()
-        p.fillRect(self.rect(), pal.base())
-        m_l, m_r, m_t, m_b = 46, 46, 22, 28
-        area = QRectF(m_l, m_t, max(1, self.width() - m_l - m_r), max(1, self.height() - m_t - m_b))
-        p.setPen(QPen(pal.mid().color(), 1))
-        p.drawRect(area)
-        small = QFont(self.font())
-        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
-        p.setFont(small)
-        text_pen = QPen(pal.text().color())
-        if not self.losses and not self.evals:
-            p.setPen(text_pen)
-            p.drawText(area, Qt.AlignCenter | Qt.TextWordWrap, "Loss and validation scores appear here while training runs")
-            return
-        x_max = max([e for e, _ in self.losses] + [e for e, _, _ in self.evals] + [1e-9])
-        losses = [v for _, v in self.losses]
-        l_max = max(losses) * 1.05 if losses else 1.0
-        l_min = 0.0
-
-        def X(e: float) -> float:
-            return area.left() + area.width() * e / x_max
-
-        def YL(v: float) -> float:
-            return area.bottom() - area.height() * (v - l_min) / max(1e-9, l_max - l_min)
-
-        def YR(v: float) -> float:
-            return area.bottom() - area.height() * v
-
-        p.setPen(text_pen)
-        for k in range(5):
-            v = k / 4
-            y = area.bottom() - area.height() * v
-            p.setPen(QPen(pal.midlight().color(), 1, Qt.DotLine))
-            p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
-            p.setPen(text_pen)
-            p.drawText(QRectF(0, y - 8, m_l - 4, 16), Qt.AlignRight | Qt.AlignVCenter, f"{l_min + v * (l_max - l_min):.2f}")
-            p.drawText(QRectF(area.right() + 4, y - 8, m_r - 4, 16), Qt.AlignLeft | Qt.AlignVCenter, f"{v:.2f}")
-        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 20), Qt.AlignCenter, f"epoch (0 – {x_max:.2g})")
-        if len(self.losses) > 1:
-            # a running mean keeps the line readable when batches are small and the loss is noisy
-            path = QPainterPath()
-            avg = None
-            for i, (e, v) in enumerate(self.losses):
-                avg = v if avg is None else 0.8 * avg + 0.2 * v
-                pt = QPointF(X(e), YL(avg))
-                path.moveTo(pt) if i == 0 else path.lineTo(pt)
-            p.setPen(QPen(LOSS_COLOR, 2))
-            p.drawPath(path)
-        for color, idx in ((ACC_COLOR, 1), (F1_COLOR, 2)):
-            pts = [QPointF(X(ev[0]), YR(ev[idx])) for ev in self.evals]
-            p.setPen(QPen(color, 2))
-            for a, b in zip(pts, pts[1:]):
-                p.drawLine(a, b)
-            p.setBrush(color)
-            for pt in pts:
-                p.drawEllipse(pt, 3, 3)
-        x = area.left() + 6
-        for color, name in ((LOSS_COLOR, "training loss"), (ACC_COLOR, "val accuracy"), (F1_COLOR, "val macro-F1")):
-            p.setPen(QPen(color, 3))
-            p.drawLine(QPointF(x, 10), QPointF(x + 16, 10))
-            p.setPen(text_pen)
-            p.drawText(QPointF(x + 20, 14), name)
-            x += 30 + p.fontMetrics().horizontalAdvance(name)
-
-
-class ConfusionPlot(QWidget):
-    """Confusion matrix as a heat map: rows are the true class, columns the predicted one."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.classes: tuple[str, ...] = ()
-        self.matrix: tuple[tuple[int, ...], ...] = ()
-        self.setMinimumSize(160, 160)
-
-    def set_matrix(self, classes, matrix) -> None:
-        self.classes, self.matrix = tuple(classes), tuple(tuple(r) for r in matrix)
-        self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802
-        p = QPainter(self)
-        pal = self.palette()
-        p.fillRect(self.rect(), pal.base())
-        if not self.classes:
-            p.setPen(pal.text().color())
-            p.drawText(self.rect(), Qt.AlignCenter, "Confusion matrix")
-            return
-        k = len(self.classes)
-        fm = p.fontMetrics()
-        left = min(120, max(fm.horizontalAdvance(c) for c in self.classes) + 10)
-        top = 22
-        cell = max(8.0, min((self.width() - left - 6) / k, (self.height() - top - 6) / k))
-        peak = max(max(r) for r in self.matrix) or 1
-        p.setPen(pal.text().color())
-        p.drawText(QRectF(left, 0, cell * k, top), Qt.AlignCenter, "predicted →")
-        for i, row in enumerate(self.matrix):
-            y = top + i * cell
-            p.setPen(pal.text().color())
-            p.drawText(QRectF(0, y, left - 6, cell), Qt.AlignRight | Qt.AlignVCenter, fm.elidedText(self.classes[i], Qt.ElideRight, left - 8))
-            total = sum(row) or 1
-            for j, v in enumerate(row):
-                share = v / total
-                base = QColor("#3a9a5b") if i == j else QColor("#c0392b")
-                c = QColor(base)
-                c.setAlphaF(0.08 + 0.85 * share if v else 0.03)
-                r = QRectF(left + j * cell, y, cell - 2, cell - 2)
-                p.fillRect(r, c)
-                p.setPen(pal.text().color())
-                if cell > 18:
-                    p.drawText(r, Qt.AlignCenter, str(v))
-        p.setPen(pal.mid().color())
-        for j, c in enumerate(self.classes):
-            if cell > 40:
-                p.drawText(QRectF(left + j * cell, top + k * cell, cell, 16), Qt.AlignCenter, fm.elidedText(c, Qt.ElideRight, int(cell)))
 
 
 def _item(text: str, align_right: bool = False) -> QTableWidgetItem:
@@ -208,46 +62,17 @@ def _table(headers: list[str]) -> QTableWidget:
     return t
 
 
-def _read_store_labels(db_path: str):
-    from app.core.labeled_data import dataset_from_store
-    from app.core.store import Store
-
-    with Store(db_path) as store:
-        rows = store.labels()
-    if not rows:
-        return 0, None, "No labels in the library yet: right-click a sentence in the viewer to label it."
-    try:
-        return len(rows), dataset_from_store(rows), ""
-    except AlbertStudioError as exc:
-        return len(rows), None, str(exc)
-
-
 class FineTuneView(QWidget):
     """Fine-tune a classifier on the user's labels and manage the result."""
 
-    modelRegistered = Signal(str)  # model id, once a new model is installed
-    defaultChanged = Signal(str)
-    documentRequested = Signal(int)  # a document from the 'label next' list was double-clicked
+    model_registered = Signal(str)  # model id, once a new model is installed
+    default_changed = Signal(str)
+    document_requested = Signal(int)  # a document from the 'label next' list was double-clicked
 
-    def __init__(self, parent: Any = None, *rest: Any, registry=None, store_path: str | Path | None = None):
-        # The main window may pass (AppContext, parent): take the registry and library from the context.
-        ctx = None
-        if parent is not None and not isinstance(parent, QWidget) and hasattr(parent, "registry"):
-            ctx, parent = parent, (rest[0] if rest else None)
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
-        if ctx is not None:
-            registry = registry or ctx.registry
-            store_path = store_path or ctx.db_path
-        if registry is None:
-            from app.core.registry import Registry
-
-            registry = Registry()
-        if store_path is None:
-            from app.core.store import default_db_path
-
-            store_path = default_db_path()
-        self.registry = registry
-        self.store_path = str(store_path)
+        self.ctx = ctx
+        self.registry = ctx.registry
         self.table = None  # the labelled file as read
         self.dataset = None  # the validated LabeledDataset to train on
         self.library_dataset = None
@@ -373,7 +198,7 @@ class FineTuneView(QWidget):
         self.suggestions = QListWidget()
         self.suggestions.setContextMenuPolicy(Qt.CustomContextMenu)
         self.suggestions.customContextMenuRequested.connect(self._suggestion_menu)
-        self.suggestions.itemDoubleClicked.connect(lambda it: self.documentRequested.emit(it.data(Qt.UserRole).document_id))
+        self.suggestions.itemDoubleClicked.connect(lambda it: self.document_requested.emit(it.data(Qt.UserRole).document_id))
         srow = QHBoxLayout()
         srow.addWidget(self.suggest_button, 1)
         srow.addWidget(self.suggest_cancel)
@@ -435,18 +260,24 @@ class FineTuneView(QWidget):
             if i >= 0:
                 self.base_combo.setCurrentIndex(i)
 
-    def refresh_library_labels(self) -> None:
-        def done(result) -> None:
-            n, data, problem = result
+    @property
+    def store_path(self) -> str:
+        """The library in use now (Preferences may move it while the page is open)."""
+        return self.ctx.db_path
+
+    def refresh_library_labels(self) -> BackgroundOp:
+        def done(found: LibraryLabels) -> None:
+            n, data = found.count, found.dataset
             self.library_dataset = data
-            self._library_problem = problem if problem and n else ""
+            self._library_problem = found.problem if found.problem and n else ""
             self.library_info.setText(("1 label" if n == 1 else f"{n} labels") + " in the library"
                                       + (f": {data.describe()}" if data else ""))
             if self.use_library.isChecked():
                 self._source_changed()
 
-        BackgroundOp(self, lambda: _read_store_labels(self.store_path), success=done,
-                     failure=lambda exc: self.library_info.setText(describe_error(exc))).run()
+        db_path = self.store_path
+        return BackgroundOp(self, lambda state: read_store_labels(db_path, state), success=done,
+                            failure=lambda exc: self.library_info.setText(describe_error(exc))).run()
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Labelled examples", "",
@@ -456,15 +287,9 @@ class FineTuneView(QWidget):
 
     def load_file(self, path: str) -> BackgroundOp:
         """Read a labelled file in the background, then offer its columns for mapping."""
-        from app.core.labeled_data import guess_columns, read_table
-
         self.path_edit.setText(str(path))
         self.use_file.setChecked(True)
         self.data_info.setText("Reading…")
-
-        def read():
-            t = read_table(path)
-            return t, guess_columns(t)
 
         def done(result) -> None:
             table, (text, label) = result
@@ -484,7 +309,7 @@ class FineTuneView(QWidget):
             self.label_col.clear()
             self._set_data_problem(describe_error(exc))
 
-        self.read_op = BackgroundOp(self, read, success=done, failure=failed, progress_label="Reading labelled file…").run()
+        self.read_op = BackgroundOp(self, lambda state: read_labelled_file(path, state), success=done, failure=failed, progress_label="Reading labelled file…").run()
         return self.read_op
 
     def _set_data_problem(self, message: str) -> None:
@@ -610,7 +435,7 @@ class FineTuneView(QWidget):
         self.default_button.setEnabled(True)
         self.refresh_bases()
         self._update_buttons()
-        self.modelRegistered.emit(report.model_id)
+        self.model_registered.emit(report.model_id)
 
     def _failed(self, exc: BaseException) -> None:
         self.status.setText("Cancelled; no model was added." if isinstance(exc, Cancelled) else describe_error(exc))
@@ -688,7 +513,7 @@ class FineTuneView(QWidget):
             return
         self.status.setText(f"{self.report.model_id} is now the default sentiment model.")
         self.default_button.setEnabled(False)
-        self.defaultChanged.emit(self.report.model_id)
+        self.default_changed.emit(self.report.model_id)
 
     # -- active learning
 
@@ -697,37 +522,24 @@ class FineTuneView(QWidget):
         registry, db_path, cache = self.registry, self.store_path, self._rank_cache
         model_id = self.report.model_id if self.report is not None else None
 
-        def rank(ctx):
-            from app.core.active_learning import rank_library
-            from app.core.runtime import RuntimeOptions
-            from app.core.sentiment import SentimentModel
-            from app.core.store import Store
-
-            man = registry.get(model_id) if model_id else registry.default("sentiment")
-            model = SentimentModel(man, RuntimeOptions(device="cpu"))
-            t0 = time.perf_counter()
-            with Store(db_path) as store:
-                ranked = rank_library(model, store, limit=30, progress=ctx.progress, cancelled=ctx.cancelled,
-                                      cache=cache)
-            return model.labels, ranked, f"{man.id} {man.version}", time.perf_counter() - t0
-
         def busy(on: bool) -> None:
             self.suggest_button.setEnabled(not on)
             self.suggest_cancel.setEnabled(on)
             self.suggest_progress.setVisible(on)
             self.suggest_progress.setValue(0)
 
-        def done(result) -> None:
-            labels, ranked, who, seconds = result
+        def done(ranking: Ranking) -> None:
+            ranked = ranking.documents
             busy(False)
-            self._suggest_labels = labels
+            self._suggest_labels = list(ranking.labels)
             self.suggestions.clear()
             for r in ranked:
                 it = QListWidgetItem(f"{r.title}  ·  guess: {r.label} ({r.score:.2f})")
                 it.setData(Qt.UserRole, r)
                 it.setToolTip(f"{r.snippet}\n\nRight-click to label this document; double-click to open it")
                 self.suggestions.addItem(it)
-            self.suggest_info.setText(f"{len(ranked)} documents {who} is least sure of (ranked in {seconds:.1f} s)"
+            self.suggest_info.setText(f"{len(ranked)} documents {ranking.model} is least sure of "
+                                      f"(ranked in {ranking.seconds:.1f} s)"
                                       if ranked else "No unlabelled documents in the library.")
 
         def failed(exc) -> None:
@@ -736,7 +548,8 @@ class FineTuneView(QWidget):
 
         busy(True)
         self.suggest_info.setText("Ranking the library's documents…")
-        self.suggest_op = BackgroundOp(self, rank, success=done, failure=failed,
+        self.suggest_op = BackgroundOp(self, lambda state: rank_documents(registry, db_path, model_id, cache, state),
+                                       success=done, failure=failed,
                                        progress=lambda f: self.suggest_progress.setValue(round(1000 * f)),
                                        progress_label="Ranking documents…").run()
         return self.suggest_op
@@ -755,15 +568,9 @@ class FineTuneView(QWidget):
         doc = item.data(Qt.UserRole)
         db_path = self.store_path
 
-        def save():
-            from app.core.store import Store
-
-            with Store(db_path) as store:
-                text = store.load_analysis(doc.document_id).document.text
-                return store.add_label(text, label, document_id=doc.document_id)
-
         def done(_):
             self.suggestions.takeItem(self.suggestions.row(item))
             self.refresh_library_labels()
 
-        return BackgroundOp(self, save, success=done).run()
+        return BackgroundOp(self, lambda state: label_document(db_path, doc.document_id, label, state),
+                            success=done).run()

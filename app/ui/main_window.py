@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import IntEnum
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -46,7 +47,26 @@ MAX_RECENT = 10
 LIBRARY_MIN_WIDTH = 250  # px: the library pane never gets narrower (titles of 1-3 characters are useless)
 LIBRARY_DEFAULT_WIDTH = 360
 SPLITTER_MIN = 220  # px: no side of a splitter is squeezed below this (or collapsed by a drag)
-PAGES = ("Document", "Batch", "Models", "Fine-tune")
+
+
+class Page(IntEnum):
+    """The window's tabs, in order; Ctrl+1.. follow it."""
+
+    DOCUMENT = 0
+    BATCH = 1
+    MODELS = 2
+    FINETUNE = 3
+
+    @property
+    def title(self) -> str:
+        return ("Document", "Batch", "Models", "Fine-tune")[self]
+
+    @property
+    def shortcut(self) -> str:
+        return f"Ctrl+{self + 1}"
+
+
+MODELS_HINT = f"Import one in the Models view ({Page.MODELS.shortcut})."
 
 
 def _keep_usable(splitter) -> None:
@@ -92,11 +112,11 @@ class MainWindow(QMainWindow):
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
         # pages with many controls scroll when the window is small instead of growing it past the screen
-        for page, name in zip((self.document, self.batch, _scrolling(self.models), _scrolling(self.finetune_holder)),
-                              PAGES):
-            self.pages.addTab(page, name)
+        tabs = {Page.DOCUMENT: self.document, Page.BATCH: self.batch, Page.MODELS: _scrolling(self.models),
+                Page.FINETUNE: _scrolling(self.finetune_holder)}
+        for page in Page:
+            self.pages.addTab(tabs[page], page.title)
         self.pages.currentChanged.connect(self._page_shown)
-        self.tab_pages = (self.document, self.batch, self.models, self.finetune_holder)
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(4, 4, 4, 0)
@@ -185,10 +205,10 @@ class MainWindow(QMainWindow):
         self.act_search = A("&Find in Library", self._focus_search, QKeySequence.Find, "Search the library")
         self.act_library = self.library_dock.toggleViewAction()
         self.act_library.setShortcut(QKeySequence("Ctrl+L"))
-        self.page_actions = [A(f"&{name}", lambda _=False, i=i: self.pages.setCurrentIndex(i), f"Ctrl+{i + 1}")
-                             for i, name in enumerate(PAGES)]
-        self.act_finetune = A("&Fine-tune…", lambda: self.pages.setCurrentIndex(3), None, "Fine-tune a model on your labels")
-        self.act_models = A("&Models…", lambda: self.pages.setCurrentIndex(2))
+        self.page_actions = [A(f"&{page.title}", lambda _=False, page=page: self.show_page(page), page.shortcut)
+                             for page in Page]
+        self.act_finetune = A("&Fine-tune…", lambda: self.show_page(Page.FINETUNE), None, "Fine-tune a model on your labels")
+        self.act_models = A("&Models…", lambda: self.show_page(Page.MODELS))
         self.act_about = A("&About Albert Studio", self.show_about, QKeySequence.HelpContents)
         self.act_preferences = A("&Preferences…", self.open_preferences, QKeySequence.Preferences,
                                  "Theme, languages, threads, device, library location, neutral band")
@@ -496,7 +516,7 @@ class MainWindow(QMainWindow):
         """Forget a document and its results (the file itself is not touched)."""
         db_path = self.ctx.db_path
 
-        def op():
+        def op(_ctx):
             with Store(db_path) as store:
                 store.delete_document(document_id)
 
@@ -572,7 +592,7 @@ class MainWindow(QMainWindow):
 
     def translate(self, lang: str) -> BackgroundOp | None:
         if not lang:
-            self.report_error("No translation model is installed. Import one in the Models view (Ctrl+3).")
+            self.report_error(f"No translation model is installed. {MODELS_HINT}")
             return None
         self.document.tabs.setCurrentWidget(self.document.translation)
         return self._run_on_open(("translation",), f"Translating into {lang}…", target_lang=lang)
@@ -601,7 +621,7 @@ class MainWindow(QMainWindow):
         analyzer = self.ctx.analyzer
         tasks = tuple(t for t in ("sentiment", "summary") if self.ctx.registry.for_task(t))
 
-        def op():
+        def op(_ctx):
             for task in tasks:
                 analyzer.model(task)
             return {m.model_info.provider for m in (analyzer.model(t) for t in tasks)}
@@ -614,7 +634,7 @@ class MainWindow(QMainWindow):
         doc_id = self.document.document_id
         db_path = self.ctx.db_path
 
-        def op():
+        def op(_ctx):
             with Store(db_path) as store:
                 store.add_label(text, label, doc_id, sentence_index)
                 return len(store.labels())
@@ -652,7 +672,7 @@ class MainWindow(QMainWindow):
     def export_library(self, path: str, fmt: str) -> BackgroundOp:
         db_path = self.ctx.db_path
         self.remember_export(path)
-        return BackgroundOp(self, lambda: export_library(db_path, path, fmt),
+        return BackgroundOp(self, lambda _ctx: export_library(db_path, path, fmt),
                             success=lambda n: self.report_info(f"Exported {n} documents to {path}"),
                             progress_label=f"Exporting {fmt.upper()}…").run()
 
@@ -714,7 +734,7 @@ class MainWindow(QMainWindow):
 
         src, dest = self.ctx.db_path, str(Path(path).expanduser().absolute())
 
-        def op():
+        def op(_ctx):
             if move:
                 return move_library(src, dest, remove_source=False)
             with Store(dest) as store:  # opens, creating or upgrading it, off the GUI thread
@@ -767,7 +787,7 @@ class MainWindow(QMainWindow):
         self.library.refresh()
         missing = [t for t in ("sentiment", "summary") if not self.ctx.registry.for_task(t)]
         if missing:
-            self.report_error(f"No {' or '.join(missing)} model is installed. Import one in the Models view (Ctrl+3).")
+            self.report_error(f"No {' or '.join(missing)} model is installed. {MODELS_HINT}")
 
     def _device_changed(self, device: str) -> None:
         self.settings.setValue("device", device)
@@ -778,28 +798,26 @@ class MainWindow(QMainWindow):
         self._update_status()
         self.statusBar().showMessage(f"Batch {report.summary()}", 8000)
 
+    def show_page(self, page: Page) -> None:
+        self.pages.setCurrentIndex(page)
+
     def _page_shown(self, index: int) -> None:
-        if index == 3 and self.finetune_view is None:
+        if index == Page.FINETUNE and self.finetune_view is None:
             QTimer.singleShot(0, self._load_finetune)
 
     def _load_finetune(self) -> None:
-        """The fine-tuning view is optional: import it on first use, or explain why it is not there."""
+        """The fine-tuning view is imported on first use; without its packages the page says why."""
         try:
             from app.ui.finetune_view import FineTuneView
-
-            try:
-                view = FineTuneView(self.ctx, self)
-            except TypeError:
-                view = FineTuneView()
-        except Exception as exc:  # noqa: BLE001 - any import or construction problem becomes a plain notice
+        except ImportError as exc:  # an inference-only bundle
             view = QLabel(f"Fine-tuning is not available: {exc}")
             view.setWordWrap(True)
             view.setAlignment(Qt.AlignCenter)
-        for name, slot in (("modelRegistered", self._model_added), ("defaultChanged", self._model_added),
-                           ("documentRequested", self.open_document_id)):
-            signal = getattr(view, name, None)
-            if signal is not None:
-                signal.connect(slot)
+        else:
+            view = FineTuneView(self.ctx, self)
+            view.model_registered.connect(self._model_added)
+            view.default_changed.connect(self._model_added)
+            view.document_requested.connect(self.open_document_id)
         self.finetune_view = view
         self.finetune_holder.layout().addWidget(view)
 

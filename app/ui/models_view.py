@@ -372,7 +372,7 @@ class ModelsView(QWidget):
             if hasattr(win, "report_info"):
                 win.report_info(f"Imported {man.describe()}")
 
-        return BackgroundOp(self, lambda: reg.import_folder(folder), success=done,
+        return BackgroundOp(self, lambda _ctx: reg.import_folder(folder), success=done,
                             progress_label="Validating and importing the model…").run()
 
     def _import_dialog(self) -> None:
@@ -402,5 +402,5 @@ class ModelsView(QWidget):
             self.in_use.setText(f"In use: could not load ({exc})")
             report_error(self, exc)
 
-        return BackgroundOp(self, lambda: providers_in_use(analyzer, tasks), success=shown, failure=failed,
+        return BackgroundOp(self, lambda _ctx: providers_in_use(analyzer, tasks), success=shown, failure=failed,
                             progress_label="Loading models…").run()

@@ -1,15 +1,18 @@
-"""One way to run slow work off the GUI thread, after Anki's QueryOp.
+"""One way to run slow work off the GUI thread, after Anki's QueryOp and Orange's TaskState.
 
     BackgroundOp(parent, op=lambda ctx: analyzer.analyze(doc), success=show, progress_label="Analysing…").run()
 
-`op` runs on a worker thread of POOL and must never touch a widget; it may take an OpContext argument to
-report progress (`ctx.progress(value)`) and to poll for cancellation (`ctx.cancelled()`). `success`,
-`failure` and `progress` are called on the GUI thread through queued signals. Without `failure`, an
-AlbertStudioError is shown as its message and any other exception as "Unexpected error", never a crash.
+`op` runs on a worker thread of POOL and must never touch a widget. It is always called with one argument,
+an OpContext, through which it reports progress (`ctx.progress(value)`), results as they come
+(`ctx.partial_result(value)`) and what it is doing (`ctx.status(text)`), and polls for cancellation
+(`ctx.cancelled()`); an op that needs none of it ignores the argument (`lambda _ctx: ...`). Each report
+has its own signal, delivered in the order sent: `progress`, `partial_result` and `status` are called on
+the GUI thread, then `success` or `failure`. Without `failure`, an AlbertStudioError is shown as its
+message and any other exception as "Unexpected error", never a crash. Without `status`, a status text
+replaces the op's label in the window's status bar.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import traceback
@@ -28,18 +31,33 @@ POOL.setMaxThreadCount(2)  # the machines this runs on have few cores; inference
 
 
 class OpContext:
-    """What an op may use from its worker thread: a cancel flag and a progress callback."""
+    """What an op may use from its worker thread (Orange's TaskState): reports to the GUI thread and a cancel flag.
+
+    Tests call an op's function with a plain stand-in for it (tests/ui/test_ops.py has one)."""
 
     def __init__(self, signals: "_Signals", cancel: threading.Event):
         self._signals = signals
         self.cancel_event = cancel
 
     def cancelled(self) -> bool:
+        """True once the user (or a newer request) asked the op to stop; check it between steps."""
         return self.cancel_event.is_set()
 
     def progress(self, value: Any) -> None:
+        """How far the op is: a fraction, or a progress record the caller's `progress` understands."""
+        self._emit(self._signals.progress, value)
+
+    def partial_result(self, value: Any) -> None:
+        """One piece of the result, shown before the op ends (a batch's document, or its error)."""
+        self._emit(self._signals.partial_result, value)
+
+    def status(self, text: str) -> None:
+        """What the op is doing now, in words."""
+        self._emit(self._signals.status, text)
+
+    def _emit(self, signal, value: Any) -> None:
         try:
-            self._signals.progress.emit(value)
+            signal.emit(value)
         except RuntimeError:  # the window is gone (application exiting): nobody is listening any more
             self.cancel_event.set()
 
@@ -48,6 +66,8 @@ class _Signals(QObject):
     done = Signal(object)
     failed = Signal(object, str)
     progress = Signal(object)
+    partial_result = Signal(object)
+    status = Signal(str)
 
 
 class _Runnable(QRunnable):
@@ -90,15 +110,19 @@ class BackgroundOp(QObject):
 
     _running: set["BackgroundOp"] = set()
 
-    def __init__(self, parent: QWidget | None, op: Callable[..., Any], success: Callable[[Any], None] | None = None,
+    def __init__(self, parent: QWidget | None, op: Callable[[OpContext], Any],
+                 success: Callable[[Any], None] | None = None,
                  failure: Callable[[BaseException], None] | None = None,
-                 progress: Callable[[Any], None] | None = None, progress_label: str | None = None):
+                 progress: Callable[[Any], None] | None = None, progress_label: str | None = None,
+                 partial_result: Callable[[Any], None] | None = None, status: Callable[[str], None] | None = None):
         super().__init__()
         self._parent = parent
         self._op = op
         self._success = success
         self._failure = failure
         self._progress = progress
+        self._partial = partial_result
+        self._status = status
         self.progress_label = progress_label
         self.cancel_event = threading.Event()
         self.finished = False
@@ -107,18 +131,13 @@ class BackgroundOp(QObject):
         self._signals.done.connect(self._on_done)
         self._signals.failed.connect(self._on_failed)
         self._signals.progress.connect(self._on_progress)
+        self._signals.partial_result.connect(self._on_partial_result)
+        self._signals.status.connect(self._on_status)
 
     # -- the op's side
 
     def _call(self) -> Any:
-        ctx = OpContext(self._signals, self.cancel_event)
-        try:
-            params = inspect.signature(self._op).parameters.values()
-            takes_ctx = any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                            for p in params)
-        except (TypeError, ValueError):
-            takes_ctx = False
-        return self._op(ctx) if takes_ctx else self._op()
+        return self._op(OpContext(self._signals, self.cancel_event))
 
     # -- the GUI's side
 
@@ -134,12 +153,12 @@ class BackgroundOp(QObject):
     def _alive(self) -> bool:
         return not self.abandoned and (self._parent is None or shiboken6.isValid(self._parent))
 
-    def _busy(self, on: bool) -> None:
+    def _busy(self, on: bool, label: str | None = None) -> None:
         if not self._alive():
             return
         win = self._parent.window() if self._parent is not None else None
         if win is not None and hasattr(win, "set_busy"):
-            win.set_busy(self, self.progress_label if on else None)
+            win.set_busy(self, (label or self.progress_label) if on else None)
 
     def _finish(self) -> None:
         self.finished = True
@@ -172,6 +191,21 @@ class BackgroundOp(QObject):
     def _on_progress(self, value: Any) -> None:
         if self._alive() and self._progress is not None and not self.finished:
             self._progress(value)
+
+    @Slot(object)
+    def _on_partial_result(self, value: Any) -> None:
+        # sent before the op returned, so delivered before _on_done: every piece arrives
+        if self._alive() and self._partial is not None:
+            self._partial(value)
+
+    @Slot(str)
+    def _on_status(self, text: str) -> None:
+        if not self._alive() or self.finished:
+            return
+        if self._status is not None:
+            self._status(text)
+        elif self.progress_label is not None:  # a silent op (no label) stays silent
+            self._busy(True, text)
 
     # -- all ops
 

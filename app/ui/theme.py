@@ -5,13 +5,12 @@ import zlib
 from typing import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPainterPath, QPalette, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
 POSITIVE = QColor(46, 160, 67)
 NEGATIVE = QColor(214, 39, 40)
 NEUTRAL = QColor(120, 130, 150)
-SUMMARY = QColor(250, 190, 40)
 
 
 # Labels of other models (a fine-tuned "0"/"1", "billing"/"shipping"...): colours that are neither the
@@ -136,9 +135,3 @@ def app_icon() -> QIcon:
         p.end()
         icon.addPixmap(pm)
     return icon
-
-
-def badge_font(base: QFont) -> QFont:
-    f = QFont(base)
-    f.setBold(True)
-    return f

@@ -24,13 +24,29 @@ def encoder_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def view(qtbot, encoder_root, tmp_path):
+def context(tmp_path):
+    """context(registry): the AppContext the window would give the page, on tmp_path/library.db."""
+    from app.ui.context import AppContext
+
+    made = []
+
+    def make(reg: Registry) -> AppContext:
+        made.append(AppContext(tmp_path / "library.db", reg, "cpu"))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def view(qtbot, encoder_root, tmp_path, context):
     from app.ui.finetune_view import FineTuneView
 
     user = tmp_path / "user"
     reg = Registry(roots=[encoder_root, user], settings_file=user / "defaults.json")
     reg.user_dir = user
-    v = FineTuneView(registry=reg, store_path=tmp_path / "library.db")
+    v = FineTuneView(context(reg))
     v.job_settings = dict(FAST)
     qtbot.addWidget(v)
     v.resize(1100, 700)
@@ -55,7 +71,7 @@ def test_fine_tune_from_a_file_shows_the_report_and_registers_the_model(qtbot, v
     view.mode_combo.setCurrentIndex(view.mode_combo.findData("standard"))
     view.epochs.setValue(8)
     view.name_edit.setText("Window model")
-    with qtbot.waitSignal(view.modelRegistered, timeout=180000) as sig:
+    with qtbot.waitSignal(view.model_registered, timeout=180000) as sig:
         qtbot.mouseClick(view.start_button, Qt.LeftButton)
         qtbot.waitUntil(lambda: view.cancel_button.isEnabled(), timeout=30000)
     assert sig.args == ["window-model"]
@@ -124,7 +140,7 @@ def test_a_killed_worker_leaves_the_window_working(qtbot, view, tmp_path):
     assert [m.id for m in view.registry.manifests()] == ["albert-encoder-tiny"]
 
 
-def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, tmp_path, monkeypatch):
+def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, tmp_path, monkeypatch, context):
     """The inference-only bundle: the page explains how to enable fine-tuning as soon as it opens."""
     from app.jobs import finetune as jobs
     from app.ui.finetune_view import FineTuneView
@@ -132,7 +148,7 @@ def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, t
     monkeypatch.setattr(jobs, "TRAINING_PACKAGES", ("sklearn", "no_such_training_package"))  # one missing
     user = tmp_path / "user"
     reg = Registry(roots=[encoder_root, user], settings_file=user / "defaults.json")
-    v = FineTuneView(registry=reg, store_path=tmp_path / "library.db")
+    v = FineTuneView(context(reg))
     qtbot.addWidget(v)
     v.show()
     assert "PyTorch" in v.status.text() and "Missing: no_such_training_package" in v.status.text()
@@ -141,7 +157,7 @@ def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, t
 
 
 def test_zero_one_labels_get_names_and_a_worse_model_asks_before_becoming_default(qtbot, encoder_root, tiny_models,
-                                                                                   tmp_path):
+                                                                                   tmp_path, context):
     from dataclasses import replace
 
     from PySide6.QtWidgets import QMessageBox
@@ -152,7 +168,7 @@ def test_zero_one_labels_get_names_and_a_worse_model_asks_before_becoming_defaul
     reg = Registry(roots=[encoder_root, tiny_models, user], settings_file=user / "defaults.json")
     reg.user_dir = user
     shipped = reg.default("sentiment").id
-    view = FineTuneView(registry=reg, store_path=tmp_path / "library.db")
+    view = FineTuneView(context(reg))
     view.job_settings = dict(FAST)
     qtbot.addWidget(view)
     view.show()
@@ -166,7 +182,7 @@ def test_zero_one_labels_get_names_and_a_worse_model_asks_before_becoming_defaul
     view.mode_combo.setCurrentIndex(view.mode_combo.findData("standard"))
     view.epochs.setValue(2)
     view.base_combo.setCurrentIndex(view.base_combo.findData("albert-encoder-tiny"))
-    with qtbot.waitSignal(view.modelRegistered, timeout=240000) as sig:
+    with qtbot.waitSignal(view.model_registered, timeout=240000) as sig:
         view.start()
     new_id = sig.args[0]
     assert list(reg.get(new_id).labels) == ["negative", "positive"]
@@ -188,7 +204,7 @@ def test_zero_one_labels_get_names_and_a_worse_model_asks_before_becoming_defaul
     assert reg.default("sentiment").id == new_id
 
 
-def test_label_next_lists_each_document_once_and_ranks_a_thousand_quickly(qtbot, tiny_models, tmp_path):
+def test_label_next_lists_each_document_once_and_ranks_a_thousand_quickly(qtbot, tiny_models, tmp_path, context):
     import time
 
     from app.core.store import Store
@@ -208,7 +224,7 @@ def test_label_next_lists_each_document_once_and_ranks_a_thousand_quickly(qtbot,
                                               "(order 0).", content_hash="copy")), None, {})
         store.add_label("Ticket 1: the delivery was terrible and the shop broken (order 1).", "negative",
                         document_id=2)
-    view = FineTuneView(registry=reg, store_path=db)
+    view = FineTuneView(context(reg))
     qtbot.addWidget(view)
     view.show()
     qtbot.waitUntil(lambda: "1 label in the library" in view.library_info.text(), timeout=30000)

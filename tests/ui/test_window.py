@@ -1,9 +1,10 @@
 """Window-wide behaviour: settings, recent files, shortcuts, About, fine-tune fallback, screenshots."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
-from app.ui.main_window import MainWindow
+from app.ui.main_window import MainWindow, Page
 from tests.ui.conftest import SAMPLES
 
 
@@ -43,12 +44,36 @@ def test_about_box_lists_versions_and_model_licences(window):
     dlg.close()
 
 
-def test_finetune_tab_loads_or_explains(window, qtbot):
-    window.pages.setCurrentIndex(3)
+def test_finetune_tab_is_the_real_view_on_the_window_library(window, ctx, qtbot, wait_op):
+    from app.ui.finetune_view import FineTuneView
+
+    wait_op(window.open_file(str(SAMPLES / "complaint.md")))
+    doc_id = window.document.document_id
+    window.document.show_analysis(None)
+    qtbot.keyClick(window, Qt.Key_4, Qt.ControlModifier)
     qtbot.waitUntil(lambda: window.finetune_view is not None, timeout=30000)
     view = window.finetune_view
-    if view.__class__.__name__ == "QLabel":
-        assert view.text().startswith("Fine-tuning is not available: ")
+    assert isinstance(view, FineTuneView)
+    assert view.registry is ctx.registry and view.store_path == ctx.db_path
+    # its signals reach the window: a suggested document opens in the document view
+    view.document_requested.emit(doc_id)
+    qtbot.waitUntil(lambda: window.document.document_id == doc_id, timeout=10000)
+    assert window.pages.currentIndex() == Page.DOCUMENT
+    assert window.document.title.text() == "complaint.md"
+    # and a model it registered refreshes the models view
+    window.models.refresh = lambda: refreshed.append(True)
+    refreshed = []
+    view.model_registered.emit("albert-sentiment-en")
+    assert refreshed == [True]
+
+
+def test_finetune_tab_explains_when_its_packages_are_missing(window, qtbot, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "app.ui.finetune_view", None)  # import fails like a bundle without it
+    window.show_page(Page.FINETUNE)
+    qtbot.waitUntil(lambda: window.finetune_view is not None, timeout=30000)
+    assert window.finetune_view.text().startswith("Fine-tuning is not available: ")
 
 
 def test_starting_with_no_models_says_what_to_do(qtbot, tmp_path, settings):
