@@ -363,6 +363,7 @@ def cmd_gui(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from app.core.documents import DEFAULT_MAX_CHARS
+    from app.core.runtime import DEVICES
 
     p = argparse.ArgumentParser(prog="albert-studio", description="Local, offline text analysis with ALBERT models.")
     p.add_argument("--version", action="version", version=f"albert-studio {__version__}")
@@ -371,8 +372,6 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, analysis=True):
         sp.add_argument("--db", help="library database file (default: in your user data folder)")
         if analysis:
-            from app.core.runtime import DEVICES
-
             sp.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=list(DEVICES))
             sp.add_argument("--threads", type=int, default=0, help="inference threads (0 = all cores)")
 
@@ -448,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
     f.add_argument("--name", default=None, help="id for the new model")
     f.add_argument("--make-default", action="store_true")
+    f.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=list(DEVICES),
+                   help="where the new model is scored before it is saved (the device you analyse on)")
     f.add_argument("--label-names", metavar="L=NAME,...",
                    help="names for the classes, e.g. 0=negative,1=positive (shown instead of the raw labels)")
     f.set_defaults(func=cmd_finetune)

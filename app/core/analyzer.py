@@ -10,6 +10,7 @@ from app.core.errors import Cancelled, ModelError
 from app.core.registry import Manifest, Registry
 from app.core.runtime import RuntimeOptions, cancellable
 from app.core.segment import split_sentences
+from app.core.task_model import load_task_model
 from app.core.types import ANALYSIS_TASKS, Analysis, Document, ModelInfo
 
 TASK_NAMES = ANALYSIS_TASKS
@@ -95,18 +96,7 @@ class Analyzer:
         key = f"{man.id}@{man.version}"
         with self._lock:
             if key not in self._loaded:
-                if task == "sentiment":
-                    from app.core.sentiment import SentimentModel
-
-                    self._loaded[key] = SentimentModel(man, self.runtime)
-                elif task == "summary":
-                    from app.core.summary import Summarizer
-
-                    self._loaded[key] = Summarizer(man, self.runtime)
-                else:
-                    from app.core.translate import Translator
-
-                    self._loaded[key] = Translator.from_manifest(man, self.runtime)
+                self._loaded[key] = load_task_model(man, self.runtime)
             return self._loaded[key]
 
     def resolve(self, opts: AnalysisOptions) -> AnalysisOptions:

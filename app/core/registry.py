@@ -199,7 +199,16 @@ def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
 def verify(manifest: Manifest, check_graphs: bool = True) -> None:
     """Raise ModelError if a file is missing, not a regular file inside the folder, has the wrong sha256, or a
     graph's inputs differ from the manifest (or cannot take `max_length` tokens). Hashes are remembered by
-    (path, size, mtime), so verifying an unchanged model again costs no re-reading."""
+    (path, size, mtime), so verifying an unchanged model again costs no re-reading. A task model checks only
+    the graphs it opens, on its own sessions (`check_graph_inputs`); this opens a CPU session per graph."""
+    verify_files(manifest)
+    if check_graphs:
+        check_graph_inputs(manifest, {name: _graph_session(manifest.path(g["file"]))
+                                      for name, g in manifest.graphs.items() if "inputs" in g})
+
+
+def verify_files(manifest: Manifest) -> None:
+    """Every listed file present, regular, inside the folder and with the sha256 the manifest gives."""
     for name, digest in manifest.files.items():
         p = manifest.path(name)
         if model_files.sha256_of(p, name, manifest.id) != digest:
@@ -207,43 +216,44 @@ def verify(manifest: Manifest, check_graphs: bool = True) -> None:
     for gname, g in manifest.graphs.items():
         if g.get("file") not in manifest.files:
             raise ModelError(f"{manifest.id}: graph '{gname}' file {g.get('file')} is not listed in 'files'")
-        if check_graphs and "inputs" in g:
-            path = manifest.path(g["file"])
-            sess = _graph_session(path)
-            have = [i.name for i in sess.get_inputs()]
-            want = list(g["inputs"])
-            if sorted(have) != sorted(want):
-                raise ModelError(
-                    f"{manifest.id}: graph {g['file']} takes inputs {have}, but the manifest declares {want}"
-                )
-            if manifest.task in ("sentiment", "summary") and "input_ids" in have:
-                _check_max_length(manifest, g["file"], sess, have)
 
 
-def _check_max_length(manifest: Manifest, file: str, sess, inputs: list[str]) -> None:
+def check_graph_inputs(manifest: Manifest, sessions: dict) -> None:
+    """Each opened graph (graph name -> runtime.Session) takes the inputs its manifest declares, and a
+    sentiment or summary encoder takes `max_length` tokens."""
+    for gname, sess in sessions.items():
+        g = manifest.graphs.get(gname) or {}
+        if "inputs" not in g:
+            continue
+        have = list(sess.input_names)
+        want = list(g["inputs"])
+        if sorted(have) != sorted(want):
+            raise ModelError(f"{manifest.id}: graph {g['file']} takes inputs {have}, but the manifest declares {want}")
+        if manifest.task in ("sentiment", "summary") and "input_ids" in have:
+            _check_max_length(manifest, g["file"], sess)
+
+
+def _check_max_length(manifest: Manifest, file: str, sess) -> None:
     """One run at max_length tokens: a graph whose position table is shorter fails here, not mid-batch."""
     import numpy as np
 
     ones = np.ones((1, manifest.max_length), dtype=np.int64)
-    feeds = {"input_ids": ones, "attention_mask": ones, "token_type_ids": np.zeros_like(ones)}
     try:
-        sess.run(None, {k: v for k, v in feeds.items() if k in inputs})
-    except Exception as exc:  # onnxruntime's own untyped errors
+        sess({"input_ids": ones, "attention_mask": ones, "token_type_ids": np.zeros_like(ones)})
+    except ModelError as exc:
+        cause = exc.__cause__ or exc
         raise ModelError(f"{manifest.id}: max_length {manifest.max_length} is more than graph {file} can take "
-                         f"({str(exc).splitlines()[0][:200]})") from None
+                         f"({str(cause).splitlines()[0][:200]})") from None
 
 
 def _graph_session(path: Path):
-    import onnxruntime as ort
+    from app.core.runtime import RuntimeOptions, Session
 
-    try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable ONNX file ({exc})") from exc
+    return Session(path, RuntimeOptions(device="cpu"))
 
 
 def graph_inputs(path: Path) -> list[str]:
-    return [i.name for i in _graph_session(path).get_inputs()]
+    return list(_graph_session(path).input_names)
 
 
 def write_manifest(folder: Path, data: dict[str, Any]) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 from app.core.document_head import DocumentHead, HeadSpec
 from app.core.encoder_text import EncoderTokenizer
 from app.core.errors import ModelError
-from app.core.registry import Manifest, read_manifest, verify
+from app.core.registry import Manifest, check_graph_inputs, read_manifest, verify_files
 from app.core.runtime import RuntimeOptions, Session, length_batches, pad, softmax
 from app.core.segment import split_sentences
 from app.core.types import ModelInfo, SentenceSentiment, SentimentResult
@@ -44,7 +44,7 @@ class SentimentModel:
         if manifest.task != "sentiment":
             raise ModelError(f"{manifest.id} is a {manifest.task} model, not a sentiment model")
         if check:
-            verify(manifest)
+            verify_files(manifest)  # before any graph is opened
         self.manifest = manifest
         self.graph = graph or manifest.default_graph
         self.labels = list(manifest.labels)
@@ -62,6 +62,13 @@ class SentimentModel:
             if set(self.labels) != {"negative", "positive"}:
                 raise ModelError(f"{manifest.id}: a document head needs the labels negative and positive")
             self.document_head = DocumentHead(spec, manifest.path(spec.file), options)
+        if check:
+            check_graph_inputs(manifest, self.sessions)
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        """The manifest's graphs this model opened, by graph name."""
+        return {self.graph: self.session}
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None):

@@ -9,7 +9,7 @@ import numpy as np
 
 from app.core.encoder_text import EncoderTokenizer
 from app.core.errors import ModelError
-from app.core.registry import Manifest, read_manifest, verify
+from app.core.registry import Manifest, check_graph_inputs, read_manifest, verify_files
 from app.core.runtime import RuntimeOptions, Session, length_batches, pad
 from app.core.segment import split_sentences
 from app.core.types import ModelInfo, Summary, SummarySentence
@@ -88,7 +88,7 @@ class Summarizer:
         if manifest.task != "summary":
             raise ModelError(f"{manifest.id} is a {manifest.task} model, not a summary model")
         if check:
-            verify(manifest)
+            verify_files(manifest)  # before any graph is opened
         self.manifest = manifest
         precision = precision or manifest.raw.get("precision", "fp32")
         order = ["encoder_int8", "encoder"] if precision == "int8" else ["encoder", "encoder_int8"]
@@ -96,8 +96,16 @@ class Summarizer:
         tok = EncoderTokenizer(manifest.path(manifest.tokenizer.get("file", "tokenizer.json")), manifest.max_length)
         self.encoder = SentenceEncoder(Session(manifest.graph_file(enc), options), tok)
         self.scorer = Session(manifest.graph_file("scorer"), options)
+        self._encoder_graph = enc
         self.redundancy = float(manifest.raw.get("redundancy", 0.0))
         self.length_bonus = float(manifest.raw.get("length_bonus", 0.0))
+        if check:
+            check_graph_inputs(manifest, self.sessions)
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        """The manifest's graphs this model opened, by graph name."""
+        return {self._encoder_graph: self.encoder.session, "scorer": self.scorer}
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions()):

@@ -29,7 +29,7 @@ import numpy as np
 from app.core.errors import Cancelled, ModelError
 from app.core.mt_tokenizer import MTTokenizer, detokenize
 from app.core.protect import Glossary, find_protected, fragment_text, join_segments, mask, split_at, unmask
-from app.core.registry import Manifest, read_manifest, verify
+from app.core.registry import Manifest, check_graph_inputs, read_manifest, verify_files
 from app.core.runtime import RuntimeOptions, Session, length_batches, pad
 from app.core.types import ModelInfo, TranslatedSentence, Translation
 
@@ -52,7 +52,7 @@ class Translator:
         if manifest.task != "translation":
             raise ModelError(f"{manifest.id} is a {manifest.task} model, not a translation model")
         if check:
-            verify(manifest)
+            verify_files(manifest)  # before any graph is opened
         self.manifest = manifest
         raw = manifest.raw
         self.variant = graph or raw.get("default_variant") or "fp32"
@@ -69,6 +69,9 @@ class Translator:
             Session(manifest.graph_file(names["decoder"]), options),
             Session(manifest.graph_file(with_past), options) if with_past in manifest.graphs else None,
         )
+        self._graph_names = (names["encoder"], names["decoder"], with_past)
+        if check:
+            check_graph_inputs(manifest, self.sessions)
         self.targets: dict[str, dict] = raw.get("targets") or {manifest.target_lang: {}}
         self.target_lang = target_lang or manifest.target_lang or next(iter(self.targets))
         if self.target_lang not in self.targets:
@@ -83,6 +86,12 @@ class Translator:
         self.max_repeat = int(raw.get("max_repeat", 0))  # 0 = decode exactly as the model says (imported models)
         self.max_source_tokens = int(raw.get("max_source_tokens", manifest.max_length))
         self.max_tokens = 4096  # token budget of one encoder batch
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        """The manifest's graphs this model opened, by graph name."""
+        sessions = (self.graphs.encoder, self.graphs.decoder, self.graphs.decoder_with_past)
+        return {name: sess for name, sess in zip(self._graph_names, sessions) if sess is not None}
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None,

@@ -47,6 +47,7 @@ class TrainSettings:
     patience: int = 2
     seed: int = 13
     threads: int = 0  # 0 = all cores
+    device: str = "auto"  # where the exported graphs are scored (runtime.DEVICES): the device the app analyses on
     pair_iterations: int = 20  # few-shot: passes over each example (SetFit's num_iterations)
     few_shot_max_steps: int = 200
     few_shot_lr: float = 5e-5
@@ -368,14 +369,22 @@ def tfidf_baseline(tr_texts, tr_y, va_texts, va_y, classes, seed: int) -> Evalua
     return evaluate(va_y, clf.predict(vec.transform(va_texts)).tolist(), classes, "TF-IDF + logistic regression")
 
 
-def evaluate_installed(folder: str, va_texts, va_y, classes, threads: int = 0) -> Evaluation | None:
-    """Score an installed classifier (through the core ONNX path) on the validation split, if its labels fit."""
+def installed_classifier(folder: str | Path, threads: int = 0, device: str = "auto", graph: str | None = None):
+    """An installed classifier loaded as the app loads it (core ONNX path), on `device`."""
     from app.core.registry import read_manifest
     from app.core.runtime import RuntimeOptions
-    from app.core.sentiment import SentimentModel
+    from app.core.task_model import load_task_model
 
+    return load_task_model(read_manifest(Path(folder)), RuntimeOptions(device=device, intra_op_threads=threads),
+                           graph=graph)
+
+
+def evaluate_installed(folder: str, va_texts, va_y, classes, threads: int = 0,
+                       device: str = "auto") -> Evaluation | None:
+    """Score an installed classifier (through the core ONNX path, on `device`) on the validation split, if its
+    labels fit; None when it cannot be loaded or its labels differ."""
     try:
-        m = SentimentModel(read_manifest(Path(folder)), RuntimeOptions(device="cpu", intra_op_threads=threads))
+        m = installed_classifier(folder, threads, device)
     except ModelError:
         return None
     if set(m.labels) != set(classes):
@@ -500,7 +509,7 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         **info,
     }
     report["baseline"] = tfidf_baseline([data.texts[i] for i in tr], tr_y, va_texts, va_y, classes, s.seed).as_dict()
-    prev = evaluate_installed(s.previous, va_texts, va_y, classes, s.threads) if s.previous else None
+    prev = evaluate_installed(s.previous, va_texts, va_y, classes, s.threads, s.device) if s.previous else None
     report["previous"] = prev.as_dict() if prev else None
     return Trained(model, tok, tok_file, report, va_texts, va_y, va_logits, run)
 
@@ -510,7 +519,7 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
     """Train, evaluate, export and register one model; returns the report as plain values."""
     import numpy as np
 
-    from app.core.registry import read_manifest, write_manifest
+    from app.core.registry import write_manifest
     from app.training.sentiment import fit_temperature
 
     t = train_model(data, s, emit, should_stop)
@@ -555,11 +564,8 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         write_manifest(stage, {**manifest, "metrics": {}})
         run.check()
         # score the exported graphs through the same core classifier the app uses
-        evs = {g: evaluate_installed(str(stage), va_texts, va_y, classes, s.threads) for g in ("int8",)}
-        from app.core.runtime import RuntimeOptions
-        from app.core.sentiment import SentimentModel
-
-        fp32 = SentimentModel(read_manifest(stage), RuntimeOptions(device="cpu", intra_op_threads=s.threads), graph="fp32")
+        evs = {g: evaluate_installed(str(stage), va_texts, va_y, classes, s.threads, s.device) for g in ("int8",)}
+        fp32 = installed_classifier(stage, s.threads, s.device, graph="fp32")
         ev_fp32 = evaluate(va_y, fp32.probabilities(va_texts).argmax(1).tolist(), classes, f"{s.model_id} (fp32)")
         ev_int8 = evs["int8"]  # None when the int8 graph would not load: then fp32 is the default
         ev_int8 = replace(ev_int8, model=f"{s.model_id} (int8)") if ev_int8 is not None else None
