@@ -298,3 +298,28 @@ class DecoderStepExport(nn.Module):
             outs += [k, v]
         e = torch.matmul(m.dec_ln(x), m.proj.weight)
         return (F.linear(e, m.embed.weight, m.out_bias).reshape(-1, 1, self.v), *outs)
+
+
+# ---- the shipped en -> fr/de translator: where its recipe (app.training.translation) keeps its run and
+# writes its model, shared with the export (app.training.translation_export) so neither imports the other
+
+from pathlib import Path  # noqa: E402
+
+from app.training.common import MODELS_DIR, RUNS_DIR  # noqa: E402
+
+MODEL_ID = "albert-mt-en-fr-de"
+RUN = RUNS_DIR / "translation"  # checkpoints, the SentencePiece model, logs, metrics
+MODEL_DIR = MODELS_DIR / MODEL_ID
+TARGETS = ("fr", "de")
+SPECIALS = ["<2fr>", "<2de>", "<2en>"]  # target-language tags, then the source tag
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+
+def build_model(cfg_dict: dict | None = None) -> AlbertMT:
+    """An AlbertMT from a checkpoint's config dict (MTConfig's defaults for what it leaves out)."""
+    return AlbertMT(MTConfig(**(cfg_dict or {})))
+
+
+def checkpoint_files(run: Path = RUN) -> list[Path]:
+    """The run's snapshots (snap_<step>.pt), oldest first."""
+    return sorted(run.glob("snap_*.pt"), key=lambda p: int(p.stem.split("_")[1]))

@@ -17,22 +17,16 @@ The val split is held out from training and used for every reported figure.
 from __future__ import annotations
 
 import argparse
-import glob
 import math
 import os
 import random
 import time
 from pathlib import Path
 
-from app.training.common import (DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, load_checkpoint, save_json, seed_everything,
-                                 token_budget_batches)
+from app.training.common import DATA_DIR, get_logger, load_checkpoint, save_json, seed_everything, token_budget_batches
+from app.training.mt_model import (BOS, EOS, MODEL_DIR, MODEL_ID, PAD, RUN, SPECIALS, TARGETS, UNK,  # noqa: F401
+                                   build_model, checkpoint_files)
 
-RUN = RUNS_DIR / "translation"
-MODEL_ID = "albert-mt-en-fr-de"
-MODEL_DIR = MODELS_DIR / MODEL_ID
-TARGETS = ("fr", "de")
-SPECIALS = ["<2fr>", "<2de>", "<2en>"]
-PAD, UNK, BOS, EOS = 0, 1, 2, 3
 MAX_LEN = 100
 
 
@@ -123,16 +117,6 @@ def lr_at(step: int, peak: float, warmup: int) -> float:
     """Linear warm-up, then inverse square root decay."""
     step = max(step, 1)
     return peak * min(step / warmup, math.sqrt(warmup / step))
-
-
-def checkpoint_files() -> list[Path]:
-    return sorted((Path(p) for p in glob.glob(str(RUN / "snap_*.pt"))), key=lambda p: int(p.stem.split("_")[1]))
-
-
-def build_model(cfg_dict=None):
-    from app.training.mt_model import AlbertMT, MTConfig
-
-    return AlbertMT(MTConfig(**(cfg_dict or {})))
 
 
 def greedy_torch(model, sp, sentences: list[str], lang: str, max_len: int = 80) -> list[str]:
@@ -333,11 +317,11 @@ def main(argv=None) -> None:
     if args.export or args.all:
         from app.training.translation_export import export
 
-        export(args)
+        export(args, validation_nll)
     if args.evaluate or args.all:
         from app.training.translation_export import evaluate
 
-        evaluate(args)
+        evaluate(args, corpus("val"))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,12 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from app.training.common import load_checkpoint
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DOMAIN = "short English image descriptions (Multi30k captions of photographs)"
 DEC_IN = ["input_ids", "encoder_attention_mask", "encoder_hidden_states"]
@@ -101,50 +105,52 @@ def averaged_state(files: list[Path]):
     return avg
 
 
-def export(args) -> Path:
+def export(args, validation_nll: Callable[[nn.Module, int], float]) -> Path:
+    """Average the run's last snapshots (those with the lowest `validation_nll(model, limit)` unless
+    --average says how many), export ONNX fp32 + int8 and write the model folder."""
     import torch
 
-    from app.training import translation as T
-    from app.training.mt_model import DecoderExport, DecoderStepExport, EncoderExport
+    from app.training.mt_model import (MODEL_DIR, RUN, DecoderExport, DecoderStepExport, EncoderExport, build_model,
+                                       checkpoint_files)
 
     torch.set_num_threads(max(1, args.threads))
-    snaps = T.checkpoint_files()
+    snaps = checkpoint_files(RUN)
     if not snaps:
-        raise SystemExit(f"No checkpoints in {T.RUN}: train first with --minutes N")
+        raise SystemExit(f"No checkpoints in {RUN}: train first with --minutes N")
     cfg = load_checkpoint(snaps[-1])["config"]
-    model = T.build_model(cfg)
+    model = build_model(cfg)
     if args.average > 0:
         use = snaps[-args.average:]
     else:  # auto: the number of last snapshots whose average has the lowest validation loss
         use, best = snaps[-1:], float("inf")
         for k in range(1, min(len(snaps), 4) + 1):
             model.load_state_dict(averaged_state(snaps[-k:]))
-            nll = T.validation_nll(model, limit=400)
+            nll = validation_nll(model, 400)
             print(f"average of last {k} snapshots: validation NLL {nll:.4f}", flush=True)
             if nll < best:
                 use, best = snaps[-k:], nll
     model.load_state_dict(averaged_state(use))
     model.eval()
     steps = [int(p.stem.split("_")[1]) for p in use]
-    folder = T.MODEL_DIR
+    folder = MODEL_DIR
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     c = model.config
     graphs = export_graphs(model, c.dec_layers, c.heads, c.d_model // c.heads, c.d_model, folder,
                            EncoderExport(model), DecoderExport(model), DecoderStepExport(model), c.vocab_size)
     graphs.update(quantize(folder, graphs))
-    shutil.copy(T.RUN / "spm.model", folder / "spm.model")
+    shutil.copy(RUN / "spm.model", folder / "spm.model")
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor(model_file=str(folder / "spm.model"))
     n_params = sum(p.numel() for p in model.parameters())
-    state = load_checkpoint(T.RUN / "last.pt")
+    state = load_checkpoint(RUN / "last.pt")
     training = {"steps": state["step"], "epochs": round(state["epoch"] + state["pos"] / 552, 2),
                 "train_minutes": round(state["seconds"] / 60, 1), "averaged_steps": steps,
                 "threads": args.train_threads, "optimizer": f"Adam(0.9, 0.98), inverse-sqrt schedule, warm-up {args.warmup} steps, peak {args.lr:g}",
                 "label_smoothing": 0.1, "dropout": c.dropout,
                 "schedule": state.get("schedule") or args.schedule}
-    metrics_path = T.RUN / "metrics.json"
+    metrics_path = RUN / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     write_model_folder(folder, cfg, graphs, sp, n_params, training, metrics, version=args.version)
     print(f"exported {folder} ({n_params:,} parameters, checkpoints {steps})")
@@ -155,14 +161,13 @@ def write_model_folder(folder: Path, cfg: dict, graphs: dict, sp, n_params: int,
                        version: str = "1.0.0") -> None:
     """manifest.json (with sha256s) and MODEL_CARD.md for an exported model."""
     from app.core.registry import write_manifest
-    from app.training import translation as T
-    from app.training.mt_model import cache_names
+    from app.training.mt_model import BOS, EOS, MODEL_ID, PAD, SPECIALS, TARGETS, UNK, cache_names
 
-    targets = {lang: {"decoder_start_token_id": sp.piece_to_id(f"<2{lang}>")} for lang in T.TARGETS}
-    special = [T.PAD, T.UNK, T.BOS] + [sp.piece_to_id(x) for x in T.SPECIALS]
+    targets = {lang: {"decoder_start_token_id": sp.piece_to_id(f"<2{lang}>")} for lang in TARGETS}
+    special = [PAD, UNK, BOS] + [sp.piece_to_id(x) for x in SPECIALS]
     past_names, _, _ = cache_names(cfg["dec_layers"])
     data = {
-        "format": 1, "id": T.MODEL_ID, "version": version, "task": "translation",
+        "format": 1, "id": MODEL_ID, "version": version, "task": "translation",
         "name": "ALBERT-style translator, English to French and German (image descriptions)",
         "languages": ["en", "fr", "de"], "source_lang": "en", "target_lang": "fr",
         "domain": DOMAIN,
@@ -175,7 +180,7 @@ def write_model_folder(folder: Path, cfg: dict, graphs: dict, sp, n_params: int,
         "default_graph": "encoder_int8" if "encoder_int8" in graphs else "encoder",
         "encoder_output": "last_hidden_state",
         "decoder_start_token_id": targets["fr"]["decoder_start_token_id"],
-        "eos_token_id": T.EOS, "pad_token_id": T.PAD, "unk_token_id": T.UNK,
+        "eos_token_id": EOS, "pad_token_id": PAD, "unk_token_id": UNK,
         "suppress_token_ids": special,
         "max_repeat": 3,
         "decoder_cache": {"layers": cfg["dec_layers"], "heads": cfg["heads"],
@@ -306,8 +311,9 @@ def speed_table(translator, sentences: list[str], beam: int, lang: str, batch_si
     return rows
 
 
-def evaluate(args) -> dict:
-    """BLEU/chrF (greedy, beam 4) and cached/uncached speed for the graph variants in --variants.
+def evaluate(args, val: dict[str, list[str]]) -> dict:
+    """BLEU/chrF (greedy, beam 4) and cached/uncached speed for the graph variants in --variants, on the
+    validation split `val` (language -> its lines, "en" the source).
 
     Each call writes its own part file, so fp32 and int8 can be measured by two processes at once;
     every call then folds all part files into metrics.json, the manifest and the card."""
@@ -316,12 +322,11 @@ def evaluate(args) -> dict:
     from app.core.registry import read_manifest
     from app.core.runtime import RuntimeOptions
     from app.core.translate import Translator
-    from app.training import translation as T
+    from app.training.mt_model import MODEL_DIR, RUN, TARGETS
 
-    val = T.corpus("val")
     n = args.limit or len(val["en"])
     src = val["en"][:n]
-    man = read_manifest(T.MODEL_DIR)
+    man = read_manifest(MODEL_DIR)
     opts = RuntimeOptions(device="cpu", intra_op_threads=max(1, args.threads))
     variants_ = [v for v in args.variants.split(",") if v]
     langs = [x for x in args.langs.split(",") if x]
@@ -345,7 +350,7 @@ def evaluate(args) -> dict:
                         "lang": lang, "variant": variant, "decoding": dec, "sentences": 500,
                         "bleu": sacrebleu.corpus_bleu(hyp[:500], [val[lang][:500]]).score,
                         "chrf": sacrebleu.corpus_chrf(hyp[:500], [val[lang][:500]]).score}
-        if args.speed_sentences and langs[0] == T.TARGETS[0]:
+        if args.speed_sentences and langs[0] == TARGETS[0]:
             for beam in (1, 4):
                 for r in speed_table(tr, src[:args.speed_sentences], beam, "fr"):
                     r["variant"] = variant
@@ -357,27 +362,27 @@ def evaluate(args) -> dict:
     part = {"split": f"multi30k val (first {n} of {len(val['en'])})", "sacrebleu": sacrebleu.__version__,
             "quality": quality, "speed": speed, "speed_sentences": args.speed_sentences,
             "threads": max(1, args.threads)}
-    save_json(part, T.RUN / f"metrics.part.{'-'.join(variants_)}.{'-'.join(langs)}.json")
+    save_json(part, RUN / f"metrics.part.{'-'.join(variants_)}.{'-'.join(langs)}.json")
     return merge_metrics()
 
 
 def merge_metrics() -> dict:
     """Fold every evaluation part file into metrics.json, the shipped manifest and the card."""
     from app.core.registry import write_manifest
-    from app.training import translation as T
     from app.training.common import save_json
+    from app.training.mt_model import MODEL_DIR, RUN
 
     metrics: dict = {"quality": {}, "speed": []}
-    for p in sorted(T.RUN.glob("metrics.part.*.json")):
+    for p in sorted(RUN.glob("metrics.part.*.json")):
         part = json.loads(p.read_text())
         metrics.update({k: v for k, v in part.items() if k not in ("quality", "speed")})
         metrics["quality"].update(part["quality"])
         metrics["speed"] += part["speed"]
-    save_json(metrics, T.RUN / "metrics.json")
-    raw = json.loads((T.MODEL_DIR / "manifest.json").read_text())
+    save_json(metrics, RUN / "metrics.json")
+    raw = json.loads((MODEL_DIR / "manifest.json").read_text())
     raw["metrics"] = metrics
-    write_manifest(T.MODEL_DIR, raw)
-    (T.MODEL_DIR / "MODEL_CARD.md").write_text(model_card(raw, T.MODEL_DIR), encoding="utf-8")
+    write_manifest(MODEL_DIR, raw)
+    (MODEL_DIR / "MODEL_CARD.md").write_text(model_card(raw, MODEL_DIR), encoding="utf-8")
     return metrics
 
 
