@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from app import __version__
+from app.core.errors import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_CANCELLED = 0, 1, 2, 3, 130
 SAMPLES = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1])) / "resources" / "samples"
 
 

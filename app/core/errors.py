@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# What every command of the CLI exits with (app/cli.py and the jobs' command-line faces alike): done; failed;
+# a usage error; done with some documents failed; cancelled (Ctrl+C, as a shell reports SIGINT).
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_CANCELLED = 0, 1, 2, 3, 130
+
 
 class AlbertStudioError(Exception):
     """Base of every error the application reports to a person instead of a traceback."""

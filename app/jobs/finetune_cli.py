@@ -4,9 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from app.core.errors import AlbertStudioError, Cancelled
-
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+from app.core.errors import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, AlbertStudioError, Cancelled
 
 
 class _Bar:

@@ -5,10 +5,9 @@ import json
 import sys
 import time
 
-from app.core.errors import AlbertStudioError, Cancelled, LanguageMismatchError
+from app.core.errors import (EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE,  # noqa: F401
+                             AlbertStudioError, Cancelled, LanguageMismatchError)
 from app.jobs.translate_document import TranslateProgress, TranslateRequest, run_document_translation
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
 
 class _Bar:
