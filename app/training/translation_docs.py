@@ -47,6 +47,8 @@ N_PLACEHOLDERS = 20
 MAX_LEN = 128
 SIZES = {
     "tiny": dict(embedding_size=32, d_model=64, heads=2, ffn=128, enc_repeats=2, dec_layers=1),
+    # mini: what two CPU cores can train on the corpus in a few hours (~6M parameters, about 360 target tokens/s)
+    "mini": dict(embedding_size=128, d_model=256, heads=4, ffn=1024, enc_repeats=6, dec_layers=3),
     "small": dict(embedding_size=128, d_model=384, heads=6, ffn=1536, enc_repeats=6, dec_layers=3),
     "base": dict(embedding_size=128, d_model=512, heads=8, ffn=2048, enc_repeats=6, dec_layers=4),
 }
@@ -378,6 +380,16 @@ def write_manifest_and_card(folder: Path, cfg: dict, graphs: dict, sp, n_params:
     (folder / "MODEL_CARD.md").write_text(card(data), encoding="utf-8")
 
 
+def samples_md(samples: list[dict]) -> str:
+    if not samples:
+        return "Not run yet: `python -m app.training.translation_docs --evaluate`."
+    rows = ["| kind | English | translation |", "|---|---|---|"]
+    for s in samples:
+        cell = lambda t: t.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        rows.append(f"| {s['kind']} ({s['lang']}) | {cell(s['en'])} | {cell(s['text'])} |")
+    return "\n".join(rows)
+
+
 def card(m: dict) -> str:
     from app.training.mt_corpus import stats_markdown
 
@@ -407,6 +419,9 @@ Size `{tr['size']}`, {tr['steps']} updates, {tr['train_minutes']} minutes; expor
 
 ## Evaluation (sacrebleu 13a / chrF2, documentation validation split and Multi30k val)
 {quality}
+
+## Ten paragraphs of other kinds (written for this card, never trained on; default graphs, beam 4)
+{samples_md(met.get("samples") or [])}
 
 ## Licences
 Documentation: LibreOffice help (MPL-2.0), GIMP help (GFDL-1.2+), Debian Reference and Debian FAQ (GPL-2.0+),
@@ -449,7 +464,14 @@ def evaluate(args) -> dict:
             src = [e for lg, e, _ in sets["docs"] if lg == "fr"][: args.speed_sentences]
             for r in speed_table(tr, src, 4, "fr"):
                 speed.append({**r, "variant": variant})
-    metrics = {"quality": quality, "speed": speed, "sacrebleu": sacrebleu.__version__,
+    samples = []
+    if not args.no_samples:
+        from app.training.translation_samples import translate_samples
+
+        tr = Translator.from_manifest(man, opts, graph=[v for v in args.variants.split(",") if v][0])
+        for lang in TARGETS:
+            samples += translate_samples(tr, lang, beam=4)
+    metrics = {"quality": quality, "speed": speed, "samples": samples, "sacrebleu": sacrebleu.__version__,
                "model": f"{man.id} {man.version}", "limit": args.limit}
     if baseline:
         out = BASE / f"baseline-{man.id}-{man.version}.json"
@@ -503,6 +525,7 @@ def main(argv=None) -> None:
     p.add_argument("--variants", default="int8,fp32")
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N pairs per set")
     p.add_argument("--beam-only", action="store_true", help="evaluate beam 4 only")
+    p.add_argument("--no-samples", action="store_true", help="skip translating the card's ten sample paragraphs")
     p.add_argument("--speed-sentences", type=int, default=64)
     args = p.parse_args(argv)
     if args.minutes > 0:

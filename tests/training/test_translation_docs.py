@@ -67,3 +67,16 @@ def test_tiny_run_trains_averages_exports_and_translates(tmp_path, monkeypatch):
     out = tr.translate("The window opens report.pdf.", target_lang="de", beam=2)
     assert "report.pdf" in out.text and out.protected == 1  # copied, or put back if the tiny model dropped it
     assert set(tr.targets) == {"fr", "de"}
+    from app.training.translation_samples import SAMPLES, translate_samples
+
+    rows = translate_samples(tr, "de", beam=1)  # through translate_texts, as the app's document path
+    assert [r["kind"] for r in rows] == [k for k, _ in SAMPLES] and all(r["lang"] == "de" for r in rows)
+    table = D.samples_md([{**rows[0], "text": "a | b"}])
+    assert table.count("\n") == 2 and "a \\| b" in table  # a pipe in a translation does not break the table
+
+
+def test_sample_paragraphs_are_distinct_and_of_several_kinds():
+    from app.training.translation_samples import SAMPLES
+
+    assert len(SAMPLES) == 10 and len({k for k, _ in SAMPLES}) == 10 and len({t for _, t in SAMPLES}) == 10
+    assert SAMPLES[0][1].startswith("The quarterly report shows that revenue grew by twelve percent")
