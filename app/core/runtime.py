@@ -44,6 +44,10 @@ class RuntimeOptions:
     device: str = "auto"
     intra_op_threads: int = 0  # 0 = let ONNX Runtime decide (all physical cores)
     inter_op_threads: int = 1
+    # Worker threads spin between the kernels of one run (a 256-token window is hundreds of kernels, and waking
+    # a sleeping thread for each costs more than the kernel on small matrices) and stop as soon as the run
+    # returns (session.force_spinning_stop), so an idle app burns no CPU. False: never spin (a shared server).
+    spin_during_run: bool = True
 
 
 class Session:
@@ -59,9 +63,10 @@ class Session:
         if threads:
             so.intra_op_num_threads = threads
         so.inter_op_num_threads = options.inter_op_threads
-        # A desktop app: idle inference threads must not keep the cores spinning.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # A desktop app: idle inference threads must not keep the cores spinning, but inside a run they may.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_during_run else "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        so.add_session_config_entry("session.force_spinning_stop", "1")
         so.log_severity_level = 3
         providers = choose_providers(options.device)
         try:
