@@ -25,7 +25,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -446,7 +446,7 @@ def run_cluster_batch(
             before = (report.analyses, report.reused, len(report.errors))
             try:
                 with store.batch() if store else contextlib.nullcontext():  # one commit per shard
-                    items = [_merge_row(row, store, report, params_keys) for row in rows]
+                    items = [_merge_row(row, store, report, task_models) for row in rows]
             except BaseException:  # rolled back: the counts go back too; the next run merges the shard again
                 report.analyses, report.reused = before[:2]
                 del report.errors[before[2]:]
@@ -553,9 +553,11 @@ def _explain(exc: Exception) -> AlbertStudioError:
 
 
 def _merge_row(row: dict, store: Store | None, report: BatchReport,
-               params_keys: dict[str, str]) -> Analysis | tuple[str, str]:
+               task_models: dict[str, tuple[str, str, str]]) -> Analysis | tuple[str, str]:
     """One shard row into the report and the library, as run_batch records a document; returns the Analysis
-    (or the failed source and reason) for the callbacks."""
+    (or the failed source and reason) for the callbacks. A reused row takes the stored results made with
+    the run's models and settings (`task_models`), as run_batch reuses them."""
+    params_keys = stored_params_keys(task_models)
     if "error" in row or (row.get("reused") and not store):
         reason = row.get("error") or "was in the library when the run started, but no library is open now"
         report.errors.append((row["source"], reason))
@@ -563,15 +565,14 @@ def _merge_row(row: dict, store: Store | None, report: BatchReport,
             store.record_error(report.run_id, row["source"], reason)
         return row["source"], reason
     if row.get("reused"):
-        doc_id = store.find_document(row["document"]["content_hash"])
-        if doc_id is None:
+        found = store.find_results(row["document"]["content_hash"], task_models)
+        if found is None:
             reason = "was in the library when the run started but is gone now; run again to analyse it"
             report.errors.append((row["source"], reason))
             store.record_error(report.run_id, row["source"], reason)
             return row["source"], reason
-        stored = store.load_analysis(doc_id)
-        analysis = Analysis(row_document(row, stored.document.text), stored.sentiment, stored.summary,
-                            stored.translation, stored.models, stored.seconds)
+        stored = found[1]
+        analysis = replace(stored, document=row_document(row, stored.document.text), error=None)
         store.save_analysis(analysis, report.run_id, params_keys, reused=True)  # this path; results keep their run
         report.reused += 1
     else:

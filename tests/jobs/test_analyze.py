@@ -87,3 +87,15 @@ def test_providers_name_the_runtime_provider_of_each_loaded_model(analyzer):
     assert analyzer.providers(("sentiment",)) == {"sentiment": "CPUExecutionProvider"}
     analyzer.model("summary")
     assert analyzer.providers() == {"sentiment": "CPUExecutionProvider", "summary": "CPUExecutionProvider"}
+
+
+def test_a_batch_reuses_the_result_with_its_own_settings_not_the_latest(analyzer, review, tmp_path):
+    db = str(tmp_path / "lib.db")
+    two = analyze_file(analyzer, db, review, AnalysisOptions(tasks=("summary",), sentences=2))
+    analyze_stored(analyzer, db, two.document_id, AnalysisOptions(tasks=("summary",), sentences=4))  # now the latest
+    seen = []
+    with Store(db) as store:
+        report = run_batch([review], analyzer, store, AnalysisOptions(tasks=("summary",), sentences=2),
+                           on_result=seen.append)
+    assert report.reused == 1 and analyzer.analysed == 2
+    assert seen[0].summary == two.stored.summary and len(seen[0].summary.sentences) == 2
