@@ -59,3 +59,23 @@ def test_translate_with_the_shipped_model_says_what_it_is_for(tmp_path, capsys):
     text = json.loads(out.splitlines()[0])["translation"]["text"]
     assert "homme" in text and "chien" in text and text.count("\n\n") == 1
     assert "note: albert-mt-en-fr-de" in err and "image descriptions" in err and "translate poorly" in err
+
+
+def test_finetune_passes_the_device_to_the_job(tmp_path, monkeypatch, capsys):
+    from app.core.errors import AlbertStudioError
+    from app.jobs import finetune as jobs
+
+    monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(tmp_path / "models"))
+    asked = {}
+
+    class Job:  # stands in for the worker process: records what it was asked, then stops the command
+        def __init__(self, data, **kw):
+            asked.update(kw)
+            raise AlbertStudioError("stopped before training")
+
+    monkeypatch.setattr(jobs, "FineTuneJob", Job)
+    data = tmp_path / "tickets.csv"
+    data.write_text("text,label\n" + "".join(f"ticket {i} text,{'ab'[i % 2]}\n" for i in range(10)), encoding="utf-8")
+    assert main(["finetune", str(data), "--device", "cpu"]) == 1
+    assert asked["device"] == "cpu"
+    assert "stopped before training" in capsys.readouterr().err
