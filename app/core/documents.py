@@ -631,17 +631,21 @@ class TableFile:
     size: int
     mtime: float
     sample: bytes = field(repr=False)  # the first _SAMPLE_BYTES, from which encoding and delimiter are told
+    quoted_tabs: bool = True  # a tab-separated file may quote its cells (as spreadsheets write them)
 
 
 TABLE_FORMATS: tuple[str, ...] = tuple(s.lstrip(".") for s in TABLE_SUFFIXES)
 
 
-def open_table(path: str | Path, format: str | None = None, *, refuse_mixed_encodings: bool = False) -> TableFile:
+def open_table(path: str | Path, format: str | None = None, *, refuse_mixed_encodings: bool = False,
+               quoted_tabs: bool = True) -> TableFile:
     """Check a table file and detect its encoding (BOMs, UTF-16 with or without BOM, legacy code pages).
 
     `format` ("csv", "tsv", "jsonl") overrides the one the suffix names. With `refuse_mixed_encodings`, a file
     that is UTF-8 in places and another encoding elsewhere is a DocumentError instead of being read in the
-    other encoding (which garbles its UTF-8 parts). Raises DocumentError when the file cannot be a table."""
+    other encoding (which garbles its UTF-8 parts). `quoted_tabs=False` reads tab-separated cells as they
+    are, quotes and all (the plain TSV of training sets, where a text may start with a quote it never
+    closes). Raises DocumentError when the file cannot be a table."""
     path = Path(path)
     if format is None:
         suffix = path.suffix.lower()
@@ -664,7 +668,7 @@ def open_table(path: str | Path, format: str | None = None, *, refuse_mixed_enco
         if line is not None:
             raise DocumentError(path, f"mixed text encodings (UTF-8 in places, another encoding at line {line}). "
                                       "Open the file in a spreadsheet or editor and save it again as UTF-8.")
-    return TableFile(path, format, encoding, st.st_size, st.st_mtime, sample)
+    return TableFile(path, format, encoding, st.st_size, st.st_mtime, sample, quoted_tabs)
 
 
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
@@ -702,7 +706,7 @@ def read_rows(table: TableFile | str | Path, *, progress: Callable[[float], None
 def _rows(table: TableFile, report=None, span: TableSpan | None = None, lines: bool = False):
     if table.format == "jsonl":
         return _jsonl_rows(table.path, table.encoding, report, span, lines)
-    return _csv_rows(table.path, table.encoding, table.sample, table.format, report, span, lines)
+    return _csv_rows(table.path, table.encoding, table.sample, table.format, report, span, lines, table.quoted_tabs)
 
 
 def _splittable(encoding: str) -> bool:
@@ -857,14 +861,15 @@ def _position_reporter(progress: Callable[[float], None] | None, size: int):
 
 
 def _csv_rows(path: Path, encoding: str, sample: bytes, fmt: str, report=None,
-              span: TableSpan | None = None, lines: bool = False):
+              span: TableSpan | None = None, lines: bool = False, quoted_tabs: bool = True):
     """Yields (row_number, {column: value}) or DocumentError; raises for a file without a header.
     With `span` (or `lines`) the file is read through _SpanLines: the header, then the span's rows."""
     _allow_large_csv_fields()
     head = sample.decode(encoding, errors="ignore").lstrip("\ufeff")
     delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(head)
     with (_SpanLines(path, encoding) if span is not None or lines else _open_text(path, encoding)) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        reader = csv.reader(fh, delimiter=delimiter,
+                            quoting=csv.QUOTE_NONE if delimiter == "\t" and not quoted_tabs else csv.QUOTE_MINIMAL)
         try:
             header = next(reader, None)
         except (UnicodeDecodeError, csv.Error) as exc:

@@ -131,7 +131,8 @@ def read_table(path: str | Path) -> Table:
             raise LabelDataError(f"{path}: the file is empty.")
         return _read_xlsx(raw, str(path))
     try:
-        table = open_table(path, fmt, refuse_mixed_encodings=True)
+        # tab-separated labelled sets are plain TSV (GLUE's, SST-2's): a cell may start with a quote it never closes
+        table = open_table(path, fmt, refuse_mixed_encodings=True, quoted_tabs=False)
         records = []
         for item in read_rows(table):
             if isinstance(item, DocumentError):

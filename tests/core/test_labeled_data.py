@@ -12,7 +12,8 @@ ROWS = [(f"{text} ({n})", label) for n in range(4)
 
 
 def _csv(rows=ROWS, sep=",") -> str:
-    return f"text{sep}label\n" + "".join(f'"{t}"{sep}{y}\n' for t, y in rows)
+    quote = '"' if sep == "," else ""  # the texts hold commas
+    return f"text{sep}label\n" + "".join(f"{quote}{t}{quote}{sep}{y}\n" for t, y in rows)
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig", "utf-32"])
@@ -61,3 +62,9 @@ def test_cells_longer_than_the_csv_module_default_limit_read(tmp_path):
     long_text = "word " * 40_000  # over the csv module's default 131072-character field limit
     path.write_text(f'text,label\n"{long_text}",a\n', encoding="utf-8")
     assert read_table(path).rows[0][0] == long_text
+
+
+def test_a_plain_tsv_keeps_its_quotes_and_its_rows(tmp_path):
+    path = tmp_path / "sst.tsv"
+    path.write_text('sentence\tlabel\n" a gripping , funny film\t1\nthe "best" part\t1\ndull\t0\n', encoding="utf-8")
+    assert [r[0] for r in read_table(path).rows] == ['" a gripping , funny film', 'the "best" part', "dull"]
