@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES, TABLE_SUFFIXES
+from app.core.errors import Cancelled
 from app.core.store import Store
+from app.core.types import Analysis
 from app.ui.about import AboutDialog
 from app.ui.batch_view import BatchView
 from app.ui.context import (
@@ -37,7 +39,7 @@ from app.ui.context import (
 from app.ui.document_view import DocumentPage
 from app.ui.library import LibraryPane, documents_text
 from app.ui.models_view import ModelsView
-from app.ui.ops import BackgroundOp, report_error
+from app.ui.ops import BackgroundOp, OpContext, report_error
 from app.ui.paste import PasteDialog
 from app.ui.preferences import Preferences, PreferencesDialog
 from app.ui.theme import app_icon
@@ -67,6 +69,14 @@ class Page(IntEnum):
 
 
 MODELS_HINT = f"Import one in the Models view ({Page.MODELS.shortcut})."
+
+
+def load_stored(db_path: str, document_id: int, prefer_models: dict[str, str], state: OpContext) -> Analysis:
+    """A document of the library with its stored results (worker thread, a read-only connection)."""
+    if state.cancelled():
+        raise Cancelled()
+    with Store(db_path, readonly=True) as store:
+        return store.load_analysis(document_id, prefer_models=prefer_models)
 
 
 def _keep_usable(splitter) -> None:
@@ -101,6 +111,7 @@ class MainWindow(QMainWindow):
         self._busy: dict[int, str] = {}
         self.opening: BackgroundOp | None = None
         self.document_op: BackgroundOp | None = None  # the open document's analysis in progress
+        self.loading_op: BackgroundOp | None = None  # a stored document being read for display
 
         self.banner = MessageBanner()
         self.document = DocumentPage()
@@ -134,6 +145,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.library_dock], [self._library_width()], Qt.Horizontal)
 
         self.library.open_requested.connect(self.open_document_id)
+        self.library.counted.connect(lambda n: self.count_label.setText(documents_text(n)))
         self.library.delete_requested.connect(self.remove_document)
         self.batch.open_requested.connect(self.open_document_id)
         self.batch.finished.connect(self._batch_finished)
@@ -407,7 +419,6 @@ class MainWindow(QMainWindow):
         short = ", ".join(sorted(p.replace("ExecutionProvider", "") for p in used)) if used else ""
         self.device_label.setText(f"Device: {self.ctx.device}" + (f" (running on {short})" if short else ""))
         self.device_label.setToolTip("ONNX Runtime providers in use: " + (", ".join(sorted(used)) if used else "none yet"))
-        self.count_label.setText(documents_text(self.ctx.store.count_documents()))
 
     # ------------------------------------------------------------ opening
 
@@ -482,25 +493,31 @@ class MainWindow(QMainWindow):
         if opened.document_id is None:
             self.document.source.setText("Pasted text, not kept in the library")
         else:
-            self.library.refresh()
-            self.library.select_document(opened.document_id)
+            self.library.refresh(select=opened.document_id)
         self._update_status({m.provider for m in opened.fresh.models if m.provider} if opened.fresh else None)
         if opened.fresh is not None:
             doc = opened.stored.document
             self.statusBar().showMessage(f"Analysed {display_name(doc.source, doc.title)} in {opened.fresh.seconds:.2f} s", 5000)
 
-    def open_document_id(self, document_id: int) -> None:
-        """Show a document from the library (a quick read of the GUI thread's store)."""
-        try:
-            analysis = self.ctx.store.load_analysis(document_id, prefer_models=self._default_models())
-        except Exception as exc:  # noqa: BLE001
-            report_error(self, exc)
-            return
-        self.pages.setCurrentWidget(self.document)
-        self.document.show_analysis(analysis, document_id)
-        query = self.library.search.text().strip()
-        if query:
-            self.document.text.highlight_words(query.split())
+    def open_document_id(self, document_id: int) -> BackgroundOp:
+        """Show a document from the library, read in the background (a newer request supersedes this one)."""
+        if self.loading_op is not None and not self.loading_op.finished:
+            self.loading_op.cancel()
+        db_path, prefer = self.ctx.db_path, self._default_models()
+
+        def done(analysis) -> None:
+            if op is not self.loading_op:
+                return
+            self.pages.setCurrentWidget(self.document)
+            self.document.show_analysis(analysis, document_id)
+            query = self.library.search.text().strip()
+            if query:
+                self.document.text.highlight_words(query.split())
+
+        op = BackgroundOp(self, lambda state: load_stored(db_path, document_id, prefer, state), success=done,
+                          progress_label="Opening the document…")
+        self.loading_op = op
+        return op.run()
 
     def _default_models(self) -> dict[str, str]:
         """task -> the id of the model analyses use now (its stored results are shown first)."""

@@ -79,11 +79,14 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:
         try:
-            result = self._fn()
-        except BaseException as exc:  # noqa: BLE001 - everything is reported on the GUI thread
-            self._signals.failed.emit(exc, traceback.format_exc())
-        else:
-            self._signals.done.emit(result)
+            try:
+                result = self._fn()
+            except BaseException as exc:  # noqa: BLE001 - everything is reported on the GUI thread
+                self._signals.failed.emit(exc, traceback.format_exc())
+            else:
+                self._signals.done.emit(result)
+        except RuntimeError:  # the interpreter is exiting and took the signals with it: nobody to tell
+            log.debug("background op finished after its receiver was deleted")
 
 
 def describe_error(exc: BaseException) -> str:

@@ -39,7 +39,7 @@ def test_batch_over_a_folder_with_a_corrupt_file(window, ctx, batch_folder, wait
         assert [e.source.rsplit("/", 1)[-1] for e in errors] == ["broken.docx"]
         run = store.history(1)[0]
         assert (run.status, run.n_done, run.n_failed) == ("done", 4, 1)
-    assert len(window.library.titles()) == 4
+    qtbot.waitUntil(lambda: len(window.library.titles()) == 4, timeout=10000)
 
     # the table sorts and filters
     batch.table.sortByColumn(0, batch.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
 from app.core.store import Store
@@ -44,7 +45,7 @@ def test_open_file_shows_label_and_highlighted_sentences(window, ctx, wait_op):
     assert page.details.value("Time taken").endswith("s")
 
     # it is in the library and in the database
-    assert window.library.titles() == ["complaint.md"]
+    qtbot.waitUntil(lambda: window.library.titles() == ["complaint.md"], timeout=10000)
     with Store(ctx.db_path) as store:
         rows = store.list_documents()
     assert [r.title for r in rows] == ["Complaint: order #48213 never arrived"]
@@ -98,33 +99,36 @@ def test_bad_file_shows_one_message_and_the_app_stays_usable(window, tmp_path, w
     assert window.document.analysis is not None
 
 
-def test_library_search_and_filters(window, ctx, wait_op):
+def test_library_search_and_filters(window, ctx, wait_op, qtbot):
     wait_op(window.open_file(str(SAMPLES / "complaint.md")))
     wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
     lib = window.library
-    assert len(lib.titles()) == 2
+    qtbot.waitUntil(lambda: len(lib.titles()) == 2, timeout=10000)
     lib.search.setText("grinder")
-    lib.refresh()
+    wait_op(lib.refresh())
     assert lib.titles() == ["complaint.md"]
     lib.search.clear()
     label = window.document.analysis.sentiment.label  # glowing review's label
     lib.label_filter.setCurrentIndex(lib.label_filter.findData(label))
+    wait_op(lib.read_op)
     assert "glowing_review.txt" in lib.titles()
     other = "negative" if label == "positive" else "positive"
     lib.label_filter.setCurrentIndex(lib.label_filter.findData(other))
+    wait_op(lib.read_op)
     assert "glowing_review.txt" not in lib.titles()
     lib.label_filter.setCurrentIndex(0)
     assert lib.folder_filter.findData(str(SAMPLES)) > 0
 
     # opening from the library shows the stored analysis without running the models
-    lib.open_requested.emit(ctx.store.list_documents(search="grinder")[0].id)
+    wait_op(window.open_document_id(ctx.store.list_documents(search="grinder")[0].id))
     assert window.document.title.text() == "complaint.md"
 
     # a word's beginning finds it, and the words are marked in the opened document
     lib.search.setText("grind")
-    lib.refresh()
+    wait_op(lib.refresh())
     assert lib.titles() == ["complaint.md"]
     lib.open_requested.emit(ctx.store.list_documents(search="grind")[0].id)
+    wait_op(window.loading_op)
     marks = window.document.text.extraSelections()
     assert marks and all(m.cursor.selectedText().lower().startswith("grind") for m in marks)
 
@@ -187,21 +191,19 @@ def test_search_shows_where_the_words_matched(window, wait_op, qtbot):
     wait_op(window.open_file(str(SAMPLES / "complaint.md")))
     lib = window.library
     lib.search.setText("grinder")
-    lib.refresh()
+    wait_op(lib.refresh())
     assert not lib.view.isColumnHidden(4) and lib.view.isColumnHidden(2)
-    assert "grinder" in lib.model.item(0, 4).text()
-    assert "«grinder»" in lib.model.item(0, 4).toolTip()
+    assert "grinder" in lib.model.index(0, 4).data()
+    assert "«grinder»" in lib.model.index(0, 4).data(Qt.ToolTipRole)
     lib.search.clear()
-    lib.refresh()
+    wait_op(lib.refresh())
     assert lib.view.isColumnHidden(4)
     # the date shows when the pane has room for it; a narrow pane keeps the room for the names
-    from PySide6.QtCore import Qt
-
     window.resizeDocks([window.library_dock], [520], Qt.Horizontal)
     qtbot.waitUntil(lambda: not lib.view.isColumnHidden(2), timeout=3000)
     window.resizeDocks([window.library_dock], [260], Qt.Horizontal)
     qtbot.waitUntil(lambda: lib.view.isColumnHidden(2), timeout=3000)
-    assert "Added 20" in lib.model.item(0, 0).toolTip()
+    assert "Added 20" in lib.model.index(0, 0).data(Qt.ToolTipRole)
 
 
 def test_a_sentence_can_be_labelled_for_fine_tuning(window, ctx, wait_op, qtbot):
@@ -218,11 +220,11 @@ def test_a_sentence_can_be_labelled_for_fine_tuning(window, ctx, wait_op, qtbot)
     qtbot.waitUntil(lambda: "Labelled as negative" in window.statusBar().currentMessage(), timeout=5000)
 
 
-def test_removing_a_document_from_the_library(window, ctx, wait_op):
+def test_removing_a_document_from_the_library(window, ctx, wait_op, qtbot):
     wait_op(window.open_file(str(SAMPLES / "complaint.md")))
     doc_id = window.document.document_id
     wait_op(window.remove_document(doc_id))
-    assert window.library.titles() == []
+    qtbot.waitUntil(lambda: window.library.titles() == [], timeout=10000)
     assert window.document.analysis is None
     assert ctx.store.count_documents() == 0
     assert SAMPLES.joinpath("complaint.md").exists()

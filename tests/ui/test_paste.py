@@ -29,11 +29,11 @@ def test_ctrl_v_analyses_the_clipboard_without_keeping_it(window, ctx, qtbot, wa
     assert window.document.analysis.sentiment is not None  # kept from the first analysis
 
 
-def test_pasted_text_kept_in_the_library_when_asked(window, ctx, wait_op):
+def test_pasted_text_kept_in_the_library_when_asked(window, ctx, wait_op, qtbot):
     op = window.analyze_text(TEXT, title="Refund complaint", keep=True)
     wait_op(op)
     assert window.document.document_id is not None
-    assert window.library.titles() == ["Refund complaint"]
+    qtbot.waitUntil(lambda: window.library.titles() == ["Refund complaint"], timeout=10000)
     assert window.settings.value("paste/keep") in (True, "true")
 
 

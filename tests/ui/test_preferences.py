@@ -55,6 +55,7 @@ def test_moving_the_library_keeps_its_documents(window, ctx, tmp_path, wait_op):
     prefs = Preferences(library=str(dest))
     wait_op(window.apply_preferences(prefs, move_library=True))
     assert Path(ctx.db_path) == dest and not old.exists()
+    wait_op(window.library.read_op)
     assert window.library.titles() == ["complaint.md"]
     with Store(dest) as store:
         assert store.count_documents() == 1
