@@ -193,7 +193,8 @@ class LibraryPane(QWidget):
         self.store = store  # its file is read; the store itself stays the GUI thread's
         self.prefer_model: str | None = None  # the default sentiment model: its labels show where it has some
         self.read_op: BackgroundOp | None = None
-        self._select_after: int | None = None
+        self._select_after: int | None = None  # select this document once the next read is shown
+        self._folders_wanted = True  # the folder list is read with the next read (kept if a newer one replaces it)
         self._stopped = False
         self.search = QLineEdit(placeholderText="Search text, summaries, translations, labels…")
         self.search.setClearButtonEnabled(True)
@@ -279,10 +280,11 @@ class LibraryPane(QWidget):
             return None
         if select is not None:
             self._select_after = select
+        self._folders_wanted = self._folders_wanted or with_folders
         if self.read_op is not None and not self.read_op.finished:
             self.read_op.cancel()  # superseded: it stops before its query if it has not started
         query = LibraryQuery(self.search.text().strip() or None, self.label_filter.currentData(),
-                             self.folder_filter.currentData(), self.prefer_model, with_folders)
+                             self.folder_filter.currentData(), self.prefer_model, self._folders_wanted)
         db_path = self.store.path
         op = BackgroundOp(self, lambda state: read_library(db_path, query, state),
                           success=lambda read: self._show(op, query, read),
@@ -298,6 +300,7 @@ class LibraryPane(QWidget):
         if op is not self.read_op or self._stopped:
             return  # a newer read is on its way; this one is out of date
         if read.folders is not None:
+            self._folders_wanted = False
             self._show_folders(read.folders)
         searching, page = query.search is not None, read.page
         self.model.set_page(page)

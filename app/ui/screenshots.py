@@ -133,7 +133,7 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path 
         shots.append(grab(win, outdir / f"07-finetune{suffix}.png"))
         win.pages.setCurrentWidget(win.document)
         win.library.search.setText("delivery")
-        win.library.refresh()
+        wait_op(app, win.library.refresh())
         shots.append(grab(win, outdir / f"08-library-search{suffix}.png"))
         about = win.show_about()
         about.resize(620, 560)
