@@ -33,7 +33,7 @@ POOL.setMaxThreadCount(2)  # the machines this runs on have few cores; inference
 class OpContext:
     """What an op may use from its worker thread (Orange's TaskState): reports to the GUI thread and a cancel flag.
 
-    Tests call an op's function with a plain stand-in for it (tests/ui/test_ops.py has one)."""
+    Tests call an op's function with a plain stand-in for it (tests/ui/test_finetune_ops.py has one)."""
 
     def __init__(self, signals: "_Signals", cancel: threading.Event):
         self._signals = signals
