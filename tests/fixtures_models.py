@@ -124,7 +124,7 @@ def build_sentiment(dest: Path, *, model_id: str = SENTIMENT_ID, version: str = 
         "labels": labels, "max_length": 256,
         "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
         "graphs": graphs, "default_graph": "int8" if quantize else "fp32", "files": files,
-        "calibration": {"temperature": 4.0, "fitted_on": "nothing (toy model)"},
+        "calibration": {"temperature": 2.0, "fitted_on": "nothing (toy model)"},
         "metrics": {"sst2_accuracy": 0.5}, "license": LICENSE, "base_model": "none (random)",
     })
     (dest / "MODEL_CARD.md").write_text(f"# {model_id}\n\nTiny random model for tests.\n", encoding="utf-8")

@@ -10,7 +10,7 @@ from app.core.store import Store
 from tests.ui.conftest import SAMPLES
 
 
-def test_open_file_shows_label_and_highlighted_sentences(window, ctx, wait_op):
+def test_open_file_shows_label_and_highlighted_sentences(window, ctx, wait_op, qtbot):
     wait_op(window.open_file(str(SAMPLES / "complaint.md")))
     page = window.document
     analysis = page.analysis
