@@ -61,16 +61,16 @@ def read_labelled_file(path: str, state: OpContext) -> tuple[Table, tuple[str, s
 
 
 def rank_documents(registry: Registry, db_path: str, model_id: str | None, cache: dict[Any, Any],
-                   state: OpContext, limit: int = 30) -> Ranking:
+                   state: OpContext, limit: int = 30, device: str = "auto") -> Ranking:
     """The library's unlabelled documents the model (`model_id`, else the default sentiment model) is least
     sure of; `cache` keeps probabilities between calls, so a second ranking is instant."""
     from app.core.active_learning import rank_library
     from app.core.runtime import RuntimeOptions
-    from app.core.sentiment import SentimentModel
     from app.core.store import Store
+    from app.core.task_model import load_task_model
 
     man = registry.get(model_id) if model_id else registry.default("sentiment")
-    model = SentimentModel(man, RuntimeOptions(device="cpu"))
+    model = load_task_model(man, RuntimeOptions(device=device))  # the device the user chose
     t0 = time.perf_counter()
     with Store(db_path) as store:
         ranked = rank_library(model, store, limit=limit, progress=state.progress, cancelled=state.cancelled,

@@ -394,7 +394,7 @@ class FineTuneView(QWidget):
             data = self.dataset.renamed(self.label_names())
             self.job = FineTuneJob(data, registry=self.registry, base=self.base_combo.currentData(),
                                    name=self.name_edit.text().strip() or None, mode=self.mode_combo.currentData(),
-                                   epochs=self.epochs.value(), **self.job_settings)
+                                   epochs=self.epochs.value(), **{"device": self.ctx.device, **self.job_settings})
         except AlbertStudioError as exc:
             self.status.setText(str(exc))
             return None
@@ -548,7 +548,9 @@ class FineTuneView(QWidget):
 
         busy(True)
         self.suggest_info.setText("Ranking the library's documents…")
-        self.suggest_op = BackgroundOp(self, lambda state: rank_documents(registry, db_path, model_id, cache, state),
+        device = self.ctx.device
+        self.suggest_op = BackgroundOp(self, lambda state: rank_documents(registry, db_path, model_id, cache, state,
+                                                                          device=device),
                                        success=done, failure=failed,
                                        progress=lambda f: self.suggest_progress.setValue(round(1000 * f)),
                                        progress_label="Ranking documents…").run()

@@ -103,3 +103,17 @@ def test_ranking_reports_progress_leaves_labelled_documents_out_and_stops_on_can
     assert [d.document_id for d in rank_documents(reg, db, None, cache, again, limit=10).documents] == \
         [d.document_id for d in ranking.documents]
     assert again.progress_values == []  # everything came from the cache
+
+
+def test_ranking_runs_on_the_device_the_user_chose(tmp_path, tiny_models):
+    import onnxruntime as ort
+
+    from app.core.errors import ModelError
+
+    db = str(tmp_path / "library.db")
+    _library(db)
+    reg = Registry(roots=[tiny_models], settings_file=tmp_path / "defaults.json")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a GPU is present: cuda would load")
+    with pytest.raises(ModelError, match="GPU requested"):  # reached the session: it was not pinned to the CPU
+        rank_documents(reg, db, None, {}, State(), limit=5, device="cuda")
