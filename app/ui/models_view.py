@@ -396,7 +396,11 @@ class ModelsView(QWidget):
         tasks = tuple(t for t in ("sentiment", "summary") if self.ctx.registry.for_task(t))
 
         def shown(used: dict[str, str]) -> None:
-            self.in_use.setText("In use: " + (", ".join(f"{t} on {p}" for t, p in used.items()) or "no models"))
+            # grouped by provider, short names: the line fits the Device box at 1024x768
+            by: dict[str, list[str]] = {}
+            for task, provider in used.items():
+                by.setdefault(provider.removesuffix("ExecutionProvider"), []).append(task)
+            self.in_use.setText("In use: " + ("; ".join(f"{p} ({', '.join(t)})" for p, t in by.items()) or "no models"))
 
         def failed(exc: BaseException) -> None:
             self.in_use.setText(f"In use: could not load ({exc})")

@@ -82,7 +82,7 @@ def test_device_setting_shows_what_onnx_runtime_uses(window, ctx, settings, wait
     assert window.device_label.text() == "Device: cpu (running on CPU)"
     assert settings.value("device") == "cpu"
     wait_op(view.check_device())
-    assert view.in_use.text() == "In use: sentiment on CPUExecutionProvider, summary on CPUExecutionProvider"
+    assert view.in_use.text() == "In use: CPU (sentiment, summary)"  # grouped by provider, short: fits at 1024x768
     gpu = view.device.model().item(view.device.findData("cuda"))
     assert gpu.isEnabled() == ("CUDAExecutionProvider" in available_providers())
 
