@@ -1,4 +1,4 @@
-"""Command-line face of the core: `albert-studio analyze|demo|history|search|export|models|finetune|gui`."""
+"""Command-line face of the core: `albert-studio analyze|demo|history|search|export|models|tune|finetune|gui`."""
 from __future__ import annotations
 
 import argparse
@@ -336,6 +336,55 @@ def cmd_models(args) -> int:
     return EXIT_USAGE
 
 
+def cmd_tune(args) -> int:
+    """The per-CPU session choices cached for this machine (core/tuning.py): show, clear, or probe now."""
+    from app.core import tuning
+
+    cache = tuning.TuningCache()
+    if args.clear:
+        n = cache.clear()
+        print(f"cleared {n} tuning choice{'s' if n != 1 else ''} from {cache.folder}")
+        return EXIT_OK
+    if args.probe:
+        from app.core.errors import ModelError
+        from app.core.registry import Registry
+        from app.core.runtime import default_threads
+
+        threads = args.threads or default_threads()
+        for m in Registry().manifests():
+            if args.probe != "all" and m.id != args.probe:
+                continue
+            for gname, g in m.graphs.items():
+                try:
+                    c = tuning.choose(m.path(g["file"]), threads, cache=cache)
+                except ModelError as exc:
+                    _err(str(exc))
+                    continue
+                print(f"{m.id} {gname}: {c.variant} graph, {c.level} ({c.source})")
+    cpu = tuning.read_cpu_info()
+    entries = cache.entries()
+    if args.json:
+        print(json.dumps({"cache": str(cache.file), "cpu": cpu.model, "flags": list(cpu.flags),
+                          "threads": _default_threads(), "entries": entries}, indent=1))
+        return EXIT_OK
+    print(f"CPU: {cpu.describe()}, {_default_threads()} inference threads by default")
+    print(f"cache: {cache.file}")
+    rows = [[Path(e.get("graph", "?")).parent.name + "/" + Path(e.get("graph", "?")).name, str(e.get("threads", "")),
+             f"{e.get('variant', '?')}/{e.get('level', '?')}",
+             " ".join(f"{k} {v:.0f}ms" for k, v in (e.get("timings_ms") or {}).items()),
+             "" if e.get("cpu") == cpu.model and tuple(e.get("flags", ())) == cpu.flags else "other CPU",
+             e.get("note", "")] for e in entries.values()]
+    print(_table(rows, ["graph", "threads", "chosen", "probe timings", "", "note"]) if rows
+          else "no tuning choices cached yet (they are made when a model is first loaded on the CPU)")
+    return EXIT_OK
+
+
+def _default_threads() -> int:
+    from app.core.runtime import default_threads
+
+    return default_threads()
+
+
 def cmd_finetune(args) -> int:
     from app.jobs.finetune_cli import run_finetune_cli
 
@@ -438,6 +487,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["list", "verify", "import", "default"])
     m.add_argument("id", nargs="?", help="model id (verify/default) or folder (import)")
     m.set_defaults(func=cmd_models)
+    tu = sub.add_parser("tune", help="show or clear the per-CPU session choices cached for this machine",
+                        description="Each model graph is probed once per CPU (about 2 s) the first time it is "
+                                    "loaded on the CPU, and the fastest session configuration is cached. "
+                                    "ALBERT_STUDIO_TUNE=0 turns the probe off.")
+    tu.add_argument("--show", action="store_true", help="list the cached choices (the default)")
+    tu.add_argument("--clear", action="store_true", help="forget every choice and delete the fused graphs")
+    tu.add_argument("--probe", nargs="?", const="all", metavar="MODEL",
+                    help="probe the installed models' graphs now (all, or one model id)")
+    tu.add_argument("--threads", type=int, default=0, help="threads to probe with (0 = the default)")
+    tu.add_argument("--json", action="store_true")
+    tu.set_defaults(func=cmd_tune)
     f = sub.add_parser("finetune", help="fine-tune the sentiment model on your labelled file")
     f.add_argument("file")
     f.add_argument("--text-col", default=None)

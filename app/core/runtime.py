@@ -42,40 +42,88 @@ def choose_providers(device: str = "auto") -> list[str]:
 @dataclass(frozen=True)
 class RuntimeOptions:
     device: str = "auto"
-    intra_op_threads: int = 0  # 0 = let ONNX Runtime decide (all physical cores)
+    intra_op_threads: int = 0  # 0 = $ALBERT_STUDIO_THREADS, else this machine's physical cores
     inter_op_threads: int = 1
     # Worker threads spin between the kernels of one run (a 256-token window is hundreds of kernels, and waking
     # a sleeping thread for each costs more than the kernel on small matrices) and stop as soon as the run
     # returns (session.force_spinning_stop), so an idle app burns no CPU. False: never spin (a shared server).
     spin_during_run: bool = True
+    # Per-CPU tuning (core/tuning.py): on the CPU, the first open of a graph probes its session configurations
+    # (~2 s) and caches the fastest. None = on unless ALBERT_STUDIO_TUNE=0 (the test suite sets it).
+    tune: bool | None = None
+    graph_optimization: str = "all"  # "all" or "extended" (ORT_ENABLE_*); tuning may choose for you
+
+
+_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC"}
+
+
+def onnxruntime_version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
+
+
+def _session_options(options: RuntimeOptions, threads: int, level: str):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS.get(level, "ORT_ENABLE_ALL"))
+    if threads:
+        so.intra_op_num_threads = threads
+    so.inter_op_num_threads = options.inter_op_threads
+    # A desktop app: idle inference threads must not keep the cores spinning, but inside a run they may.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_during_run else "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    so.add_session_config_entry("session.force_spinning_stop", "1")
+    so.log_severity_level = 3
+    return so
 
 
 class Session:
-    """A loaded ONNX graph: call it with a dict of numpy arrays, get a dict of outputs back."""
+    """A loaded ONNX graph: call it with a dict of numpy arrays, get a dict of outputs back.
+
+    On the CPU with tuning on, the graph is opened the way core/tuning.py chose for this CPU (`self.tuning`
+    says which; `self.loaded_path` is the file really loaded: the shipped graph or a fused copy)."""
 
     def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions()):
         import onnxruntime as ort
 
         self.path = Path(path)
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        threads = options.intra_op_threads or default_threads()  # ALBERT_STUDIO_THREADS caps an unset count
-        if threads:
-            so.intra_op_num_threads = threads
-        so.inter_op_num_threads = options.inter_op_threads
-        # A desktop app: idle inference threads must not keep the cores spinning, but inside a run they may.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_during_run else "0")
-        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        so.add_session_config_entry("session.force_spinning_stop", "1")
-        so.log_severity_level = 3
+        threads = options.intra_op_threads or default_threads()  # ALBERT_STUDIO_THREADS sets an unset count
         providers = choose_providers(options.device)
+        self.tuning = None
+        load, level = self.path, options.graph_optimization
+        if providers[0] == "CPUExecutionProvider" and self.path.is_file():
+            from app.core import tuning
+
+            if tuning.tuning_enabled(options.tune):
+                self.tuning = tuning.choose(self.path, threads)  # never raises; the shipped graph when unsure
+                load, level = self.tuning.graph, self.tuning.level
         try:
-            self._sess = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
+            self._sess = ort.InferenceSession(str(load), sess_options=_session_options(options, threads, level),
+                                              providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+            if load != self.path or level != options.graph_optimization:
+                import logging
+
+                logging.getLogger(__name__).warning("tuned %s (%s) did not load (%s); using the shipped graph",
+                                                    self.path.name, load.name, str(exc).splitlines()[0][:200])
+                self.tuning, load, level = None, self.path, options.graph_optimization
+                try:
+                    self._sess = ort.InferenceSession(str(load), sess_options=_session_options(options, threads, level),
+                                                      providers=providers)
+                except Exception as exc2:
+                    raise ModelError(f"{self.path}: not a loadable ONNX model ({exc2})") from exc2
+            else:
+                raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+        self.loaded_path = load
         self.provider = self._sess.get_providers()[0]
         self.input_names = [i.name for i in self._sess.get_inputs()]
         self.output_names = [o.name for o in self._sess.get_outputs()]
+
+    def input_info(self) -> list[tuple[str, str, int]]:
+        """(name, element type as onnxruntime spells it, rank) of each input."""
+        return [(i.name, i.type, len(i.shape)) for i in self._sess.get_inputs()]
 
     @property
     def device(self) -> str:
@@ -176,8 +224,15 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def default_threads() -> int:
-    """Inference threads when none are asked for: $ALBERT_STUDIO_THREADS, else 0 (ONNX Runtime's choice)."""
+    """Inference threads when none are asked for: $ALBERT_STUDIO_THREADS, else this machine's physical cores
+    (hyperthread siblings share one core's vector units, so a second thread on them slows matrix products);
+    0 (ONNX Runtime's own choice, also physical cores) where they cannot be counted."""
     try:
-        return max(0, int(os.environ.get("ALBERT_STUDIO_THREADS", "0") or 0))
+        asked = int(os.environ.get("ALBERT_STUDIO_THREADS", "0") or 0)
     except ValueError:
-        return 0
+        asked = 0
+    if asked > 0:
+        return asked
+    from app.core.tuning import physical_cores
+
+    return physical_cores()

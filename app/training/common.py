@@ -8,6 +8,8 @@ import random
 import sys
 from pathlib import Path
 
+from app.core.tuning import fold_weight_identities  # noqa: F401  (the one copy lives in the core)
+
 DATA_DIR = Path(os.environ.get("ALBERT_STUDIO_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO_ROOT / "models"
@@ -109,25 +111,6 @@ def quantize_int8(src: Path, dst: Path) -> dict:
     q = onnx.load(str(dst), load_external_data=False)
     return {"identities_folded": folded_count, "float_weight_matmuls": len(float_weight_matmuls(q.graph)),
             "int8_matmuls": sum(n.op_type == "MatMulInteger" for n in q.graph.node)}
-
-
-def fold_weight_identities(model) -> int:
-    """Rewire every node fed by an Identity of an initializer (how torch.onnx.export reaches a weight shared
-    across ALBERT's layers) to read the initializer itself, and drop those Identities; the graph computes the
-    same. Returns how many were folded. Graph outputs are left alone."""
-    g = model.graph
-    inits = {t.name for t in g.initializer}
-    alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity" and n.input[0] in inits}
-    graph_outputs = {o.name for o in g.output}
-    alias = {k: v for k, v in alias.items() if k not in graph_outputs}
-    keep = [n for n in g.node if not (n.op_type == "Identity" and n.output[0] in alias)]
-    for n in keep:
-        for i, name in enumerate(n.input):
-            if name in alias:
-                n.input[i] = alias[name]
-    del g.node[:]
-    g.node.extend(keep)
-    return len(alias)
 
 
 def float_weight_matmuls(graph) -> list[str]:
