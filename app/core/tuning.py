@@ -403,7 +403,7 @@ def offline_optimizer() -> Callable | None:
     try:
         import onnx  # noqa: F401  (the optimizer needs it; a training extra here)
         from onnxruntime.transformers.optimizer import optimize_model
-    except ImportError:
+    except Exception:  # ImportError, or a bundle's half-present package: then there is no fused candidate
         return None
     return optimize_model
 
