@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from pathlib import Path
 
@@ -29,9 +30,9 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES
-from app.core.errors import DocumentError
+from app.core.errors import Cancelled, DocumentError
 from app.core.names import shown
-from app.core.store import Store
+from app.core.store import RunRow, Store
 from app.core.types import Analysis
 from app.jobs.batch import BatchProgress, BatchReport, Eta, run_batch
 from app.ui.charts import ResultsChart
@@ -76,6 +77,28 @@ class _Filter(QSortFilterProxyModel):
             hay = " ".join(str(m.index(row, c, parent).data() or "") for c in (0, 3, 5)).lower()
             return self.text in hay
         return True
+
+
+def _freeze_long_lived() -> None:
+    """Leave what is alive before the first batch (modules, the window, the libraries) out of the cyclic
+    garbage collector's full collections. One took 80-100 ms holding the GIL on a worker thread, halfway
+    through a batch of a thousand documents, and the window froze for that long; frozen, a full collection
+    scans only what was made since."""
+    global _FROZEN
+    if not _FROZEN:
+        gc.freeze()
+        _FROZEN = True
+
+
+_FROZEN = False
+
+
+def read_history(db_path: str, limit: int, state) -> list[RunRow]:
+    """The newest `limit` runs (worker thread, a read-only connection of its own)."""
+    if state.cancelled():  # a newer read came while this one waited for a thread
+        raise Cancelled()
+    with Store(db_path, readonly=True) as store:
+        return store.history(limit)
 
 
 class BatchView(QWidget):
@@ -253,8 +276,12 @@ class BatchView(QWidget):
         hist.addWidget(QLabel("Past runs:"))
         hist.addWidget(self.history, 1)
         hist.addWidget(self.show_run_button)
-        self._pending_rows: list = []
+        self._pending: list[tuple[int | None, Analysis] | DocumentError] = []  # to show, in the order they came
         self._row_feeder = QTimer(self, interval=0, timeout=self._feed_rows)
+        # progress is shown at most every 100 ms: a batch of small files reports hundreds a second
+        self._shown_progress: BatchProgress | None = None
+        self._progress_timer = QTimer(self, singleShot=True, interval=100, timeout=self._render_progress)
+        self._history_op: BackgroundOp | None = None
 
         lay.addLayout(top)
         lay.addLayout(tasks)
@@ -262,7 +289,7 @@ class BatchView(QWidget):
         lay.addWidget(self.paths_label)
         lay.addLayout(prog)
         lay.addWidget(self.splitter, 1)
-        self.refresh_history()
+        self._show_history(self.ctx.store.history(50))  # before the window shows: a quick local read, once
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
@@ -294,12 +321,24 @@ class BatchView(QWidget):
 
     # -- history
 
-    def refresh_history(self, limit: int = 50) -> None:
-        """List past runs in the combo box (a quick local read)."""
+    def refresh_history(self, limit: int = 50) -> BackgroundOp:
+        """List past runs in the combo box, read in the background (the newest read wins)."""
+        if self._history_op is not None and not self._history_op.finished:
+            self._history_op.cancel()
+        db_path = self.ctx.db_path
+
+        def shown_if_newest(runs: list[RunRow]) -> None:
+            if op is self._history_op:
+                self._show_history(runs)
+
+        op = self._history_op = BackgroundOp(self, lambda state: read_history(db_path, limit, state),
+                                             success=shown_if_newest, failure=lambda _exc: None)
+        return op.run()
+
+    def _show_history(self, runs: list[RunRow]) -> None:
         current = self.history.currentData()
         self.history.blockSignals(True)
         self.history.clear()
-        runs = self.ctx.store.history(limit)
         for r in runs:
             paths = r.params.get("paths") or []
             where = ", ".join(Path(str(p)).name or str(p) for p in paths[:2]) + (" …" if len(paths) > 2 else "")
@@ -339,9 +378,7 @@ class BatchView(QWidget):
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
             self.files_label.setText(f"Run #{run_id}: {len(rows)} documents")
-            for source, reason in errors:
-                self._add_error(source, reason)
-            self._pending_rows = list(rows)
+            self._pending = [DocumentError(source, reason) for source, reason in errors] + list(rows)
             self._row_feeder.start()
             status = run.status if run else "done"
             self.report = BatchReport(run_id, status, analyses=len(rows),
@@ -352,14 +389,23 @@ class BatchView(QWidget):
 
         return BackgroundOp(self, op, success=done, progress_label=f"Loading run #{run_id}…").run()
 
-    def _feed_rows(self) -> None:
-        """A few hundred rows per turn of the event loop: a run of thousands never freezes the window."""
-        batch, self._pending_rows = self._pending_rows[:200], self._pending_rows[200:]
-        for doc_id, analysis in batch:
-            self._add_result(analysis, doc_id)
-        if not self._pending_rows:
+    FEED_SECONDS = 0.012  # GUI time per turn of the event loop spent adding rows
+
+    def _feed_rows(self, budget: float | None = FEED_SECONDS) -> None:
+        """Rows and errors for about 12 ms per turn of the event loop: thousands never freeze the window."""
+        start, n = time.perf_counter(), 0
+        while n < len(self._pending) and (budget is None or time.perf_counter() - start < budget):
+            entry = self._pending[n]
+            if isinstance(entry, DocumentError):
+                self._add_error(entry.source, entry.reason)
+            else:
+                self._add_result(entry[1], entry[0])
+            n += 1
+        del self._pending[:n]
+        if not self._pending:
             self._row_feeder.stop()
-            self._update_chart()
+            if not self.running:
+                self._update_chart()
 
     # -- choosing
 
@@ -434,6 +480,7 @@ class BatchView(QWidget):
             self.status_label.setText("Choose files or a folder first.")
             return False
         self._reset_results()
+        _freeze_long_lived()
         analyzer, db_path, opts, chosen = self.ctx.analyzer, self.ctx.db_path, self.options(), list(self.paths)
         runner = run_batch
         if self.cluster and self.on_cluster.isChecked():
@@ -450,7 +497,8 @@ class BatchView(QWidget):
                 return runner(
                     chosen, analyzer, store, opts,
                     progress=ctx.progress,
-                    on_result=ctx.partial_result,
+                    # the row's document id is found here, where the row was just written
+                    on_result=lambda a: ctx.partial_result((store.find_document(a.document.content_hash), a)),
                     on_error=lambda source, reason: ctx.partial_result(DocumentError(source, reason)),
                     cancelled=ctx.cancelled,
                 )
@@ -458,7 +506,7 @@ class BatchView(QWidget):
                 store.close()
 
         self.op = BackgroundOp(self, op, success=self._done, failure=self._failed, progress=self._show_progress,
-                               partial_result=self._on_partial_result,
+                               partial_result=self._on_partial_result, coalesce=True,
                                progress_label="Batch analysis running…")
         self._started = time.monotonic()
         self._set_running(True)
@@ -491,7 +539,9 @@ class BatchView(QWidget):
 
     def _reset_results(self) -> None:
         self._row_feeder.stop()
-        self._pending_rows = []
+        self._pending = []
+        self._progress_timer.stop()
+        self._shown_progress = None
         self.model.setRowCount(0)
         self.error_table.setRowCount(0)
         self.errors = []
@@ -506,15 +556,25 @@ class BatchView(QWidget):
         self.remaining_label.setText("Remaining: –")
         self.current_label.setText("Current: –")
 
-    def _on_partial_result(self, item: Analysis | DocumentError) -> None:
-        """A document analysed, or one that could not be (the batch records it and goes on)."""
-        if isinstance(item, DocumentError):
-            self._add_error(item.source, item.reason)
-        else:
-            self._add_result(item)
+    def _on_partial_result(self, item: tuple[int | None, Analysis] | DocumentError) -> None:
+        """A document analysed (its id and analysis), or one that could not be (the batch records it and goes
+        on): it joins the queue the row feeder shows a slice at a time."""
+        self._pending.append(item)
+        if not self._row_feeder.isActive():
+            self._row_feeder.start()
 
     def _show_progress(self, p: BatchProgress) -> None:
+        """The newest progress: shown now if none was shown in the last 100 ms, else when they are over."""
         self._last = p
+        if not self._progress_timer.isActive():
+            self._render_progress()
+            self._progress_timer.start()
+
+    def _render_progress(self) -> None:
+        p = self._last
+        if p is None or p is self._shown_progress:
+            return
+        self._shown_progress = p
         self.progress.setRange(0, 1000)  # per mille: a big CSV moves the bar while it is read, not only at its end
         self.progress.setValue(round(1000 * p.fraction))
         self.progress.setFormat(f"{p.fraction:.0%}")
@@ -530,9 +590,7 @@ class BatchView(QWidget):
     def _tick(self) -> None:
         self.elapsed_label.setText(f"Elapsed: {human_seconds(time.monotonic() - self._started)}")
 
-    def _add_result(self, a: Analysis, doc_id: int | None = None) -> None:
-        if doc_id is None:
-            doc_id = self.ctx.store.find_document(a.document.content_hash)
+    def _add_result(self, a: Analysis, doc_id: int | None) -> None:
         title = QStandardItem(shown(real_title(a.document.title) or Path(a.document.source).name))
         title.setData(doc_id, ID_ROLE)
         title.setData(title.text().lower(), SORT_ROLE)
@@ -585,6 +643,9 @@ class BatchView(QWidget):
 
     def _done(self, report: BatchReport) -> None:
         self.report = report
+        self._progress_timer.stop()
+        self._render_progress()
+        self._feed_rows(budget=None)  # the last rows in hand: the table is whole once the batch is done
         self.refresh_history()
         self._chart_timer.stop()
         self._update_chart()
@@ -602,6 +663,9 @@ class BatchView(QWidget):
         self.finished.emit(report)
 
     def _failed(self, exc: BaseException) -> None:
+        self._progress_timer.stop()
+        self._render_progress()
+        self._feed_rows(budget=None)
         self._set_running(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)

@@ -10,6 +10,11 @@ has its own signal, delivered in the order sent: `progress`, `partial_result` an
 the GUI thread, then `success` or `failure`. Without `failure`, an AlbertStudioError is shown as its
 message and any other exception as "Unexpected error", never a crash. Without `status`, a status text
 replaces the op's label in the window's status bar.
+
+An op that reports faster than a person can read (a batch: a progress record per file, a result per
+document) passes `coalesce=True`: at most one delivery of each kind then waits in the GUI's event queue.
+Progress sent while one waits replaces it (the GUI gets the newest value); partial results sent while one
+waits join it and are handed over in order, several per turn of the event loop, still all before `success`.
 """
 from __future__ import annotations
 
@@ -35,9 +40,10 @@ class OpContext:
 
     Tests call an op's function with a plain stand-in for it (tests/ui/test_finetune_ops.py has one)."""
 
-    def __init__(self, signals: "_Signals", cancel: threading.Event):
+    def __init__(self, signals: "_Signals", cancel: threading.Event, mailbox: "_Mailbox | None" = None):
         self._signals = signals
         self.cancel_event = cancel
+        self._mailbox = mailbox
 
     def cancelled(self) -> bool:
         """True once the user (or a newer request) asked the op to stop; check it between steps."""
@@ -45,11 +51,13 @@ class OpContext:
 
     def progress(self, value: Any) -> None:
         """How far the op is: a fraction, or a progress record the caller's `progress` understands."""
-        self._emit(self._signals.progress, value)
+        if self._mailbox is None or self._mailbox.put_progress(value):
+            self._emit(self._signals.progress, value)
 
     def partial_result(self, value: Any) -> None:
         """One piece of the result, shown before the op ends (a batch's document, or its error)."""
-        self._emit(self._signals.partial_result, value)
+        if self._mailbox is None or self._mailbox.put_partial(value):
+            self._emit(self._signals.partial_result, value)
 
     def status(self, text: str) -> None:
         """What the op is doing now, in words."""
@@ -60,6 +68,40 @@ class OpContext:
             signal.emit(value)
         except RuntimeError:  # the window is gone (application exiting): nobody is listening any more
             self.cancel_event.set()
+
+
+_EMPTY = object()
+
+
+class _Mailbox:
+    """What a coalescing op has sent and the GUI has not taken yet. Each put says whether a delivery must be
+    signalled (nothing of that kind was waiting); each take empties that kind, so a signal sent after it
+    finds the newer values."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._progress: Any = _EMPTY
+        self._partial: list[Any] = []
+
+    def put_progress(self, value: Any) -> bool:
+        with self._lock:
+            waiting, self._progress = self._progress is not _EMPTY, value
+            return not waiting
+
+    def take_progress(self) -> Any:
+        with self._lock:
+            value, self._progress = self._progress, _EMPTY
+            return value
+
+    def put_partial(self, value: Any) -> bool:
+        with self._lock:
+            self._partial.append(value)
+            return len(self._partial) == 1
+
+    def take_partial(self) -> list[Any]:
+        with self._lock:
+            values, self._partial = self._partial, []
+            return values
 
 
 class _Signals(QObject):
@@ -117,7 +159,8 @@ class BackgroundOp(QObject):
                  success: Callable[[Any], None] | None = None,
                  failure: Callable[[BaseException], None] | None = None,
                  progress: Callable[[Any], None] | None = None, progress_label: str | None = None,
-                 partial_result: Callable[[Any], None] | None = None, status: Callable[[str], None] | None = None):
+                 partial_result: Callable[[Any], None] | None = None, status: Callable[[str], None] | None = None,
+                 coalesce: bool = False):
         super().__init__()
         self._parent = parent
         self._op = op
@@ -130,6 +173,7 @@ class BackgroundOp(QObject):
         self.cancel_event = threading.Event()
         self.finished = False
         self.abandoned = False
+        self._mailbox = _Mailbox() if coalesce else None
         self._signals = _Signals()
         self._signals.done.connect(self._on_done)
         self._signals.failed.connect(self._on_failed)
@@ -140,7 +184,7 @@ class BackgroundOp(QObject):
     # -- the op's side
 
     def _call(self) -> Any:
-        return self._op(OpContext(self._signals, self.cancel_event))
+        return self._op(OpContext(self._signals, self.cancel_event, self._mailbox))
 
     # -- the GUI's side
 
@@ -192,14 +236,20 @@ class BackgroundOp(QObject):
 
     @Slot(object)
     def _on_progress(self, value: Any) -> None:
+        if self._mailbox is not None:
+            value = self._mailbox.take_progress()
+            if value is _EMPTY:
+                return
         if self._alive() and self._progress is not None and not self.finished:
             self._progress(value)
 
     @Slot(object)
     def _on_partial_result(self, value: Any) -> None:
         # sent before the op returned, so delivered before _on_done: every piece arrives
-        if self._alive() and self._partial is not None:
-            self._partial(value)
+        values = [value] if self._mailbox is None else self._mailbox.take_partial()
+        for v in values:
+            if self._alive() and self._partial is not None:
+                self._partial(v)
 
     @Slot(str)
     def _on_status(self, text: str) -> None:

@@ -1,13 +1,12 @@
 """Typing in the library's search box never blocks the window, even over a hundred thousand documents."""
 from __future__ import annotations
 
-import time
-
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 
 from app.core.store import Store
 from app.core.types import Analysis, Document, ModelInfo, SentimentResult
+from tests.ui.latency import longest_stall
 
 N_DOCUMENTS = 100_000
 WORDS = "great terrible slow friendly broken perfect late rude parcel delivery shop order refund courier".split()
@@ -33,22 +32,6 @@ def big_library(tmp_path_factory) -> str:
     return db
 
 
-def _longest_stall(during) -> tuple[float, float]:
-    """Run `during()` with a 5 ms timer ticking. Returns the longest gap between ticks, and the longest time
-    the GUI thread spent working within one gap (the rest of a gap it waited for a CPU or the GIL, which
-    grows with the machine's load, not with this code)."""
-    ticks = [(time.perf_counter(), time.thread_time())]
-    timer = QTimer(interval=5, timeout=lambda: ticks.append((time.perf_counter(), time.thread_time())))
-    timer.start()
-    try:
-        during()
-    finally:
-        timer.stop()
-    ticks.append((time.perf_counter(), time.thread_time()))
-    gaps = list(zip(ticks, ticks[1:]))
-    return max(b[0] - a[0] for a, b in gaps), max(b[1] - a[1] for a, b in gaps)
-
-
 def test_typing_a_search_over_100k_documents_never_blocks_the_event_loop(qtbot, big_library):
     from app.ui.library import LibraryPane
 
@@ -67,7 +50,7 @@ def test_typing_a_search_over_100k_documents_never_blocks_the_event_loop(qtbot, 
             qtbot.wait(400 if ch == " " else 60)
         qtbot.waitUntil(lambda: not pane.reading and not pane._debounce.isActive(), timeout=60_000)
 
-    stall, busy = _longest_stall(type_a_search)
+    stall, busy = longest_stall(type_a_search)
     assert pane.search.text() == "delivery late"
     titles = pane.titles()
     assert 0 < len(titles) <= 500 and pane.count.text().endswith(f"of {N_DOCUMENTS} documents")
@@ -84,7 +67,7 @@ def test_typing_a_search_over_100k_documents_never_blocks_the_event_loop(qtbot, 
         pane.refresh(with_folders=False)
         qtbot.waitUntil(lambda: not pane.reading, timeout=60_000)
 
-    stall, busy = _longest_stall(filter_and_search)
+    stall, busy = longest_stall(filter_and_search)
     with Store(big_library, readonly=True) as check:
         expected = check.count_documents(search="refund", label="positive")
     assert len(pane.titles()) == min(expected, 500) and expected > 0
