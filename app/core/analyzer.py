@@ -93,10 +93,19 @@ class Analyzer:
     def model(self, task: str, target_lang: str | None = None):
         """The loaded task model (SentimentModel, Summarizer or Translator)."""
         man = self.manifest_for(task, target_lang)
+        encoder = None
+        spec = man.raw.get("shared_encoder") if task == "summary" else None
+        if isinstance(spec, dict) and isinstance(spec.get("model"), str):
+            # heads on a shared encoder: the summariser reads the same loaded sentiment model, so one pass of it
+            # serves both when that model is also the sentiment default
+            encoder = self._load(self.registry.get(spec["model"]))
+        return self._load(man, encoder)
+
+    def _load(self, man: Manifest, encoder=None):
         key = f"{man.id}@{man.version}"
         with self._lock:
             if key not in self._loaded:
-                self._loaded[key] = load_task_model(man, self.runtime)
+                self._loaded[key] = load_task_model(man, self.runtime, encoder=encoder, registry=self.registry)
             return self._loaded[key]
 
     def resolve(self, opts: AnalysisOptions) -> AnalysisOptions:
@@ -178,14 +187,32 @@ class Analyzer:
             state["done"] = 0
 
         with cancellable(cancelled):  # a cancel also stops the model batch in progress (RunOptions.terminate)
-            if todo and "sentiment" in opts.tasks:
+            one_pass = None
+            if todo and "sentiment" in opts.tasks and "summary" in opts.tasks:
+                check()
+                sm, su = self.model("sentiment"), self.model("summary")
+                if sm.one_pass and su.shares_encoder_with(sm):
+                    one_pass = (sm, su)
+            if one_pass is not None:  # heads on a shared encoder: each document is encoded once for both
+                sm, su = one_pass
+                docs = [sents[k] for k in todo]
+                phases[:] = ["sentiment+summary"] + [t for t in phases if t == "translation"]
+                encoded = sm.encode([[s.text for s in d] for d in docs],
+                                    list(dict.fromkeys(sm.head_inputs() + su.inputs)), step)
+                check()
+                sentiment = dict(zip(todo, sm.analyze_encoded(docs, encoded, neutral_band=opts.neutral_band)))
+                summary = dict(zip(todo, su.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,
+                                                           sents=docs, encoded=encoded)))
+                infos += [sm.model_info, su.model_info]
+                next_phase()
+            if todo and "sentiment" in opts.tasks and one_pass is None:
                 check()
                 m = self.model("sentiment")
                 sentiment = dict(zip(todo, m.analyze_many(texts, [sents[k] for k in todo], step=step,
                                                           neutral_band=opts.neutral_band)))
                 infos.append(m.model_info)
                 next_phase()
-            if todo and "summary" in opts.tasks:
+            if todo and "summary" in opts.tasks and one_pass is None:
                 check()
                 m = self.model("summary")
                 summary = dict(zip(todo, m.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,

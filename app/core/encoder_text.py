@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from app.core.errors import ModelError
 
@@ -42,21 +42,46 @@ class EncoderTokenizer:
         Returns (ids with [CLS]/[SEP], number of content tokens) for each window, so that long documents
         are read whole instead of silently truncated.
         """
+        return self.packed(sentence_ids)[0]
+
+    def packed(self, sentence_ids: Sequence[Sequence[int]]) -> tuple[list[tuple[list[int], int]], list[list[Span]]]:
+        """`windows()` plus where each sentence landed: for every sentence its spans (window index, first
+        position, end position) in the windows' ids ([CLS] is position 0). A sentence longer than a window
+        has one span per window it fills; an empty sentence has none."""
         room = self.max_length - 2
         out: list[tuple[list[int], int]] = []
+        spans: list[list[Span]] = []
         cur: list[int] = []
+
+        def flush() -> None:
+            nonlocal cur
+            out.append((self.wrap(cur), len(cur)))
+            cur = []
+
         for ids in sentence_ids:
             ids = list(ids)
+            mine: list[Span] = []
             while len(ids) > room:  # one very long sentence: cut it in windows of its own
                 if cur:
-                    out.append((self.wrap(cur), len(cur)))
-                    cur = []
-                out.append((self.wrap(ids[:room]), room))
+                    flush()
+                mine.append(Span(len(out), 1, 1 + room))
+                cur = ids[:room]
+                flush()
                 ids = ids[room:]
             if len(cur) + len(ids) > room and cur:
-                out.append((self.wrap(cur), len(cur)))
-                cur = []
+                flush()
+            if ids:
+                mine.append(Span(len(out), 1 + len(cur), 1 + len(cur) + len(ids)))
             cur.extend(ids)
+            spans.append(mine)
         if cur:
-            out.append((self.wrap(cur), len(cur)))
-        return out
+            flush()
+        return out, spans
+
+
+class Span(NamedTuple):
+    """Where (part of) a sentence sits in a packed window: window index and [start, end) positions."""
+
+    window: int
+    start: int
+    end: int

@@ -41,6 +41,21 @@ class Tokenizer(_Open):
     target: FilePath | None = None
 
 
+class Head(_Open):
+    """A small graph that reads a shared encoder's outputs (app.core.shared_encoder)."""
+
+    file: FilePath
+    temperature: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+class SharedEncoder(_Open):
+    """The model whose encoder a head-only model reads, and which of its outputs."""
+
+    model: Annotated[str, Field(strict=True, pattern=ID_PATTERN)]
+    version: Name | None = None
+    inputs: Annotated[list[Name], Field(min_length=1, max_length=8)] = ["hidden_mid"]
+
+
 class ManifestSchema(_Open):
     format: Literal[1] = 1
     id: Annotated[str, Field(strict=True, pattern=ID_PATTERN)]
@@ -61,6 +76,9 @@ class ManifestSchema(_Open):
     source_lang: Annotated[str, Field(strict=True, max_length=16)] = ""
     target_lang: Annotated[str, Field(strict=True, max_length=16)] = ""
     targets: dict[Annotated[str, Field(strict=True, max_length=16)], dict[str, Any]] | None = None
+    encoder_outputs: Annotated[dict[Name, ShortText], Field(max_length=16)] = {}
+    heads: Annotated[dict[Name, Head], Field(max_length=16)] = {}
+    shared_encoder: SharedEncoder | None = None
 
 
 def validate(raw: object) -> tuple[ManifestSchema | None, list[str]]:

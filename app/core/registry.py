@@ -181,6 +181,7 @@ def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
     tokenizer = schema.tokenizer.model_dump(exclude_none=True)
     named = [(f"graph '{k}'", g["file"]) for k, g in graphs.items()]
     named += [(f"tokenizer.{k}", tokenizer[k]) for k in ("file", "source", "target") if k in tokenizer]
+    named += [(f"head '{k}'", h.file) for k, h in schema.heads.items()]
     for what, name in named:
         if name not in schema.files:
             raise ModelError(f"{mpath}: {what} file {name} is not listed in 'files' (every file needs its sha256)")

@@ -62,6 +62,22 @@ class SentimentModel:
             if set(self.labels) != {"negative", "positive"}:
                 raise ModelError(f"{manifest.id}: a document head needs the labels negative and positive")
             self.document_head = DocumentHead(spec, manifest.path(spec.file), options)
+        # heads on this encoder (see app.core.shared_encoder): the graph's hidden-state outputs, and the span
+        # head that scores a sentence from the window it sits in instead of encoding it a second time
+        self.encoder_outputs = dict(manifest.raw.get("encoder_outputs") or {})
+        missing = [o for o in self.encoder_outputs.values() if o not in self.session.output_names]
+        if missing:
+            raise ModelError(f"{manifest.id}: the graph has no output {', '.join(missing)} (manifest encoder_outputs)")
+        self.sentence_head = None
+        head = (manifest.raw.get("heads") or {}).get("sentence")
+        if head:
+            self.sentence_head = Session(manifest.path(head["file"]), options)
+            self.sentence_head_inputs = list(self.sentence_head.input_names)
+            unknown = [i for i in self.sentence_head_inputs if i not in self.encoder_outputs]
+            if unknown:
+                raise ModelError(f"{manifest.id}: the sentence head reads {', '.join(unknown)}, which the "
+                                 "encoder does not output (manifest encoder_outputs)")
+            self.sentence_temperature = float(head.get("temperature", 1.0))
         if check:
             check_graph_inputs(manifest, self.sessions)
 
@@ -69,6 +85,43 @@ class SentimentModel:
     def sessions(self) -> dict[str, Session]:
         """The manifest's graphs this model opened, by graph name."""
         return {self.graph: self.session}
+
+    @property
+    def one_pass(self) -> bool:
+        """Per-sentence scores come from the document's own windows (a span head), not a second encoding."""
+        return self.sentence_head is not None
+
+    def encode(self, docs: Sequence[Sequence[str]], hidden: Sequence[str] = (),
+               step: Callable[[int, int], None] | None = None) -> list:
+        """One pass over each document's windows (app.core.shared_encoder.encode_documents); `hidden` are
+        names in the manifest's encoder_outputs ("hidden_last", "hidden_mid"), pooled per sentence."""
+        from app.core.shared_encoder import encode_documents
+
+        unknown = [h for h in hidden if h not in self.encoder_outputs]
+        if unknown:
+            raise ModelError(f"{self.manifest.id} has no encoder output {', '.join(unknown)}")
+        enc = encode_documents(self.session, self.tokenizer, docs, [self.encoder_outputs[h] for h in hidden],
+                               logits=self.session.output_names[0], max_tokens=self.max_tokens, step=step)
+        for e in enc:  # graph output names -> the manifest's names
+            e.pooled = {h: e.pooled[self.encoder_outputs[h]] for h in hidden}
+        return enc
+
+    def head_inputs(self, per_sentence: bool = True) -> list[str]:
+        """The encoder outputs `analyze_encoded` needs."""
+        return list(self.sentence_head_inputs) if per_sentence and self.sentence_head is not None else []
+
+    def sentence_probabilities(self, enc) -> np.ndarray:
+        """Calibrated class probabilities of each sentence of one encoded document: a sentence alone in its
+        window keeps the window's own (it is exactly its standalone score), the others the span head's."""
+        n = enc.n_sentences
+        if n == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        logits = self.sentence_head({k: enc.pooled[k] for k in self.sentence_head_inputs})[
+            self.sentence_head.output_names[0]] / self.sentence_temperature
+        probs = softmax(logits)
+        for i in np.flatnonzero(enc.alone):
+            probs[i] = softmax(enc.window_logits[enc.sentence_window[i]][None, :] / self.temperature)[0]
+        return probs.astype(np.float32)
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None):
@@ -138,47 +191,66 @@ class SentimentModel:
     def analyze_many(self, texts: Sequence[str], sentences: Sequence[Sequence] | None = None,
                      per_sentence: bool = True, step: Callable[[int, int], None] | None = None,
                      document_head: bool = True, neutral_band: float | None = None) -> list[SentimentResult]:
-        """`analyze` for several documents at once: their windows and sentences share length-sorted batches,
+        """`analyze` for several documents at once: their windows (and sentences) share length-sorted batches,
         which keeps the batches full when documents are short (a folder of tickets, CSV rows).
 
-        With a document head in the model (and `document_head`), documents of at least its `min_tokens` word
-        pieces get the head's decision; shorter ones, and every sentence, the length-weighted window average.
-        `neutral_band` overrides the model's own (see DEFAULT_NEUTRAL_BAND); 0 turns neutral off."""
-        band = self.band(neutral_band)
-        pos = self.labels.index("positive") if "positive" in self.labels else None
+        With a sentence head (`one_pass`) each document is encoded once: sentences are scored from the windows
+        they sit in. Without one, each sentence is also encoded alone. With a document head in the model (and
+        `document_head`), documents of at least its `min_tokens` word pieces get the head's decision; shorter
+        ones the length-weighted window average. `neutral_band` overrides the model's own (see
+        DEFAULT_NEUTRAL_BAND); 0 turns neutral off."""
         docs = [list(s) for s in sentences] if sentences is not None else [split_sentences(t) for t in texts]
-        plans, seqs, pieces = [], [], []
+        if any(not sents for sents in docs):
+            raise ValueError("nothing to analyse: the text is empty")
+        if self.one_pass or not per_sentence:
+            enc = self.encode([[s.text for s in d] for d in docs], self.head_inputs(per_sentence), step)
+            return self.analyze_encoded(docs, enc, per_sentence, document_head, neutral_band)
+        band = self.band(neutral_band)
+        plans, seqs = [], []
         for sents in docs:
-            if not sents:
-                raise ValueError("nothing to analyse: the text is empty")
             ids = self.tokenizer.pieces([s.text for s in sents])
             windows = self.tokenizer.windows(ids)
-            sent_seqs = [self.tokenizer.wrap(i) for i in ids] if per_sentence else []
-            plans.append((len(seqs), [n for _, n in windows], len(sent_seqs)))
-            seqs += [w for w, _ in windows] + sent_seqs
-            pieces.append([t for i in ids for t in i])
+            plans.append((len(seqs), [n for _, n in windows], len(ids), [t for i in ids for t in i]))
+            seqs += [w for w, _ in windows] + [self.tokenizer.wrap(i) for i in ids]
         probs = self._run(seqs, step)
         head = self.document_head if document_head else None
         out = []
-        for sents, (at, window_tokens, n_sents), doc_ids in zip(docs, plans, pieces):
+        for sents, (at, window_tokens, n_sents, doc_ids) in zip(docs, plans):
             wprobs = probs[at: at + len(window_tokens)]
             sprobs = probs[at + len(window_tokens): at + len(window_tokens) + n_sents]
-            weights = np.array(window_tokens, dtype=np.float32)
-            doc = (wprobs * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
-            if head is not None and head.applies(len(doc_ids)):
-                pos = self.labels.index("positive")
-                p = np.clip(wprobs[:, pos].astype(np.float64), 1e-7, 1 - 1e-7)
-                p_pos = head.p_positive(np.log(p / (1 - p)), window_tokens, doc_ids)
-                doc = np.zeros(len(self.labels), dtype=np.float32)
-                doc[pos], doc[1 - pos] = p_pos, 1.0 - p_pos
-            label, score = self._result(doc, band)
-            out.append(SentimentResult(
-                label=label, score=score,
-                probabilities=tuple((lab, float(v)) for lab, v in zip(self.labels, doc)),
-                sentences=tuple(SentenceSentiment(s.text, *self._result(p, band), start=s.start, end=s.end,
-                                                  p_positive=float(p[pos]) if pos is not None else None)
-                                for s, p in zip(sents, sprobs)),
-                chunks=len(window_tokens),
-                neutral_band=band,
-            ))
+            out.append(self._document_result(sents, wprobs, window_tokens, doc_ids, sprobs, band, head))
         return out
+
+    def analyze_encoded(self, docs: Sequence[Sequence], encoded: Sequence, per_sentence: bool = True,
+                        document_head: bool = True, neutral_band: float | None = None) -> list[SentimentResult]:
+        """Results from documents already encoded by `encode` (with `head_inputs()` among its hidden outputs):
+        the one-pass path, shared with other heads on this encoder (the summary)."""
+        band = self.band(neutral_band)
+        head = self.document_head if document_head else None
+        out = []
+        for sents, enc in zip(docs, encoded):
+            wprobs = softmax(enc.window_logits / self.temperature)
+            sprobs = self.sentence_probabilities(enc) if per_sentence else np.zeros((0, len(self.labels)))
+            out.append(self._document_result(sents, wprobs, enc.window_tokens, enc.piece_ids, sprobs, band, head))
+        return out
+
+    def _document_result(self, sents, wprobs: np.ndarray, window_tokens: Sequence[int], doc_ids: Sequence[int],
+                         sprobs: np.ndarray, band: float, head) -> SentimentResult:
+        pos = self.labels.index("positive") if "positive" in self.labels else None
+        weights = np.array(window_tokens, dtype=np.float32)
+        doc = (wprobs * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+        if head is not None and head.applies(len(doc_ids)):
+            p = np.clip(wprobs[:, pos].astype(np.float64), 1e-7, 1 - 1e-7)
+            p_pos = head.p_positive(np.log(p / (1 - p)), list(window_tokens), list(doc_ids))
+            doc = np.zeros(len(self.labels), dtype=np.float32)
+            doc[pos], doc[1 - pos] = p_pos, 1.0 - p_pos
+        label, score = self._result(doc, band)
+        return SentimentResult(
+            label=label, score=score,
+            probabilities=tuple((lab, float(v)) for lab, v in zip(self.labels, doc)),
+            sentences=tuple(SentenceSentiment(s.text, *self._result(p, band), start=s.start, end=s.end,
+                                              p_positive=float(p[pos]) if pos is not None else None)
+                            for s, p in zip(sents, sprobs)),
+            chunks=len(window_tokens),
+            neutral_band=band,
+        )

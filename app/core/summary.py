@@ -84,28 +84,54 @@ class Summarizer:
     """`summarize(text, sentences=3)` or `summarize(text, ratio=0.2)`; sentences come back in document order."""
 
     def __init__(self, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), precision: str | None = None,
-                 check: bool = True):
+                 check: bool = True, encoder=None):
+        """`encoder`: for a model on a shared encoder (manifest "shared_encoder"), the loaded SentimentModel it
+        reads (app.core.task_model.load_task_model finds it; the Analyzer passes the one it already has)."""
         if manifest.task != "summary":
             raise ModelError(f"{manifest.id} is a {manifest.task} model, not a summary model")
         if check:
             verify_files(manifest)  # before any graph is opened
         self.manifest = manifest
-        precision = precision or manifest.raw.get("precision", "fp32")
-        order = ["encoder_int8", "encoder"] if precision == "int8" else ["encoder", "encoder_int8"]
-        enc = next((g for g in order if g in manifest.graphs), "encoder")
-        tok = EncoderTokenizer(manifest.path(manifest.tokenizer.get("file", "tokenizer.json")), manifest.max_length)
-        self.encoder = SentenceEncoder(Session(manifest.graph_file(enc), options), tok)
-        self.scorer = Session(manifest.graph_file("scorer"), options)
-        self._encoder_graph = enc
         self.redundancy = float(manifest.raw.get("redundancy", 0.0))
         self.length_bonus = float(manifest.raw.get("length_bonus", 0.0))
+        self.scorer = Session(manifest.graph_file("scorer"), options)
+        self.shared = shared_encoder_spec(manifest)
+        self.encoder_model = None
+        if self.shared is not None:
+            if encoder is None:
+                raise ModelError(f"{manifest.id} reads the encoder of {self.shared['model']}; load it with "
+                                 "load_task_model (which finds that model) or pass encoder=")
+            check_shared_encoder(manifest, encoder.manifest)
+            self.encoder_model = encoder
+            self.encoder = None
+            self.inputs = list(self.shared.get("inputs") or ["hidden_mid"])
+            missing = [i for i in self.inputs if i not in encoder.encoder_outputs]
+            if missing:
+                raise ModelError(f"{encoder.manifest.id} has no encoder output {', '.join(missing)} that "
+                                 f"{manifest.id} reads")
+            self._encoder_graph = None
+        else:
+            precision = precision or manifest.raw.get("precision", "fp32")
+            order = ["encoder_int8", "encoder"] if precision == "int8" else ["encoder", "encoder_int8"]
+            enc = next((g for g in order if g in manifest.graphs), "encoder")
+            tok = EncoderTokenizer(manifest.path(manifest.tokenizer.get("file", "tokenizer.json")),
+                                   manifest.max_length)
+            self.encoder = SentenceEncoder(Session(manifest.graph_file(enc), options), tok)
+            self._encoder_graph = enc
         if check:
             check_graph_inputs(manifest, self.sessions)
 
     @property
     def sessions(self) -> dict[str, Session]:
         """The manifest's graphs this model opened, by graph name."""
+        if self.encoder is None:
+            return {"scorer": self.scorer}
         return {self._encoder_graph: self.encoder.session, "scorer": self.scorer}
+
+    def shares_encoder_with(self, model) -> bool:
+        """Whether this summariser reads the hidden states of `model` (a loaded SentimentModel): then one
+        pass of it serves both (Analyzer.analyze_many)."""
+        return self.encoder_model is not None and self.encoder_model is model
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions()):
@@ -113,7 +139,8 @@ class Summarizer:
 
     @property
     def model_info(self) -> ModelInfo:
-        return ModelInfo(self.manifest.id, self.manifest.version, "summary", self.encoder.session.provider)
+        session = self.encoder.session if self.encoder is not None else self.encoder_model.session
+        return ModelInfo(self.manifest.id, self.manifest.version, "summary", session.provider)
 
     def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Scorer probability and unit embedding of each sentence of one document."""
@@ -124,16 +151,33 @@ class Summarizer:
         """`score` for several documents: one encoder pass over all their sentences, features per document."""
         if not docs:
             return []
+        if self.encoder is None:
+            return self.score_encoded(self.encoder_model.encode(docs, self.inputs, step))
         emb, lengths = self.encoder.embed([t for d in docs for t in d], step)
-        feats, spans, at = [], [], 0
+        spans, at = [], 0
         for d in docs:
-            feats.append(sentence_features(emb[at:at + len(d)], lengths[at:at + len(d)]))
-            spans.append((at, at + len(d)))
+            spans.append((emb[at:at + len(d)], lengths[at:at + len(d)]))
             at += len(d)
+        return self._scored(spans)
+
+    def score_encoded(self, encoded: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`score_many` from documents already encoded by the shared encoder (with `inputs` pooled)."""
+        return self._scored([(np.concatenate([e.pooled[k] for k in self.inputs], axis=1), e.sentence_tokens)
+                             for e in encoded])
+
+    def _scored(self, docs: Sequence[tuple[np.ndarray, Sequence[int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(sentence embeddings, token counts) per document -> (scorer probabilities, unit embeddings)."""
+        if not docs:
+            return []
+        feats = [sentence_features(e, lengths) for e, lengths in docs]
         logits = self.scorer({"features": np.concatenate(feats)})[self.scorer.output_names[0]].reshape(-1)
         probs = 1.0 / (1.0 + np.exp(-logits))
-        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-6)
-        return [(probs[lo:hi], unit[lo:hi]) for lo, hi in spans]
+        out, at = [], 0
+        for e, _ in docs:
+            unit = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-6)
+            out.append((probs[at: at + len(e)], unit))
+            at += len(e)
+        return out
 
     def summarize(self, text: str, sentences: int | None = 3, ratio: float | None = None,
                   sents: Sequence | None = None) -> Summary:
@@ -142,15 +186,17 @@ class Summarizer:
 
     def summarize_many(self, texts: Sequence[str], sentences: int | None = 3, ratio: float | None = None,
                        sents: Sequence[Sequence] | None = None,
-                       step: Callable[[int, int], None] | None = None) -> list[Summary]:
+                       step: Callable[[int, int], None] | None = None, encoded: Sequence | None = None) -> list[Summary]:
         """`summarize` for several documents at once (one encoder pass over all their sentences);
-        `step(n, total)` is called after each encoder batch of n sentences."""
+        `step(n, total)` is called after each encoder batch of n sentences. `encoded`: the documents' pass of
+        the shared encoder, already run (one per non-empty document, in order)."""
         if ratio is not None and not 0 < ratio <= 1:
             raise ValueError("ratio must be between 0 and 1")
         if ratio is None and (sentences is None or sentences < 1):
             raise ValueError("sentences must be at least 1")
         docs = [list(s) for s in sents] if sents is not None else [split_sentences(t) for t in texts]
-        scored = iter(self.score_many([[s.text for s in items] for items in docs if items], step))
+        scored = iter(self.score_encoded(encoded) if encoded is not None
+                      else self.score_many([[s.text for s in items] for items in docs if items], step))
         out = []
         for items in docs:
             if not items:
@@ -164,3 +210,23 @@ class Summarizer:
                 SummarySentence(items[i].text, float(probs[i]), i, items[i].start, items[i].end) for i in chosen
             )))
         return out
+
+
+def shared_encoder_spec(manifest: Manifest) -> dict | None:
+    """A summary manifest's "shared_encoder" ({"model", "version", "inputs"}), None for a model with its own."""
+    spec = manifest.raw.get("shared_encoder")
+    if not spec:
+        return None
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
+        raise ModelError(f"{manifest.id}: shared_encoder must name a model")
+    return spec
+
+
+def check_shared_encoder(manifest: Manifest, encoder: Manifest) -> None:
+    """The scorer was trained on one encoder's hidden states: any other model (or version) would feed it
+    vectors it never saw."""
+    spec = shared_encoder_spec(manifest) or {}
+    if encoder.id != spec.get("model") or (spec.get("version") and encoder.version != spec["version"]):
+        want = f"{spec.get('model')} {spec.get('version', '')}".strip()
+        raise ModelError(f"{manifest.id} reads the encoder of {want}, not {encoder.id} {encoder.version}; "
+                         f"install {want} or use a summary model with its own encoder")

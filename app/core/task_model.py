@@ -16,19 +16,30 @@ from app.core.registry import Manifest
 from app.core.runtime import RuntimeOptions
 
 
-def _sentiment(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None):
+def _sentiment(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None, **_):
     from app.core.sentiment import SentimentModel
 
     return SentimentModel(manifest, runtime, graph)
 
 
-def _summary(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None):
-    from app.core.summary import Summarizer
+def _summary(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None,
+             encoder=None, registry=None):
+    from app.core.summary import Summarizer, shared_encoder_spec
 
+    spec = shared_encoder_spec(manifest)
+    if spec is not None and encoder is None:  # heads on a shared encoder: load the model it reads
+        from app.core.registry import Registry
+        from app.core.sentiment import SentimentModel
+
+        enc_manifest = (registry or Registry()).get(spec["model"])
+        graph = graph if graph in enc_manifest.graphs else None
+        encoder = SentimentModel(enc_manifest, runtime, graph)
+    if spec is not None:
+        return Summarizer(manifest, runtime, encoder=encoder)
     return Summarizer(manifest, runtime, graph)  # graph: the encoder precision ("int8" or "fp32")
 
 
-def _translation(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None):
+def _translation(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None, **_):
     from app.core.translate import Translator
 
     return Translator(manifest, runtime, graph, target_lang)
@@ -39,14 +50,15 @@ TASK_MODELS: dict[str, Callable] = {"sentiment": _sentiment, "summary": _summary
 
 
 def load_task_model(manifest: Manifest, runtime: RuntimeOptions = RuntimeOptions(), *, graph: str | None = None,
-                    target_lang: str | None = None):
+                    target_lang: str | None = None, encoder=None, registry=None):
     """The manifest's model (SentimentModel, Summarizer or Translator), verified and on `runtime.device`.
 
     `graph` picks a graph (sentiment: "fp32"/"int8"; translation: a variant; summary: the encoder
-    precision); None is the manifest's default. ModelError for a task with no model class (an encoder is a
+    precision); None is the manifest's default. A summary model on a shared encoder reads `encoder` (a loaded
+    SentimentModel; else the model its manifest names is found in `registry`, by default the installed ones). ModelError for a task with no model class (an encoder is a
     base for fine-tuning, not an analysis) or a model that fails its checks."""
     build = TASK_MODELS.get(manifest.task)
     if build is None:
         raise ModelError(f"{manifest.id} is a {manifest.task} model; only {', '.join(TASK_MODELS)} models "
                          "analyse documents")
-    return build(manifest, runtime, graph, target_lang)
+    return build(manifest, runtime, graph, target_lang, encoder=encoder, registry=registry)

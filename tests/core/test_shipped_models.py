@@ -8,7 +8,7 @@ import pytest
 from app.core.documents import read_document
 from app.core.registry import read_manifest, shipped_models_dir, verify
 from app.core.sentiment import SentimentModel
-from app.core.summary import Summarizer
+from app.core.task_model import load_task_model
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
@@ -20,7 +20,7 @@ def sentiment():
 
 @pytest.fixture(scope="module")
 def summarizer():
-    return Summarizer(read_manifest(shipped_models_dir() / "albert-summary-en"))
+    return load_task_model(read_manifest(shipped_models_dir() / "albert-summary-en"))
 
 
 @pytest.mark.parametrize("folder", ["albert-sentiment-en", "albert-sentiment-en-fast", "albert-summary-en", "albert-encoder-en"])
@@ -54,7 +54,7 @@ def test_shipped_int8_graphs_are_int8_in_every_layer():
     """The quantizer must reach the shared layers 2..L too (see app.training.common.quantize_int8)."""
     onnx = pytest.importorskip("onnx")
     from app.training.common import float_weight_matmuls
-    for folder, graph in (("albert-sentiment-en", "int8"), ("albert-sentiment-en-fast", "int8"), ("albert-summary-en", "encoder_int8"),
+    for folder, graph in (("albert-sentiment-en", "int8"), ("albert-sentiment-en-fast", "int8"),
                           ("albert-mt-en-fr-de", "encoder_int8"), ("albert-mt-en-fr-de", "decoder_int8"),
                           ("albert-mt-en-fr-de", "decoder_with_past_int8")):
         m = read_manifest(shipped_models_dir() / folder)
