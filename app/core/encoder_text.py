@@ -20,10 +20,15 @@ class EncoderTokenizer:
         self._tok.no_padding()
         self._tok.no_truncation()
         self.max_length = max_length
-        vocab = self._tok.get_vocab()
-        self.cls_id = vocab.get("[CLS]", 101)
-        self.sep_id = vocab.get("[SEP]", 102)
-        self.pad_id = vocab.get("[PAD]", 0)
+        # token_to_id, not get_vocab(): building the 30k-entry dict holds the GIL for ~20 ms, which the
+        # window feels as a stall when a batch loads its models
+        def tid(token: str, default: int) -> int:
+            i = self._tok.token_to_id(token)
+            return default if i is None else i
+
+        self.cls_id = tid("[CLS]", 101)
+        self.sep_id = tid("[SEP]", 102)
+        self.pad_id = tid("[PAD]", 0)
 
     def pieces(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids without special tokens."""

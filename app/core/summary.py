@@ -135,7 +135,17 @@ class Summarizer:
 
     @classmethod
     def from_folder(cls, folder: str | Path, options: RuntimeOptions = RuntimeOptions()):
-        return cls(read_manifest(Path(folder)), options)
+        """The summariser in `folder`; one on a shared encoder finds that model beside it, else installed."""
+        manifest = read_manifest(Path(folder))
+        spec = shared_encoder_spec(manifest)
+        if spec is None:
+            return cls(manifest, options)
+        from app.core.registry import Registry
+        from app.core.task_model import load_task_model
+
+        beside = manifest.folder.parent
+        registry = Registry(roots=[beside]) if (beside / spec["model"]).is_dir() else None
+        return load_task_model(manifest, options, registry=registry)
 
     @property
     def model_info(self) -> ModelInfo:

@@ -5,6 +5,7 @@
     python -m app.training.shared_encoder sentence   # fit + measure the per-sentence span head
     python -m app.training.shared_encoder summary    # fit + measure the summary scorer on span features
     python -m app.training.shared_encoder install    # write albert-sentiment-en 2.1.0 + albert-summary-en 2.0.0
+    python -m app.training.shared_encoder measure    # document accuracy, one pass vs separate, default analysis
 
 The encoder's weights are not changed: the graphs gain two outputs (the last layer's and a middle layer's
 hidden states), so window logits, document labels and the document head stay exactly what they were.
@@ -384,6 +385,36 @@ def cmd_summary(args) -> None:
         {"inputs": which, "redundancy": lam, "length_bonus": beta, "validation_3_sentences": rv}, indent=2) + "\n")
 
 
+def cmd_measure(args) -> None:
+    """Document accuracy in the app's default analysis (per-sentence scores on), one pass vs the separate
+    path (every sentence also encoded alone) of the same model, on the IMDB and SST-2 validation splits."""
+    from app.core.registry import read_manifest
+    from app.core.runtime import RuntimeOptions
+    from app.core.sentiment import SentimentModel
+    from app.training.sentiment_data import imdb_splits, sst2_splits
+
+    rt = RuntimeOptions(device="cpu", intra_op_threads=args.threads)
+    man = read_manifest(args.models / SENTIMENT_ID)
+    one = SentimentModel(man, rt, graph=args.graph)
+    sep = SentimentModel(man, rt, graph=args.graph)
+    sep.sentence_head = None
+    _, _, imdb = imdb_splits()
+    _, _, sst = sst2_splits()
+    rows = {}
+    for name, data in (("imdb", imdb[: args.imdb_val_docs]), ("sst2", sst)):
+        texts, y = [t for t, _ in data], np.array([lab for _, lab in data])
+        for label, m in (("one pass", one), ("separate", sep)):
+            t0 = time.perf_counter()
+            res = []
+            for i in range(0, len(texts), 32):  # the batch job's chunks
+                res += m.analyze_many(texts[i:i + 32])
+            p = np.array([dict(r.probabilities)["positive"] for r in res])
+            rows[f"{name} {label}"] = {"accuracy": round(float(((p >= 0.5) == y).mean()), 4),
+                                       "docs_per_s": round(len(texts) / (time.perf_counter() - t0), 1)}
+            print(name, label, rows[f"{name} {label}"], flush=True)
+    (run_dir() / f"measure_{args.graph}.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def cmd_install(args) -> None:
     """models/albert-sentiment-en -> 2.1.0 (same weights; hidden-state outputs + the sentence head) and
     models/albert-summary-en -> 2.0.0 (a scorer on the shared encoder's span vectors, no encoder of its own)."""
@@ -453,7 +484,7 @@ def cmd_install(args) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["graphs", "features", "sentence", "summary", "install"])
+    ap.add_argument("command", choices=["graphs", "features", "sentence", "summary", "install", "measure"])
     ap.add_argument("--models", type=Path, default=REPO_ROOT / "models")
     ap.add_argument("--graph", default="int8", choices=list(GRAPHS))
     ap.add_argument("--threads", type=int, default=2)
@@ -461,6 +492,7 @@ def main(argv=None) -> None:
     ap.add_argument("--sst-train", type=int, default=20000)
     ap.add_argument("--imdb-train", type=int, default=1500)
     ap.add_argument("--imdb-val", type=int, default=200)
+    ap.add_argument("--imdb-val-docs", type=int, default=1000, help="measure: IMDB validation reviews")
     ap.add_argument("--inputs", default="last+mid", help="sentence head inputs: last, mid or last+mid")
     ap.add_argument("--summary-inputs", default="mid")
     ap.add_argument("--hidden", type=int, default=256)
@@ -471,7 +503,7 @@ def main(argv=None) -> None:
     ap.add_argument("--summary-version", default="2.0.0")
     args = ap.parse_args(argv)
     {"graphs": cmd_graphs, "features": cmd_features, "sentence": cmd_sentence, "summary": cmd_summary,
-     "install": cmd_install}[args.command](args)
+     "install": cmd_install, "measure": cmd_measure}[args.command](args)
 
 
 if __name__ == "__main__":

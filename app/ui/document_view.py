@@ -347,13 +347,28 @@ class TranslationPane(QWidget):
         return [(self.table.item(r, 0).text(), self.table.item(r, 1).text()) for r in range(self.table.rowCount())]
 
     def _show_detected(self, analysis: Analysis | None) -> None:
+        self._detect_token = None
         if analysis is None or not analysis.document.text.strip():
             self.detected.setText("")
             self.detected.setVisible(False)
             return
-        from app.core.language import detect_language  # a few milliseconds, no model session
+        # off the GUI thread: the first call loads the detector's model (~0.75 s)
+        from app.core.language import detect_language
+        from app.ui.ops import BackgroundOp
 
-        self.detected.setText(f"Input language: {detect_language(analysis.document.text).describe()}")
+        text = analysis.document.text
+        self._detect_token = token = object()
+        self.detected.setText("Input language: detecting…")
+        self.detected.setVisible(True)
+
+        def done(guess) -> None:
+            if getattr(self, "_detect_token", None) is token:
+                self._set_detected(guess)
+
+        self._detect_op = BackgroundOp(None, lambda _ctx: detect_language(text), success=done).run()
+
+    def _set_detected(self, guess) -> None:
+        self.detected.setText(f"Input language: {guess.describe()}")
         self.detected.setVisible(True)
 
 

@@ -112,7 +112,8 @@ def test_document_view_shows_the_input_language(qtbot):
     pane.set_languages(["fr", "de"])
     pane.show()
     pane.show_analysis(Analysis(Document("x.txt", "Der Bericht zeigt, dass der Umsatz deutlich gestiegen ist.")))
-    assert pane.detected.text().startswith("Input language: German")
+    # detected off the GUI thread (the detector's first load takes ~0.75 s): shown when it is known
+    qtbot.waitUntil(lambda: pane.detected.text().startswith("Input language: German"), timeout=10_000)
     with qtbot.waitSignal(pane.document_requested) as sig:
         pane.whole.click()
     assert sig.args == ["fr"]
@@ -135,7 +136,8 @@ def test_window_uses_the_remembered_glossary_and_opens_the_document_translator(q
     doc = tmp_path / "short.txt"
     doc.write_text("Two dogs play in the snow with a spreadsheet.", encoding="utf-8")
     wait_op(win.open_file(str(doc)))
-    assert win.document.translation.detected.text().startswith("Input language: English")
+    qtbot.waitUntil(lambda: win.document.translation.detected.text().startswith("Input language: English"),
+                    timeout=10_000)
     wait_op(win.translate("fr"), timeout_s=120)
     assert "classeur" in win.document.analysis.translation.text
     dlg = win.translate_document("de")
