@@ -64,6 +64,34 @@ def baseline_models(dest: Path) -> Path:
     return dest
 
 
+class TorchSession:
+    """The sentiment graph's call (logits + hidden states) run by PyTorch/transformers on the same weights
+    (rebuilt from the fp32 graph by app.training.albert_from_onnx), so the app's one pass runs unchanged."""
+
+    provider = "PyTorch (transformers)"
+    device = "cpu"
+
+    def __init__(self, folder: Path, threads: int):
+        import torch
+
+        from app.training.albert_from_onnx import load
+
+        torch.set_num_threads(threads)
+        self.model = load(folder)
+        self.output_names = ["logits", "hidden_last", "hidden_mid"]
+        self.input_names = ["input_ids", "attention_mask", "token_type_ids"]
+
+    def __call__(self, feeds, outputs=None):
+        import torch
+
+        with torch.inference_mode():
+            r = self.model(input_ids=torch.from_numpy(feeds["input_ids"]),
+                           attention_mask=torch.from_numpy(feeds["attention_mask"]),
+                           token_type_ids=torch.from_numpy(feeds["token_type_ids"]), output_hidden_states=True)
+        every = {"logits": r.logits, "hidden_last": r.hidden_states[6], "hidden_mid": r.hidden_states[4]}
+        return {k: every[k].numpy() for k in (outputs or self.output_names)}
+
+
 def write_folder(folder: Path, texts: list[str]) -> Path:
     folder.mkdir(parents=True)
     for k, t in enumerate(texts):
@@ -77,6 +105,8 @@ def main() -> None:
     ap.add_argument("--short", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--hf", action="store_true", help="also the same one pass run by PyTorch/transformers (fp32), "
+                    "and the ONNX fp32 graph")
     args = ap.parse_args()
 
     from app.core.analyzer import AnalysisOptions, Analyzer
@@ -100,33 +130,51 @@ def main() -> None:
             "three passes (before)": Analyzer(registry=Registry(roots=[base_root], settings_file=td / "b.json"), runtime=rt),
             "one pass (now)": Analyzer(registry=Registry(settings_file=td / "o.json"), runtime=rt),
         }
+        if args.hf:
+            fp32 = Analyzer(registry=Registry(settings_file=td / "f.json"), runtime=rt,
+                            model_ids={"sentiment": "albert-sentiment-en"})
+            engines["one pass, ONNX fp32"] = fp32
+            hf = Analyzer(registry=Registry(settings_file=td / "h.json"), runtime=rt)
+            engines["one pass, PyTorch fp32"] = hf
         warm = write_folder(td / "warm", short[:16])
+        if args.hf:
+            from app.core.sentiment import SentimentModel
+
+            m = SentimentModel(fp32.registry.get("albert-sentiment-en"), rt, graph="fp32")
+            fp32._loaded["albert-sentiment-en@" + m.manifest.version] = m
+            hf.model("sentiment").session = TorchSession(ROOT / "models" / "albert-sentiment-en", args.threads)
         for an in engines.values():
             run_batch([warm], an, None, opts)  # load the models outside the timings
         print(f"CPU: {cpu_flags()}; threads {args.threads}")
         for an_name, an in engines.items():
             print(f"  {an_name}: " + ", ".join(f"{m.id} {m.version}" for m in
                                                (an.manifest_for("sentiment"), an.manifest_for("summary"))))
-        print(f"{'workload':26s}{'three passes':>18s}{'one pass':>18s}{'ratio':>8s}{'labels agree':>14s}{'summaries equal':>17s}")
+        names = list(engines)
+        print(f"{'workload':26s}" + "".join(f"{n:>24s}" for n in names) + "   (ratio to the first; labels / summaries as the second)")
         for name, docs in ((f"{len(long_)} whole IMDB reviews", long_), (f"{len(short)} short documents", short)):
             folder = write_folder(td / name.split()[1], docs)
             secs = {k: [] for k in engines}
             results = {}
             for r in range(args.repeats):
                 for k, an in engines.items():
-                    store = Store(td / f"{name.split()[1]}-{r}-{k[:3]}.db")
+                    store = Store(td / f"{name.split()[1]}-{r}-{names.index(k)}.db")
                     seen = []
                     t = time.perf_counter()
                     run_batch([folder], an, store, opts, on_result=seen.append)
                     secs[k].append(time.perf_counter() - t)
                     store.close()
                     results[k] = {a.document.source: a for a in seen}
-            (b, o) = (min(v) for v in secs.values())
-            before, now = results.values()
-            agree = sum(before[s].sentiment.label == now[s].sentiment.label for s in before) / len(before)
-            same = sum([x.text for x in before[s].summary.sentences] == [x.text for x in now[s].summary.sentences]
-                       for s in before) / len(before)
-            print(f"{name:26s}{len(docs) / b:12.1f} doc/s{len(docs) / o:12.1f} doc/s{b / o:7.2f}x{agree:13.1%}{same:16.1%}")
+            best = {k: min(v) for k, v in secs.items()}
+            base = best[names[0]]
+            print(f"{name:26s}" + "".join(f"{len(docs) / best[k]:9.1f} doc/s {base / best[k]:5.2f}x  " for k in names))
+            ref = results[names[1]]
+            for k in names:
+                if k == names[1]:
+                    continue
+                agree = sum(results[k][s].sentiment.label == ref[s].sentiment.label for s in ref) / len(ref)
+                same = sum([x.text for x in results[k][s].summary.sentences] == [x.text for x in ref[s].summary.sentences]
+                           for s in ref) / len(ref)
+                print(f"{'':26s}{k}: document labels as one pass (int8) {agree:.1%}, summaries equal {same:.1%}")
         shutil.rmtree(td / "baseline_models", ignore_errors=True)
 
 

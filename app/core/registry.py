@@ -250,7 +250,7 @@ def _check_max_length(manifest: Manifest, file: str, sess) -> None:
 def _graph_session(path: Path):
     from app.core.runtime import RuntimeOptions, Session
 
-    return Session(path, RuntimeOptions(device="cpu"))
+    return Session(path, RuntimeOptions(device="cpu", tune=False))  # reading inputs: no per-CPU probe
 
 
 def graph_inputs(path: Path) -> list[str]:
