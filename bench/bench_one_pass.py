@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_batch import write_folder  # noqa: E402
+
 BASELINE_REV = "1d7e548"  # albert-summary-en 1.2.0 (own encoder), the last separate layout
 
 
@@ -90,13 +93,6 @@ class TorchSession:
                            token_type_ids=torch.from_numpy(feeds["token_type_ids"]), output_hidden_states=True)
         every = {"logits": r.logits, "hidden_last": r.hidden_states[6], "hidden_mid": r.hidden_states[4]}
         return {k: every[k].numpy() for k in (outputs or self.output_names)}
-
-
-def write_folder(folder: Path, texts: list[str]) -> Path:
-    folder.mkdir(parents=True)
-    for k, t in enumerate(texts):
-        (folder / f"doc{k:05d}.txt").write_text(t, encoding="utf-8")
-    return folder
 
 
 def main() -> None:

@@ -622,6 +622,11 @@ class Store:
                 yield self.db
                 return
             try:
+                if self.db.conn.in_transaction:
+                    # Ctrl+C can land between BEGIN and the try below, or inside sqlite-utils' own statements,
+                    # leaving a write half-done and open: it never committed, so drop it before the next one
+                    # (otherwise recording the run as cancelled fails with "transaction within a transaction").
+                    self.db.conn.rollback()
                 self.db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self.db

@@ -324,7 +324,7 @@ def cmd_summary(args) -> None:
     import torch
 
     from app.core.summary import select
-    from app.training.summary import rouge_eval, splits as bbc_splits
+    from app.training.summary import rouge_eval, splits as bbc_splits, train_scorer
 
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
@@ -337,28 +337,8 @@ def cmd_summary(args) -> None:
     ydv = np.concatenate([np.array(a["labels"], dtype=np.float32) for a in dev])
     Xtr, Xdv = torch.tensor(np.concatenate(F["train"][0])), torch.tensor(np.concatenate(F["dev"][0]))
     ytr, ydv = torch.tensor(ytr), torch.tensor(ydv)
+    scorer = train_scorer(Xtr, ytr, Xdv, ydv, log)
     dim = Xtr.shape[1]
-    scorer = torch.nn.Sequential(torch.nn.Linear(dim, 256), torch.nn.GELU(), torch.nn.Dropout(0.2), torch.nn.Linear(256, 1))
-    opt = torch.optim.AdamW(scorer.parameters(), lr=1e-3, weight_decay=1e-2)
-    lossf = torch.nn.BCEWithLogitsLoss()
-    best = (1e9, None)
-    for epoch in range(40):
-        scorer.train()
-        perm = torch.randperm(len(Xtr))
-        for i in range(0, len(perm), 256):
-            b = perm[i:i + 256]
-            loss = lossf(scorer(Xtr[b]).squeeze(-1), ytr[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        scorer.eval()
-        with torch.no_grad():
-            dl = lossf(scorer(Xdv).squeeze(-1), ydv).item()
-        if dl < best[0]:
-            best = (dl, {k: v.clone() for k, v in scorer.state_dict().items()})
-    log.info(f"summary scorer ({which}): best dev loss {best[0]:.4f}")
-    scorer.load_state_dict(best[1])
-    scorer.eval()
 
     def pairs(arts, name, lam, beta):
         res = []

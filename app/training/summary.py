@@ -91,6 +91,35 @@ def embed_articles(arts, encoder) -> list[tuple[np.ndarray, list[int]]]:
     return [encoder.embed(a["sents"]) for a in arts]
 
 
+def train_scorer(Xtr, ytr, Xdv, ydv, log, epochs: int = 40):
+    """The sentence scorer (2-layer MLP, binary cross-entropy on in-summary labels), best dev-loss epoch kept."""
+    import torch
+
+    dim = Xtr.shape[1]
+    scorer = torch.nn.Sequential(torch.nn.Linear(dim, 256), torch.nn.GELU(), torch.nn.Dropout(0.2), torch.nn.Linear(256, 1))
+    opt = torch.optim.AdamW(scorer.parameters(), lr=1e-3, weight_decay=1e-2)
+    lossf = torch.nn.BCEWithLogitsLoss()
+    best = (1e9, None)
+    for epoch in range(epochs):
+        scorer.train()
+        perm = torch.randperm(len(Xtr))
+        for i in range(0, len(perm), 256):
+            b = perm[i:i + 256]
+            loss = lossf(scorer(Xtr[b]).squeeze(-1), ytr[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        scorer.eval()
+        with torch.no_grad():
+            dl = lossf(scorer(Xdv).squeeze(-1), ydv).item()
+        if dl < best[0]:
+            best = (dl, {k: v.clone() for k, v in scorer.state_dict().items()})
+        log.info(f"epoch {epoch} dev loss {dl:.4f}")
+    scorer.load_state_dict(best[1])
+    scorer.eval()
+    return scorer
+
+
 def rouge_eval(pairs):
     from rouge_score import rouge_scorer
 
@@ -138,28 +167,8 @@ def build(args) -> None:
 
     Xtr, ytr = xy("train", train)
     Xdv, ydv = xy("dev", dev)
+    scorer = train_scorer(Xtr, ytr, Xdv, ydv, log)
     dim = Xtr.shape[1]
-    scorer = torch.nn.Sequential(torch.nn.Linear(dim, 256), torch.nn.GELU(), torch.nn.Dropout(0.2), torch.nn.Linear(256, 1))
-    opt = torch.optim.AdamW(scorer.parameters(), lr=1e-3, weight_decay=1e-2)
-    lossf = torch.nn.BCEWithLogitsLoss()
-    best = (1e9, None)
-    for epoch in range(40):
-        scorer.train()
-        perm = torch.randperm(len(Xtr))
-        for i in range(0, len(perm), 256):
-            b = perm[i:i + 256]
-            loss = lossf(scorer(Xtr[b]).squeeze(-1), ytr[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        scorer.eval()
-        with torch.no_grad():
-            dl = lossf(scorer(Xdv).squeeze(-1), ydv).item()
-        if dl < best[0]:
-            best = (dl, {k: v.clone() for k, v in scorer.state_dict().items()})
-        log.info(f"epoch {epoch} dev loss {dl:.4f}")
-    scorer.load_state_dict(best[1])
-    scorer.eval()
 
     def summaries(arts, name, k_of, lam):
         out = []

@@ -280,6 +280,19 @@ def test_runs_progress_finish_and_history(store):
     assert len(store.history(limit=1)) == 1
 
 
+
+def test_a_write_left_open_by_ctrl_c_is_dropped_and_the_run_still_closes(store):
+    """Ctrl+C can land between BEGIN and the write's try: the next write (recording the run as cancelled)
+    must not fail with "cannot start a transaction within a transaction", and the half write is not kept."""
+    run = store.start_run("analyze", {}, n_total=3)
+    store.db.execute("BEGIN IMMEDIATE")  # what an interrupted write leaves behind
+    store.db.execute("UPDATE runs SET n_done = 99 WHERE id = ?", [run])
+    store.finish_run(run, "cancelled", 2, 0)
+    (row,) = store.history()
+    assert (row.status, row.n_done) == ("cancelled", 2)
+    assert not store.db.conn.in_transaction
+
+
 # ---------------------------------------------------------------- listing and search
 
 
