@@ -502,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("file")
     f.add_argument("--text-col", default=None)
     f.add_argument("--label-col", default=None)
-    f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder)")
+    f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder; for positive/negative labels the "
+                        "default sentiment model, which the report says)")
     f.add_argument("--epochs", type=int, default=3)
     f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
     f.add_argument("--name", default=None, help="id for the new model")

@@ -77,6 +77,7 @@ class FineTuneReport:
     train_seconds: float
     default_graph: str = "int8"
     warnings: tuple[str, ...] = ()
+    base_note: str = ""  # why this base was chosen when the user named none
     raw: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
@@ -89,7 +90,8 @@ class FineTuneReport:
             evaluation_fp32=ev(r.get("evaluation_fp32")),
             history=tuple(FineTuneProgress.from_event(h) for h in r.get("history", ())),
             seconds=r.get("seconds", 0.0), train_seconds=r.get("train_seconds", 0.0),
-            default_graph=r.get("default_graph", "int8"), warnings=tuple(r.get("warnings", ())), raw=r,
+            default_graph=r.get("default_graph", "int8"), warnings=tuple(r.get("warnings", ())),
+            base_note=r.get("base_note", ""), raw=r,
         )
 
     def comparison(self) -> list[Evaluation]:
@@ -100,7 +102,7 @@ class FineTuneReport:
         ev = self.evaluation
         out = [f"Model {self.model_id} ({self.mode}, from {self.base}): {self.n_train} examples to train, "
                f"{self.n_val} to validate, {self.train_seconds:.0f} s training, {self.seconds:.0f} s in all",
-               f"  saved to {self.folder}", "",
+               f"  saved to {self.folder}"] + ([f"  {self.base_note}"] if self.base_note else []) + ["",
                f"{'model':44s} {'accuracy':>9s} {'macro-F1':>9s}"]
         out += [f"{e.model[:44]:44s} {e.accuracy:9.3f} {e.macro_f1:9.3f}" for e in self.comparison()]
         out += ["", f"{'class':20s} {'precision':>9s} {'recall':>9s} {'F1':>9s} {'support':>8s}"]
@@ -123,6 +125,46 @@ def unique_model_id(registry: Registry, name: str | None, classes: tuple[str, ..
     while mid in taken or (registry.user_dir / mid).exists():
         mid, k = f"{stem}-{k}", k + 1
     return mid
+
+
+_POLARITY = {"negative": "negative", "neg": "negative", "positive": "positive", "pos": "positive"}
+
+
+def can_be_base(m: Manifest) -> bool:
+    """Whether fine-tuning can start from this installed model: an encoder, a classifier that kept its training
+    weights (config.json + model.safetensors), or an ALBERT classifier whose fp32 graph holds its weights."""
+    from app.training.albert_from_onnx import onnx_base_available  # no torch at import time
+
+    if m.task == "encoder":
+        return True
+    if m.task != "sentiment":
+        return False
+    return ((m.folder / "model.safetensors").exists() and (m.folder / "config.json").exists()) \
+        or onnx_base_available(m.folder)
+
+
+def polarity_labels(classes: tuple[str, ...]) -> bool:
+    """Two classes that say negative / positive (any case; neg / pos too)."""
+    return sorted(_POLARITY.get(c.strip().lower(), "") for c in classes) == ["negative", "positive"]
+
+
+def suggested_base(registry: Registry, classes: tuple[str, ...]) -> tuple[Manifest | None, str]:
+    """The model to start from when the user names none, and why: for positive/negative labels the default
+    sentiment model (it already knows the task; tried on the same split as the alternatives), else the encoder."""
+    if polarity_labels(classes):
+        with contextlib.suppress(ModelError):
+            m = registry.default("sentiment")
+            if polarity_labels(tuple(m.labels)) and can_be_base(m):
+                return m, (f"started from the sentiment model {m.id} {m.version}, because the labels are positive/"
+                           f"negative (--base {_encoder_id(registry)} starts from the general encoder instead)")
+    return None, ""
+
+
+def _encoder_id(registry: Registry) -> str:
+    try:
+        return registry.default("encoder").id
+    except ModelError:
+        return "ENCODER"
 
 
 def resolve_base(registry: Registry, base: str | None) -> Manifest | Path:
@@ -217,7 +259,10 @@ class FineTuneJob:
 
         self.data = data
         self.registry = registry or Registry()
-        base_m = resolve_base(self.registry, base)
+        suggested, self.base_note = suggested_base(self.registry, data.classes)
+        if base is not None and (suggested is None or base != suggested.id):
+            suggested, self.base_note = None, ""  # the user chose another base
+        base_m = suggested or resolve_base(self.registry, base)
         base_folder = base_m.folder if isinstance(base_m, Manifest) else base_m
         base_id = base_m.id if isinstance(base_m, Manifest) else base_folder.name
         prev = previous_model(self.registry, base_m, data.classes)
@@ -225,7 +270,7 @@ class FineTuneJob:
         self.settings = TrainSettings(
             base=str(base_folder), base_id=base_id, models_dir=str(self.registry.user_dir), model_id=self.model_id,
             name=name or self.model_id, mode=mode, epochs=epochs, seed=seed, threads=threads,
-            previous=str(prev.folder) if prev else "", **settings)
+            previous=str(prev.folder) if prev else "", base_note=self.base_note, **settings)
         self._cancel = False
         self._proc = None
 

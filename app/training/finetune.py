@@ -53,6 +53,7 @@ class TrainSettings:
     few_shot_lr: float = 5e-5
     few_shot_max_per_class: int = 32  # auto picks few-shot when the median class has at most this many
     previous: str = ""  # folder of an installed classifier to compare with on the same validation split
+    base_note: str = ""  # why the job chose this base (shown in the report and the model card)
     export: bool = True
 
 
@@ -96,9 +97,16 @@ def load_base(folder: Path, classes: tuple[str, ...]):
 
     folder = Path(folder)
     if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
-        raise ModelError(
-            f"{folder.name} cannot be fine-tuned: it holds no training weights (config.json + model.safetensors). "
-            "Start from the shipped encoder or from a model you fine-tuned in Albert Studio.")
+        # a shipped ONNX-only ALBERT classifier (the sentiment model): its fp32 graph holds every weight
+        from app.training.albert_from_onnx import load as load_from_onnx, onnx_base_available
+
+        if not onnx_base_available(folder):
+            raise ModelError(
+                f"{folder.name} cannot be fine-tuned: it holds no training weights (config.json + model.safetensors, "
+                "or an fp32 ALBERT graph). Start from the shipped encoder or from a model you fine-tuned in Albert Studio.")
+        encoder = load_from_onnx(folder).albert
+        encoder.train()
+        return _classifier_class()(encoder, len(classes))  # its pooler + linear head reads [CLS]; ours mean-pools
     try:
         encoder = AlbertModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager",
                                               add_pooling_layer=False)
@@ -432,7 +440,7 @@ def _card(manifest: dict, report: dict) -> str:
     lines = [
         f"# {manifest['name']}", "",
         f"Fine-tuned in Albert Studio on {report['created']} from `{manifest['base_model']}` "
-        f"({report['mode']} recipe).", "",
+        f"({report['mode']} recipe)." + (f" The base was {report['base_note']}." if report.get("base_note") else ""), "",
         "## Data", "",
         f"- source: {report['data_source'] or 'library labels'}",
         f"- {report['n_train'] + report['n_val']} labelled examples: {report['n_train']} to train, "
@@ -503,7 +511,7 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         "model_id": s.model_id, "name": s.name or s.model_id, "mode": mode, "base": s.base_id or base.name,
         "classes": list(classes), "n_train": len(tr), "n_val": len(va), "counts": data.counts(),
         "data_source": data.source, "seed": s.seed, "history": run.history, "train_seconds": round(train_seconds, 1),
-        "created": time.strftime("%Y-%m-%d %H:%M"), "warnings": list(data.warnings),
+        "created": time.strftime("%Y-%m-%d %H:%M"), "warnings": list(data.warnings), "base_note": s.base_note,
         "settings": {k: v for k, v in asdict(s).items() if k not in ("base", "models_dir", "previous")},
         "evaluation": {**ev_torch.as_dict(), "model": f"{s.model_id} (new, torch)"},
         **info,

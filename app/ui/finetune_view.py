@@ -156,6 +156,11 @@ class FineTuneView(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)  # long names elide, the
             combo.setMinimumContentsLength(16)  # window stays small enough for a 1024x768 screen
         of.addRow("Start from", self.base_combo)
+        self.base_hint = QLabel("")
+        self.base_hint.setWordWrap(True)
+        self.base_hint.setVisible(False)
+        of.addRow(self.base_hint)
+        self._suggested_for: tuple[str, ...] | None = None  # the classes a base was last suggested for
         of.addRow("Recipe", self.mode_combo)
         of.addRow("Epochs", self.epochs)
         of.addRow("Name", self.name_edit)
@@ -248,9 +253,10 @@ class FineTuneView(QWidget):
             manifests = self.registry.manifests()
         except AlbertStudioError:
             manifests = []
+        from app.jobs.finetune import can_be_base
+
         for m in manifests:
-            trainable = (m.folder / "model.safetensors").exists() and (m.folder / "config.json").exists()
-            if m.task == "encoder" or (m.task == "sentiment" and trainable):
+            if can_be_base(m):
                 label = f"{m.name} ({m.id})" if m.task == "encoder" else f"{m.id}: {', '.join(m.labels)}"
                 self.base_combo.addItem(label, m.id)
         if self.base_combo.count() == 0:
@@ -358,6 +364,7 @@ class FineTuneView(QWidget):
         for c in classes[:20]:
             edit = QLineEdit(old.get(c, ""))
             edit.setPlaceholderText(f"name for '{c}' (optional)")
+            edit.editingFinished.connect(self._update_buttons)  # naming 0/1 negative/positive suggests a base
             self.name_edits[c] = edit
             self.names_form.addRow(f"Label '{c}' means", edit)
         needs = self.dataset is not None and self.dataset.needs_names()
@@ -370,11 +377,33 @@ class FineTuneView(QWidget):
     def label_names(self) -> dict[str, str]:
         return {c: e.text().strip() for c, e in self.name_edits.items() if e.text().strip()}
 
+    def _suggest_base(self) -> None:
+        """Positive/negative labels: preselect the sentiment model (once per set of classes) and say why."""
+        from app.jobs.finetune import suggested_base
+
+        names = self.label_names()
+        classes = tuple(names.get(c, c) for c in self.dataset.classes) if self.dataset is not None else ()
+        if classes == self._suggested_for:
+            return
+        self._suggested_for = classes
+        try:
+            m, note = suggested_base(self.registry, classes) if classes else (None, "")
+        except AlbertStudioError:
+            m, note = None, ""
+        i = self.base_combo.findData(m.id) if m is not None else -1
+        if i >= 0:
+            self.base_combo.setCurrentIndex(i)
+            self.base_hint.setText(f"<i>Labels are positive/negative: starting from {m.id}, which already knows "
+                                   f"the task (pick the encoder above to start from scratch).</i>")
+        self.base_hint.setVisible(i >= 0)
+
     def _update_buttons(self) -> None:
         from app.jobs.finetune import training_unavailable_reason
 
         running = self.op is not None and not self.op.finished
         self._show_label_names()
+        if not running:
+            self._suggest_base()
         reason = training_unavailable_reason()
         if reason:
             self.status.setText(reason)

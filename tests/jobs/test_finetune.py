@@ -266,3 +266,64 @@ def test_active_learning_ranks_the_least_certain_first(trained, tmp_path):
         ranked = rank_library(model, store, limit=5)
     assert len(ranked) == 5 and ids[order[0]] not in [r.document_id for r in ranked]
     assert [r.document_id for r in ranked] == [ids[i] for i in order[1:6]]
+
+
+# -- positive/negative labels start from the sentiment model
+
+
+@pytest.fixture(scope="module")
+def polarity_registry(tmp_path_factory, tiny_encoder):
+    """A registry whose shipped models are the tiny encoder and a tiny ONNX-only sentiment model (no safetensors)."""
+    import shutil
+
+    from tests.fixtures_models import SENTIMENT_ID, build_sentiment
+
+    root = tmp_path_factory.mktemp("polarity")
+    build_sentiment(root / "shipped" / SENTIMENT_ID)
+    shutil.copytree(tiny_encoder, root / "shipped" / tiny_encoder.name)
+    return _registry(root, root / "user")
+
+
+def test_an_onnx_only_sentiment_model_is_a_base_rebuilt_exactly(polarity_registry):
+    import numpy as np
+    import torch
+
+    from app.core.sentiment import SentimentModel
+    from app.jobs.finetune import can_be_base
+    from app.training.albert_from_onnx import load
+
+    m = polarity_registry.default("sentiment")
+    assert not (m.folder / "model.safetensors").exists() and can_be_base(m)
+    rebuilt = load(m.folder)
+    assert rebuilt.config.num_attention_heads == 2  # found by matching the graph, not assumed
+    ids = torch.tensor([[2, 2204, 2326, 1010, 2307, 3]])
+    with torch.no_grad():
+        p = torch.softmax(rebuilt(input_ids=ids, attention_mask=torch.ones_like(ids)).logits, -1)[0, 1].item()
+    session = SentimentModel.from_folder(m.folder, graph="fp32").session  # same weights through ONNX Runtime
+    out = session({"input_ids": ids.numpy(), "attention_mask": np.ones_like(ids.numpy()),
+                     "token_type_ids": np.zeros_like(ids.numpy())})
+    logits = out["logits"]
+    want = float(np.exp(logits[0, 1]) / np.exp(logits[0]).sum())
+    assert abs(p - want) < 1e-4
+
+
+def test_positive_negative_labels_start_from_the_sentiment_model_and_say_so(polarity_registry, sst2_rows):
+    from tests.jobs.conftest import _written_rows
+
+    reg = polarity_registry
+    data = make_dataset(_written_rows(), "reviews.csv")  # the words the tiny sentiment model was taught
+    job = FineTuneJob(data, registry=reg, name="from sentiment", mode="standard", **{**FAST, "epochs": 3})
+    sentiment = reg.default("sentiment")
+    assert job.settings.base == str(sentiment.folder) and "positive/negative" in job.base_note
+    report = job.run()
+    assert report.base == sentiment.id and sentiment.id in report.base_note
+    assert report.base_note in report.as_text()
+    assert "positive/negative" in (Path(report.folder) / "MODEL_CARD.md").read_text()
+    assert _train_accuracy(report.folder, data) >= 0.8
+
+    # other labels, or a base the user picked, start from the encoder with no note
+    topics = make_dataset([(t, "praise" if y == "positive" else "complaint") for t, y in sst2_rows(8)], "t.csv")
+    other = FineTuneJob(topics, registry=reg, name="topics", threads=1)
+    assert other.base_note == "" and other.settings.base_id == "albert-encoder-tiny"
+    chosen = FineTuneJob(data, registry=reg, base="albert-encoder-tiny", name="chosen", threads=1)
+    assert chosen.base_note == "" and chosen.settings.base_id == "albert-encoder-tiny"

@@ -250,3 +250,22 @@ def test_label_next_lists_each_document_once_and_ranks_a_thousand_quickly(qtbot,
     op = view.suggest_documents()
     qtbot.waitUntil(lambda: op.finished, timeout=60000)
     assert [view.suggestions.item(i).data(Qt.UserRole).document_id for i in range(30)] == ids
+
+
+def test_positive_negative_labels_preselect_the_sentiment_model(qtbot, encoder_root, tiny_models, tmp_path, context):
+    from app.ui.finetune_view import FineTuneView
+
+    user = tmp_path / "user"
+    reg = Registry(roots=[encoder_root, tiny_models, user], settings_file=user / "defaults.json")
+    reg.user_dir = user
+    sentiment = reg.default("sentiment").id
+    view = FineTuneView(context(reg))
+    qtbot.addWidget(view)
+    view.show()
+    topics = [(t, "praise" if y == "positive" else "complaint") for t, y in _sst2_rows(8)]
+    view.load_file(str(_csv(tmp_path / "topics.csv", topics)))
+    qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=60000)
+    assert view.base_combo.currentData() == "albert-encoder-tiny" and not view.base_hint.isVisible()
+    view.load_file(str(_csv(tmp_path / "polarity.csv", _sst2_rows(8))))
+    qtbot.waitUntil(lambda: view.base_combo.currentData() == sentiment, timeout=60000)
+    assert view.base_hint.isVisible() and sentiment in view.base_hint.text()
