@@ -393,8 +393,9 @@ class FineTuneView(QWidget):
         i = self.base_combo.findData(m.id) if m is not None else -1
         if i >= 0:
             self.base_combo.setCurrentIndex(i)
-            self.base_hint.setText(f"<i>Labels are positive/negative: starting from {m.id}, which already knows "
-                                   f"the task (pick the encoder above to start from scratch).</i>")
+            self.base_hint.setText(f"<i>Positive/negative labels: starts from {m.id}.</i>")
+            self.base_hint.setToolTip(f"{m.id} already knows positive/negative; the report compares the new model "
+                                      f"with it on the same split. Pick the encoder above to start from scratch.")
         self.base_hint.setVisible(i >= 0)
 
     def _update_buttons(self) -> None:
