@@ -58,7 +58,8 @@ def test_translate_with_the_shipped_model_says_what_it_is_for(tmp_path, capsys):
     assert code == 0
     text = json.loads(out.splitlines()[0])["translation"]["text"]
     assert "homme" in text and "chien" in text and text.count("\n\n") == 1
-    assert "note: albert-mt-en-fr-de" in err and "image descriptions" in err and "translate poorly" in err
+    # the default translator is the documentation model (trained on Debian's documentation + Multi30k captions)
+    assert "note: albert-mt-docs-en-fr-de" in err and "documentation" in err and "translate poorly" in err
 
 
 def test_finetune_passes_the_device_to_the_job(tmp_path, monkeypatch, capsys):

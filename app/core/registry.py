@@ -102,6 +102,17 @@ class Manifest:
                     src = self.source_lang or "en"
                     bleu = ", ".join(f"{src}→{lang} {r['bleu']:.1f}" for lang, r in rows)
                     return f"BLEU {bleu} ({variant}, {rows[0][1]['decoding']}, {rows[0][1]['sentences']} val sentences)"
+                # a model measured per domain ("docs fr int8 beam 4", "multi30k fr int8 beam 4")
+                for v in dict.fromkeys([variant, "int8", "fp32"]):
+                    docs = [(lang, q.get(f"docs {lang} {v} beam 4")) for lang in self.target_langs]
+                    docs = [(lang, r) for lang, r in docs if r]
+                    if docs:
+                        src = self.source_lang or "en"
+                        caps = [q.get(f"multi30k {lang} {v} beam 4") for lang, _ in docs]
+                        line = "BLEU documentation " + ", ".join(f"{src}→{lang} {r['bleu']:.1f}" for lang, r in docs)
+                        if all(caps):
+                            line += "; captions " + " / ".join(f"{c['bleu']:.1f}" for c in caps)
+                        return line + f" ({v}, beam 4, {docs[0][1]['sentences']} val sentences)"
             elif self.task == "summary":
                 r = (m.get("3 sentences") or {}).get("ALBERT summarizer")
                 if r:

@@ -145,3 +145,13 @@ def test_headline_of_a_fine_tuned_model_and_of_a_bare_manifest(tmp_path):
     raw["metrics"] = {"validation": {"accuracy": "n/a"}}  # hand-written nonsense does not break the list
     write_manifest(folder, raw)
     assert read_manifest(folder).headline == ""
+
+
+def test_the_default_translator_is_the_documentation_model_and_quotes_its_domains():
+    from app.core.registry import Registry, read_manifest, shipped_models_dir
+
+    reg = Registry(roots=[shipped_models_dir()], settings_file=shipped_models_dir() / "no-such-defaults.json")
+    assert reg.default("translation", "fr").id == "albert-mt-docs-en-fr-de"
+    assert reg.get("albert-mt-en-fr-de").raw["alternative_to"] == "albert-mt-docs-en-fr-de"  # still selectable
+    docs = read_manifest(shipped_models_dir() / "albert-mt-docs-en-fr-de")
+    assert docs.headline == "BLEU documentation en→fr 27.0, en→de 15.7; captions 33.8 / 21.2 (int8, beam 4, 300 val sentences)"

@@ -164,7 +164,7 @@ def test_translation_side_by_side_with_the_shipped_translator(qtbot, tiny_models
         assert pane.language.currentData() == lang
         assert win.document.tabs.currentWidget() is pane
         # the window says what the model is for, next to its output
-        assert pane.domain.isVisible() and "image descriptions" in pane.domain.text()
+        assert pane.domain.isVisible() and "documentation" in pane.domain.text()
         assert "translate poorly" in pane.domain.text()
     win.close()
     ctx.close()
