@@ -267,7 +267,9 @@ def test_ctrl_c_streams_what_was_done_and_records_the_run_as_cancelled(env):
     db = env / "c.db"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "analyze", str(table), "--db", str(db),
                              "--tasks", "sentiment"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "ALBERT_STUDIO_THREADS": "1"})
+                            text=True, env={**os.environ, "ALBERT_STUDIO_THREADS": "1"},
+                            # as from a terminal: a test run started in the background inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         header = proc.stdout.readline()
         assert header.startswith("source") and "sentiment" in header, proc.stderr.read()

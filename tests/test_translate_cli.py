@@ -90,7 +90,9 @@ def test_ctrl_c_cancels_a_long_translation_and_writes_nothing(env):
     src.write_text(text, encoding="utf-8")  # 14,336 different sentences: minutes of work on any laptop
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "translate", str(src), "--beam", "4"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            # as from a terminal: a test run started in the background inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(8)  # the model is loaded and the first batches are running
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
