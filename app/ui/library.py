@@ -83,7 +83,10 @@ def library_entry(r: DocumentRow, snippet: str) -> LibraryEntry:
     tip = (f"{shown(r.title)}\n" if r.title and shown(r.title) != title else "") + shown(r.source)
     if snippet:
         tip += "\n\n" + snippet.replace(MATCH_START, "«").replace(MATCH_END, "»")
-    badge = f"{r.sentiment_label} {r.sentiment_score:.2f}" if r.sentiment_label else "–"
+    # a neutral document's score is the probability of the label it was not given (negative 0.71 read as
+    # "neutral 0.71" next to the document view's "neutral (p+ 0.29)"): the word alone says it
+    badge = ("–" if not r.sentiment_label else r.sentiment_label if r.sentiment_label == "neutral"
+             else f"{r.sentiment_label} {r.sentiment_score:.2f}")
     match = " ".join(snippet.split())
     return LibraryEntry(
         r.id,

@@ -50,3 +50,13 @@ def test_folders_and_selection_asked_for_survive_a_newer_keystroke(pane, qtbot):
     assert folders == ["/mail/archive", "/mail/inbox", "/mail/spam"]
     current = pane.view.currentIndex()
     assert current.isValid() and pane.model.document_id(current.row()) == offer_id
+
+
+def test_the_sentiment_column_shows_a_score_only_where_it_is_the_label_s_own():
+    from app.core.store import DocumentRow
+    from app.ui.library import library_entry
+
+    row = lambda label, score: DocumentRow(1, "a", "/docs/a.txt", "txt", "2026-12-06T09:00:00", label, score)
+    assert library_entry(row("positive", 0.93), "").cells[1] == "positive 0.93"
+    assert library_entry(row("neutral", 0.71), "").cells[1] == "neutral"  # 0.71 belongs to "negative"
+    assert library_entry(row(None, None), "").cells[1] == "–"
