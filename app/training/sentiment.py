@@ -258,6 +258,17 @@ def train(args) -> None:
         wide = cls(cfg)
         wide.load_state_dict(widen_groups(model.state_dict(), args.groups, log))
         model = wide
+    if getattr(args, "freeze_below", 0):
+        # keep the embeddings and the first layer groups as they are: heads that read those layers' hidden
+        # states (the sentence head, the summary scorer read layer 4) stay valid while the top is retrained
+        if args.arch != "albert" or model.config.num_hidden_groups != model.config.num_hidden_layers:
+            raise SystemExit("--freeze-below needs an ALBERT with one layer per group")
+        trainable = tuple(f"albert.encoder.albert_layer_groups.{g}." for g in
+                          range(args.freeze_below, model.config.num_hidden_groups)) + ("albert.pooler", "classifier")
+        for name, p in model.named_parameters():
+            p.requires_grad = name.startswith(trainable)
+        log.info(f"frozen below layer group {args.freeze_below}: "
+                 f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} parameters train")
     log.info(f"base {encoder} ({args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters), "
              f"{steps_per_epoch} steps per epoch x {args.epochs}")
     teacher = None
@@ -270,7 +281,7 @@ def train(args) -> None:
         if args.hidden_weight and (sc.num_hidden_layers, sc.hidden_size) != (tc.num_hidden_layers, tc.hidden_size):
             raise SystemExit(f"--hidden-weight needs a teacher of the student's depth and width: student "
                              f"{sc.num_hidden_layers} x {sc.hidden_size}, teacher {tc.num_hidden_layers} x {tc.hidden_size}")
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
         st = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -441,6 +452,8 @@ def main(argv=None) -> None:
                     help="weight of a per-layer hidden-state MSE to the teacher (same hidden size and depth)")
     ap.add_argument("--dropout", type=float, default=None,
                     help="hidden and attention dropout while training (default: the encoder's own)")
+    ap.add_argument("--freeze-below", type=int, default=0,
+                    help="train only the layer groups from this index up (0-based), the pooler and the classifier")
     ap.add_argument("--groups", type=int, default=0,
                     help="widen an all-shared ALBERT base into this many shared-layer groups before training")
     ap.add_argument("--epoch-offset", type=int, default=0,

@@ -462,9 +462,56 @@ def cmd_install(args) -> None:
     print(f"installed {SENTIMENT_ID} {args.sentiment_version} and {SUMMARY_ID} {args.summary_version}")
 
 
+def cmd_retop(args) -> None:
+    """A new top on the shared encoder: the graphs of a sentiment export whose lower layer groups were frozen
+    while training (python -m app.training.sentiment train --freeze-below 4 ..., then export) get the hidden-state
+    outputs and replace the graphs of a copy of the shipped model; the sentence head and the summary scorer read
+    layer 4, so they are kept, after checking that layer 4 is unchanged. The document head is then refitted
+    (python -m app.training.document_head --model DEST), as its window scores changed."""
+    import onnxruntime as ort
+
+    from app.core.registry import write_manifest
+
+    src, shipped, dest = args.src, args.models / SENTIMENT_ID, args.dest
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(shipped, dest)
+    for file in GRAPHS.values():
+        add_hidden_outputs(src / file, dest / file)
+    # the heads' input must be what it was: compare layer 4 of both fp32 graphs on real text
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(shipped / "tokenizer.json"))
+    tok.no_padding()
+    ids = np.array([tok.encode("The plot was thin, but the acting kept me watching until the very end.").ids],
+                   dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    gap = 0.0
+    for file in GRAPHS.values():  # int8 too: the frozen layers quantize to the same integers
+        mids = [ort.InferenceSession(str(d / file), providers=["CPUExecutionProvider"]).run(["hidden_mid"], feed)[0]
+                for d in (shipped, dest)]
+        gap = max(gap, float(np.abs(mids[0] - mids[1]).max()))
+    if gap > 1e-4:
+        shutil.rmtree(dest)
+        raise SystemExit(f"layer 4 changed by {gap:.2e}: the sentence head and the summary scorer would read other "
+                         f"vectors; train with --freeze-below 4")
+    raw = json.loads((dest / "manifest.json").read_text())
+    new = json.loads((src / "manifest.json").read_text())
+    raw["version"] = args.sentiment_version
+    raw["calibration"] = new["calibration"]
+    raw.pop("document_head", None)  # refitted next, on the new window scores
+    raw["files"] = [f for f in raw["files"] if f != "document_head.onnx"]
+    (dest / "document_head.onnx").unlink(missing_ok=True)
+    raw["metrics"] = {}
+    write_manifest(dest, raw)
+    print(f"{dest}: {args.sentiment_version}, layer 4 unchanged (max difference {gap:.1e}), temperature "
+          f"{new['calibration']['temperature']}; now run python -m app.training.document_head --model {dest}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["graphs", "features", "sentence", "summary", "install", "measure"])
+    ap.add_argument("command", choices=["graphs", "features", "sentence", "summary", "install", "measure", "retop"])
+    ap.add_argument("--src", type=Path, default=None, help="retop: a sentiment export (model.onnx, model.int8.onnx)")
+    ap.add_argument("--dest", type=Path, default=RUNS_DIR / "cand" / SENTIMENT_ID, help="retop: the new model folder")
     ap.add_argument("--models", type=Path, default=REPO_ROOT / "models")
     ap.add_argument("--graph", default="int8", choices=list(GRAPHS))
     ap.add_argument("--threads", type=int, default=2)
@@ -483,7 +530,7 @@ def main(argv=None) -> None:
     ap.add_argument("--summary-version", default="2.0.0")
     args = ap.parse_args(argv)
     {"graphs": cmd_graphs, "features": cmd_features, "sentence": cmd_sentence, "summary": cmd_summary,
-     "install": cmd_install, "measure": cmd_measure}[args.command](args)
+     "install": cmd_install, "measure": cmd_measure, "retop": cmd_retop}[args.command](args)
 
 
 if __name__ == "__main__":

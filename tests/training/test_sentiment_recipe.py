@@ -243,3 +243,25 @@ def test_augmented_transfer_rows_come_from_long_training_sentences_only(monkeypa
     assert "wonderful" in words and "plot" in words
     assert rows != sentiment.build_augmented(tokenizer, 16, n_per=20, seed=13, epoch=1, neighbours={})  # new each epoch
     assert sentiment.build_augmented(tokenizer, 16, n_per=0, seed=13) == []
+
+
+def test_freezing_the_lower_groups_keeps_what_the_heads_read(data, tmp_path):
+    """--freeze-below 2 on a 4-group ALBERT: embeddings and groups 0-1 come out unchanged, groups 2-3 and the
+    classifier train (the shipped heads read layer 4 of 6, so the top can be retrained under them)."""
+    from transformers import AlbertConfig, AlbertForSequenceClassification, AlbertModel
+
+    torch.manual_seed(0)
+    cfg = AlbertConfig(vocab_size=30522, embedding_size=8, hidden_size=16, num_attention_heads=2, intermediate_size=32,
+                       max_position_embeddings=64, num_hidden_layers=4, num_hidden_groups=4)
+    AlbertModel(cfg).save_pretrained(tmp_path / "base4g")
+    ap = _run_args(tmp_path, epochs=1, distill_from=None, freeze_below=2)
+    ap.encoder = tmp_path / "base4g"
+    sentiment.train(ap)
+    before = AlbertModel.from_pretrained(str(tmp_path / "base4g")).state_dict()
+    after = AlbertForSequenceClassification.from_pretrained(str(tmp_path / "run" / "final")).albert.state_dict()
+    same = lambda k: torch.equal(before[k], after[k])
+    groups = lambda g: [k for k in before if k.startswith(f"encoder.albert_layer_groups.{g}.")]
+    assert all(same(k) for k in before if k.startswith(("embeddings.", "encoder.embedding_hidden_mapping_in")))
+    assert all(same(k) for g in (0, 1) for k in groups(g))
+    assert not all(same(k) for g in (2, 3) for k in groups(g))
+    assert "frozen below layer group 2" in (tmp_path / "run" / "train.log").read_text()
