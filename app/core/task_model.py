@@ -61,4 +61,19 @@ def load_task_model(manifest: Manifest, runtime: RuntimeOptions = RuntimeOptions
     if build is None:
         raise ModelError(f"{manifest.id} is a {manifest.task} model; only {', '.join(TASK_MODELS)} models "
                          "analyse documents")
-    return build(manifest, runtime, graph, target_lang, encoder=encoder, registry=registry)
+    model = build(manifest, runtime, graph, target_lang, encoder=encoder, registry=registry)
+    keep_long_lived()
+    return model
+
+
+def keep_long_lived() -> None:
+    """Take every object alive now out of the cyclic garbage collector's full passes (gc.freeze): a loaded
+    model's vocabularies, manifests and sessions, and the window's widgets, live as long as the process. Left in,
+    each full collection rescans them all while holding the GIL, which paused every thread (the window's event
+    loop included) for 40-70 ms during a 1,000-document batch (tests/ui/test_batch_stall.py). Unreachable cycles
+    are collected first, so no garbage is frozen with them (one full pass per model load, off the GUI thread);
+    objects freed by reference counting are freed as before."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     window = MainWindow(ctx, settings)
     window.show()
+    from app.core.task_model import keep_long_lived
+
+    keep_long_lived()  # the window and the modules behind it are there for the session
     if args.paths:
         window.open_paths(args.paths)
     else:

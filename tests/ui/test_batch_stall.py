@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.core.store import Store
+from app.core.task_model import keep_long_lived
 from app.ui.main_window import Page
 from tests.ui.latency import LatencyProbe
 
@@ -54,6 +55,9 @@ def _ready(qtbot, window, ctx, folder):
     """The batch view shown with `folder` chosen, and the models it will use already loaded."""
     for task in ("sentiment", "summary"):
         ctx.analyzer.model(task)
+    # the app freezes what is alive once a model loads (core/task_model.keep_long_lived); in a test run what is
+    # alive also includes earlier tests' leftovers, and the models may come from a cache: freeze them here too
+    keep_long_lived()
     window.show_page(Page.BATCH)
     window.batch.set_paths([str(folder)])
     qtbot.wait(200)  # the window painted, and the windows of earlier tests deleted, before the probe starts
