@@ -47,8 +47,8 @@ def graph_shape(path: Path) -> dict:
     return {"num_hidden_layers": layers or None, "hidden_act": "gelu" if erf else "gelu_new"}
 
 
-def config_from_state(state: dict, labels: list[str], max_length: int = 512, heads: int | None = None):
-    """The AlbertConfig of these weights. The head count is not in the weights: `heads`, else head size 32."""
+def config_from_state(state: dict, labels: list[str], max_length: int = 512):
+    """The AlbertConfig of these weights (the head count, which they do not hold, assumes heads of size 32)."""
     from transformers import AlbertConfig
 
     vocab, emb = state["albert.embeddings.word_embeddings.weight"].shape
@@ -56,7 +56,7 @@ def config_from_state(state: dict, labels: list[str], max_length: int = 512, hea
     groups = len({k.split(".")[3] for k in state if k.startswith("albert.encoder.albert_layer_groups.")})
     inter = state["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"].shape[0]
     return AlbertConfig(vocab_size=vocab, embedding_size=emb, hidden_size=hidden, num_hidden_layers=groups,
-                        num_hidden_groups=groups, num_attention_heads=heads or max(1, hidden // 32), intermediate_size=inter,
+                        num_hidden_groups=groups, num_attention_heads=max(1, hidden // 32), intermediate_size=inter,
                         hidden_act="gelu", max_position_embeddings=state["albert.embeddings.position_embeddings.weight"].shape[0],
                         num_labels=len(labels), id2label=dict(enumerate(labels)),
                         label2id={lab: i for i, lab in enumerate(labels)}, classifier_dropout_prob=0.1,
@@ -90,6 +90,7 @@ def load(folder: Path, graph: str = "fp32"):
     config.num_hidden_layers = shape["num_hidden_layers"] or config.num_hidden_layers
     config.hidden_act = shape["hidden_act"]
     hidden = config.hidden_size
+    feed, want = _probe(graph_file)
     # the head count is not stored anywhere but in the graph's reshapes: take the one whose outputs match the graph
     tried, best = [], (float("inf"), None)
     for heads in dict.fromkeys([hidden // 32, hidden // 64, hidden // 16, *range(1, hidden + 1)]):
@@ -104,7 +105,7 @@ def load(folder: Path, graph: str = "fp32"):
         if missing or unexpected:
             raise ModelError(f"{folder}: weights do not map (missing {missing[:5]}, unexpected {unexpected[:5]})")
         model.eval()
-        gap = _gap_to_graph(model, graph_file)
+        gap = _gap_to_graph(model, feed, want)
         if gap <= 1e-6:
             return model
         best = min(best, (gap, heads), key=lambda b: b[0])
@@ -116,19 +117,25 @@ def load(folder: Path, graph: str = "fp32"):
     raise ModelError(f"{folder}: no ALBERT with {', '.join(map(str, tried))} attention heads reproduces its {graph} graph")
 
 
-def _gap_to_graph(model, graph_file: Path) -> float:
-    """The largest difference between the rebuilt model's logits and the ONNX graph's on a short probe input."""
+def _probe(graph_file: Path):
+    """A short real input and the graph's logits for it (the graph is loaded once)."""
     import numpy as np
     import onnxruntime as ort
-    import torch
 
     ids = np.array([[2, 1996, 2143, 2001, 6919, 1998, 1045, 2293, 2009, 3]], dtype=np.int64)
     sess = ort.InferenceSession(str(graph_file), providers=["CPUExecutionProvider"])
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    names = [i.name for i in sess.get_inputs()]
-    want = sess.run(["logits"], {k: v for k, v in feed.items() if k in names})[0]
+    feed = {k: v for k, v in feed.items() if k in {i.name for i in sess.get_inputs()}}
+    return feed, sess.run(["logits"], feed)[0]
+
+
+def _gap_to_graph(model, feed: dict, want) -> float:
+    """The largest difference between the rebuilt model's logits and the graph's on the probe input."""
+    import numpy as np
+    import torch
+
     with torch.no_grad():
-        got = model(**{k: torch.tensor(v) for k, v in feed.items() if k in names}).logits.numpy()
+        got = model(**{k: torch.tensor(v) for k, v in feed.items()}).logits.numpy()
     return float(np.abs(got - want).max())
 
 
