@@ -506,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "default sentiment model, which the report says)")
     f.add_argument("--epochs", type=int, default=3)
     f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
+    f.add_argument("--name-hints", choices=("auto", "always", "never"), default="auto",
+                   help="few-shot: let the class names join the examples as short sentences (\"This text is about "
+                        "sport.\"); auto = when cross-validation on the training part says they help")
+    f.add_argument("--refit", choices=("auto", "always", "never"), default="auto",
+                   help="after validating on 20%%, train again on every example (auto = few-shot recipe, small data); "
+                        "the report's scores stay those of the validated run")
     f.add_argument("--name", default=None, help="id for the new model")
     f.add_argument("--make-default", action="store_true")
     f.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=list(DEVICES),

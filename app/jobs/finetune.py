@@ -78,6 +78,8 @@ class FineTuneReport:
     default_graph: str = "int8"
     warnings: tuple[str, ...] = ()
     base_note: str = ""  # why this base was chosen when the user named none
+    refit_n: int = 0  # the installed model was trained again on this many examples (all) after validation
+    name_hints: bool = False  # the class names joined the examples
     raw: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
@@ -91,7 +93,8 @@ class FineTuneReport:
             history=tuple(FineTuneProgress.from_event(h) for h in r.get("history", ())),
             seconds=r.get("seconds", 0.0), train_seconds=r.get("train_seconds", 0.0),
             default_graph=r.get("default_graph", "int8"), warnings=tuple(r.get("warnings", ())),
-            base_note=r.get("base_note", ""), raw=r,
+            base_note=r.get("base_note", ""), refit_n=(r.get("refit") or {}).get("n_train", 0),
+            name_hints=bool((r.get("name_hints") or {}).get("used")), raw=r,
         )
 
     def comparison(self) -> list[Evaluation]:
@@ -102,7 +105,10 @@ class FineTuneReport:
         ev = self.evaluation
         out = [f"Model {self.model_id} ({self.mode}, from {self.base}): {self.n_train} examples to train, "
                f"{self.n_val} to validate, {self.train_seconds:.0f} s training, {self.seconds:.0f} s in all",
-               f"  saved to {self.folder}"] + ([f"  {self.base_note}"] if self.base_note else []) + ["",
+               f"  saved to {self.folder}"] + ([f"  {self.base_note}"] if self.base_note else [])
+        from app.training.finetune import refit_lines  # no torch at import time
+
+        out += [f"  {line[2:]}" for line in refit_lines(self.raw)] + ["",
                f"{'model':44s} {'accuracy':>9s} {'macro-F1':>9s}"]
         out += [f"{e.model[:44]:44s} {e.accuracy:9.3f} {e.macro_f1:9.3f}" for e in self.comparison()]
         out += ["", f"{'class':20s} {'precision':>9s} {'recall':>9s} {'F1':>9s} {'support':>8s}"]

@@ -6,7 +6,14 @@ Two recipes, one model shape (encoder -> mean pooling -> linear head, so both ex
             macro-F1, the best weights kept.
   few-shot  SetFit (Tunstall et al. 2022): the encoder is trained on sentence pairs (same class -> cosine 1,
             different class -> 0), then a logistic-regression head is fitted on its embeddings. Stays
-            usable at 8-32 examples per class, where cross-entropy fine-tuning overfits.
+            usable at 8-32 examples per class, where cross-entropy fine-tuning overfits. The class names
+            can join the examples as short templated sentences ("This text is about sport.", SetFit's
+            templated data), when cross-validation on the frozen embeddings says they predict the user's
+            examples (names like "A" / "B" or codes are left out that way).
+
+Small data (the few-shot recipe, by default) is validated on a 20% split and the model is then trained
+again, by the same recipe, on every example: the report's scores are those of the split run (held out),
+the installed model is the one that saw all the labels.
 
 The export lands in `<models_dir>/.staging/` and is renamed into place only once complete, so a killed
 worker never leaves a half-registered model. torch/transformers are imported inside functions only.
@@ -55,6 +62,11 @@ class TrainSettings:
     previous: str = ""  # folder of an installed classifier to compare with on the same validation split
     base_note: str = ""  # why the job chose this base (shown in the report and the model card)
     export: bool = True
+    name_hints: str = "auto"  # few-shot: templated class-name sentences join the examples: auto (when cross-validation says they help) | always | never
+    refit: str = "auto"  # after validating, train again on every example: auto (few-shot recipe) | always | never
+
+
+CHOICES = ("auto", "always", "never")
 
 
 def choose_mode(data: LabeledDataset, settings: TrainSettings) -> str:
@@ -62,6 +74,58 @@ def choose_mode(data: LabeledDataset, settings: TrainSettings) -> str:
         return settings.mode
     counts = sorted(data.counts().values())
     return "few-shot" if counts[len(counts) // 2] <= settings.few_shot_max_per_class else "standard"
+
+
+def wants_refit(mode: str, settings: TrainSettings) -> bool:
+    """Whether the model is trained again on every example once the split run has been validated."""
+    return settings.refit == "always" or (settings.refit == "auto" and mode == "few-shot")
+
+
+# -- class names as examples
+
+LABEL_TEMPLATES = ("This sentence is {}.", "This text is about {}.", "It is {}.", "The topic is {}.", "This is {}.",
+                   "{}.")
+
+
+def label_phrase(label: str) -> str:
+    """A class name as words: "bug_report" / "BugReport" / "bug-report" -> "bug report"."""
+    import re
+
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", label)
+    return " ".join(re.split(r"[_\-./:\s]+", words)).strip().lower()
+
+
+def label_name_examples(classes) -> tuple[list[str], list[int]]:
+    """Templated sentences naming each class (SetFit's templated dataset), one per template and class."""
+    texts, y = [], []
+    for k, c in enumerate(classes):
+        phrase = label_phrase(c)
+        for t in LABEL_TEMPLATES:
+            texts.append(t.format(phrase))
+            y.append(k)
+    return texts, y
+
+
+def label_names_help(emb, y, name_emb, name_y, seed: int) -> tuple[bool, float, float]:
+    """(use, cv accuracy with the names, without): stratified k-fold logistic regression on frozen embeddings
+    of the training examples, the name sentences added to every training fold (never scored)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = np.asarray(emb), np.asarray(y)
+    k = int(min(5, np.bincount(y).min()))
+    if k < 2:
+        return False, 0.0, 0.0
+    right = np.zeros(2)
+    for tr, te in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y):
+        for j, extra in enumerate((True, False)):
+            Xt = np.vstack([X[tr], name_emb]) if extra else X[tr]
+            yt = np.concatenate([y[tr], name_y]) if extra else y[tr]
+            lr = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", random_state=seed).fit(Xt, yt)
+            right[j] += (lr.predict(X[te]) == y[te]).sum()
+    with_, without = right / len(y)
+    return bool(with_ > without), float(with_), float(without)
 
 
 # -- the model
@@ -251,10 +315,12 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     ], weight_decay=0.01)
     base_lrs = [g["lr"] for g in opt.param_groups]
     lossf = torch.nn.CrossEntropyLoss(weight=weights)
-    ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
-    run.evaluated(0, total, 0.0, ev, vloss)
-    best = (ev.macro_f1, -vloss)
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    best_state, best_epoch = None, s.epochs
+    if va_seqs:  # without a validation split (the refit on every example) the epochs given all run
+        ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
+        run.evaluated(0, total, 0.0, ev, vloss)
+        best, best_epoch = (ev.macro_f1, -vloss), 0
+        best_state = {k: v.clone() for k, v in model.state_dict().items()}
     bad, step, epochs_run = 0, 0, 0
     model.train()
     for ep in range(s.epochs):
@@ -273,18 +339,22 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
             step += 1
             run.step(step, total, step / per_epoch, loss.item())
         epochs_run = ep + 1
+        if not va_seqs:
+            continue
         ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
         run.evaluated(step, total, float(epochs_run), ev, vloss)
         if (ev.macro_f1, -vloss) > best:
-            best, bad = (ev.macro_f1, -vloss), 0
+            best, bad, best_epoch = (ev.macro_f1, -vloss), 0, epochs_run
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
             if bad >= s.patience:
                 run.emit({"kind": "phase", "message": f"Early stop after epoch {epochs_run}: validation stopped improving"})
                 break
-    model.load_state_dict(best_state)
-    return {"steps": step, "epochs_run": epochs_run, "class_weights": [round(float(w), 4) for w in weights]}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {"steps": step, "epochs_run": epochs_run, "best_epoch": best_epoch,
+            "class_weights": [round(float(w), 4) for w in weights]}
 
 
 def balanced_batches(y: list[int], batch_size: int, steps: int, seed: int) -> list[list[int]]:
@@ -313,13 +383,16 @@ def few_shot_steps(n_train: int, s: TrainSettings) -> int:
 
 
 def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSettings, run: _Run) -> dict:
-    """SetFit's contrastive stage, all pairs in a batch at once: cosine of same-class pairs -> 1, others -> 0."""
+    """SetFit's contrastive stage, all pairs in a batch at once: cosine of same-class pairs -> 1, others -> 0,
+    then the logistic-regression head on the embeddings. The whole schedule runs (no checkpoint is picked on a
+    handful of validation examples, so the split run and the refit on every example are the same recipe);
+    with a validation split, the head is fitted and scored at 25/50/75/100% of the steps for the live curve."""
     import torch
 
     n_cls = len(classes)
     total = few_shot_steps(len(tr_seqs), s)
     batches = balanced_batches(tr_y, s.batch_size, total, s.seed)
-    checks = {int(total * f) for f in (0.25, 0.5, 0.75, 1.0)} - {0}
+    checks = {int(total * f) for f in (0.25, 0.5, 0.75, 1.0)} - {0} if va_seqs else set()
     opt = torch.optim.AdamW(model.albert.parameters(), lr=s.few_shot_lr, weight_decay=0.0)
     warm = max(1, int(0.1 * total))
 
@@ -327,11 +400,9 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
         fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
         ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes)
         run.evaluated(step, total, step / total, ev, vloss)
-        return ev, vloss
 
-    ev, vloss = head_and_eval(0)
-    best = (ev.macro_f1, -vloss)
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    if va_seqs:
+        head_and_eval(0)
     model.train()
     pairs = 0
     for step, batch in enumerate(batches, 1):
@@ -354,12 +425,11 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
         opt.step()
         run.step(step, total, step / total, loss.item())
         if step in checks:
-            ev, vloss = head_and_eval(step)
-            if (ev.macro_f1, -vloss) > best:
-                best = (ev.macro_f1, -vloss)
-                best_state = {k2: v.clone() for k2, v in model.state_dict().items()}
+            head_and_eval(step)
             model.train()
-    model.load_state_dict(best_state)
+    if total not in checks:
+        fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
+    model.eval()
     return {"steps": total, "epochs_run": 1, "pairs": pairs}
 
 
@@ -422,6 +492,14 @@ def _export_onnx(model, folder: Path) -> None:
     quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
 
 
+def _graph_agreement(folder: Path, texts, s: TrainSettings) -> float:
+    """Share of texts on which the exported int8 and fp32 graphs give the same label (a quantization check
+    that needs no held-out labels: the refit model has seen every labelled example)."""
+    a = installed_classifier(folder, s.threads, s.device, graph="int8").probabilities(texts).argmax(1)
+    b = installed_classifier(folder, s.threads, s.device, graph="fp32").probabilities(texts).argmax(1)
+    return round(float((a == b).mean()), 4)
+
+
 def _save_weights(model, folder: Path) -> None:
     """fp16 safetensors + config (like the shipped encoder) and the head, so this model can be a base."""
     import copy
@@ -435,6 +513,26 @@ def _save_weights(model, folder: Path) -> None:
               str(folder / "head.safetensors"))
 
 
+def refit_lines(report: dict) -> list[str]:
+    """What the report says about the class names and the refit on every example (card and text report)."""
+    out = []
+    names = report.get("name_hints") or {}
+    if names.get("used"):
+        how = (f" (cross-validated on the training part: {names['cv_accuracy_with']:.1%} with them, "
+               f"{names['cv_accuracy_without']:.1%} without)" if "cv_accuracy_with" in names else "")
+        out.append(f"- the class names joined the examples as short sentences (\"This text is about ...\"){how}")
+    elif "cv_accuracy_with" in names:
+        out.append(f"- the class names were not used: they did not help on the training part "
+                   f"({names['cv_accuracy_with']:.1%} with them, {names['cv_accuracy_without']:.1%} without)")
+    r = report.get("refit")
+    if r:
+        out.append(f"- after validation the model was trained again, by the same recipe, on all {r['n_train']} "
+                   f"examples: that is the installed model; the scores below are of the run that held the "
+                   f"validation split out" + (f" (int8 and fp32 graphs agree on {r['int8_agreement']:.1%} of the "
+                                               f"validation texts)" if "int8_agreement" in r else ""))
+    return out
+
+
 def _card(manifest: dict, report: dict) -> str:
     ev = report["evaluation"]
     lines = [
@@ -445,8 +543,10 @@ def _card(manifest: dict, report: dict) -> str:
         f"- source: {report['data_source'] or 'library labels'}",
         f"- {report['n_train'] + report['n_val']} labelled examples: {report['n_train']} to train, "
         f"{report['n_val']} held out for validation (stratified, seed {report['seed']})",
-        "- per class: " + ", ".join(f"{k} {v}" for k, v in report["counts"].items()), "",
-        "## Validation (held-out split; this exported graph)", "",
+        "- per class: " + ", ".join(f"{k} {v}" for k, v in report["counts"].items()),
+        *refit_lines(report), "",
+        "## Validation (held-out split; " + ("the same recipe trained on the split)" if report.get("refit")
+                                              else "this exported graph)"), "",
         f"accuracy {ev['accuracy']:.3f}, macro-F1 {ev['macro_f1']:.3f}", "",
         "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
     ]
@@ -475,11 +575,13 @@ class Trained:
     val_y: list
     val_logits: Any
     run: Any
+    validated: Any = None  # the model trained on the split and scored on validation (= model unless refit)
 
 
 def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,
                 should_stop: Callable[[], bool] = lambda: False) -> Trained:
-    """Split, train with the chosen recipe, score on the validation split and against TF-IDF (and the previous model)."""
+    """Split, train with the chosen recipe, score on the validation split and against TF-IDF (and the previous
+    model); then, when `wants_refit`, train again by the same recipe on every example (`Trained.model`)."""
     import torch
 
     from app.core.encoder_text import EncoderTokenizer
@@ -493,7 +595,9 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     classes = data.classes
     y = list(data.label_ids)
     tr, va = stratified_split(y, s.val_fraction, s.seed)
-    emit({"kind": "phase", "message": f"{mode} fine-tuning on {len(tr)} examples, validating on {len(va)}"})
+    refit = wants_refit(mode, s)
+    emit({"kind": "phase", "message": f"{mode} fine-tuning on {len(tr)} examples, validating on {len(va)}"
+                                       + (f", then on all {len(y)}" if refit else "")})
     tok_file = _tokenizer_file(base)
     tok = EncoderTokenizer(tok_file, s.max_length)
     seqs = tok.encode(list(data.texts))
@@ -502,8 +606,24 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     va_texts = [data.texts[i] for i in va]
     model = load_base(base, classes)
     run.check()
+    names = {"used": False}
+    name_seqs, name_y = [], []
+    if mode == "few-shot" and s.name_hints != "never":
+        texts, ny = label_name_examples(classes)
+        name_seqs = tok.encode(texts)
+        if s.name_hints == "always":
+            names = {"used": True, "why": "asked for"}
+        else:  # decided on the training part only: the validation split stays unseen
+            use, with_, without = label_names_help(embed_all(model, tr_seqs).numpy(), tr_y,
+                                                   embed_all(model, name_seqs).numpy(), ny, s.seed)
+            names = {"used": use, "cv_accuracy_with": round(with_, 4), "cv_accuracy_without": round(without, 4)}
+        if names["used"]:
+            name_y = ny
+            emit({"kind": "phase", "message": "The class names join the examples (they predict your labels)"})
+        else:
+            name_seqs = []
     recipe = train_few_shot if mode == "few-shot" else train_standard
-    info = recipe(model, tr_seqs, tr_y, va_seqs, va_y, classes, s, run)
+    info = recipe(model, tr_seqs + name_seqs, tr_y + name_y, va_seqs, va_y, classes, s, run)
     train_seconds = time.time() - run.t0
     run.check()
     ev_torch, _, va_logits = _val_eval(model, va_seqs, va_y, classes)
@@ -514,12 +634,26 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         "created": time.strftime("%Y-%m-%d %H:%M"), "warnings": list(data.warnings), "base_note": s.base_note,
         "settings": {k: v for k, v in asdict(s).items() if k not in ("base", "models_dir", "previous")},
         "evaluation": {**ev_torch.as_dict(), "model": f"{s.model_id} (new, torch)"},
+        "name_hints": names, "refit": None,
         **info,
     }
     report["baseline"] = tfidf_baseline([data.texts[i] for i in tr], tr_y, va_texts, va_y, classes, s.seed).as_dict()
     prev = evaluate_installed(s.previous, va_texts, va_y, classes, s.threads, s.device) if s.previous else None
     report["previous"] = prev.as_dict() if prev else None
-    return Trained(model, tok, tok_file, report, va_texts, va_y, va_logits, run)
+    final = model
+    if refit:
+        emit({"kind": "phase", "message": f"Validated; training again on all {len(y)} examples"})
+        seed_everything(s.seed)
+        final = load_base(base, classes)
+        run.check()
+        again = replace(s, epochs=info.get("best_epoch", s.epochs)) if mode == "standard" else s
+        t0 = time.time()
+        steps = recipe(final, seqs + name_seqs, y + name_y, [], [], classes, again, run)["steps"]
+        report["refit"] = {"n_train": len(y), "steps": steps, "seconds": round(time.time() - t0, 1),
+                           **({"epochs": again.epochs} if mode == "standard" else {})}
+        report["train_seconds"] = round(time.time() - run.t0, 1)
+        run.check()
+    return Trained(final, tok, tok_file, report, va_texts, va_y, va_logits, run, validated=model)
 
 
 def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,
@@ -546,8 +680,9 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
     stage = models_dir / STAGING / f"{s.model_id}-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
+    validated = t.validated if t.validated is not None else model
     try:
-        _export_onnx(model, stage)
+        _export_onnx(validated, stage)  # the validated model's graphs are scored below
         run.check()
         _save_weights(model, stage)
         shutil.copy(tok_file, stage / "tokenizer.json")
@@ -567,7 +702,7 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
             "license": base_man.get("license", ""), "base_model": report["base"],
             "origin": "user", "source": "fine-tuned",
             "training": {k: report[k] for k in ("mode", "n_train", "n_val", "counts", "data_source", "seed",
-                                                   "steps", "epochs_run", "train_seconds")},
+                                                   "steps", "epochs_run", "train_seconds", "name_hints", "refit")},
         }
         write_manifest(stage, {**manifest, "metrics": {}})
         run.check()
@@ -585,9 +720,15 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         report["evaluation_int8"] = ev_int8.as_dict() if ev_int8 is not None else None
         report["default_graph"] = default_graph
         report["temperature"] = T
+        if model is not validated:  # the refit on every example replaces the graphs that were scored
+            emit({"kind": "phase", "message": "Exporting the model trained on every example"})
+            _export_onnx(model, stage)
+            write_manifest(stage, {**manifest, "metrics": {}})  # the files' checksums changed
+            run.check()
+            report["refit"]["int8_agreement"] = _graph_agreement(stage, va_texts, s)
         manifest["default_graph"] = default_graph
         manifest["metrics"] = {"validation": report["evaluation"], "validation_fp32": ev_fp32.as_dict(),
-                               "validation_int8": ev_int8.as_dict(), "baseline": report["baseline"],
+                               "validation_int8": ev_int8.as_dict() if ev_int8 else None, "baseline": report["baseline"],
                                "previous": report["previous"]}
         report["seconds"] = round(time.time() - run.t0, 1)
         (stage / "MODEL_CARD.md").write_text(_card(manifest, report), encoding="utf-8")

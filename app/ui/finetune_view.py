@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QAbstractItemView,
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -163,6 +164,27 @@ class FineTuneView(QWidget):
         self._suggested_for: tuple[str, ...] | None = None  # the classes a base was last suggested for
         of.addRow("Recipe", self.mode_combo)
         of.addRow("Epochs", self.epochs)
+        # small data: the class names as hints, and the model trained again on every example once validated
+        self.hints_check = QCheckBox("Class names as hints")
+        self.hints_check.setChecked(True)
+        self.hints_check.setToolTip(
+            "Few-shot recipe: the class names join your examples as short sentences (\"This text is about "
+            "sport.\") when cross-validation on the training part says they help predict your labels; names "
+            "like A/B or codes are then left out. The report says whether they were used.")
+        self.refit_check = QCheckBox("Then train on all examples")
+        self.refit_check.setToolTip(
+            "After validating on 20% of the examples, train the model again, by the same recipe, on every "
+            "example: that model is installed, and the report's scores stay those of the validated run. "
+            "On by default when the recipe is few-shot (every label counts when there are few).")
+        self._refit_touched = False
+        self.refit_check.clicked.connect(lambda: setattr(self, "_refit_touched", True))
+        self.mode_combo.currentIndexChanged.connect(self._sync_refit)
+        extras = QHBoxLayout()
+        extras.setContentsMargins(0, 0, 0, 0)
+        extras.addWidget(self.hints_check)
+        extras.addWidget(self.refit_check)
+        extras.addStretch(1)
+        of.addRow("Small data", extras)
         of.addRow("Name", self.name_edit)
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start fine-tuning")
@@ -398,6 +420,18 @@ class FineTuneView(QWidget):
                                       f"with it on the same split. Pick the encoder above to start from scratch.")
         self.base_hint.setVisible(i >= 0)
 
+    def refit_choice(self) -> str:
+        return "always" if self.refit_check.isChecked() else "never"
+
+    def _sync_refit(self) -> None:
+        """Until the user sets it, "train on all examples" follows the recipe: on when it is few-shot."""
+        from app.training.finetune import TrainSettings, choose_mode  # no torch at import time
+
+        if self._refit_touched or self.dataset is None:
+            return
+        s = TrainSettings(base="", models_dir="", model_id="", mode=self.mode_combo.currentData())
+        self.refit_check.setChecked(choose_mode(self.dataset, s) == "few-shot")
+
     def _update_buttons(self) -> None:
         from app.jobs.finetune import training_unavailable_reason
 
@@ -405,6 +439,7 @@ class FineTuneView(QWidget):
         self._show_label_names()
         if not running:
             self._suggest_base()
+            self._sync_refit()
         reason = training_unavailable_reason()
         if reason:
             self.status.setText(reason)
@@ -424,7 +459,10 @@ class FineTuneView(QWidget):
             data = self.dataset.renamed(self.label_names())
             self.job = FineTuneJob(data, registry=self.registry, base=self.base_combo.currentData(),
                                    name=self.name_edit.text().strip() or None, mode=self.mode_combo.currentData(),
-                                   epochs=self.epochs.value(), **{"device": self.ctx.device, **self.job_settings})
+                                   epochs=self.epochs.value(), **{
+                                       "device": self.ctx.device, "refit": self.refit_choice(),
+                                       "name_hints": "auto" if self.hints_check.isChecked() else "never",
+                                       **self.job_settings})
         except AlbertStudioError as exc:
             self.status.setText(str(exc))
             return None
@@ -477,7 +515,9 @@ class FineTuneView(QWidget):
         self.summary.setText(
             f"<b>{report.model_id}</b> ({report.mode}, from {report.base}): accuracy <b>{ev.accuracy:.3f}</b>, "
             f"macro-F1 <b>{ev.macro_f1:.3f}</b> on {report.n_val} held-out examples; trained on {report.n_train} "
-            f"in {report.train_seconds:.0f} s.")
+            f"in {report.train_seconds:.0f} s."
+            + (f" Then trained again on all {report.refit_n} examples: that model is installed." if report.refit_n else "")
+            + (" The class names helped as hints." if report.name_hints else ""))
         rows = report.comparison()
         self.compare_table.setRowCount(len(rows))
         for i, e in enumerate(rows):
