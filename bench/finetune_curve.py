@@ -13,7 +13,9 @@ Tasks
   bbc3  3-class topic (business / politics / tech): headline + first sentence of BBC News articles;
         300 articles held out (100 per class), the examples drawn from the rest (754 exist, so the largest size is 754).
 Each size draws a class-balanced sample (seed fixed). The fine-tune uses 80% of it to train and 20% to
-early-stop, as the app does; TF-IDF + LR gets all of it. Times: the training call's wall time, and its CPU
+validate, as the app does, and (few-shot, by default) then trains again on all of it: the rows score the model
+the app would install; TF-IDF + LR gets all of it. `--seeds 13,14,15` repeats every row on other samples
+and prints the mean (at 16 examples one sample says little). Times: the training call's wall time, and its CPU
 time (with --threads 1, roughly the wall time on an idle core).
 """
 from __future__ import annotations
@@ -168,7 +170,8 @@ def albert(train, held, encoder: Path, mode: str, args):
 
     data = make_dataset(train, min_per_class=2)
     s = TrainSettings(base=str(encoder), models_dir=tempfile.mkdtemp(), model_id="bench", mode=mode,
-                      epochs=args.epochs, patience=args.epochs, threads=args.threads, seed=args.seed, export=False)
+                      epochs=args.epochs, patience=args.epochs, threads=args.threads, seed=args.seed, export=False,
+                      refit=args.refit, name_hints=args.name_hints)
     t0, c0 = time.time(), time.process_time()
     t = train_model(data, s)
     seconds = time.time() - t0
@@ -177,6 +180,43 @@ def albert(train, held, encoder: Path, mode: str, args):
     logits = logits_all(t.model, t.tokenizer.encode([x for x, _ in held]))
     ev = evaluate([index[y] for _, y in held], logits.argmax(1).tolist(), data.classes)
     return ev, seconds, t.report
+
+
+def run_size(name, pool, held, n_eff, sample_seed, encoder, args, rows) -> None:
+    """The rows of one labelled-sample size drawn with one seed."""
+    train = balanced_sample(pool, n_eff, sample_seed)
+    classes = tuple(sorted({y for _, y in train}))
+    base_ev, _ = tfidf(train, held, classes)
+    from app.training.finetune import TrainSettings, choose_mode
+
+    auto = choose_mode(make_dataset(train, min_per_class=2), TrainSettings(base="", models_dir="", model_id=""))
+    modes = [auto if m == "auto" else m for m in args.modes.split(",") if m != "none"]
+    if args.teacher_probe:
+        for label, fn in (("MiniLM teacher (22.7M) frozen + LR, reference",
+                           lambda: teacher_probe(train, held, classes, sample_seed)),
+                          ("ALBERT encoder frozen + LR, reference",
+                           lambda: encoder_probe(train, held, classes, encoder, sample_seed))):
+            ev, secs = fn()
+            rows.append({"task": name, "n": n_eff, "mode": label, "recipe": label, "acc": ev.accuracy,
+                         "f1": ev.macro_f1, "tfidf_acc": base_ev.accuracy, "seconds": secs, "held_out": len(held),
+                         "sample_seed": sample_seed})
+            print(f"| {name} | {n_eff} | {label} | {ev.accuracy:.3f} | {ev.macro_f1:.3f} | {base_ev.accuracy:.3f} "
+                  f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | - |", flush=True)
+    if n_eff <= args.compare_below and modes:
+        modes += ["standard", "few-shot"]
+    for mode in dict.fromkeys(modes):
+        ev, secs, rep = albert(train, held, encoder, mode, args)
+        label = mode + (" (auto's pick)" if mode == auto else "") + (
+            ", class names" if (rep.get("name_hints") or {}).get("used") else "") + (
+            f", then all {rep['refit']['n_train']}" if rep.get("refit") else "")
+        row = {"task": name, "n": n_eff, "mode": label, "recipe": mode + (" (auto's pick)" if mode == auto else ""),
+               "sample_seed": sample_seed, "acc": ev.accuracy, "f1": ev.macro_f1,
+               "tfidf_acc": base_ev.accuracy, "seconds": secs, "held_out": len(held),
+               "cpu_seconds": rep["cpu_seconds"], "n_train": rep["n_train"], "n_val": rep["n_val"], "steps": rep["steps"],
+               "epochs_run": rep["epochs_run"], "name_hints": rep.get("name_hints"), "refit": rep.get("refit")}
+        rows.append(row)
+        print(f"| {name} | {n_eff} | {label} | {ev.accuracy:.3f} | {ev.macro_f1:.3f} | {base_ev.accuracy:.3f} "
+              f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | {rep['cpu_seconds']:.0f} |", flush=True)
 
 
 def main(argv=None) -> None:
@@ -188,7 +228,11 @@ def main(argv=None) -> None:
     ap.add_argument("--compare-below", type=int, default=64, help="also run the other recipe at sizes up to this")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--seed", type=int, default=13, help="the held-out split and the training seed")
+    ap.add_argument("--seeds", default=None, help="comma list of seeds drawing the labelled sample (default: --seed); "
+                                                   "with several, a mean row follows each size")
+    ap.add_argument("--refit", default="auto", choices=("auto", "always", "never"), help="TrainSettings.refit")
+    ap.add_argument("--name-hints", default="auto", choices=("auto", "always", "never"), help="TrainSettings.name_hints")
     ap.add_argument("--teacher-probe", action="store_true",
                     help="add reference rows: the MiniLM teacher's and the encoder's frozen embeddings + LR, same examples")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -207,6 +251,7 @@ def main(argv=None) -> None:
     base = "MiniLM teacher (reference)" if args.base_teacher else encoder
     print(f"base: {base}   torch threads: {torch.get_num_threads()}   epochs: {args.epochs}   seed: {args.seed}")
     sizes = [int(x) for x in args.sizes.split(",")]
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     rows = []
     header = (f"| task | labelled examples | recipe | ALBERT acc | ALBERT macro-F1 | TF-IDF+LR acc | ALBERT - TF-IDF "
               f"| fine-tune wall s | CPU s |")
@@ -215,35 +260,20 @@ def main(argv=None) -> None:
         name, pool, held = {"sst2": sst2_task, "bbc3": bbc3_task, "bbc5": bbc5_task}[task](args.seed)
         for n in sizes:
             n_eff = min(n, len(pool))
-            train = balanced_sample(pool, n_eff, args.seed)
-            classes = tuple(sorted({y for _, y in train}))
-            base_ev, _ = tfidf(train, held, classes)
-            from app.training.finetune import TrainSettings, choose_mode
-
-            auto = choose_mode(make_dataset(train, min_per_class=2), TrainSettings(base="", models_dir="", model_id=""))
-            modes = [auto if m == "auto" else m for m in args.modes.split(",") if m != "none"]
-            if args.teacher_probe:
-                for label, fn in (("MiniLM teacher (22.7M) frozen + LR, reference",
-                                   lambda: teacher_probe(train, held, classes, args.seed)),
-                                  ("ALBERT encoder frozen + LR, reference",
-                                   lambda: encoder_probe(train, held, classes, encoder, args.seed))):
-                    ev, secs = fn()
-                    rows.append({"task": name, "n": n_eff, "mode": label, "acc": ev.accuracy, "f1": ev.macro_f1,
-                                 "tfidf_acc": base_ev.accuracy, "seconds": secs, "held_out": len(held)})
-                    print(f"| {name} | {n_eff} | {label} | {ev.accuracy:.3f} | {ev.macro_f1:.3f} | {base_ev.accuracy:.3f} "
-                          f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | - |", flush=True)
-            if n_eff <= args.compare_below and modes:
-                modes += ["standard", "few-shot"]
-            for mode in dict.fromkeys(modes):
-                ev, secs, rep = albert(train, held, encoder, mode, args)
-                label = mode + (" (auto's pick)" if mode == auto else "")
-                row = {"task": name, "n": n_eff, "mode": label, "acc": ev.accuracy, "f1": ev.macro_f1,
-                       "tfidf_acc": base_ev.accuracy, "seconds": secs, "held_out": len(held),
-                       "cpu_seconds": rep["cpu_seconds"], "n_train": rep["n_train"], "n_val": rep["n_val"], "steps": rep["steps"],
-                       "epochs_run": rep["epochs_run"]}
-                rows.append(row)
-                print(f"| {name} | {n_eff} | {label} | {ev.accuracy:.3f} | {ev.macro_f1:.3f} | {base_ev.accuracy:.3f} "
-                      f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | {rep['cpu_seconds']:.0f} |", flush=True)
+            first = len(rows)
+            for sample_seed in seeds:
+                run_size(name, pool, held, n_eff, sample_seed, encoder, args, rows)
+            if len(seeds) > 1:
+                done = rows[first:]
+                for mode in dict.fromkeys(r["recipe"] for r in done):
+                    accs = [r["acc"] for r in done if r["recipe"] == mode]
+                    tf = [r["tfidf_acc"] for r in done if r["recipe"] == mode]
+                    mean = sum(accs) / len(accs)
+                    rows.append({"task": name, "n": n_eff, "mode": f"{mode}: mean of {len(accs)} samples",
+                                 "recipe": mode, "acc": mean, "accs": accs, "tfidf_acc": sum(tf) / len(tf),
+                                 "seeds": seeds})
+                    print(f"| {name} | {n_eff} | **{mode}: mean of {len(accs)} samples** ({', '.join(f'{a:.3f}' for a in accs)}) "
+                          f"| **{mean:.3f}** | - | {sum(tf) / len(tf):.3f} | {mean - sum(tf) / len(tf):+.3f} | - | - |", flush=True)
     print(f"held out: SST-2 {len(sst2_task(args.seed)[2]) if 'sst2' in args.tasks else '-'} sentences, "
           f"BBC 100 articles per class")
     if args.json:

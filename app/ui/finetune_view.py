@@ -179,11 +179,11 @@ class FineTuneView(QWidget):
         self._refit_touched = False
         self.refit_check.clicked.connect(lambda: setattr(self, "_refit_touched", True))
         self.mode_combo.currentIndexChanged.connect(self._sync_refit)
-        extras = QHBoxLayout()
+        extras = QVBoxLayout()  # stacked: side by side they widened the column past a 1024-pixel screen
         extras.setContentsMargins(0, 0, 0, 0)
+        extras.setSpacing(2)
         extras.addWidget(self.hints_check)
         extras.addWidget(self.refit_check)
-        extras.addStretch(1)
         of.addRow("Small data", extras)
         of.addRow("Name", self.name_edit)
         buttons = QHBoxLayout()

@@ -68,7 +68,9 @@ def test_fine_tune_from_a_file_shows_the_report_and_registers_the_model(qtbot, v
     assert (view.text_col.currentText(), view.label_col.currentText()) == ("review", "sentiment")
     assert "48 examples, 2 classes" in view.data_info.text()
     assert view.base_combo.currentData() == "albert-encoder-tiny"
+    assert view.refit_check.isChecked()  # 24 per class: auto picks few-shot, which trains again on every example
     view.mode_combo.setCurrentIndex(view.mode_combo.findData("standard"))
+    assert not view.refit_check.isChecked()  # follows the recipe until the user sets it
     view.epochs.setValue(8)
     view.name_edit.setText("Window model")
     with qtbot.waitSignal(view.model_registered, timeout=180000) as sig:
@@ -86,6 +88,23 @@ def test_fine_tune_from_a_file_shows_the_report_and_registers_the_model(qtbot, v
     qtbot.mouseClick(view.default_button, Qt.LeftButton)
     assert view.registry.default("sentiment").id == "window-model"
     view.grab().save(str(tmp_path / "finetune.png"))
+
+
+def test_few_shot_in_the_window_trains_again_on_every_example_and_says_so(qtbot, view, tmp_path):
+    view.job_settings = {"threads": 1, "pair_iterations": 2}
+    view.load_file(str(_csv(tmp_path / "reviews.csv", _sst2_rows(8))))
+    qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=60000)
+    view.mode_combo.setCurrentIndex(view.mode_combo.findData("few-shot"))
+    view.hints_check.setChecked(False)
+    assert view.refit_check.isChecked()
+    with qtbot.waitSignal(view.model_registered, timeout=180000):
+        view.start()
+    assert "Then trained again on all 16 examples" in view.summary.text()
+    m = view.registry.get(view.report.model_id)
+    assert m.raw["training"]["refit"]["n_train"] == 16 and m.raw["training"]["name_hints"] == {"used": False}
+    view.refit_check.click()  # the user's choice sticks when the recipe changes
+    view.mode_combo.setCurrentIndex(view.mode_combo.findData("auto"))
+    assert not view.refit_check.isChecked()
 
 
 def test_cancel_from_the_window(qtbot, view, tmp_path):
