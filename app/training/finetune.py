@@ -46,7 +46,7 @@ class TrainSettings:
     name: str = ""
     base_id: str = ""
     mode: str = "auto"  # auto | standard | few-shot
-    epochs: int = 3
+    epochs: int = 0  # standard recipe; 0 = auto (standard_epochs: about 400 steps, 3 to 10 epochs)
     lr: float = 1e-4
     batch_size: int = 16
     max_length: int = 128
@@ -66,14 +66,24 @@ class TrainSettings:
     refit: str = "auto"  # after validating, train again on every example: auto (few-shot recipe) | always | never
 
 
-CHOICES = ("auto", "always", "never")
-
-
 def choose_mode(data: LabeledDataset, settings: TrainSettings) -> str:
     if settings.mode in ("standard", "few-shot"):
         return settings.mode
     counts = sorted(data.counts().values())
     return "few-shot" if counts[len(counts) // 2] <= settings.few_shot_max_per_class else "standard"
+
+
+AUTO_MIN_STEPS, AUTO_EPOCHS = 400, (3, 10)
+
+
+def standard_epochs(n_train: int, s: TrainSettings) -> int:
+    """The epochs the standard recipe runs (early stopping may end it sooner): the user's number, or for auto
+    enough passes for about AUTO_MIN_STEPS optimizer steps, at least 3 and at most 10 (a few hundred
+    examples need more passes than three; a large file needs no more)."""
+    if s.epochs > 0:
+        return s.epochs
+    per_epoch = max(1, -(-n_train // s.batch_size))
+    return max(AUTO_EPOCHS[0], min(AUTO_EPOCHS[1], -(-AUTO_MIN_STEPS // per_epoch)))
 
 
 def wants_refit(mode: str, settings: TrainSettings) -> bool:
@@ -306,7 +316,8 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     run.check()
     rng = random.Random(s.seed)
     per_epoch = (len(tr_seqs) + s.batch_size - 1) // s.batch_size
-    total = per_epoch * s.epochs
+    epochs = standard_epochs(len(tr_seqs), s)
+    total = per_epoch * epochs
     warm = max(1, int(0.1 * total))
     head_params = list(model.head.parameters())
     opt = torch.optim.AdamW([
@@ -315,7 +326,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     ], weight_decay=0.01)
     base_lrs = [g["lr"] for g in opt.param_groups]
     lossf = torch.nn.CrossEntropyLoss(weight=weights)
-    best_state, best_epoch = None, s.epochs
+    best_state, best_epoch = None, epochs
     if va_seqs:  # without a validation split (the refit on every example) the epochs given all run
         ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
         run.evaluated(0, total, 0.0, ev, vloss)
@@ -323,7 +334,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
         best_state = {k: v.clone() for k, v in model.state_dict().items()}
     bad, step, epochs_run = 0, 0, 0
     model.train()
-    for ep in range(s.epochs):
+    for ep in range(epochs):
         for batch in _batches(len(tr_seqs), s.batch_size, rng):
             run.check()
             ids, mask = _tensors([tr_seqs[i] for i in batch])
@@ -353,7 +364,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return {"steps": step, "epochs_run": epochs_run, "best_epoch": best_epoch,
+    return {"steps": step, "epochs_run": epochs_run, "epochs_planned": epochs, "best_epoch": best_epoch,
             "class_weights": [round(float(w), 4) for w in weights]}
 
 
@@ -646,9 +657,13 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         seed_everything(s.seed)
         final = load_base(base, classes)
         run.check()
-        again = replace(s, epochs=info.get("best_epoch", s.epochs)) if mode == "standard" else s
+        again = replace(s, epochs=info["best_epoch"]) if mode == "standard" else s
         t0 = time.time()
-        steps = recipe(final, seqs + name_seqs, y + name_y, [], [], classes, again, run)["steps"]
+        if mode == "standard" and again.epochs == 0:  # the starting head (a linear probe) was the best
+            fit_head(final, embed_all(final, seqs), y, len(classes), s.seed)
+            steps = 0
+        else:
+            steps = recipe(final, seqs + name_seqs, y + name_y, [], [], classes, again, run)["steps"]
         report["refit"] = {"n_train": len(y), "steps": steps, "seconds": round(time.time() - t0, 1),
                            **({"epochs": again.epochs} if mode == "standard" else {})}
         report["train_seconds"] = round(time.time() - run.t0, 1)

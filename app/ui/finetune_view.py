@@ -149,8 +149,11 @@ class FineTuneView(QWidget):
                            ("Standard fine-tuning", "standard"), ("Few-shot (contrastive, SetFit-style)", "few-shot")):
             self.mode_combo.addItem(text, mode)
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 50)
-        self.epochs.setValue(3)
+        self.epochs.setRange(0, 50)
+        self.epochs.setSpecialValueText("Auto (3-10, stops early)")  # 0: about 400 steps, early stopping
+        self.epochs.setToolTip("Standard recipe: passes over your examples. Auto runs about 400 training steps "
+                               "(3 to 10 passes) and stops early when the validation split stops improving.")
+        self.epochs.setValue(0)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("name of the new model (optional)")
         for combo in (self.base_combo, self.mode_combo, self.text_col, self.label_col):
