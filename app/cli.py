@@ -510,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
     f.add_argument("--name-hints", choices=("auto", "always", "never"), default="auto",
                    help="few-shot: let the class names join the examples as short sentences (\"This text is about "
-                        "sport.\"); auto = when cross-validation on the training part says they help")
+                        "sport.\"); auto = when the names alone label your training examples better than chance")
     f.add_argument("--refit", choices=("auto", "always", "never"), default="auto",
                    help="after validating on 20%%, train again on every example (auto = few-shot recipe, small data); "
                         "the report's scores stay those of the validated run")

@@ -171,7 +171,7 @@ def albert(train, held, encoder: Path, mode: str, args):
     data = make_dataset(train, min_per_class=2)
     s = TrainSettings(base=str(encoder), models_dir=tempfile.mkdtemp(), model_id="bench", mode=mode,
                       epochs=args.epochs, patience=args.epochs or TrainSettings.patience, threads=args.threads, seed=args.seed, export=False,
-                      refit=args.refit, name_hints=args.name_hints)
+                      refit=args.refit, name_hints=args.name_hints, **dict(args.set))
     t0, c0 = time.time(), time.process_time()
     t = train_model(data, s)
     seconds = time.time() - t0
@@ -219,6 +219,14 @@ def run_size(name, pool, held, n_eff, sample_seed, encoder, args, rows) -> None:
               f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | {rep['cpu_seconds']:.0f} |", flush=True)
 
 
+def _setting(text: str) -> tuple[str, object]:
+    from app.training.finetune import TrainSettings
+
+    name, _, value = text.partition("=")
+    kind = type(TrainSettings.__dataclass_fields__[name].default)
+    return name, kind(value)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--encoder", type=Path, default=None, help="default: models/albert-encoder-en, else runs/distill/encoder")
@@ -232,6 +240,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=13, help="the held-out split and the training seed")
     ap.add_argument("--seeds", default=None, help="comma list of seeds drawing the labelled sample (default: --seed); "
                                                    "with several, a mean row follows each size")
+    ap.add_argument("--set", action="append", default=[], type=_setting, metavar="NAME=VALUE",
+                    help="another TrainSettings field, e.g. few_shot_max_steps=600 (repeatable)")
     ap.add_argument("--refit", default="auto", choices=("auto", "always", "never"), help="TrainSettings.refit")
     ap.add_argument("--name-hints", default="auto", choices=("auto", "always", "never"), help="TrainSettings.name_hints")
     ap.add_argument("--teacher-probe", action="store_true",

@@ -8,8 +8,8 @@ Two recipes, one model shape (encoder -> mean pooling -> linear head, so both ex
             different class -> 0), then a logistic-regression head is fitted on its embeddings. Stays
             usable at 8-32 examples per class, where cross-entropy fine-tuning overfits. The class names
             can join the examples as short templated sentences ("This text is about sport.", SetFit's
-            templated data), when cross-validation on the frozen embeddings says they predict the user's
-            examples (names like "A" / "B" or codes are left out that way).
+            templated data), when the names alone label the training examples better than chance
+            (names like "A" / "B" or codes are left out that way).
 
 Small data (the few-shot recipe, by default) is validated on a 20% split and the model is then trained
 again, by the same recipe, on every example: the report's scores are those of the split run (held out),
@@ -62,7 +62,7 @@ class TrainSettings:
     previous: str = ""  # folder of an installed classifier to compare with on the same validation split
     base_note: str = ""  # why the job chose this base (shown in the report and the model card)
     export: bool = True
-    name_hints: str = "auto"  # few-shot: templated class-name sentences join the examples: auto (when cross-validation says they help) | always | never
+    name_hints: str = "auto"  # few-shot: templated class-name sentences join the examples: auto (when the names alone label the training part better than chance) | always | never
     refit: str = "auto"  # after validating, train again on every example: auto (few-shot recipe) | always | never
 
 
@@ -116,26 +116,29 @@ def label_name_examples(classes) -> tuple[list[str], list[int]]:
     return texts, y
 
 
-def label_names_help(emb, y, name_emb, name_y, seed: int) -> tuple[bool, float, float]:
-    """(use, cv accuracy with the names, without): stratified k-fold logistic regression on frozen embeddings
-    of the training examples, the name sentences added to every training fold (never scored)."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+NAME_HINT_P = 0.2  # names are used when they alone label the training part better than chance at this p
 
-    X, y = np.asarray(emb), np.asarray(y)
-    k = int(min(5, np.bincount(y).min()))
-    if k < 2:
-        return False, 0.0, 0.0
-    right = np.zeros(2)
-    for tr, te in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y):
-        for j, extra in enumerate((True, False)):
-            Xt = np.vstack([X[tr], name_emb]) if extra else X[tr]
-            yt = np.concatenate([y[tr], name_y]) if extra else y[tr]
-            lr = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", random_state=seed).fit(Xt, yt)
-            right[j] += (lr.predict(X[te]) == y[te]).sum()
-    with_, without = right / len(y)
-    return bool(with_ > without), float(with_), float(without)
+
+def label_names_help(emb, y, name_emb, name_y) -> tuple[bool, float, float]:
+    """(use, accuracy, p): how well the class names alone label the training examples (each example gets the
+    class whose name sentences' mean embedding is nearest by cosine), and the one-sided binomial p-value of
+    that accuracy against chance (1 / classes). Meaningful names (sport, billing, positive) score far above
+    chance; codes (A / B, C0 / C1, 17 / 42) do not, and adding those would only blur the classes. Measured on
+    BBC topics and SST-2 at 16 and 64 examples (docs/finetuning.md): p <= 0.012 for the real BBC names,
+    >= 0.34 for codes in their place. The validation split is never looked at."""
+    import numpy as np
+    from scipy.stats import binomtest
+
+    def unit(a):
+        a = np.asarray(a, dtype=np.float64)
+        return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+    y, name_y = np.asarray(y), np.asarray(name_y)
+    k = int(name_y.max()) + 1
+    centroids = unit(np.stack([unit(name_emb)[name_y == c].mean(0) for c in range(k)]))
+    right = int((np.argmax(unit(emb) @ centroids.T, axis=1) == y).sum())
+    p = float(binomtest(right, len(y), 1.0 / k, alternative="greater").pvalue)
+    return p < NAME_HINT_P, right / len(y), p
 
 
 # -- the model
@@ -528,13 +531,13 @@ def refit_lines(report: dict) -> list[str]:
     """What the report says about the class names and the refit on every example (card and text report)."""
     out = []
     names = report.get("name_hints") or {}
+    alone = (f"the names alone label {names['names_alone_accuracy']:.0%} of the training examples, "
+             f"p = {names['p_value']:.3f} against chance" if "p_value" in names else "")
     if names.get("used"):
-        how = (f" (cross-validated on the training part: {names['cv_accuracy_with']:.1%} with them, "
-               f"{names['cv_accuracy_without']:.1%} without)" if "cv_accuracy_with" in names else "")
-        out.append(f"- the class names joined the examples as short sentences (\"This text is about ...\"){how}")
-    elif "cv_accuracy_with" in names:
-        out.append(f"- the class names were not used: they did not help on the training part "
-                   f"({names['cv_accuracy_with']:.1%} with them, {names['cv_accuracy_without']:.1%} without)")
+        out.append("- the class names joined the examples as short sentences (\"This text is about ...\")"
+                   + (f": {alone}" if alone else ""))
+    elif alone:
+        out.append(f"- the class names were not used: {alone}")
     r = report.get("refit")
     if r:
         out.append(f"- after validation the model was trained again, by the same recipe, on all {r['n_train']} "
@@ -625,9 +628,9 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         if s.name_hints == "always":
             names = {"used": True, "why": "asked for"}
         else:  # decided on the training part only: the validation split stays unseen
-            use, with_, without = label_names_help(embed_all(model, tr_seqs).numpy(), tr_y,
-                                                   embed_all(model, name_seqs).numpy(), ny, s.seed)
-            names = {"used": use, "cv_accuracy_with": round(with_, 4), "cv_accuracy_without": round(without, 4)}
+            use, acc, p = label_names_help(embed_all(model, tr_seqs).numpy(), tr_y,
+                                           embed_all(model, name_seqs).numpy(), ny)
+            names = {"used": use, "names_alone_accuracy": round(acc, 4), "p_value": round(p, 4)}
         if names["used"]:
             name_y = ny
             emit({"kind": "phase", "message": "The class names join the examples (they predict your labels)"})

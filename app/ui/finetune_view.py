@@ -172,7 +172,7 @@ class FineTuneView(QWidget):
         self.hints_check.setChecked(True)
         self.hints_check.setToolTip(
             "Few-shot recipe: the class names join your examples as short sentences (\"This text is about "
-            "sport.\") when cross-validation on the training part says they help predict your labels; names "
+            "sport.\") when the names alone label your training examples better than chance; names "
             "like A/B or codes are then left out. The report says whether they were used.")
         self.refit_check = QCheckBox("Then train on all examples")
         self.refit_check.setToolTip(

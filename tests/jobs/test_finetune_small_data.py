@@ -27,24 +27,49 @@ def test_name_examples_one_per_template_and_class():
     assert "This text is about tech news." in texts
 
 
-def _clusters(seed: int = 0, per_class: int = 3, noise: float = 1.6):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(4, 32)) * 1.0
-    y = np.repeat(np.arange(4), per_class)
-    X = centres[y] + rng.normal(size=(len(y), 32)) * noise
-    return centres, X, y
-
-
-def test_names_are_used_only_when_they_predict_the_labels():
-    centres, X, y = _clusters()
+def test_names_are_used_only_when_they_label_the_examples_better_than_chance():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 32))
+    y = np.repeat(np.arange(4), 5)
+    X = centres[y] + rng.normal(size=(20, 32)) * 0.8
     name_y = np.repeat(np.arange(4), 6)
-    rng = np.random.default_rng(1)
     good = centres[name_y] + rng.normal(size=(24, 32)) * 0.2  # names that sit where their class sits
-    bad = centres[(name_y + 1) % 4] + rng.normal(size=(24, 32)) * 0.2  # "A", "B"...: nowhere near their class
-    use, with_, without = ft.label_names_help(X, y, good, name_y, seed=13)
-    assert use and with_ > without
-    use, with_, without = ft.label_names_help(X, y, bad, name_y, seed=13)
-    assert not use and with_ < without
+    codes = rng.normal(size=32) + rng.normal(size=(24, 32)) * 0.2  # "C0", "C1"...: all alike, near no class
+    use, acc, p = ft.label_names_help(X, y, good, name_y)
+    assert use and acc >= 0.8 and p < 0.001
+    use, acc, p = ft.label_names_help(X, y, codes, name_y)
+    assert not use and p > ft.NAME_HINT_P
+
+
+TOPICS = [("The striker scored twice as the home side won the cup final", "sport"),
+          ("The coach praised the defence after a hard-fought away draw", "sport"),
+          ("She set a new national record in the 400 metres", "sport"),
+          ("The minister resigned after the vote in parliament", "politics"),
+          ("The opposition party promised lower taxes before the election", "politics"),
+          ("MPs debated the new immigration bill late into the night", "politics"),
+          ("The new phone has a faster chip and a better camera", "tech"),
+          ("Engineers released a software update that fixes the security flaw", "tech"),
+          ("The start-up built a search engine for scientific papers", "tech")]
+
+
+def test_real_topic_names_help_and_codes_do_not():
+    """With the shipped encoder: sport / politics / tech label such sentences; C0 / C1 / C2 do not."""
+    import torch
+
+    from app.core.encoder_text import EncoderTokenizer
+    from app.training.common import REPO_ROOT
+
+    enc = REPO_ROOT / "models" / "albert-encoder-en"
+    torch.set_num_threads(1)
+    model = ft.load_base(enc, ("politics", "sport", "tech"))
+    tok = EncoderTokenizer(ft._tokenizer_file(enc), 128)
+    classes = ["politics", "sport", "tech"]
+    X = ft.embed_all(model, tok.encode([t for t, _ in TOPICS])).numpy()
+    y = [classes.index(c) for _, c in TOPICS]
+    for names, helps in ((classes, True), (["C0", "C1", "C2"], False)):
+        texts, ny = ft.label_name_examples(names)
+        use, acc, p = ft.label_names_help(X, y, ft.embed_all(model, tok.encode(texts)).numpy(), ny)
+        assert use is helps, (names, acc, p)
 
 
 def _settings(tiny_encoder, tmp_path, **kw):
@@ -79,8 +104,8 @@ def test_name_hints_join_the_training_examples_when_asked(tiny_encoder, sst2_row
     n_names = 2 * len(ft.LABEL_TEMPLATES)
     assert r["name_hints"]["used"] and r["steps"] == ft.few_shot_steps(r["n_train"] + n_names, s)
     auto = ft.train_model(data, _settings(tiny_encoder, tmp_path, refit="never")).report["name_hints"]
-    assert set(auto) == {"used", "cv_accuracy_with", "cv_accuracy_without"}
-    assert auto["used"] == (auto["cv_accuracy_with"] > auto["cv_accuracy_without"])
+    assert set(auto) == {"used", "names_alone_accuracy", "p_value"}
+    assert auto["used"] == (auto["p_value"] < ft.NAME_HINT_P)
 
 
 def test_the_installed_graphs_are_the_refit_model(tiny_encoder, sst2_rows, tmp_path, monkeypatch):
