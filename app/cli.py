@@ -504,10 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--label-col", default=None)
     f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder; for positive/negative labels the "
                         "default sentiment model, which the report says)")
-    f.add_argument("--epochs", type=int, default=0,
-                   help="standard recipe: passes over the data (default 0 = auto: about 400 steps, 3 to 10 epochs, "
-                        "early stopping on the validation split)")
-    f.add_argument("--few-shot", action="store_true", help="contrastive few-shot mode for 8-32 examples per class")
+    f.add_argument("--epochs", type=int, default=3, help="standard recipe: passes over the data (early stopping "
+                                                                 "on the validation split)")
+    f.add_argument("--few-shot", action="store_true", help="contrastive (SetFit) recipe even for large data (auto picks it up to 512 examples per class)")
     f.add_argument("--name-hints", choices=("auto", "always", "never"), default="auto",
                    help="few-shot: let the class names join the examples as short sentences (\"This text is about "
                         "sport.\"); auto = when the names alone label your training examples better than chance")

@@ -170,7 +170,7 @@ def albert(train, held, encoder: Path, mode: str, args):
 
     data = make_dataset(train, min_per_class=2)
     s = TrainSettings(base=str(encoder), models_dir=tempfile.mkdtemp(), model_id="bench", mode=mode,
-                      epochs=args.epochs, patience=args.epochs or TrainSettings.patience, threads=args.threads, seed=args.seed, export=False,
+                      epochs=args.epochs, patience=args.epochs, threads=args.threads, seed=args.seed, export=False,
                       refit=args.refit, name_hints=args.name_hints, **dict(args.set))
     t0, c0 = time.time(), time.process_time()
     t = train_model(data, s)
@@ -234,8 +234,7 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", default="16,64,256,1024")
     ap.add_argument("--modes", default="auto", help="comma list of auto, standard, few-shot")
     ap.add_argument("--compare-below", type=int, default=64, help="also run the other recipe at sizes up to this")
-    ap.add_argument("--epochs", type=int, default=0,
-                    help="standard recipe; 0 = the app's auto (and its early stopping); N = exactly N epochs, no early stop")
+    ap.add_argument("--epochs", type=int, default=3, help="standard recipe: exactly N epochs, no early stop")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=13, help="the held-out split and the training seed")
     ap.add_argument("--seeds", default=None, help="comma list of seeds drawing the labelled sample (default: --seed); "

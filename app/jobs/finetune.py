@@ -256,7 +256,7 @@ class FineTuneJob:
     """One fine-tuning run: build it with the data and choices, then `run()` it (blocking) from any thread."""
 
     def __init__(self, data: LabeledDataset, *, registry: Registry | None = None, base: str | None = None,
-                 name: str | None = None, mode: str = "auto", epochs: int = 0, seed: int = 13, threads: int = 0,
+                 name: str | None = None, mode: str = "auto", epochs: int = 3, seed: int = 13, threads: int = 0,
                  **settings):
         reason = training_unavailable_reason()
         if reason:

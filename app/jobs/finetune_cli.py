@@ -66,7 +66,7 @@ def run_finetune_cli(args) -> int:
         registry = Registry()
         job = FineTuneJob(data, registry=registry, base=getattr(args, "base", None), name=getattr(args, "name", None),
                           mode="few-shot" if getattr(args, "few_shot", False) else "auto",
-                          epochs=getattr(args, "epochs", None) or 0, device=getattr(args, "device", "auto"),
+                          epochs=getattr(args, "epochs", None) or 3, device=getattr(args, "device", "auto"),
                           name_hints=getattr(args, "name_hints", "auto"), refit=getattr(args, "refit", "auto"))
         report = job.run(progress=bar)
         bar.close()

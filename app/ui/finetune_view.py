@@ -145,15 +145,14 @@ class FineTuneView(QWidget):
         of = QFormLayout(opts)
         self.base_combo = QComboBox()
         self.mode_combo = QComboBox()
-        for text, mode in (("Automatic (few-shot when classes have ≤ 32 examples)", "auto"),
+        for text, mode in (("Automatic (few-shot up to 512 examples a class)", "auto"),
                            ("Standard fine-tuning", "standard"), ("Few-shot (contrastive, SetFit-style)", "few-shot")):
             self.mode_combo.addItem(text, mode)
         self.epochs = QSpinBox()
-        self.epochs.setRange(0, 50)
-        self.epochs.setSpecialValueText("Auto (3-10, stops early)")  # 0: about 400 steps, early stopping
-        self.epochs.setToolTip("Standard recipe: passes over your examples. Auto runs about 400 training steps "
-                               "(3 to 10 passes) and stops early when the validation split stops improving.")
-        self.epochs.setValue(0)
+        self.epochs.setRange(1, 50)
+        self.epochs.setToolTip("Standard recipe: passes over your examples (training stops early when the "
+                               "validation split stops improving). The few-shot recipe runs its own schedule.")
+        self.epochs.setValue(3)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("name of the new model (optional)")
         for combo in (self.base_combo, self.mode_combo, self.text_col, self.label_col):

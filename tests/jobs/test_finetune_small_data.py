@@ -134,11 +134,3 @@ def test_the_installed_graphs_are_the_refit_model(tiny_encoder, sst2_rows, tmp_p
 
     rep = FineTuneReport.from_dict(report)
     assert rep.refit_n == 16 and "trained again" in rep.as_text()
-
-
-def test_auto_epochs_give_small_data_more_passes_and_large_data_three(tmp_path):
-    s = ft.TrainSettings(base="", models_dir="", model_id="x")  # epochs 0 = auto, batch 16
-    assert ft.standard_epochs(205, s) == 10  # 13 steps an epoch: capped at 10
-    assert ft.standard_epochs(819, s) == 8  # 52 steps an epoch: 8 passes reach 400 steps
-    assert ft.standard_epochs(20_000, s) == 3  # never fewer than 3
-    assert ft.standard_epochs(819, replace(s, epochs=2)) == 2  # a number the user gives is kept
