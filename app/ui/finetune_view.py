@@ -145,7 +145,7 @@ class FineTuneView(QWidget):
         of = QFormLayout(opts)
         self.base_combo = QComboBox()
         self.mode_combo = QComboBox()
-        for text, mode in (("Automatic (few-shot up to 512 examples a class)", "auto"),
+        for text, mode in (("Automatic (few-shot ≤ 512 a class)", "auto"),
                            ("Standard fine-tuning", "standard"), ("Few-shot (contrastive, SetFit-style)", "few-shot")):
             self.mode_combo.addItem(text, mode)
         self.epochs = QSpinBox()
