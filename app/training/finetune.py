@@ -47,7 +47,7 @@ class TrainSettings:
     name: str = ""
     base_id: str = ""
     mode: str = "auto"  # auto | standard | few-shot
-    epochs: int = 3  # standard recipe
+    epochs: int = 3
     lr: float = 1e-4
     batch_size: int = 16
     max_length: int = 128
@@ -307,8 +307,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     run.check()
     rng = random.Random(s.seed)
     per_epoch = (len(tr_seqs) + s.batch_size - 1) // s.batch_size
-    epochs = s.epochs
-    total = per_epoch * epochs
+    total = per_epoch * s.epochs
     warm = max(1, int(0.1 * total))
     head_params = list(model.head.parameters())
     opt = torch.optim.AdamW([
@@ -317,7 +316,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     ], weight_decay=0.01)
     base_lrs = [g["lr"] for g in opt.param_groups]
     lossf = torch.nn.CrossEntropyLoss(weight=weights)
-    best_state, best_epoch = None, epochs
+    best_state, best_epoch = None, s.epochs
     if va_seqs:  # without a validation split (the refit on every example) the epochs given all run
         ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes, weights)
         run.evaluated(0, total, 0.0, ev, vloss)
@@ -325,7 +324,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
         best_state = {k: v.clone() for k, v in model.state_dict().items()}
     bad, step, epochs_run = 0, 0, 0
     model.train()
-    for ep in range(epochs):
+    for ep in range(s.epochs):
         for batch in _batches(len(tr_seqs), s.batch_size, rng):
             run.check()
             ids, mask = _tensors([tr_seqs[i] for i in batch])
@@ -355,7 +354,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return {"steps": step, "epochs_run": epochs_run, "epochs_planned": epochs, "best_epoch": best_epoch,
+    return {"steps": step, "epochs_run": epochs_run, "best_epoch": best_epoch,
             "class_weights": [round(float(w), 4) for w in weights]}
 
 
