@@ -112,12 +112,56 @@ def _stdin_reader(args):
     return read
 
 
+class _ResultPrinter:
+    """`analyze`'s output as results arrive: JSON Lines with --json, else a table in fixed-width columns
+    (nothing is kept per document)."""
+
+    def __init__(self, args, tasks, target_lang: str | None, classes: list[str]):
+        self.json, self.tasks, self.classes = args.json, tasks, classes
+        self.columns = [("source", 48), ("lang", 9)] + [{"sentiment": ("sentiment", 16), "summary": ("summary", 70),
+                        "translation": (f"translation ({target_lang})", 60)}[t] for t in tasks]
+        self.columns += [(name, 16) for name in classes]
+        self.header_printed = False
+
+    def row(self, cells: list[str]) -> None:
+        print("  ".join(c.ljust(w) for c, (_, w) in zip(cells, self.columns)).rstrip(), flush=True)
+
+    def on_result(self, a) -> None:
+        from app.core.export import analysis_to_json, json_line
+        from app.core.names import shown
+
+        if self.json:
+            print(json_line(analysis_to_json(a)), flush=True)
+            return
+        if not self.header_printed:
+            self.row([h for h, _ in self.columns])
+            self.row(["-" * w for _, w in self.columns])
+            self.header_printed = True
+        r = [_short_path(shown(a.document.source), 48), _language_cell(a)]
+        if "sentiment" in self.tasks:
+            r.append(_sentiment_cell(a.sentiment))
+        if "summary" in self.tasks:
+            r.append((a.summary.note if a.summary.unsupported_lang else _short(shown(a.summary.text), 70))
+                     if a.summary else "")
+        if "translation" in self.tasks:
+            r.append(_short(shown(a.translation.text), 60) if a.translation else "")
+        for name in self.classes:
+            c = a.classification(name)
+            r.append(f"{_short(c.label, 10)} {c.score:.2f}" if c else "")
+        self.row(r)
+
+    def on_error(self, source, reason) -> None:
+        if self.json:
+            from app.core.export import json_line
+
+            print(json_line({"source": source, "error": reason}), flush=True)
+
+
 def cmd_analyze(args) -> int:
     from app.core.analyzer import AnalysisOptions, parse_tasks
     from app.core.errors import AlbertStudioError
     import functools
 
-    from app.core.export import analysis_to_json, json_line
     from app.core.names import shown
     from app.jobs.batch import run_batch as run_local_batch
 
@@ -145,34 +189,9 @@ def cmd_analyze(args) -> int:
                            target_lang=args.target_lang, beam=args.beam, glossary=args.glossary,
                            any_language=args.any_language, neutral_band=args.neutral_band)
     analyzer = _analyzer(args)
-    # The table is printed as results arrive, in fixed-width columns: nothing is kept per document
-    columns = [("source", 48)] + [{"sentiment": ("sentiment", 14), "summary": ("summary", 70),
-                                   "translation": (f"translation ({opts.target_lang})", 60)}[t] for t in tasks]
-    printed = {"header": False}
-
-    def print_row(cells: list[str]) -> None:
-        print("  ".join(c.ljust(w) for c, (_, w) in zip(cells, columns)).rstrip(), flush=True)
-
-    def on_result(a):
-        if args.json:
-            print(json_line(analysis_to_json(a)), flush=True)
-            return
-        if not printed["header"]:
-            print_row([h for h, _ in columns])
-            print_row(["-" * w for _, w in columns])
-            printed["header"] = True
-        r = [_short_path(shown(a.document.source), 48)]
-        if "sentiment" in tasks:
-            r.append(f"{a.sentiment.label} {a.sentiment.score:.2f}" if a.sentiment else "")
-        if "summary" in tasks:
-            r.append(_short(shown(a.summary.text), 70) if a.summary else "")
-        if "translation" in tasks:
-            r.append(_short(shown(a.translation.text), 60) if a.translation else "")
-        print_row(r)
-
-    def on_error(source, reason):
-        if args.json:
-            print(json_line({"source": source, "error": reason}), flush=True)
+    classes = [m.classification_name for m in analyzer.classifiers(opts)]  # the active classifiers, beside sentiment
+    printer = _ResultPrinter(args, tasks, opts.target_lang, classes)
+    on_result, on_error = printer.on_result, printer.on_error
 
     engine = getattr(args, "engine", "local")
     bar = ProgressBar(sys.stderr.isatty() and not args.quiet, "shards" if engine == "ray" else "files")
@@ -185,7 +204,7 @@ def cmd_analyze(args) -> int:
         if args.workers < 1 or args.cpus_per_worker <= 0 or args.shard_documents < 1:
             _err("--workers, --cpus-per-worker and --shard-documents must be positive")
             return EXIT_USAGE
-        runner = functools.partial(run_cluster_batch, out=args.out, cluster=ClusterOptions(
+        runner = functools.partial(run_cluster_batch, out=args.out, max_chars=args.max_chars, cluster=ClusterOptions(
             address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
             shard_documents=args.shard_documents))
     elif getattr(args, "address", None) or getattr(args, "out", None):
@@ -233,6 +252,21 @@ def cmd_demo(args) -> int:
     return cmd_analyze(args)
 
 
+def _language_cell(a) -> str:
+    """'fr', 'fr?' (too little text to be sure), 'es forced' (--any-language ran a model on it), or ''."""
+    if a.language is None:
+        return ""
+    forced = any(r is not None and r.forced_lang for r in (a.sentiment, a.summary))
+    return (a.language.code or "?") + ("" if a.language.reliable else "?") + (" forced" if forced else "")
+
+
+def _sentiment_cell(s) -> str:
+    """'positive 0.93', or 'unsupported (es)' where no model covers the document's language (no label)."""
+    if s is None:
+        return ""
+    return f"unsupported ({s.unsupported_lang})" if s.unsupported_lang else f"{s.label} {s.score:.2f}"
+
+
 def cmd_history(args) -> int:
     from app.core.names import shown
     from app.core.store import default_db_path
@@ -256,14 +290,19 @@ def cmd_search(args) -> int:
     from app.core.names import shown
 
     with _store(args, readonly=True) as store:
-        hits = store.search(args.query, limit=args.limit)
+        if args.lang is not None:  # one language's documents (every one of them with an empty query)
+            page = store.library_page(search=args.query, limit=args.limit, lang=args.lang)
+            hits = [(d, page.snippets.get(d.id, "")) for d in page.rows]
+        else:
+            hits = store.search(args.query, limit=args.limit)
         if args.json:
             for d, snip in hits:
-                print(json_line({"id": d.id, "source": d.source, "title": d.title, "sentiment": d.sentiment_label,
-                                 "snippet": snip}))
+                print(json_line({"id": d.id, "source": d.source, "title": d.title, "lang": d.lang,
+                                 "sentiment": d.sentiment_label, "snippet": snip,
+                                 **({"note": d.sentiment_text} if d.sentiment_unsupported else {})}))
         elif hits:
-            print(_table([[d.id, _short(d.title, 40), d.sentiment_label or "", _short(snip, 70)] for d, snip in hits],
-                         ["id", "title", "sentiment", "match"]))
+            print(_table([[d.id, _short(d.title, 40), d.lang or "", d.sentiment_text, _short(snip, 70)]
+                          for d, snip in hits], ["id", "title", "lang", "sentiment", "match"]))
         else:
             print(f"no documents match '{shown(args.query)}'", file=sys.stderr)
             return EXIT_ERROR
@@ -276,7 +315,7 @@ def cmd_export(args) -> int:
         _err("export format must be csv or jsonl (use --format)")
         return EXIT_USAGE
     with _store(args, readonly=True) as store:
-        n = store.export(args.output, fmt, run_id=args.run)
+        n = store.export(args.output, fmt, run_id=args.run, lang=args.lang)
     print(f"wrote {n} documents to {args.output}", file=sys.stderr)
     return EXIT_OK
 
@@ -287,18 +326,22 @@ def cmd_models(args) -> int:
     from app.core.registry import Registry, verify
 
     reg = Registry()
+    if args.action == "add":
+        return cmd_models_add(args, reg)
     if args.action == "list":
+        from app.core.registry import size_text
+
         rows = []
-        for m in reg.manifests():
+        defaults = reg.default_ids()  # the same marks as the window's Models view
+        manifests, broken = reg.scan()
+        for m in manifests:
             langs = f"{m.source_lang}->{','.join(m.target_langs)}" if m.task == "translation" else ",".join(m.languages)
-            try:
-                is_default = any(reg.default(m.task, lang).id == m.id for lang in (m.target_langs or (None,)))
-            except ModelError:
-                is_default = False
-            rows.append([m.id, m.version, m.task, langs, f"{m.size_bytes / 1e6:.1f} MB", m.origin, "*" if is_default else "",
-                         m.headline])
+            rows.append([m.id, m.version, m.task, langs, size_text(m.size_bytes), m.origin,
+                         "*" if m.id in defaults else "", m.headline])
         print(_table(rows, ["model", "version", "task", "languages", "size", "origin", "default", "measured"])
               if rows else "no models installed")
+        for _folder, why in broken:  # listed and skipped: one bad folder never hides the others
+            print(f"broken  {shown(why)}")
         return EXIT_OK
     if args.action == "verify":
         bad = 0
@@ -326,6 +369,10 @@ def cmd_models(args) -> int:
     if args.action == "default":
         try:
             m = reg.get(args.id)
+            if m.task == "classification":  # a classifier is switched on beside sentiment, never a default
+                reg.set_classifier_active(m.id)
+                print(f"{m.id} now runs beside sentiment as the '{m.classification_name}' classification")
+                return EXIT_OK
             for lang in m.target_langs or (None,):
                 reg.set_default(m.task, m.id, lang)
         except ModelError as exc:
@@ -333,7 +380,44 @@ def cmd_models(args) -> int:
             return EXIT_ERROR
         print(f"{m.id} is now the default {m.task} model")
         return EXIT_OK
+    if args.action in ("activate", "deactivate"):
+        try:
+            reg.set_classifier_active(args.id or "", args.action == "activate")
+        except ModelError as exc:
+            _err(str(exc))
+            return EXIT_ERROR
+        on = ", ".join(f"{m.classification_name} ({m.id})" for m in reg.active_classifiers()) or "none"
+        print(f"classifiers running beside sentiment: {on}")
+        return EXIT_OK
     return EXIT_USAGE
+
+
+def cmd_models_add(args, reg) -> int:
+    """`models add SOURCE`: a Hugging Face checkpoint (folder or hub id) exported, checked and installed."""
+    from app.core.names import shown
+    from app.jobs.model_add import add_model
+
+    if not args.id:
+        _err("models add needs a SOURCE: a save_pretrained folder or a hub id (owner/name)")
+        return EXIT_USAGE
+    last = [""]
+
+    def progress(p) -> None:
+        if p.stage != last[0] and not p.stage.startswith("downloading "):
+            print(f"{100 * p.fraction:3.0f}%  {p.stage}", file=sys.stderr)
+        last[0] = p.stage
+
+    m = add_model(args.id, reg, task=args.task, model_id=args.name, revision=args.revision, progress=progress)
+    checks = (m.metrics or {}).get("import_checks", {})
+    print(f"added {m.describe()} into {shown(m.folder)}")
+    for key, value in checks.items():
+        if key != "labels_pytorch":
+            print(f"  {key.replace('_', ' ')}: {value:.3g}" if isinstance(value, float) else
+                  f"  {key.replace('_', ' ')}: {value}")
+    use = (f"albert-studio models activate {m.id}" if m.task == "classification"
+           else f"albert-studio models default {m.id}")
+    print(f"to use it: {use} (or pick it in the Models view)")
+    return EXIT_OK
 
 
 def cmd_tune(args) -> int:
@@ -410,6 +494,89 @@ def cmd_gui(args) -> int:
     return gui_main(argv + [str(p) for p in getattr(args, "paths", None) or []])
 
 
+def _add_model_commands(sub) -> None:
+    """`models` and `tune`."""
+    m = sub.add_parser("models", help="list, verify, import or choose models")
+    m.add_argument("action", choices=["list", "verify", "import", "add", "default", "activate", "deactivate"],
+                   help="activate/deactivate: switch a classifier (a fine-tuned 'topic' model) on or off beside sentiment")
+    m.add_argument("id", nargs="?", help="model id (verify/default/activate/deactivate), folder (import), or a "
+                        "Hugging Face checkpoint folder or hub id (add)")
+    m.add_argument("--task", choices=["sentiment", "classification", "translation", "summary", "base"],
+                   help="add: what the checkpoint becomes (default: read from it)")
+    m.add_argument("--name", metavar="ID", help="add: the id the added model gets (default: from the source's name)")
+    m.add_argument("--revision", metavar="R", help="add: the hub revision (branch, tag or commit) to download")
+    m.set_defaults(func=cmd_models)
+    tu = sub.add_parser("tune", help="show or clear the per-CPU session choices cached for this machine",
+                        description="Each model graph is probed once per CPU (about 2 s) the first time it is "
+                                    "loaded on the CPU, and the fastest session configuration is cached. "
+                                    "ALBERT_STUDIO_TUNE=0 turns the probe off.")
+    tu.add_argument("--show", action="store_true", help="list the cached choices (the default)")
+    tu.add_argument("--clear", action="store_true", help="forget every choice and delete the fused graphs")
+    tu.add_argument("--probe", nargs="?", const="all", metavar="MODEL",
+                    help="probe the installed models' graphs now (all, or one model id)")
+    tu.add_argument("--threads", type=int, default=0, help="threads to probe with (0 = the default)")
+    tu.add_argument("--json", action="store_true")
+    tu.set_defaults(func=cmd_tune)
+
+
+def _add_finetune_command(sub, devices) -> None:
+    """`finetune`: a model of the user's own from a labelled file."""
+    f = sub.add_parser("finetune", help="fine-tune a sentiment model, or a classifier of your own ('topic'), on your "
+                                        "labelled file")
+    f.add_argument("file")
+    f.add_argument("--text-col", default=None)
+    f.add_argument("--label-col", default=None)
+    f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder; for positive/negative labels the "
+                        "default sentiment model, which the report says)")
+    f.add_argument("--epochs", type=int, default=3, help="standard recipe: passes over the data (early stopping "
+                                                                 "on the validation split)")
+    f.add_argument("--few-shot", action="store_true", help="contrastive (SetFit) recipe even for large data (auto picks it up to 512 examples per class)")
+    f.add_argument("--name-hints", choices=("auto", "always", "never"), default="auto",
+                   help="few-shot: let the class names join the examples as short sentences (\"This text is about "
+                        "sport.\"); auto = when the names alone label your training examples better than chance")
+    f.add_argument("--refit", choices=("auto", "always", "never"), default="auto",
+                   help="after validating on 20%%, train again on every example (auto = few-shot recipe, small data); "
+                        "the report's scores stay those of the validated run")
+    f.add_argument("--name", default=None, help="name (and id) for the new model")
+    f.add_argument("--task-name", default=None, metavar="NAME",
+                   help="labels other than positive/negative make a classifier of their own, shown beside sentiment "
+                        "under this name (e.g. topic, urgency; default: --name)")
+    f.add_argument("--seed", type=int, default=13,
+                   help="seeds every source of randomness (split, batches, initial head): the same labels and seed "
+                        "give the same model; vary it to see the spread")
+    f.add_argument("--make-default", action="store_true",
+                   help="use the new model: the default sentiment model, or a classifier switched on beside sentiment")
+    f.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=list(devices),
+                   help="where the new model is scored before it is saved (the device you analyse on)")
+    f.add_argument("--label-names", metavar="L=NAME,...",
+                   help="names for the classes, e.g. 0=negative,1=positive (shown instead of the raw labels)")
+    f.set_defaults(func=cmd_finetune)
+
+
+def _add_translate_command(sub, common) -> None:
+    """`translate`: a whole document into a .docx, .md or .txt file."""
+    t = sub.add_parser("translate", help="translate a document into a .docx, .md or .txt file",
+                       description="Translate a whole document sentence by sentence and write it back as a "
+                                   "document (a .docx keeps its styles, tables, headers and footers).")
+    t.add_argument("file", help=".docx, .txt, .md, .html or .pdf")
+    t.add_argument("--to", "--target-lang", dest="target_lang", default="fr", help="target language (default fr)")
+    t.add_argument("-o", "--output", help="file to write (.docx, .md or .txt; - for the text on stdout); "
+                                          "default: FILE.LANG.docx beside the source (.txt/.md keep their suffix)")
+    t.add_argument("--glossary", help="terms to keep or force: one per line, 'term' or 'term = translation', "
+                                      "[fr]/[de] sections; or a CSV with a term,fr,de header")
+    t.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy, faster)")
+    t.add_argument("--any-language", action="store_true",
+                   help="translate even when the text does not look like the model's source language")
+    t.add_argument("--model", action="append", help="use a model: translation=ID")
+    t.add_argument("--low-confidence", choices=["keep-source", "mark"], default="keep-source",
+                   help="sentences the model is not confident about: keep them in the source language, "
+                        "highlighted (default), or keep the translation and mark it")
+    t.add_argument("--json", action="store_true", help="a JSON summary on stdout (with each sentence's confidence)")
+    t.add_argument("-q", "--quiet", action="store_true")
+    common(t)
+    t.set_defaults(func=cmd_translate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from app.core.documents import DEFAULT_MAX_CHARS
     from app.core.runtime import DEVICES
@@ -437,7 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the model's own; JSON keeps p_positive)")
         sp.add_argument("--glossary", help="translation glossary: terms kept or forced (see `translate --help`)")
         sp.add_argument("--any-language", action="store_true",
-                        help="translate documents even when they do not look like the model's source language")
+                        help="run the models even on documents in a language they do not cover (sentiment and "
+                             "summary: the English model, marked 'forced' in the output; translation: text not in "
+                             "the model's source language)")
         sp.add_argument("--json", action="store_true", help="JSON Lines on stdout, one object per document")
         sp.add_argument("--text-field", help="column holding the text in .csv/.tsv/.jsonl files")
         sp.add_argument("--include", action="append", help="glob of files to include inside folders (repeatable)")
@@ -472,71 +641,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(h, False)
     h.set_defaults(func=cmd_history)
     s = sub.add_parser("search", help="full-text search over documents and results")
-    s.add_argument("query")
+    s.add_argument("query", nargs="?", default="", help="words to find (with --lang, may be left out)")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--lang", help="only documents in this language (an ISO code: en, fr, de...; '' for not detected)")
     common(s, False)
     s.set_defaults(func=cmd_search)
     e = sub.add_parser("export", help="export the library (or one run) to CSV or JSONL")
     e.add_argument("output")
     e.add_argument("--format", choices=["csv", "jsonl"])
     e.add_argument("--run", type=int, help="only documents of this run")
+    e.add_argument("--lang", help="only documents in this language (an ISO code: en, fr, de...; '' for not detected)")
     common(e, False)
     e.set_defaults(func=cmd_export)
-    m = sub.add_parser("models", help="list, verify, import or choose models")
-    m.add_argument("action", choices=["list", "verify", "import", "default"])
-    m.add_argument("id", nargs="?", help="model id (verify/default) or folder (import)")
-    m.set_defaults(func=cmd_models)
-    tu = sub.add_parser("tune", help="show or clear the per-CPU session choices cached for this machine",
-                        description="Each model graph is probed once per CPU (about 2 s) the first time it is "
-                                    "loaded on the CPU, and the fastest session configuration is cached. "
-                                    "ALBERT_STUDIO_TUNE=0 turns the probe off.")
-    tu.add_argument("--show", action="store_true", help="list the cached choices (the default)")
-    tu.add_argument("--clear", action="store_true", help="forget every choice and delete the fused graphs")
-    tu.add_argument("--probe", nargs="?", const="all", metavar="MODEL",
-                    help="probe the installed models' graphs now (all, or one model id)")
-    tu.add_argument("--threads", type=int, default=0, help="threads to probe with (0 = the default)")
-    tu.add_argument("--json", action="store_true")
-    tu.set_defaults(func=cmd_tune)
-    f = sub.add_parser("finetune", help="fine-tune the sentiment model on your labelled file")
-    f.add_argument("file")
-    f.add_argument("--text-col", default=None)
-    f.add_argument("--label-col", default=None)
-    f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder; for positive/negative labels the "
-                        "default sentiment model, which the report says)")
-    f.add_argument("--epochs", type=int, default=3, help="standard recipe: passes over the data (early stopping "
-                                                                 "on the validation split)")
-    f.add_argument("--few-shot", action="store_true", help="contrastive (SetFit) recipe even for large data (auto picks it up to 512 examples per class)")
-    f.add_argument("--name-hints", choices=("auto", "always", "never"), default="auto",
-                   help="few-shot: let the class names join the examples as short sentences (\"This text is about "
-                        "sport.\"); auto = when the names alone label your training examples better than chance")
-    f.add_argument("--refit", choices=("auto", "always", "never"), default="auto",
-                   help="after validating on 20%%, train again on every example (auto = few-shot recipe, small data); "
-                        "the report's scores stay those of the validated run")
-    f.add_argument("--name", default=None, help="id for the new model")
-    f.add_argument("--make-default", action="store_true")
-    f.add_argument("--device", default=os.environ.get("ALBERT_STUDIO_DEVICE", "auto"), choices=list(DEVICES),
-                   help="where the new model is scored before it is saved (the device you analyse on)")
-    f.add_argument("--label-names", metavar="L=NAME,...",
-                   help="names for the classes, e.g. 0=negative,1=positive (shown instead of the raw labels)")
-    f.set_defaults(func=cmd_finetune)
-    t = sub.add_parser("translate", help="translate a document into a .docx, .md or .txt file",
-                       description="Translate a whole document sentence by sentence and write it back as a "
-                                   "document (a .docx keeps its styles, tables, headers and footers).")
-    t.add_argument("file", help=".docx, .txt, .md, .html or .pdf")
-    t.add_argument("--to", "--target-lang", dest="target_lang", default="fr", help="target language (default fr)")
-    t.add_argument("-o", "--output", help="file to write (.docx, .md or .txt; - for the text on stdout); "
-                                          "default: FILE.LANG.docx beside the source (.txt/.md keep their suffix)")
-    t.add_argument("--glossary", help="terms to keep or force: one per line, 'term' or 'term = translation', "
-                                      "[fr]/[de] sections; or a CSV with a term,fr,de header")
-    t.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy, faster)")
-    t.add_argument("--any-language", action="store_true",
-                   help="translate even when the text does not look like the model's source language")
-    t.add_argument("--model", action="append", help="use a model: translation=ID")
-    t.add_argument("--json", action="store_true", help="a JSON summary on stdout")
-    t.add_argument("-q", "--quiet", action="store_true")
-    common(t)
-    t.set_defaults(func=cmd_translate)
+    _add_model_commands(sub)
+    _add_finetune_command(sub, DEVICES)
+    _add_translate_command(sub, common)
     from app.ui.main import add_gui_arguments  # no Qt import: the same options as albert-studio-gui
 
     g = sub.add_parser("gui", help="open the desktop window (the default with no command)",

@@ -1,7 +1,7 @@
 """Does onnxruntime's offline transformer fusion speed up the shipped ALBERT graphs on this CPU?
 
-HOUSE.md cites ~20% from onnxruntime.transformers.optimizer (model_type "bert") for ALBERT; this measures it
-here. The shipped sentiment graph (fp32 and int8) against the same weights after Identity folding +
+onnxruntime PR #5466 reports ~20% on CPU from onnxruntime.transformers.optimizer (model_type "bert") for
+ALBERT; this measures it here. The shipped sentiment graph (fp32 and int8) against the same weights after Identity folding +
 optimize_model (Attention, SkipLayerNormalization, BiasGelu fused; int8 quantized after fusion), all run by
 the core's Session (graph optimizations ORT_ENABLE_ALL, as the app runs them) on SST-2 validation sentences
 and 256-token IMDB review windows, batched by length as the app batches them. Prints tokens/s and ratios.

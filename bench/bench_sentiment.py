@@ -86,8 +86,12 @@ def child(engine: str, folder: Path, threads: int, n_sent: int, n_docs: int) -> 
         m.probabilities(sents[:32])  # warm-up
         ntok_s = sum(len(s) for s in m.tokenizer.encode(sents))
         ntok_d = sum(len(s) for s in m.tokenizer.encode(docs))
-        t = time.perf_counter(); m.probabilities(sents); out["sent_s"] = time.perf_counter() - t
-        t = time.perf_counter(); m.probabilities(docs); out["doc_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        m.probabilities(sents)
+        out["sent_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        m.probabilities(docs)
+        out["doc_s"] = time.perf_counter() - t
         t = time.perf_counter()
         for d in docs:
             m.analyze(d)
@@ -103,8 +107,12 @@ def child(engine: str, folder: Path, threads: int, n_sent: int, n_docs: int) -> 
         ntok_d = sum(len(x) for x in tok(docs, truncation=True, max_length=256)["input_ids"])
         pipe(sents[:32], batch_size=32)
         with torch.inference_mode():
-            t = time.perf_counter(); pipe(sents, batch_size=32, truncation=True, max_length=256); out["sent_s"] = time.perf_counter() - t
-            t = time.perf_counter(); pipe(docs, batch_size=16, truncation=True, max_length=256); out["doc_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            pipe(sents, batch_size=32, truncation=True, max_length=256)
+            out["sent_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            pipe(docs, batch_size=16, truncation=True, max_length=256)
+            out["doc_s"] = time.perf_counter() - t
     out.update(ntok_s=ntok_s, ntok_d=ntok_d, n_sent=len(sents), n_docs=len(docs),
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out

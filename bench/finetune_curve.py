@@ -15,8 +15,12 @@ Tasks
 Each size draws a class-balanced sample (seed fixed). The fine-tune uses 80% of it to train and 20% to
 validate, as the app does, and (few-shot, by default) then trains again on all of it: the rows score the model
 the app would install; TF-IDF + LR gets all of it. `--seeds 13,14,15` repeats every row on other samples
-and prints the mean (at 16 examples one sample says little). Times: the training call's wall time, and its CPU
-time (with --threads 1, roughly the wall time on an idle core).
+and prints the mean and range (at 16 examples one sample says little). `--train-seeds 13,14,15` keeps the
+labelled sample and varies only the training seed (TrainSettings.seed: split, batches, initial head): the spread
+of "the same labels, another run", printed as mean and range. Times: the training call's wall
+time, and its CPU time (with --threads 1, roughly the wall time on an idle core).
+
+    python bench/finetune_curve.py --tasks bbc5 --sizes 64 --modes auto --compare-below 0 --train-seeds 13,14,15
 """
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.labeled_data import evaluate, make_dataset  # noqa: E402
-from app.training.common import DATA_DIR, REPO_ROOT, read_jsonl  # noqa: E402
+from app.core.labeled_data import evaluate, make_dataset
+from app.training.common import DATA_DIR, REPO_ROOT, read_jsonl
 
 
 def sst2_task(seed: int):
@@ -170,7 +174,8 @@ def albert(train, held, encoder: Path, mode: str, args):
 
     data = make_dataset(train, min_per_class=2)
     s = TrainSettings(base=str(encoder), models_dir=tempfile.mkdtemp(), model_id="bench", mode=mode,
-                      epochs=args.epochs, patience=args.epochs, threads=args.threads, seed=args.seed, export=False,
+                      epochs=args.epochs, patience=args.epochs, threads=args.threads,
+                      seed=getattr(args, "train_seed", None) or args.seed, export=False,
                       refit=args.refit, name_hints=args.name_hints, **dict(args.set))
     t0, c0 = time.time(), time.process_time()
     t = train_model(data, s)
@@ -204,13 +209,16 @@ def run_size(name, pool, held, n_eff, sample_seed, encoder, args, rows) -> None:
                   f"| {ev.accuracy - base_ev.accuracy:+.3f} | {secs:.0f} | - |", flush=True)
     if n_eff <= args.compare_below and modes:
         modes += ["standard", "few-shot"]
-    for mode in dict.fromkeys(modes):
+    for mode, train_seed in ((m, t) for m in dict.fromkeys(modes) for t in (args.train_seed_list or [None])):
+        args.train_seed = train_seed
         ev, secs, rep = albert(train, held, encoder, mode, args)
         label = mode + (" (auto's pick)" if mode == auto else "") + (
             ", class names" if (rep.get("name_hints") or {}).get("used") else "") + (
             f", then all {rep['refit']['n_train']}" if rep.get("refit") else "")
+        if train_seed is not None:
+            label += f", training seed {train_seed}"
         row = {"task": name, "n": n_eff, "mode": label, "recipe": mode + (" (auto's pick)" if mode == auto else ""),
-               "sample_seed": sample_seed, "acc": ev.accuracy, "f1": ev.macro_f1,
+               "sample_seed": sample_seed, "train_seed": rep["seed"], "acc": ev.accuracy, "f1": ev.macro_f1,
                "tfidf_acc": base_ev.accuracy, "seconds": secs, "held_out": len(held),
                "cpu_seconds": rep["cpu_seconds"], "n_train": rep["n_train"], "n_val": rep["n_val"], "steps": rep["steps"],
                "epochs_run": rep["epochs_run"], "name_hints": rep.get("name_hints"), "refit": rep.get("refit")}
@@ -239,6 +247,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=13, help="the held-out split and the training seed")
     ap.add_argument("--seeds", default=None, help="comma list of seeds drawing the labelled sample (default: --seed); "
                                                    "with several, a mean row follows each size")
+    ap.add_argument("--train-seeds", default=None,
+                    help="comma list of training seeds run on the same labelled sample (the spread of a rerun); "
+                         "a mean-and-range row follows each size")
     ap.add_argument("--set", action="append", default=[], type=_setting, metavar="NAME=VALUE",
                     help="another TrainSettings field, e.g. few_shot_max_steps=600 (repeatable)")
     ap.add_argument("--refit", default="auto", choices=("auto", "always", "never"), help="TrainSettings.refit")
@@ -249,6 +260,7 @@ def main(argv=None) -> None:
     ap.add_argument("--base-teacher", action="store_true",
                     help="reference: fine-tune the MiniLM teacher itself with the same recipe (tokenizer from --encoder)")
     args = ap.parse_args(argv)
+    args.train_seed_list = [int(x) for x in args.train_seeds.split(",")] if args.train_seeds else []
     if args.base_teacher:
         use_teacher_as_base()
     encoder = args.encoder
@@ -263,8 +275,8 @@ def main(argv=None) -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     rows = []
-    header = (f"| task | labelled examples | recipe | ALBERT acc | ALBERT macro-F1 | TF-IDF+LR acc | ALBERT - TF-IDF "
-              f"| fine-tune wall s | CPU s |")
+    header = ("| task | labelled examples | recipe | ALBERT acc | ALBERT macro-F1 | TF-IDF+LR acc | ALBERT - TF-IDF "
+              "| fine-tune wall s | CPU s |")
     print(header + "\n|---|---|---|---|---|---|---|---|---|", flush=True)
     for task in args.tasks.split(","):
         name, pool, held = {"sst2": sst2_task, "bbc3": bbc3_task, "bbc5": bbc5_task}[task](args.seed)
@@ -273,17 +285,20 @@ def main(argv=None) -> None:
             first = len(rows)
             for sample_seed in seeds:
                 run_size(name, pool, held, n_eff, sample_seed, encoder, args, rows)
-            if len(seeds) > 1:
-                done = rows[first:]
+            if len(seeds) > 1 or len(args.train_seed_list) > 1:
+                done = [r for r in rows[first:] if "acc" in r and "accs" not in r]
                 for mode in dict.fromkeys(r["recipe"] for r in done):
                     accs = [r["acc"] for r in done if r["recipe"] == mode]
                     tf = [r["tfidf_acc"] for r in done if r["recipe"] == mode]
                     mean = sum(accs) / len(accs)
-                    rows.append({"task": name, "n": n_eff, "mode": f"{mode}: mean of {len(accs)} samples",
-                                 "recipe": mode, "acc": mean, "accs": accs, "tfidf_acc": sum(tf) / len(tf),
-                                 "seeds": seeds})
-                    print(f"| {name} | {n_eff} | **{mode}: mean of {len(accs)} samples** ({', '.join(f'{a:.3f}' for a in accs)}) "
-                          f"| **{mean:.3f}** | - | {sum(tf) / len(tf):.3f} | {mean - sum(tf) / len(tf):+.3f} | - | - |", flush=True)
+                    runs = "runs" if len(seeds) == 1 else "samples"
+                    rows.append({"task": name, "n": n_eff, "mode": f"{mode}: mean of {len(accs)} {runs}",
+                                 "recipe": mode, "acc": mean, "accs": accs, "range": [min(accs), max(accs)],
+                                 "tfidf_acc": sum(tf) / len(tf), "seeds": seeds, "train_seeds": args.train_seed_list})
+                    print(f"| {name} | {n_eff} | **{mode}: mean of {len(accs)} {runs}** "
+                          f"({', '.join(f'{a:.3f}' for a in accs)}; range {min(accs):.3f}-{max(accs):.3f}) "
+                          f"| **{mean:.3f}** | - | {sum(tf) / len(tf):.3f} | {mean - sum(tf) / len(tf):+.3f} | - | - |",
+                          flush=True)
     print(f"held out: SST-2 {len(sst2_task(args.seed)[2]) if 'sst2' in args.tasks else '-'} sentences, "
           f"BBC 100 articles per class")
     if args.json:

@@ -4,6 +4,29 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# The size budget, in MB (10^6 bytes) for the whole bundle folder, models included: the one place it is kept.
+# The smoke test fails when a bundle is more than BUDGET_TOLERANCE over its budget. Raise a budget on
+# purpose, in the commit that makes the bundle grow, and say why there.
+#   albert-studio: 518.7 MB measured 2026-12-07 (six models, 221.5 MB of them; program 297 MB). The issue
+#   that asked for this budget quoted about 370 MB: that was before albert-sentiment-en-fast, the docs
+#   translator and the fp32 sentiment graph landed (models 105 -> 221.5 MB).
+#   albert-studio-full (--with-training): no budget yet (last measured 1,280.8 MB on 2026-12-01, with
+#   105 MB of models); its size is reported, not checked.
+SIZE_BUDGET_MB = {"albert-studio": 520.0}
+BUDGET_TOLERANCE = 0.10
+
+
+def budget_verdict(bundle_name: str, total_bytes: int) -> tuple[bool | None, str]:
+    """(True/False: within the budget plus tolerance or not; None: no budget for this bundle) and a line to print."""
+    mb = total_bytes / 1e6
+    budget = SIZE_BUDGET_MB.get(bundle_name)
+    if budget is None:
+        return None, f"{mb:.1f} MB (no size budget for {bundle_name} in packaging/bundle_report.py)"
+    limit = budget * (1 + BUDGET_TOLERANCE)
+    return mb <= limit, (f"{mb:.1f} MB, budget {budget:.0f} MB ({(mb / budget - 1) * 100:+.1f}%), fails above "
+                         f"{limit:.0f} MB (+{BUDGET_TOLERANCE:.0%})")
+
+
 # (part, path prefixes under _internal/) in match order; the first match wins
 PARTS = [
     ("models", ("models/",)),
@@ -51,7 +74,7 @@ def measure(bundle: Path) -> dict:
 
 def size_report(bundle: Path, data: dict | None = None) -> str:
     d = data or measure(bundle)
-    mb = lambda b: f"{b / 1e6:8.1f} MB"  # noqa: E731
+    mb = lambda b: f"{b / 1e6:8.1f} MB"
     lines = [f"bundle {bundle}: {mb(d['total_bytes']).strip()} in {d['files']} files", "by part:"]
     lines += [f"  {mb(b)}  {name}" for name, b in d["parts"].items()]
     if d["models"]:

@@ -2,17 +2,22 @@
 
     packaging/smoke_test.sh               # build, then check   (python packaging/smoke_test.py --no-build: check only)
 
-Checks, each timed: the CLI starts (`--version`); `models verify` passes for every bundled model;
-`demo --json` over resources/samples gives one sentiment label per sample document, equal to what
-the source tree gives; a worker process starts from the bundle (multiprocessing spawn, as fine-tuning
-uses) and loads ONNX Runtime; `finetune` without torch ends with a message, not a traceback; the window
-starts offscreen, shows the main window, stays up 5 s and exits 0 with no traceback; licenses are in
-place; no bundled Qt/ONNX Runtime library has an unresolved dependency. Everything runs with a
-throw-away HOME, so your own library and models are untouched. Writes build/smoke/report.json.
+Checks, each timed: the bundle's size is within its budget (bundle_report.SIZE_BUDGET_MB + 10%); the
+CLI starts (`--version`); `models verify` passes for every bundled model; `demo --json` over
+resources/samples gives one sentiment label per sample document, equal to what the source tree gives;
+PDF reading and translation work frozen; a worker process starts from the bundle (multiprocessing
+spawn, as fine-tuning uses) and loads ONNX Runtime; `finetune` without torch ends with a message, not a
+traceback; the window starts (under Xvfb when installed, else Qt's offscreen platform), shows the main
+window, stays up 5 s and exits 0 with no traceback; with the system's X11 libraries hidden the window
+start ends in the message naming them, not a Qt abort; licenses are in place; no bundled Qt/ONNX
+Runtime library has an unresolved dependency. Everything runs with a throw-away HOME, so your own
+library and models are untouched. Prints the size, the window start-up time and the build time;
+writes build/smoke/report.json. `--no-build` says loudly that the build was skipped; CI=true refuses it.
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -27,7 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "packaging"))
 
-from bundle_report import measure, size_report  # noqa: E402
+from bundle_report import budget_verdict, measure, size_report  # noqa: E402
+from headless import OFFSCREEN, Display, virtual_display  # noqa: E402
+from without_libs import HidingUnavailable, command_without  # noqa: E402
+
+# "The X11 libraries missing": the system's X11 client libraries, as on a server or a minimal desktop.
+X11_LIBRARIES = ("libxcb*", "libX*", "libxkbcommon*")
 
 QT_NOISE = re.compile(r"propagateSizeHints|QStandardPaths|XDG_RUNTIME_DIR|fontconfig|Fontconfig|"
                       r"QFont::|qt\.qpa\.|SMOKE_PROBE")
@@ -40,6 +50,7 @@ class Smoke:
         if sys.platform == "darwin" and not self.exe.exists():
             self.exe = bundle.parent / "Albert Studio.app" / "Contents" / "MacOS" / "albert-studio"
         self.work = work
+        self.display: Display = OFFSCREEN
         self.results: list[dict] = []
         self.facts: dict = {}
         home = work / "home"
@@ -123,7 +134,7 @@ class Smoke:
             want = {x["source"]: x["sentiment"]["label"] for x in map(json.loads, ref.stdout.splitlines())
                     if "error" not in x and x.get("sentiment")}
             got = {x["source"]: x["sentiment"]["label"] for x in docs}
-            norm = lambda d: {re.sub(r".*resources[/\\]samples[/\\]", "", k): v for k, v in d.items()}  # noqa: E731
+            norm = lambda d: {re.sub(r".*resources[/\\]samples[/\\]", "", k): v for k, v in d.items()}
             ref_scores = norm({x["source"]: x["sentiment"]["score"] for x in map(json.loads, ref.stdout.splitlines())
                                if "error" not in x and x.get("sentiment")})
             diffs = [abs(v - ref_scores[k]) for k, v in norm({x["source"]: x["sentiment"]["score"] for x in docs}).items()
@@ -215,9 +226,17 @@ class Smoke:
                        cp.returncode not in (0, None) and "Traceback" not in text and bool(reason),
                        f"exit {cp.returncode}: " + " ".join(text.split())[-400:], s)
 
+    def size_budget(self, sizes: dict) -> None:
+        ok, line = budget_verdict(self.bundle.name, sizes["total_bytes"])
+        self.facts["size_budget"] = line
+        if ok is None:
+            print(f"note  bundle size {line}", flush=True)
+        else:
+            self.check("bundle size within its budget", ok, line)
+
     def window(self, stay: float = 5.0) -> None:
         shot = self.work / "window.png"
-        env = dict(self.env, ALBERT_STUDIO_SMOKE_WINDOW=str(stay), ALBERT_STUDIO_SMOKE_SHOT=str(shot))
+        env = self.display.apply(dict(self.env, ALBERT_STUDIO_SMOKE_WINDOW=str(stay), ALBERT_STUDIO_SMOKE_SHOT=str(shot)))
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(self.exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=self.work)
@@ -243,13 +262,16 @@ class Smoke:
             err += "\n[smoke] window did not quit; killed"
         total = time.perf_counter() - t0
         self.facts["window"] = {"ready_seconds": round(ready_s, 3) if ready_s else None, "probe": info,
+                                "display": self.display.name,
                                 "finetune_page": finetune,
                                 "exit_code": proc.returncode, "screenshot": str(shot) if shot.exists() else None}
         mains = [w for w in info.get("windows", []) if w.get("main_window")]
         main = mains[0] if mains else {}
-        self.check("window starts offscreen and shows the main window",
-                   bool(main) and "albert" in main.get("title", "").lower() and main.get("central") is not None,
-                   json.dumps(main)[:400] if main else f"no main window; stderr: {err[-800:]}", ready_s)
+        self.check(f"window starts ({self.display.name}) and shows the main window",
+                   bool(main) and "albert" in main.get("title", "").lower() and main.get("central") is not None
+                   and info.get("platform") == self.display.platform,
+                   (f"Qt platform {info.get('platform')!r}; " + json.dumps(main)[:400]) if main
+                   else f"no main window; stderr: {err[-800:]}", ready_s)
         page_text = " ".join(finetune.get("text", []))
         if (self.bundle / "_internal" / "torch").is_dir():
             self.check("window: the Fine-tune page opens", bool(finetune.get("found")) and bool(page_text.strip()),
@@ -265,7 +287,7 @@ class Smoke:
 
     def window_from_source(self, python: Path) -> None:
         """The same window start from the source tree, for comparison (not a check: timings never fail)."""
-        env = dict(self.env, ALBERT_STUDIO_SMOKE_WINDOW="1", PYTHONPATH=str(ROOT))
+        env = self.display.apply(dict(self.env, ALBERT_STUDIO_SMOKE_WINDOW="1", PYTHONPATH=str(ROOT)))
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(python), str(ROOT / "packaging" / "entry.py")], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, cwd=self.work)
@@ -284,6 +306,58 @@ class Smoke:
         b = self.facts.get("window", {}).get("ready_seconds")
         if ready and b:
             print(f"note  window start-up: bundle {b:.2f}s, source tree {ready:.2f}s ({b / ready:.2f}x)", flush=True)
+
+    def window_without_x11(self) -> None:
+        """Linux: the system's X11 libraries hidden (see without_libs.py), the window must not start Qt, which
+        would abort; the app's first-start message names what is missing, and the program exits non-zero."""
+        if not sys.platform.startswith("linux"):
+            return
+        name = "no X11 libraries on the system: the first-start message names them, no Qt abort"
+        internal = self.bundle / "_internal"
+        plugin = [p for p in (internal / "PySide6/Qt/plugins/platforms/libqxcb.so", internal / "PySide6/Qt/lib/libQt6XcbQpa.so.6")
+                  if p.exists()]
+        if not plugin:
+            self.check(name, False, "the bundle has no xcb platform plugin")
+            return
+        # What must be named: the libraries the bundled xcb plugin links to that the bundle does not carry
+        # and that are hidden. Read from the real bundle now, not assumed.
+        lib_env = dict(os.environ, LD_LIBRARY_PATH=f"{internal}:{internal / 'PySide6/Qt/lib'}")
+        expected = set()
+        for so in plugin:
+            for ln in subprocess.run(["ldd", str(so)], capture_output=True, text=True, env=lib_env).stdout.splitlines():
+                if "=>" in ln:
+                    soname, target = ln.split("=>", 1)[0].strip(), ln.split("=>", 1)[1].strip()
+                    if str(internal) not in target and any(fnmatch.fnmatch(soname, p) for p in X11_LIBRARIES):
+                        expected.add(soname)
+        env = {k: v for k, v in self.env.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+        env["DISPLAY"] = self.display.env.get("DISPLAY", ":0")  # a desktop session, whose X11 libraries are gone
+        with tempfile.TemporaryDirectory(prefix="albert-nolibs-") as scratch:
+            try:
+                cmd = command_without(list(X11_LIBRARIES), [str(self.exe)], Path(scratch))
+            except HidingUnavailable as exc:
+                self.check(name, False, f"cannot hide the system's libraries here: {exc}")
+                return
+            t0 = time.perf_counter()
+            try:
+                cp = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=self.work)
+            except subprocess.TimeoutExpired:
+                self.check(name, False, "still running after 120 s (a window opened, or it hangs)")
+                return
+            s = time.perf_counter() - t0
+        text = cp.stdout + cp.stderr
+        m = re.search(r"missing: (.+)", text)
+        named = {x.strip() for x in m.group(1).split(",")} if m else set()
+        invented = {x for x in named if not any(fnmatch.fnmatch(x, p) for p in X11_LIBRARIES)}
+        aborted = cp.returncode < 0 or "Could not load the Qt platform plugin" in text or "core dumped" in text
+        self.facts["window_without_x11"] = {"exit_code": cp.returncode, "seconds": round(s, 3), "named": sorted(named),
+                                            "expected": sorted(expected), "hidden": list(X11_LIBRARIES),
+                                            "message": text.strip()[-800:]}
+        ok = (cp.returncode > 0 and not aborted and "Traceback" not in text and bool(named)
+              and expected <= named and not invented)
+        self.check(name, ok, (f"exit {cp.returncode}, named {', '.join(sorted(named)) or 'nothing'}"
+                              + (f"; not named: {sorted(expected - named)}" if expected - named else "")
+                              + (f"; named but not hidden: {sorted(invented)}" if invented else "")
+                              + ("; Qt aborted" if aborted else "") + ("" if ok else f"; output: {text[-500:]}")), s)
 
     def licenses(self) -> None:
         lic = self.bundle / "_internal" / "licenses"
@@ -347,67 +421,109 @@ def fixture_models(work: Path, python: Path) -> bool:
     return cp.returncode == 0
 
 
+def skipped_build_banner(bundle: Path) -> str:
+    """Loud: the bundle checked was not built by this run (say when and from which commit it was built)."""
+    info = {}
+    try:
+        info = json.loads((bundle / "BUILD_INFO.json").read_text())
+    except (OSError, ValueError):
+        pass
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    bar = "!" * 100
+    return (f"{bar}\n!! BUILD SKIPPED (--no-build): checking the bundle already in {bundle}, built "
+            f"{info.get('built_at', '(no BUILD_INFO.json)')} from commit {info.get('commit') or '?'}; the working tree "
+            f"is at {head or '?'}.\n!! Its results say nothing about changes made since. CI never skips the build.\n{bar}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--no-build", action="store_true", help="check the existing bundle instead of building first")
+    p.add_argument("--no-build", action="store_true", help="check the existing bundle instead of building first "
+                   "(refused when CI=true)")
     p.add_argument("--with-training", action="store_true", help="build/check dist/albert-studio-full")
     p.add_argument("--bundle", type=Path, help="bundle folder (default dist/albert-studio)")
     p.add_argument("--source-python", type=Path, default=Path(sys.executable),
                    help="interpreter of the source tree, to compare results with (default: this one)")
     p.add_argument("--no-compare", action="store_true", help="skip running the source tree for comparison")
+    p.add_argument("--display", choices=("auto", "xvfb", "offscreen"), default="auto",
+                   help="where the window opens: Xvfb if installed (auto), or Qt's offscreen platform")
     p.add_argument("--keep", action="store_true", help="keep the temporary HOME/library (path printed)")
     args = p.parse_args(argv)
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    t_start = time.perf_counter()
+    build_s = None
+    if args.no_build and ci:
+        print("smoke_test: --no-build is refused in CI (CI=true): CI checks the bundle it builds", file=sys.stderr)
+        return 2
     if not args.no_build:
         import build
 
+        t0 = time.perf_counter()
         rc = build.main(["--with-training"] if args.with_training else [])
+        build_s = time.perf_counter() - t0
         if rc:
             return rc
     bundle = args.bundle or ROOT / "dist" / ("albert-studio-full" if args.with_training else "albert-studio")
     if not bundle.is_dir():
         print(f"no bundle at {bundle}: run packaging/build.sh first", file=sys.stderr)
         return 2
+    if args.no_build:
+        print(skipped_build_banner(bundle), flush=True)
     work = Path(tempfile.mkdtemp(prefix="albert-smoke-"))
     smoke = Smoke(bundle, work)
     t0 = time.perf_counter()
     try:
-        sizes = measure(bundle)
-        if args.no_build:  # the build already printed it
-            print(size_report(bundle, sizes))
-        smoke.facts["size"] = sizes
-        smoke.cli_starts()
-        smoke.licenses()
-        smoke.linked_libraries()
-        smoke.models_verify()
-        if not smoke.has_task("sentiment"):
-            print("no sentiment model in the bundle yet: using the tiny test models as user models", flush=True)
-            smoke.facts["fixture_models"] = fixture_models(work, args.source_python)
-        smoke.demo(None if args.no_compare else args.source_python)
-        smoke.obvious_sentiment()
-        smoke.one_document()
-        smoke.pdf()
-        smoke.translation()
-        smoke.worker_process()
-        smoke.finetune_without_torch()
-        smoke.window()
-        if not args.no_compare:
-            smoke.window_from_source(args.source_python)
+        with virtual_display(args.display, log=work / "xvfb.log") as display:
+            smoke.display = display
+            print(f"window display: {display.name}" + (f"\nnote  {display.note}" if display.note else ""), flush=True)
+            smoke.facts["display"] = {"name": display.name, "note": display.note}
+            sizes = measure(bundle)
+            if args.no_build:  # the build already printed it
+                print(size_report(bundle, sizes))
+            smoke.facts["size"] = sizes
+            smoke.size_budget(sizes)
+            smoke.cli_starts()
+            smoke.licenses()
+            smoke.linked_libraries()
+            smoke.models_verify()
+            if not smoke.has_task("sentiment"):
+                print("no sentiment model in the bundle yet: using the tiny test models as user models", flush=True)
+                smoke.facts["fixture_models"] = fixture_models(work, args.source_python)
+            smoke.demo(None if args.no_compare else args.source_python)
+            smoke.obvious_sentiment()
+            smoke.one_document()
+            smoke.pdf()
+            smoke.translation()
+            smoke.worker_process()
+            smoke.finetune_without_torch()
+            smoke.window()
+            smoke.window_without_x11()
+            if not args.no_compare:
+                smoke.window_from_source(args.source_python)
     finally:
         out = ROOT / "build" / "smoke"
         out.mkdir(parents=True, exist_ok=True)
-        for shot in (work / "window.png", work / "window-finetune.png"):
+        for shot in (work / "window.png", work / "window-finetune.png", work / "xvfb.log"):
             if shot.is_file():
                 shutil.copy2(shot, out / shot.name)
+        smoke.facts["build_seconds"] = round(build_s, 1) if build_s is not None else None
         report = {"bundle": str(bundle), "seconds": round(time.perf_counter() - t0, 1), "checks": smoke.results,
-                  "facts": smoke.facts}
+                  "facts": smoke.facts, "build_skipped": bool(args.no_build)}
         (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
     failed = [r["check"] for r in smoke.results if not r["ok"]]
-    print(f"\n{len(smoke.results) - len(failed)}/{len(smoke.results)} checks passed in {time.perf_counter() - t0:.0f}s; "
-          f"report: build/smoke/report.json" + (f"\nFAILED: {failed}" if failed else ""))
+    window = smoke.facts.get("window", {})
+    print(f"\nbundle size: {smoke.facts.get('size_budget', '?')}"
+          f"\nwindow start-up (launch to main window, {window.get('display', '?')}): "
+          + (f"{window['ready_seconds']:.2f} s" if window.get("ready_seconds") else "did not start")
+          + "\nbuild: " + (f"{build_s:.0f} s" if build_s is not None else "SKIPPED (--no-build)")
+          + f"; checks: {time.perf_counter() - t0:.0f} s; total: {time.perf_counter() - t_start:.0f} s")
+    print(f"{len(smoke.results) - len(failed)}/{len(smoke.results)} checks passed; report: build/smoke/report.json"
+          + (f"\nFAILED: {failed}" if failed else ""))
+    if args.no_build:
+        print("(build skipped: see the banner above)")
     return 1 if failed else 0
 
 

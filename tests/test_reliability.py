@@ -9,13 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from app.cli import main
-from app.core import store as store_module
+from app.core.store import connection as store_connection
 from app.core.store import Store
 from tests.core.test_store import KEYS, make_analysis
 
@@ -167,7 +166,7 @@ def test_csv_export_neutralises_formulas_and_jsonl_keeps_them(tmp_path):
 
 def test_reading_commands_work_while_a_writer_holds_the_lock(tmp_path, monkeypatch, capsys):
     db = _library(tmp_path / "lib.db")
-    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.5)  # a writer holding the lock longer than this
+    monkeypatch.setattr(store_connection, "BUSY_TIMEOUT_S", 0.5)  # a writer holding the lock longer than this
     writer = sqlite3.connect(db)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("INSERT INTO settings (key, value) VALUES ('busy', 'yes')")

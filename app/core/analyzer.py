@@ -10,11 +10,24 @@ from app.core.errors import Cancelled, ModelError
 from app.core.registry import Manifest, Registry
 from app.core.runtime import RuntimeOptions, cancellable
 from app.core.segment import split_sentences
+from app.core.structure import content_sentences
+from app.core.language import covered_languages, detect_document_language, uncovered_language
 from app.core.task_model import load_task_model
-from app.core.types import ANALYSIS_TASKS, Analysis, Document, ModelInfo
+from app.core.types import DocumentLanguage, SentimentResult, Summary
+from app.core.types import ANALYSIS_TASKS, CLASSIFICATION, Analysis, Document, ModelInfo, classification_task
 
 TASK_NAMES = ANALYSIS_TASKS
 ALIASES = {"translate": "translation", "summarize": "summary", "summarise": "summary"}
+
+
+def _indexed(summary, sentences):
+    """A summary whose sentence indices count every sentence of the document (the summarizer saw only the
+    content ones): "sentence 7" is the seventh sentence the reader sees."""
+    if summary is None:
+        return None
+    at = {s.start: i for i, s in enumerate(sentences)}
+    return replace(summary, sentences=tuple(
+        replace(x, index=at.get(x.start, x.index)) for x in summary.sentences))
 
 
 def parse_tasks(spec: str | Sequence[str]) -> tuple[str, ...]:
@@ -43,28 +56,71 @@ class AnalysisOptions:
     beam: int = 4
     neutral_band: float | None = None  # None: the sentiment model's own band; 0: no neutral
     glossary: str | None = None  # glossary file for translation (terms kept or forced)
-    any_language: bool = False  # translate even text that does not look like the model's source language
+    # run every model even on text that does not look like a language it covers (translation: its source
+    # language; sentiment and summary: the manifest's "languages"); results say so (forced_lang)
+    any_language: bool = False
+    classifiers: tuple[str, ...] | None = None  # classifier model ids run with sentiment; None: the active ones
 
     def params_key(self, task: str) -> str:
         """What a stored result must have been computed with to be reused (Analyzer.task_models fills
         the sentiment model's own band in first)."""
+        forced = ";any_language" if self.any_language else ""
         if task == "summary":
-            return f"ratio={self.ratio}" if self.ratio is not None else f"sentences={self.sentences}"
+            return (f"ratio={self.ratio}" if self.ratio is not None else f"sentences={self.sentences}") + forced
         if task == "translation":
             key = f"lang={self.target_lang};beam={self.beam}"
             if self.glossary:
                 from app.core.protect import glossary_digest
 
                 key += f";glossary={glossary_digest(self.glossary)}"
-            return key + (";any_language" if self.any_language else "")
-        if task == "sentiment" and self.neutral_band:
-            return f"neutral={self.neutral_band:g}"
+            return key + forced
+        if task == "sentiment":
+            return (f"neutral={self.neutral_band:g}" if self.neutral_band else "") + forced
         return ""
 
 
-def params_keys(task_models: dict[str, tuple[str, str, str]]) -> dict[str, str]:
-    """task -> the params key its results are stored under, from `Analyzer.task_models`."""
-    return {task: key for task, (_model_id, _version, key) in task_models.items()}
+@dataclass
+class _LanguagePlan:
+    """Which documents a task's model reads, given their languages and the languages the model covers."""
+
+    run: list[int] = field(default_factory=list)  # documents the model reads
+    held: dict[int, str] = field(default_factory=dict)  # document -> its uncovered language: no result computed
+    forced: dict[int, str] = field(default_factory=dict)  # document -> its uncovered language, read anyway
+    sents: dict[int, list] = field(default_factory=dict)  # document -> the sentences the model reads
+
+    def common(self, other: _LanguagePlan, k: int) -> list:
+        """Document k's sentences that both plans keep (one encoder pass serves both tasks)."""
+        theirs = {s.start for s in other.sents[k]}
+        return [s for s in self.sents[k] if s.start in theirs] or self.sents[k]
+
+
+class _Phases:
+    """Progress of one analyze_many call: each phase (a task, or a model pass) takes an equal share, and
+    every step and phase change checks `cancelled` first (raises Cancelled)."""
+
+    def __init__(self, names: list[str], cancelled: Callable[[], bool] | None,
+                 progress: Callable[[float], None] | None):
+        self.names = names
+        self.cancelled = cancelled
+        self.progress = progress
+        self.phase = 0
+        self.done = 0
+
+    def check(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled()
+
+    def step(self, n: int, total: int) -> None:
+        """`n` more of the `total` items of the current phase are done."""
+        self.check()
+        self.done += n
+        if self.progress is not None:
+            self.progress(min(1.0, (self.phase + self.done / max(total, 1)) / max(len(self.names), 1)))
+
+    def next(self) -> None:
+        self.check()
+        self.phase += 1
+        self.done = 0
 
 
 @dataclass
@@ -117,17 +173,31 @@ class Analyzer:
         return opts
 
     def task_models(self, opts: AnalysisOptions) -> dict[str, tuple[str, str, str]]:
-        """task -> (model id, version, params key): what a stored result must match to be reused."""
+        """task -> (model id, version, params key): what a stored result must match to be reused; each
+        classifier that runs is a task of its own ("classification:topic")."""
         opts = self.resolve(opts)
         out = {}
         for t in opts.tasks:
             m = self.manifest_for(t, opts.target_lang)
             out[t] = (m.id, m.version, opts.params_key(t))
+        for m in self.classifiers(opts):
+            out[classification_task(m.classification_name)] = (m.id, m.version, "")
         return out
 
-    def params_keys(self, opts: AnalysisOptions) -> dict[str, str]:
-        """task -> the params key its results are stored under."""
-        return params_keys(self.task_models(opts))
+    def classifiers(self, opts: AnalysisOptions) -> list[Manifest]:
+        """The classifiers an analysis runs: with sentiment, the ones `opts` names, else the registry's active
+        ones (several at once, one per name; sentiment is never replaced by them)."""
+        if "sentiment" not in opts.tasks:
+            return []
+        if opts.classifiers is None:
+            return self.registry.active_classifiers()
+        out = []
+        for mid in opts.classifiers:
+            m = self.registry.get(mid)
+            if m.task != CLASSIFICATION:
+                raise ModelError(f"{mid} is a {m.task} model, not a classifier")
+            out.append(m)
+        return out
 
     def providers(self, tasks: Sequence[str] = (), target_lang: str | None = None) -> dict[str, str]:
         """task -> the ONNX Runtime provider its model really runs on (CUDAExecutionProvider only where the GPU
@@ -160,31 +230,27 @@ class Analyzer:
         task taking an equal share. `seconds` is the time of the whole call shared out by each document's length."""
         t0 = time.perf_counter()
         opts = self.resolve(opts)
-
-        def check():
+        all_sents = [split_sentences(d.text) for d in documents]
+        # headings, meta lines, table rows and code are structure: no sentiment, no summary pick (core/structure)
+        sents = [content_sentences(d.text, s) for d, s in zip(documents, all_sents)]
+        todo = [k for k, s in enumerate(sents) if s]
+        languages: dict[int, DocumentLanguage] = {}
+        for k in todo:  # cancellable: 10,000 table rows take a few seconds to detect
             if cancelled is not None and cancelled():
                 raise Cancelled()
-
-        sents = [split_sentences(d.text) for d in documents]
-        todo = [k for k, s in enumerate(sents) if s]
+            languages[k] = detect_document_language(documents[k].text)
+        plans = {t: self._language_plan(t, opts, todo, languages, sents)
+                 for t in ("sentiment", "summary") if t in opts.tasks}
         texts = [documents[k].text for k in todo]
         sentiment: dict[int, object] = {}
         summary: dict[int, object] = {}
         translation: dict[int, object] = {}
+        classified: dict[int, list] = {k: [] for k in todo}
         infos: list[ModelInfo] = []
-        phases = [t for t in TASK_NAMES if t in opts.tasks]
-        state = {"phase": 0, "done": 0}
-
-        def step(n: int, total: int) -> None:
-            check()
-            state["done"] += n
-            if progress is not None:
-                progress(min(1.0, (state["phase"] + state["done"] / max(total, 1)) / max(len(phases), 1)))
-
-        def next_phase() -> None:
-            check()
-            state["phase"] += 1
-            state["done"] = 0
+        classifiers = [self._load(m) for m in self.classifiers(opts)] if todo else []
+        phases = _Phases([t for t in TASK_NAMES if t in opts.tasks] + [m.name for m in classifiers],
+                         cancelled, progress)
+        check, step, next_phase = phases.check, phases.step, phases.next
 
         with cancellable(cancelled):  # a cancel also stops the model batch in progress (RunOptions.terminate)
             one_pass = None
@@ -194,30 +260,37 @@ class Analyzer:
                 if sm.one_pass and su.shares_encoder_with(sm):
                     one_pass = (sm, su)
             if one_pass is not None:  # heads on a shared encoder: each document is encoded once for both
-                sm, su = one_pass
-                docs = [sents[k] for k in todo]
-                phases[:] = ["sentiment+summary"] + [t for t in phases if t == "translation"]
-                encoded = sm.encode([[s.text for s in d] for d in docs],
-                                    list(dict.fromkeys(sm.head_inputs() + su.inputs)), step)
-                check()
-                sentiment = dict(zip(todo, sm.analyze_encoded(docs, encoded, neutral_band=opts.neutral_band)))
-                summary = dict(zip(todo, su.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,
-                                                           sents=docs, encoded=encoded)))
-                infos += [sm.model_info, su.model_info]
+                phases.names[:] = ["sentiment+summary"] + [t for t in phases.names if t not in ("sentiment", "summary")]
+                sentiment, summary = self._one_pass(*one_pass, documents, plans, opts, phases)
+                infos += [one_pass[0].model_info, one_pass[1].model_info]
                 next_phase()
-            if todo and "sentiment" in opts.tasks and one_pass is None:
+            # each model reads the documents in a language it covers (with one pass, those the other did not)
+            ids = [k for k in plans["sentiment"].run if k not in sentiment] if "sentiment" in plans else []
+            if ids:
                 check()
                 m = self.model("sentiment")
-                sentiment = dict(zip(todo, m.analyze_many(texts, [sents[k] for k in todo], step=step,
-                                                          neutral_band=opts.neutral_band)))
+                sentiment.update(zip(ids, m.analyze_many([documents[k].text for k in ids],
+                                                         [plans["sentiment"].sents[k] for k in ids], step=step,
+                                                         neutral_band=opts.neutral_band)))
                 infos.append(m.model_info)
-                next_phase()
-            if todo and "summary" in opts.tasks and one_pass is None:
+                if one_pass is None:
+                    next_phase()
+            ids = [k for k in plans["summary"].run if k not in summary] if "summary" in plans else []
+            if ids:
                 check()
                 m = self.model("summary")
-                summary = dict(zip(todo, m.summarize_many(texts, sentences=opts.sentences, ratio=opts.ratio,
-                                                           sents=[sents[k] for k in todo], step=step)))
+                summary.update(zip(ids, m.summarize_many([documents[k].text for k in ids], sentences=opts.sentences,
+                                                         ratio=opts.ratio, sents=[plans["summary"].sents[k] for k in ids],
+                                                         step=step)))
                 infos.append(m.model_info)
+                if one_pass is None:
+                    next_phase()
+            self._mark_languages(plans, sentiment, summary, infos)
+            for c in classifiers:  # each reads its own fine-tuned encoder: a pass of its own
+                check()
+                for k, r in zip(todo, c.classify_many(texts, [sents[k] for k in todo], step=step)):
+                    classified[k].append(r)
+                infos.append(c.model_info)
                 next_phase()
             if todo and "translation" in opts.tasks:
                 m = self.model("translation", opts.target_lang)
@@ -227,13 +300,72 @@ class Analyzer:
                     translation[k] = self._translate(m, documents[k].text, opts, glossary, cancelled)
                     step(1, len(todo))
                 infos.append(m.model_info)
+        summary = {k: _indexed(v, all_sents[k]) for k, v in summary.items()}
         elapsed = time.perf_counter() - t0
         chars = sum(len(documents[k].text) for k in todo) or 1
-        return [
+        out = [
             Analysis(d, sentiment.get(k), summary.get(k), translation.get(k), tuple(infos),
-                     elapsed * len(d.text) / chars) if sents[k] else Analysis(d, error="no text to analyse")
+                     elapsed * len(d.text) / chars, classifications=tuple(classified[k]))
+            if sents[k] else Analysis(d, error="no text to analyse")
             for k, d in enumerate(documents)
         ]
+        return [replace(a, language=languages[k]) if k in languages else a for k, a in enumerate(out)]
+
+    @staticmethod
+    def _one_pass(sm, su, documents: Sequence[Document], plans: dict, opts: AnalysisOptions,
+                  phases: _Phases) -> tuple[dict, dict]:
+        """Sentiment and summary from one encoder pass (the documents both tasks read): index -> result each."""
+        ps, pu = plans["sentiment"], plans["summary"]
+        both = [k for k in ps.run if k in pu.sents]
+        docs = [ps.common(pu, k) for k in both]
+        encoded = sm.encode([[s.text for s in d] for d in docs],
+                            list(dict.fromkeys(sm.head_inputs() + su.inputs)), phases.step)
+        phases.check()
+        if not both:
+            return {}, {}
+        sentiment = dict(zip(both, sm.analyze_encoded(docs, encoded, neutral_band=opts.neutral_band)))
+        summary = dict(zip(both, su.summarize_many([documents[k].text for k in both], sentences=opts.sentences,
+                                                   ratio=opts.ratio, sents=docs, encoded=encoded)))
+        return sentiment, summary
+
+    def _language_plan(self, task: str, opts: AnalysisOptions, todo: Sequence[int],
+                       languages: dict[int, DocumentLanguage], sents: Sequence[list]) -> _LanguagePlan:
+        """Documents in a language the task's model does not cover are held back (no label is made up for
+        them) unless `opts.any_language`; a covered document's paragraphs in an uncovered language are left
+        out of what the model reads (their sentences get no colour, no summary pick)."""
+        covered = covered_languages(self.manifest_for(task).languages)
+        plan = _LanguagePlan()
+        for k in todo:
+            lang = languages[k]
+            code = uncovered_language(lang, covered)
+            if code and not opts.any_language:
+                plan.held[k] = code
+                continue
+            plan.run.append(k)
+            kept = sents[k]
+            if code:
+                plan.forced[k] = code
+            elif lang.spans:
+                kept = [s for s in sents[k] if lang.at(s.start) in covered] or sents[k]
+            plan.sents[k] = kept
+        return plan
+
+    def _mark_languages(self, plans: dict[str, _LanguagePlan], sentiment: dict, summary: dict,
+                        infos: list[ModelInfo]) -> None:
+        """Results for documents no model covers ("unsupported", never a label), forced ones marked; the
+        task's model is named even when it read nothing (a stored result says which model declined)."""
+        for task, results in (("sentiment", sentiment), ("summary", summary)):
+            plan = plans.get(task)
+            if plan is None:
+                continue
+            for k, code in plan.held.items():
+                results[k] = (SentimentResult(label="", score=0.0, unsupported_lang=code) if task == "sentiment"
+                              else Summary((), unsupported_lang=code))
+            for k, code in plan.forced.items():
+                results[k] = replace(results[k], forced_lang=code)
+            if plan.held and not any(i.task == task for i in infos):
+                m = self.manifest_for(task)
+                infos.append(ModelInfo(m.id, m.version, task, ""))
 
     def glossary(self, path: str | None):
         """The Glossary in `path` (read again when the file changes), None without a path."""
@@ -283,5 +415,10 @@ class Analyzer:
             m = self.manifest_for("translation", target_lang)
         except ModelError:
             return ""
-        return (f"{m.id} {m.version} was trained on {m.domain} only; other kinds of text translate poorly."
-                if m.domain else "")
+        from app.core.translation_quality import quality_note
+
+        quality = quality_note(m.raw, target_lang)  # the card's own validation numbers, per kind of text
+        trained = f"{m.id} {m.version} was trained on {m.domain} only; other kinds of text translate poorly." if m.domain else ""
+        if quality and not trained:
+            trained = f"{m.id} {m.version}."
+        return f"{trained} {quality}".strip() if trained else ""

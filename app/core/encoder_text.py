@@ -22,13 +22,16 @@ class EncoderTokenizer:
         self.max_length = max_length
         # token_to_id, not get_vocab(): building the 30k-entry dict holds the GIL for ~20 ms, which the
         # window feels as a stall when a batch loads its models
-        def tid(token: str, default: int) -> int:
-            i = self._tok.token_to_id(token)
-            return default if i is None else i
+        def tid(tokens: tuple[str, ...], default: int) -> int:
+            for token in tokens:  # BERT-style names first, then RoBERTa/XLM-R/MPNet's (imported checkpoints)
+                i = self._tok.token_to_id(token)
+                if i is not None:
+                    return i
+            return default
 
-        self.cls_id = tid("[CLS]", 101)
-        self.sep_id = tid("[SEP]", 102)
-        self.pad_id = tid("[PAD]", 0)
+        self.cls_id = tid(("[CLS]", "<s>"), 101)
+        self.sep_id = tid(("[SEP]", "</s>"), 102)
+        self.pad_id = tid(("[PAD]", "<pad>"), 0)
 
     def pieces(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids without special tokens."""

@@ -1,6 +1,6 @@
 """Labelled examples for fine-tuning: read a table file, map its columns, validate, evaluate predictions.
 
-    table = read_table("tickets.csv")                  # CSV, TSV, JSONL or XLSX -> columns + rows
+    table = read_labeled_table("tickets.csv")          # CSV, TSV, JSONL or XLSX -> columns + rows
     text_col, label_col = guess_columns(table)         # a starting point for the column-mapping step
     data = dataset_from_table(table, text_col, label_col)   # LabeledDataset or LabelDataError
 
@@ -8,9 +8,7 @@ No torch here: the window, the CLI and the training worker all use it.
 """
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from app.core.documents import open_table, read_rows
+from app.core.documents.safezip import ZipReader
 from app.core.errors import DocumentError, LabelDataError
 
 FORMATS = ("csv", "tsv", "jsonl", "xlsx")
@@ -114,7 +113,7 @@ def _sniff_format(path: Path) -> str:
     raise LabelDataError(f"{path}: cannot read '.{ext}' files as labelled data; use CSV, TSV, JSONL or XLSX.")
 
 
-def read_table(path: str | Path) -> Table:
+def read_labeled_table(path: str | Path) -> Table:
     """Read a CSV, TSV, JSONL or XLSX file into a Table (all cells as strings).
 
     CSV, TSV and JSONL go through the documents' row reader (documents.read_rows), so a file a batch can read
@@ -157,16 +156,19 @@ def _read_xlsx(raw: bytes, source: str) -> Table:
     """First worksheet of an .xlsx file, read with the standard library (no spreadsheet package needed)."""
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
     try:
-        z = zipfile.ZipFile(io.BytesIO(raw))
+        # the bytes actually inflated are bounded, whatever the zip's headers declare (documents/safezip.py)
+        z = ZipReader(source, raw, kind=".xlsx workbook")
         shared: list[str] = []
-        if "xl/sharedStrings.xml" in z.namelist():
+        if "xl/sharedStrings.xml" in z.names():
             for si in ElementTree.fromstring(z.read("xl/sharedStrings.xml")).findall("m:si", ns):
                 shared.append("".join(t.text or "" for t in si.iter(f"{{{ns['m']}}}t")))
-        sheets = sorted(n for n in z.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n))
+        sheets = sorted(n for n in z.names() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n))
         if not sheets:
             raise LabelDataError(f"{source}: the workbook has no worksheet.")
         sheet = ElementTree.fromstring(z.read(sheets[0]))
-    except (zipfile.BadZipFile, ElementTree.ParseError, KeyError) as exc:
+    except DocumentError as exc:
+        raise LabelDataError(str(exc)) from None
+    except (ElementTree.ParseError, KeyError) as exc:
         raise LabelDataError(f"{source}: not a readable .xlsx workbook ({exc}).") from exc
     grid: list[dict[int, str]] = []
     for row in sheet.iter(f"{{{ns['m']}}}row"):
@@ -311,7 +313,7 @@ def dataset_from_store(label_rows: Iterable, min_per_class: int = MIN_PER_CLASS)
 def load_labeled(path: str | Path, text_col: str | None = None, label_col: str | None = None,
                  min_per_class: int = MIN_PER_CLASS) -> LabeledDataset:
     """Read and validate a labelled file; columns default to the best guess."""
-    table = read_table(path)
+    table = read_labeled_table(path)
     g_text, g_label = guess_columns(table)
     return dataset_from_table(table, text_col or g_text, label_col or g_label, min_per_class)
 

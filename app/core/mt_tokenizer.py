@@ -12,9 +12,12 @@ import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from app.core.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class MTTokenizer:
@@ -65,6 +68,20 @@ class MTTokenizer:
 
     def count(self, text: str) -> int:
         return len(self.source.encode(text))
+
+    def letter_pieces(self, size: int) -> "np.ndarray":
+        """A boolean per target id (0..size-1): whether its piece holds a letter (a repeated "." is not a loop)."""
+        import numpy as np
+
+        out = np.zeros(size, dtype=bool)
+        if self.vocab is None:
+            n = min(size, self.target.get_piece_size())
+            pieces = [self.target.id_to_piece(i) for i in range(n)]
+        else:
+            pieces = [self.id_to_piece.get(i, "") for i in range(size)]
+        for i, piece in enumerate(pieces):
+            out[i] = any(ch.isalpha() for ch in piece) and i not in self.special
+        return out
 
     def decode(self, ids: Sequence[int]) -> str:
         ids = [int(i) for i in ids if int(i) not in self.special]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,16 +28,39 @@ MAX_PLACEHOLDERS = 20
 _FILE_EXT = ("pdf|docx?|xlsx?|pptx?|odt|ods|odp|txt|md|csv|tsv|json|jsonl|xml|html?|ya?ml|toml|ini|cfg|conf|log|"
              "py|js|ts|java|c|h|cpp|hpp|rs|go|rb|php|sh|bat|ps1|exe|msi|dmg|deb|rpm|apk|zip|gz|tgz|bz2|xz|7z|tar|"
              "png|jpe?g|gif|svg|bmp|tiff?|webp|mp3|mp4|wav|avi|mov|mkv|iso|img|dll|so|db|sqlite|onnx|bin|dat")
+_KEY_MOD = r"(?:Ctrl|Control|Strg|AltGr|Alt|Shift|Umschalt|Cmd|Command|Option|Opt|Meta|Super|Win|Windows|Fn)"
+_KEY = (r"(?:F(?:2[0-4]|1[0-9]|[1-9])|Tab|Enter|Return|Esc|Escape|Space|Spacebar|Delete|Del|Backspace|Home|End|"
+        r"PgUp|PgDn|PageUp|PageDown|Page[ ]Up|Page[ ]Down|Insert|Ins|Up|Down|Left|Right|PrtSc|Print|Pause|"
+        r"[A-Za-z0-9](?![\w])|[-+=,.;/\\`\[\]'])")
+_MAC_KEY = r"(?:[⌘⌥⇧⌃]\s?\+?\s?)+(?:F\d{1,2}\b|Tab\b|Space\b|Enter\b|Return\b|Esc\b|Delete\b|[A-Za-z0-9](?![\w])|[-+=,.;/])"
+_GREETING = (r"(?:Good (?:morning|afternoon|evening)|Many thanks|Thanks again|Thanks|Thank you|"
+             r"(?:Best|Kind|Kindest|Warm|Warmest|With kind|With best) regards|Best wishes|All the best|Regards|"
+             r"Yours (?:sincerely|truly|faithfully)|Sincerely|Cheers|Take care|Talk soon|Love|Best|"
+             r"Dear|Hello|Hi|Hey|Hallo)")
+_NOT_NAMES = (r"(?:Customers?|Sirs?|Madam|Colleagues?|All|Team|Friends?|Members?|Users?|Partners?|Readers?|Everyone|"
+              r"Everybody|Students?|Parents?|Guests?|Valued|World|There|The|Again|Again|Mom|Dad|Folks|Guys|Support|"
+              r"Sales|Management|Hiring|Neighbours?|Neighbors?|Applicants?|Subscribers?|Developers?|Staff)\b")
+# A person's name after a greeting or a closing ("Hello Anna,", "Best regards, Anna", "Dear Mr Smith"):
+# only the name (group "p") is copied; the greeting is translated.
+_GREETING_NAME = re.compile(
+    rf"(?<![\w]){_GREETING}\b[ \t]*,?[ \t]*(?:\n[ \t]*)?"
+    rf"(?!{_NOT_NAMES})(?P<p>(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Herr|Frau)\.?[ \t]+)?[A-Z][a-zà-ÿß'’-]+"
+    r"(?:[ \t]+[A-Z][a-zà-ÿß'’-]+){0,2})\b(?![ \t]*[a-z(])")
+
 # Ordered: the first pattern to claim characters wins (a URL is not also a file name and three numbers).
 PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("code", re.compile(r"`[^`\n]+`")),
+    ("keys", re.compile(rf"\b{_KEY_MOD}(?:[ \t]?[+-][ \t]?{_KEY_MOD})*[ \t]?[+-][ \t]?{_KEY}|{_MAC_KEY}")),
+    ("person", _GREETING_NAME),
+    ("version", re.compile(r"(?<![\w.-])(?:[vV]\d+(?:\.\d+)*|\d+(?:\.\d+){2,3}|\d+(?:\.\d+)+(?=-[a-z]))"
+                           r"(?:-(?:alpha|beta|rc|pre|dev|post)\.?\d*)?(?:\+[0-9A-Za-z.]+)?(?!\w|\.\w)")),
     ("url", re.compile(r"\b(?:https?|ftp|file)://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]|\bwww\.[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]",
                        re.I)),
     ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
     ("path", re.compile(r"(?<![\w/])(?:[A-Za-z]:\\|\\\\|~/|\.{1,2}/|/)(?:[\w.-]+[/\\])*[\w.-]*[\w-][/\\]?"
                         r"|\b(?:[\w.-]+/)+[\w.-]*[\w-]\.\w{1,5}\b")),
     ("file", re.compile(rf"(?<![\w.-])[\w-]+(?:\.[\w-]+)*\.(?:{_FILE_EXT})\b", re.I)),
-    ("code", re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]*\)|\b[a-z]+(?:_[a-z0-9]+)+\b|--?[a-z][\w-]+\b|\b[a-z]+\.[a-z_]+\.[\w.]+\b")),
+    ("code", re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\([^()\s]*\)|\b[a-z]+(?:_[a-z0-9]+)+\b|(?<![\w-])--?[a-z][\w-]+\b|\b[a-z]+\.[a-z_]+\.[\w.]+\b")),
     ("name", re.compile(r"\b(?:[A-Z]?[a-z]+[A-Z][A-Za-z]*|[A-Z][A-Za-z]*\d+[A-Za-z\d]*(?:-\d+)?|[A-Z][A-Za-z]+-\d+[A-Za-z]*)\b")),
     ("number", re.compile(r"(?<![\w.-])[-+]?\d+(?:[.,:/-]\d+)*(?:\s?%)?(?![\w])")),
     ("name", re.compile(r"\b[A-Z]{2,6}s?\b")),
@@ -47,7 +71,7 @@ PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
 class Protected:
     start: int
     end: int
-    kind: str  # code, url, email, path, file, number, name, glossary
+    kind: str  # code, command, keys, person, version, url, email, path, file, number, name, glossary
     source: str  # the text in the sentence
     output: str  # what the translation must contain in its place
 
@@ -148,12 +172,7 @@ class Glossary:
     @classmethod
     def from_file(cls, path: str | Path) -> "Glossary":
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise GlossaryError(f"{path}: cannot read the glossary ({exc.strerror or exc})") from None
-        if len(data) > 5_000_000:
-            raise GlossaryError(f"{path}: a glossary of {len(data) / 1e6:.0f} MB is too large (5 MB at most)")
+        data = _read_glossary_bytes(path)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -161,24 +180,107 @@ class Glossary:
         return cls.parse(text, str(path))
 
     def find(self, text: str, lang: str) -> list[Protected]:
-        """Glossary matches in `text` for target `lang`, longest terms first, whole words only."""
+        """Glossary matches in `text` for target `lang`, longest terms first, whole words only.
+
+        One dictionary lookup per (place a word can start, term length that begins with that letter), not
+        one regular expression per term: a glossary of 300,000 terms costs about what a short one does."""
+        if not self.entries:
+            return []
+        index = self._patterns.get("index")
+        if index is None:
+            index = self._patterns["index"] = _TermIndex(self.entries)
+        found = index.candidates(text)  # (start, end, entry number) for every whole-word occurrence
+        found.sort(key=lambda c: (c[0] - c[1], c[2], c[0]))  # longest first; for equal lengths, file order
         out: list[Protected] = []
         taken = [False] * len(text)
-        for e in sorted(self.entries, key=lambda e: -len(e.term)):
-            key = (e.term, e.case_sensitive)
-            pat = self._patterns.get(key)
-            if pat is None:
-                pat = re.compile(rf"(?<!\w){re.escape(e.term)}(?!\w)", 0 if e.case_sensitive else re.I)
-                self._patterns[key] = pat
-            for m in pat.finditer(text):
-                if any(taken[m.start():m.end()]):
-                    continue
-                output = e.output(lang, m.group())
-                if output is None:
-                    continue
-                out.append(Protected(m.start(), m.end(), "glossary", m.group(), output))
-                taken[m.start():m.end()] = [True] * (m.end() - m.start())
+        for start, end, k in found:
+            if any(taken[start:end]):
+                continue
+            matched = text[start:end]
+            output = self.entries[k].output(lang, matched)
+            if output is None:
+                continue
+            out.append(Protected(start, end, "glossary", matched, output))
+            taken[start:end] = [True] * (end - start)
         return sorted(out, key=lambda p: p.start)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _fold(text: str) -> str:
+    """Lower case, one character for one (so positions in the folded text are positions in the text)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+class _TermIndex:
+    """The glossary's terms by their exact (case-sensitive entries) or folded text, and for each first
+    character the term lengths that start with it, longest first."""
+
+    def __init__(self, entries: Sequence[GlossaryEntry]):
+        self.exact: dict[str, int] = {}
+        self.folded: dict[str, int] = {}
+        lengths: dict[tuple[bool, str], set[int]] = {}
+        for k, e in enumerate(entries):
+            if not e.term:
+                continue
+            key = e.term if e.case_sensitive else _fold(e.term)
+            table = self.exact if e.case_sensitive else self.folded
+            table.setdefault(key, k)  # _merged left one entry per term
+            lengths.setdefault((e.case_sensitive, key[0]), set()).add(len(key))
+        self.lengths = {first: sorted(ls, reverse=True) for first, ls in lengths.items()}
+
+    def candidates(self, text: str) -> list[tuple[int, int, int]]:
+        folded = _fold(text)
+        n = len(text)
+        out = []
+        for i in range(n):
+            if i and _is_word(text[i - 1]):
+                continue  # (?<!\w): a term starts where no word goes on before it
+            for case, source, table in ((True, text, self.exact), (False, folded, self.folded)):
+                for length in self.lengths.get((case, source[i]), ()):
+                    end = i + length
+                    if end > n or (end < n and _is_word(text[end])):
+                        continue
+                    k = table.get(source[i:end])
+                    if k is not None:
+                        out.append((i, end, k))
+        return out
+
+
+MAX_GLOSSARY_BYTES = 5_000_000
+
+
+def _read_glossary_bytes(path: Path) -> bytes:
+    """The file's bytes, after checking it is a regular file of at most MAX_GLOSSARY_BYTES: a device
+    (/dev/zero), a FIFO or a folder is refused at once, and nothing is read past the limit."""
+    import stat as stat_mod
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise GlossaryError(f"{path}: cannot read the glossary ({exc.strerror or exc})") from None
+    if not stat_mod.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat_mod.S_ISDIR(st.st_mode) else "a FIFO (named pipe)" if stat_mod.S_ISFIFO(st.st_mode)
+                else "a device" if stat_mod.S_ISCHR(st.st_mode) or stat_mod.S_ISBLK(st.st_mode) else "not a file")
+        raise GlossaryError(f"{path}: the glossary must be a regular text file, not {kind}")
+    if st.st_size > MAX_GLOSSARY_BYTES:
+        raise GlossaryError(f"{path}: a glossary of {st.st_size / 1e6:.0f} MB is too large (5 MB at most)")
+    try:  # non-blocking: a file swapped for a FIFO after the check cannot make the open wait
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat_mod.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise GlossaryError(f"{path}: the glossary must be a regular text file")
+            data = fh.read(MAX_GLOSSARY_BYTES + 1)
+    except OSError as exc:
+        raise GlossaryError(f"{path}: cannot read the glossary ({exc.strerror or exc})") from None
+    if len(data) > MAX_GLOSSARY_BYTES:
+        raise GlossaryError(f"{path}: the glossary grew past 5 MB while it was read (5 MB at most)")
+    return data
 
 
 def glossary_digest(path: str | Path) -> str:
@@ -186,8 +288,8 @@ def glossary_digest(path: str | Path) -> str:
     import hashlib
 
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-    except OSError:
+        return hashlib.sha256(_read_glossary_bytes(Path(path))).hexdigest()[:12]
+    except GlossaryError:
         return "unreadable"
 
 
@@ -206,10 +308,10 @@ def find_protected(text: str, glossary: Glossary | None = None, lang: str = "",
         if shouting and kind == "name":
             continue  # an all-caps heading is words, not acronyms
         for m in pat.finditer(text):
-            s, e = m.span()
+            s, e = m.span("p") if "p" in pat.groupindex else m.span()
             if s == e or any(taken[s:e]):
                 continue
-            spans.append(Protected(s, e, kind, m.group(), m.group()))
+            spans.append(Protected(s, e, kind, text[s:e], text[s:e]))
             taken[s:e] = [True] * (e - s)
     return sorted(spans, key=lambda p: p.start)
 
@@ -309,3 +411,53 @@ def unmask(translation: str, outputs: Sequence[str]) -> tuple[str, int]:
         cut = m.start() if m else len(text)
         text = (text[:cut] + " " + " ".join(missing)).strip() + text[cut:]
     return re.sub(r"\s{2,}", " ", text).strip(), len(missing)
+
+
+# ---- whole lines and blocks --------------------------------------------------------------------
+
+# a shell or command prompt line: "$ git commit", "PS C:\\> dir", "C:\\> dir", "> npm install" (a "> " line
+# whose first word is a lower-case command; "> The meeting moved." is a quotation and is translated)
+_COMMAND_LINE = re.compile(
+    r"^[ \t]*(?:\$[ \t]+(?=[A-Za-z./~_\\-])|(?:PS[ \t]+)?[A-Za-z]:\\[^>\n]*>[ \t]*(?=\S)|PS>[ \t]*(?=\S)|"
+    r">[ \t]+(?=[a-z][\w.-]*(?:[ \t]|$)))[^\n]*$", re.M)
+_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+
+
+def find_block_protected(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of whole lines and blocks of `text` to copy untranslated: command lines ("$ …",
+    "> …" commands, Windows prompts) and fenced code blocks (``` or ~~~)."""
+    out = [(m.start(), m.end(), "code") for m in _FENCE.finditer(text)]
+    for m in _COMMAND_LINE.finditer(text):
+        a = m.start() + (len(m.group()) - len(m.group().lstrip()))
+        if a < m.end() and not any(s <= a < e for s, e, _ in out):
+            out.append((a, m.end(), "command"))
+    return sorted(out)
+
+
+def merge_protected(fixed: Sequence[Protected], found: Sequence[Protected]) -> list[Protected]:
+    """`fixed` spans (whole lines, monospace runs) plus those of `found` that do not overlap them, in order."""
+    fixed = [p for p in fixed if p.end > p.start]
+    out = list(fixed)
+    for p in found:
+        if not any(p.start < f.end and f.start < p.end for f in fixed):
+            out.append(p)
+    return sorted(out, key=lambda p: p.start)
+
+
+def nothing_left(text: str, spans: Sequence[Protected]) -> bool:
+    """Whether `text` has no letters outside its protected spans (nothing for a model to translate)."""
+    rest = list(text)
+    for p in spans:
+        rest[p.start:p.end] = [" "] * (p.end - p.start)
+    return not any(ch.isalpha() for ch in rest)
+
+
+def copy_through(text: str, spans: Sequence[Protected]) -> str:
+    """`text` with each span replaced by its output (a glossary's forced translation, else itself)."""
+    out, pos = [], 0
+    for p in sorted(spans, key=lambda p: p.start):
+        out.append(text[pos:p.start])
+        out.append(p.output)
+        pos = p.end
+    out.append(text[pos:])
+    return "".join(out)

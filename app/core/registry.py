@@ -28,6 +28,7 @@ from typing import Any
 from app.core import model_files
 from app.core.errors import ModelError
 from app.core.manifest_schema import TASKS, validate
+from app.core.types import CLASSIFICATION, classification_name
 
 MANIFEST = "manifest.json"
 CARD = "MODEL_CARD.md"
@@ -119,17 +120,32 @@ class Manifest:
                     return f"ROUGE-1/2/L {r['rouge1']:.1f} / {r['rouge2']:.1f} / {r['rougeL']:.1f} (3 sentences)"
             elif self.task == "encoder" and isinstance(m.get("teacher_agreement_cosine"), (int, float)):
                 return f"agreement with its teacher {m['teacher_agreement_cosine']:.3f} (cosine)"
-            elif self.task == "sentiment":
+            elif self.task in ("sentiment", CLASSIFICATION):
                 g = "int8" if "int8" in self.default_graph else "fp32"
                 if "sst2_accuracy_" + g in m:
+                    other = "".join(f", {name} {100 * m[key]:.1f}%" for key, name in (
+                        ("fr_tvseries_polar_accuracy", "French reviews"), ("germeval_polar_accuracy", "German posts"))
+                        if isinstance(m.get(key), (int, float)))
                     return (f"accuracy SST-2 {100 * m['sst2_accuracy_' + g]:.1f}%, "
-                            f"IMDB reviews {100 * m['imdb_accuracy_' + g]:.1f}% ({g})")
+                            f"IMDB reviews {100 * m['imdb_accuracy_' + g]:.1f}%{other} ({g})")
                 v = m.get("validation")
                 if isinstance(v, dict) and "accuracy" in v:  # a fine-tuned model: its own validation split
                     return f"accuracy {100 * v['accuracy']:.1f}%, macro-F1 {v['macro_f1']:.3f} ({v.get('n', '?')} held out)"
         except (KeyError, TypeError, ValueError):  # a hand-written manifest: fall back to the raw figures
             return ""
         return ""
+
+    @property
+    def classification_name(self) -> str:
+        """A classifier's name ("topic"), the key its column and results go under ("" for other tasks)."""
+        spec = self.raw.get("classification") if self.task == CLASSIFICATION else None
+        return str(spec.get("name") or "") if isinstance(spec, dict) else ""
+
+    @property
+    def classification_unit(self) -> str:
+        """"sentence" when the classifier was trained on sentences (it labels each one too), else "document"."""
+        spec = self.raw.get("classification") if self.task == CLASSIFICATION else None
+        return str(spec.get("unit") or "document") if isinstance(spec, dict) else "document"
 
     @property
     def domain(self) -> str:
@@ -160,6 +176,19 @@ class Manifest:
         return f"{self.id} {self.version} ({self.task}, {langs})"
 
 
+def _polar(labels) -> bool:
+    """negative/positive, and at most a learned neutral besides: sentiment, not a classification."""
+    return sorted(labels) in (["negative", "positive"], ["negative", "neutral", "positive"])
+
+
+def size_text(n_bytes: int) -> str:
+    """A model's size as the window and `models list` both show it: decimal megabytes (1 MB = 1,000,000 bytes,
+    as Linux and macOS file managers count; 131.8 MB is 125.7 MiB)."""
+    if n_bytes >= 10**9:
+        return f"{n_bytes / 1e9:.2f} GB"
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
 def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
     """Read and validate `folder`/manifest.json against the schema; every problem is a ModelError naming its field."""
     folder = Path(folder)
@@ -173,6 +202,8 @@ def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
         raise ModelError(f"{mpath}: manifest is not valid JSON ({exc})") from exc
     except RecursionError:
         raise ModelError(f"{mpath}: manifest is not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's int conversion limit)
+        raise ModelError(f"{mpath}: manifest is not valid JSON ({exc})") from None
     if isinstance(raw, dict):  # say the one thing people get wrong most plainly
         missing = [k for k in ("id", "version", "task", "graphs", "files") if k not in raw]
         if missing:
@@ -196,8 +227,14 @@ def read_manifest(folder: Path, origin: str = "shipped") -> Manifest:
     for what, name in named:
         if name not in schema.files:
             raise ModelError(f"{mpath}: {what} file {name} is not listed in 'files' (every file needs its sha256)")
+    task = schema.task
+    if task == "sentiment" and raw.get("source") == "fine-tuned" and not _polar(schema.labels):
+        # fine-tuned before classification was its own task: a "topic" model registered as sentiment
+        task = CLASSIFICATION
+        raw = {**raw, "task": task, "classification": {"name": classification_name(schema.id), "unit": "document"},
+               "migrated_from": "sentiment"}
     return Manifest(
-        folder=folder, id=schema.id, version=schema.version, task=schema.task,
+        folder=folder, id=schema.id, version=schema.version, task=task,
         name=schema.name or schema.id, graphs=graphs, files=dict(schema.files),
         default_graph=default_graph, tokenizer=tokenizer,
         labels=tuple(schema.labels), languages=tuple(schema.languages),
@@ -292,8 +329,24 @@ class Registry:
         self.roots = roots if roots is not None else [shipped_models_dir(), self.user_dir]
         self.settings_file = settings_file or (self.user_dir / "defaults.json")
 
-    def manifests(self) -> list[Manifest]:
+    def scan(self) -> tuple[list[Manifest], list[tuple[Path, str]]]:
+        """(the usable models, the broken folders with why): one bad folder is listed and skipped, it never
+        stops the others from being listed or used."""
         found: dict[str, Manifest] = {}
+        broken: list[tuple[Path, str]] = []
+        listing = []
+        for root in self.roots:
+            if root.is_dir():
+                for m in _manifest_files(root):
+                    try:
+                        st = m.stat()
+                        listing.append((root, m, st.st_mtime_ns, st.st_size, st.st_ino))
+                    except OSError:
+                        listing.append((root, m, 0, -1, 0))
+        key = tuple(listing)
+        cached = getattr(self, "_scan_cache", None)
+        if cached is not None and cached[0] == key:  # no manifest changed since: a batch asks many times a chunk
+            return list(cached[1]), list(cached[2])
         for root in self.roots:
             if not root.is_dir():
                 continue
@@ -301,22 +354,22 @@ class Registry:
             for m in _manifest_files(root):
                 try:
                     man = read_manifest(m.parent, origin)
-                except ModelError:
+                except ModelError as exc:
+                    broken.append((m.parent, str(exc)))
+                    continue
+                except (OSError, ValueError, TypeError, RecursionError, MemoryError) as exc:  # never one folder's traceback
+                    broken.append((m.parent, f"{m}: unreadable manifest ({type(exc).__name__}: {exc})"))
                     continue
                 found[man.id] = man  # user models override shipped ones of the same id
-        return list(found.values())
+        self._scan_cache = (key, list(found.values()), list(broken))
+        return list(found.values()), broken
+
+    def manifests(self) -> list[Manifest]:
+        return self.scan()[0]
 
     def problems(self) -> list[tuple[Path, str]]:
-        """Folders that look like models but cannot be read (for `models verify`)."""
-        out = []
-        for root in self.roots:
-            if root.is_dir():
-                for m in _manifest_files(root):
-                    try:
-                        read_manifest(m.parent)
-                    except ModelError as exc:
-                        out.append((m.parent, str(exc)))
-        return out
+        """Folders that look like models but cannot be read (`models list`, `models verify`, the Models view)."""
+        return self.scan()[1]
 
     def get(self, model_id: str) -> Manifest:
         for m in self.manifests():
@@ -352,14 +405,73 @@ class Registry:
         shipped = [m for m in main if m.origin == "shipped"]
         return (shipped or main)[0]
 
+    def active_classifiers(self) -> list[Manifest]:
+        """The classifiers that run beside sentiment, in the order they were switched on. A classifier that was
+        made the sentiment default before classification was its own task counts as switched on."""
+        d = self._defaults()
+        ids = [i for i in d.get("classifiers", ()) if isinstance(i, str)] if isinstance(d.get("classifiers"), list) else []
+        if isinstance(d.get("sentiment"), str) and "classifiers" not in d:
+            ids.append(d["sentiment"])
+        by_id = {m.id: m for m in self.for_task(CLASSIFICATION)}
+        out, names = [], set()
+        for i in dict.fromkeys(ids):
+            m = by_id.get(i)
+            if m is not None and m.classification_name not in names:  # one model per name: the first switched on
+                out.append(m)
+                names.add(m.classification_name)
+        return out
+
+    def set_classifier_active(self, model_id: str, active: bool = True) -> None:
+        """Switch a classifier on or off (several can be on; one per name: switching one on replaces another
+        of the same name). Sentiment is never replaced by a classifier."""
+        m = self.get(model_id)
+        if m.task != CLASSIFICATION:
+            raise ModelError(f"{model_id} is a {m.task} model, not a classifier")
+        ids = [x.id for x in self.active_classifiers() if x.id != model_id
+               and x.classification_name != m.classification_name]
+        if active:
+            ids.append(model_id)
+
+        def change(d: dict) -> None:
+            d["classifiers"] = ids
+            if d.get("sentiment") not in {x.id for x in self.for_task("sentiment")}:
+                d.pop("sentiment", None)  # a classifier made default before it was one (see active_classifiers)
+        self._write_defaults(change)
+
+    def default_ids(self) -> set[str]:
+        """Ids of the models used when none is named: each task's default (the encoder's is the base fine-tuning
+        starts from) and each translation language's. The window's Models view and `models list` both mark these."""
+        ids: set[str] = {m.id for m in self.active_classifiers()}
+        for task in sorted({m.task for m in self.manifests()} - {CLASSIFICATION}):
+            langs = sorted({lang for m in self.for_task(task) for lang in m.target_langs}) if task == "translation" else []
+            for lang in langs or [None]:
+                try:
+                    ids.add(self.default(task, lang).id)
+                except ModelError:
+                    pass
+        return ids
+
     def set_default(self, task: str, model_id: str, target_lang: str | None = None) -> None:
         m = self.get(model_id)
+        if m.task == CLASSIFICATION:
+            raise ModelError(f"{model_id} is a classifier ({m.classification_name}); it runs beside sentiment "
+                             "when switched on (models activate), it is never a task's default")
         if m.task != task:
             raise ModelError(f"{model_id} is a {m.task} model, not a {task} model")
+
+        def change(d: dict) -> None:
+            d[f"{task}:{target_lang}" if target_lang else task] = model_id
+        self._write_defaults(change)
+
+    def _write_defaults(self, change) -> None:
         d = self._defaults()
-        d[f"{task}:{target_lang}" if target_lang else task] = model_id
+        change(d)
         self.settings_file.parent.mkdir(parents=True, exist_ok=True)
-        self.settings_file.write_text(json.dumps(d, indent=2))
+        # written whole, then renamed: the window and a CLI started at the same moment read the same file, and
+        # a half-written one would read as "no defaults"
+        tmp = self.settings_file.with_name(f".{self.settings_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(d, indent=2))
+        os.replace(tmp, self.settings_file)
 
     def import_folder(self, folder: Path) -> Manifest:
         """Validate a model folder and copy it into the user's model folder.

@@ -24,13 +24,19 @@ NEUTRAL = "neutral"
 DEFAULT_NEUTRAL_BAND = 0.25
 
 
+def is_polar(labels: Sequence[str]) -> bool:
+    """A sentiment model in the usual sense: negative and positive, and at most a learned neutral besides."""
+    return sorted(labels) in (["negative", "positive"], ["negative", "neutral", "positive"])
+
+
 def model_neutral_band(manifest: Manifest) -> float:
     """A sentiment model's own neutral band: its manifest's "neutral_band", else the default for a
-    positive/negative model, else 0 (a model with other labels has no neutral)."""
-    if sorted(manifest.labels) != ["negative", "positive"]:
+    positive/negative model (0 for one that learned neutral itself), else 0 (other labels have no neutral)."""
+    if not is_polar(manifest.labels):
         return 0.0
+    default = DEFAULT_NEUTRAL_BAND if NEUTRAL not in manifest.labels else 0.0
     try:
-        band = float(manifest.raw.get("neutral_band", DEFAULT_NEUTRAL_BAND))
+        band = float(manifest.raw.get("neutral_band", default))
     except (TypeError, ValueError):
         return DEFAULT_NEUTRAL_BAND
     return max(0.0, min(0.5, band)) if band == band else DEFAULT_NEUTRAL_BAND
@@ -59,7 +65,7 @@ class SentimentModel:
         self.document_head = None
         spec = HeadSpec.from_manifest(manifest.raw)
         if spec is not None:
-            if set(self.labels) != {"negative", "positive"}:
+            if not is_polar(self.labels):
                 raise ModelError(f"{manifest.id}: a document head needs the labels negative and positive")
             self.document_head = DocumentHead(spec, manifest.path(spec.file), options)
         # heads on this encoder (see app.core.shared_encoder): the graph's hidden-state outputs, and the span
@@ -140,7 +146,8 @@ class SentimentModel:
         probs = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
         if not seqs:
             return probs
-        for batch in length_batches([len(s) for s in seqs], self.max_tokens):
+        for batch in length_batches([len(s) for s in seqs], self.max_tokens,
+                                    max_padding=self.session.options.max_padding):
             ids, mask = pad([seqs[i] for i in batch], self.tokenizer.pad_id)
             logits = self.session({"input_ids": ids, "attention_mask": mask,
                                    "token_type_ids": np.zeros_like(ids)})[self.session.output_names[0]]
@@ -153,15 +160,25 @@ class SentimentModel:
         """Class probabilities for each text (each read as one window: use analyze() for long documents)."""
         return self._run(self.tokenizer.encode(texts))
 
+    def polarity(self, p: np.ndarray) -> np.ndarray:
+        """p(positive) against negative only: the whole p(positive) for a two-label model; for one that learned
+        neutral, p(positive) / (p(positive) + p(negative)). Works on one row or a matrix of rows."""
+        pos, neg = self.labels.index("positive"), self.labels.index("negative")
+        p = np.asarray(p, dtype=np.float64)
+        return p[..., pos] / np.maximum(p[..., pos] + p[..., neg], 1e-12)
+
     def _result(self, p: np.ndarray, band: float = 0.0) -> tuple[str, float]:
         k = int(np.argmax(p))
-        if band > 0 and abs(float(p[self.labels.index("positive")]) - 0.5) < band:
+        if self.labels[k] == NEUTRAL:  # learned: factual text is neutral because the model says so
             return NEUTRAL, float(p[k])
+        if band > 0 and abs(float(self.polarity(p)) - 0.5) < band:
+            # the band is on top: a weak opinion reads neutral, scored by the neutral share it has (if any)
+            return NEUTRAL, float(p[self.labels.index(NEUTRAL)]) if NEUTRAL in self.labels else float(p[k])
         return self.labels[k], float(p[k])
 
     def band(self, neutral_band: float | None) -> float:
         """The band to apply: the caller's (settings, --neutral-band), else the model's; 0 for other labels."""
-        if sorted(self.labels) != ["negative", "positive"]:
+        if not is_polar(self.labels):
             return 0.0
         return self.neutral_band if neutral_band is None else max(0.0, min(0.5, float(neutral_band)))
 
@@ -171,16 +188,19 @@ class SentimentModel:
     def window_scores(self, texts: Sequence[str]) -> list[tuple[np.ndarray, list[int], list[int]]]:
         """For each document: its windows' positive-vs-negative log-odds, their token counts and all of its
         word-piece ids: what a document head reads (app.training.document_head fits one on them)."""
-        pos = self.labels.index("positive")
         plans, seqs = [], []
         for text in texts:
             ids = self.tokenizer.pieces([s.text for s in split_sentences(text)]) or [[]]
             windows = self.tokenizer.windows(ids)
             plans.append((len(seqs), [n for _, n in windows], [t for i in ids for t in i]))
             seqs += [w for w, _ in windows]
-        p = np.clip(self._run(seqs)[:, pos].astype(np.float64), 1e-7, 1 - 1e-7)
-        z = np.log(p / (1 - p))
+        z = self.log_odds(self._run(seqs))
         return [(z[at: at + len(tokens)], tokens, piece_ids) for at, tokens, piece_ids in plans]
+
+    def log_odds(self, probs: np.ndarray) -> np.ndarray:
+        """Positive-against-negative log-odds of rows of class probabilities (what a document head reads)."""
+        p = np.clip(self.polarity(probs), 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p))
 
     def analyze(self, text: str, sentences: Sequence | None = None, per_sentence: bool = True,
                 neutral_band: float | None = None) -> SentimentResult:
@@ -240,10 +260,12 @@ class SentimentModel:
         weights = np.array(window_tokens, dtype=np.float32)
         doc = (wprobs * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
         if head is not None and head.applies(len(doc_ids)):
-            p = np.clip(wprobs[:, pos].astype(np.float64), 1e-7, 1 - 1e-7)
-            p_pos = head.p_positive(np.log(p / (1 - p)), list(window_tokens), list(doc_ids))
-            doc = np.zeros(len(self.labels), dtype=np.float32)
-            doc[pos], doc[1 - pos] = p_pos, 1.0 - p_pos
+            p_pos = head.p_positive(self.log_odds(wprobs), list(window_tokens), list(doc_ids))
+            # the head decides positive against negative; a learned neutral share stays the windows' average
+            polar = 1.0 - (float(doc[self.labels.index(NEUTRAL)]) if NEUTRAL in self.labels else 0.0)
+            neg = self.labels.index("negative")
+            doc = doc.copy()
+            doc[pos], doc[neg] = polar * p_pos, polar * (1.0 - p_pos)
         label, score = self._result(doc, band)
         return SentimentResult(
             label=label, score=score,

@@ -69,7 +69,7 @@ def encode_documents(session: Session, tokenizer: EncoderTokenizer, docs: Sequen
             n_sent += 1
     sums = {h: None for h in hidden}
     counts = np.zeros(n_sent, dtype=np.float32)
-    for batch in length_batches([len(s) for s in seqs], max_tokens):
+    for batch in length_batches([len(s) for s in seqs], max_tokens, max_padding=session.options.max_padding):
         ids, mask = pad([seqs[i] for i in batch], tokenizer.pad_id)
         res = session({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}, names)
         if logits:

@@ -67,7 +67,7 @@ class SentenceEncoder:
         """Embeddings of `texts`; `step(n, total)` after each model batch of n texts (it may raise to stop)."""
         seqs = self.tokenizer.encode(texts)
         out = None
-        for batch in length_batches([len(s) for s in seqs], 8192):
+        for batch in length_batches([len(s) for s in seqs], 8192, max_padding=self.session.options.max_padding):
             ids, mask = pad([seqs[i] for i in batch], self.tokenizer.pad_id)
             emb = self.session({"input_ids": ids, "attention_mask": mask})[self.session.output_names[0]]
             if out is None:
@@ -86,7 +86,7 @@ class Summarizer:
     def __init__(self, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), precision: str | None = None,
                  check: bool = True, encoder=None):
         """`encoder`: for a model on a shared encoder (manifest "shared_encoder"), the loaded SentimentModel it
-        reads (app.core.task_model.load_task_model finds it; the Analyzer passes the one it already has)."""
+        reads (`load_summarizer` finds it; the Analyzer passes the one it already has)."""
         if manifest.task != "summary":
             raise ModelError(f"{manifest.id} is a {manifest.task} model, not a summary model")
         if check:
@@ -100,7 +100,7 @@ class Summarizer:
         if self.shared is not None:
             if encoder is None:
                 raise ModelError(f"{manifest.id} reads the encoder of {self.shared['model']}; load it with "
-                                 "load_task_model (which finds that model) or pass encoder=")
+                                 "load_summarizer (which finds that model) or pass encoder=")
             check_shared_encoder(manifest, encoder.manifest)
             self.encoder_model = encoder
             self.encoder = None
@@ -141,11 +141,10 @@ class Summarizer:
         if spec is None:
             return cls(manifest, options)
         from app.core.registry import Registry
-        from app.core.task_model import load_task_model
 
         beside = manifest.folder.parent
         registry = Registry(roots=[beside]) if (beside / spec["model"]).is_dir() else None
-        return load_task_model(manifest, options, registry=registry)
+        return load_summarizer(manifest, options, registry=registry)
 
     @property
     def model_info(self) -> ModelInfo:
@@ -220,6 +219,24 @@ class Summarizer:
                 SummarySentence(items[i].text, float(probs[i]), i, items[i].start, items[i].end) for i in chosen
             )))
         return out
+
+
+def load_summarizer(manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None,
+                    encoder=None, registry=None) -> Summarizer:
+    """The summariser of `manifest` (task_model.load_task_model's builder for "summary"). One on a shared
+    encoder reads `encoder`, else the model its manifest names, found in `registry` (default: the installed
+    models) and loaded here; `graph` is the encoder precision ("int8" or "fp32"), or that model's graph."""
+    spec = shared_encoder_spec(manifest)
+    if spec is not None and encoder is None:  # heads on a shared encoder: load the model it reads
+        from app.core.registry import Registry
+        from app.core.sentiment import SentimentModel
+
+        enc_manifest = (registry or Registry()).get(spec["model"])
+        graph = graph if graph in enc_manifest.graphs else None
+        encoder = SentimentModel(enc_manifest, options, graph)
+    if spec is not None:
+        return Summarizer(manifest, options, encoder=encoder)
+    return Summarizer(manifest, options, graph)
 
 
 def shared_encoder_spec(manifest: Manifest) -> dict | None:

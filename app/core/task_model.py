@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from app.core.errors import ModelError
+from app.core.memory import keep_long_lived
 from app.core.registry import Manifest
 from app.core.runtime import RuntimeOptions
 
@@ -24,19 +25,9 @@ def _sentiment(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, t
 
 def _summary(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None,
              encoder=None, registry=None):
-    from app.core.summary import Summarizer, shared_encoder_spec
+    from app.core.summary import load_summarizer
 
-    spec = shared_encoder_spec(manifest)
-    if spec is not None and encoder is None:  # heads on a shared encoder: load the model it reads
-        from app.core.registry import Registry
-        from app.core.sentiment import SentimentModel
-
-        enc_manifest = (registry or Registry()).get(spec["model"])
-        graph = graph if graph in enc_manifest.graphs else None
-        encoder = SentimentModel(enc_manifest, runtime, graph)
-    if spec is not None:
-        return Summarizer(manifest, runtime, encoder=encoder)
-    return Summarizer(manifest, runtime, graph)  # graph: the encoder precision ("int8" or "fp32")
+    return load_summarizer(manifest, runtime, graph, encoder=encoder, registry=registry)
 
 
 def _translation(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None, **_):
@@ -45,8 +36,15 @@ def _translation(manifest: Manifest, runtime: RuntimeOptions, graph: str | None,
     return Translator(manifest, runtime, graph, target_lang)
 
 
+def _classification(manifest: Manifest, runtime: RuntimeOptions, graph: str | None, target_lang: str | None, **_):
+    from app.core.classification import Classifier
+
+    return Classifier(manifest, runtime, graph)
+
+
 # task -> how to build its model (imported lazily: loading one task never imports the others' code)
-TASK_MODELS: dict[str, Callable] = {"sentiment": _sentiment, "summary": _summary, "translation": _translation}
+TASK_MODELS: dict[str, Callable] = {"sentiment": _sentiment, "summary": _summary, "translation": _translation,
+                                    "classification": _classification}
 
 
 def load_task_model(manifest: Manifest, runtime: RuntimeOptions = RuntimeOptions(), *, graph: str | None = None,
@@ -62,18 +60,5 @@ def load_task_model(manifest: Manifest, runtime: RuntimeOptions = RuntimeOptions
         raise ModelError(f"{manifest.id} is a {manifest.task} model; only {', '.join(TASK_MODELS)} models "
                          "analyse documents")
     model = build(manifest, runtime, graph, target_lang, encoder=encoder, registry=registry)
-    keep_long_lived()
+    keep_long_lived()  # the model lives for the session: out of the full collections (core/memory.py)
     return model
-
-
-def keep_long_lived() -> None:
-    """Take every object alive now out of the cyclic garbage collector's full passes (gc.freeze): a loaded
-    model's vocabularies, manifests and sessions, and the window's widgets, live as long as the process. Left in,
-    each full collection rescans them all while holding the GIL, which paused every thread (the window's event
-    loop included) for 40-70 ms during a 1,000-document batch (tests/ui/test_batch_stall.py). Unreachable cycles
-    are collected first, so no garbage is frozen with them (one full pass per model load, off the GUI thread);
-    objects freed by reference counting are freed as before."""
-    import gc
-
-    gc.collect()
-    gc.freeze()

@@ -28,12 +28,31 @@ import numpy as np
 
 from app.core.errors import Cancelled, ModelError
 from app.core.mt_tokenizer import MTTokenizer, detokenize
-from app.core.protect import Glossary, find_protected, fragment_text, join_segments, mask, split_at, unmask
+from app.core.protect import (Glossary, Protected, copy_through, find_block_protected, find_protected, fragment_text,
+                              join_segments, mask, merge_protected, nothing_left, split_at, unmask)
 from app.core.registry import Manifest, check_graph_inputs, read_manifest, verify_files
 from app.core.runtime import RuntimeOptions, Session, length_batches, pad
+from app.core.translation_confidence import ConfidenceModel, Signals, cut_repeats, sentence_signals
 from app.core.types import ModelInfo, TranslatedSentence, Translation
 
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+LOOP_REPEATS = 3  # a phrase this many times back to back is a loop: the output is cut to one occurrence
+LOOP_MAX_PHRASE = 8  # pieces
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """What the decoder chose for one source: target ids, each token's log-probability (the last one for
+    </s> when it ended there), and how it ended: "eos", "limit" (ran to the length limit), "loop" (cut)."""
+
+    ids: list[int]
+    logprobs: list[float]
+    end: str
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """Length-normalised log-probability (per token, </s> included)."""
+        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
 Progress = Callable[[int, int], None]  # (sentences done, sentences in all)
 
 
@@ -86,6 +105,10 @@ class Translator:
         self.max_repeat = int(raw.get("max_repeat", 0))  # 0 = decode exactly as the model says (imported models)
         self.max_source_tokens = int(raw.get("max_source_tokens", manifest.max_length))
         self.max_tokens = 4096  # token budget of one encoder batch
+        # a phrase repeated back to back ends the output (False: decode exactly as the model says)
+        self.cut_loops = bool(raw.get("cut_loops", True))
+        self._letter_mask: np.ndarray | None = None
+        self.confidence = ConfidenceModel.from_manifest(raw, str(manifest.folder / "manifest.json"))
 
     @property
     def sessions(self) -> dict[str, Session]:
@@ -145,15 +168,53 @@ class Translator:
     def translate_texts(self, texts: Sequence[str], *, beam: int = 4, max_length: int = 200,
                         length_penalty: float = 1.0, target_lang: str | None = None, use_cache: bool = True,
                         glossary: Glossary | None = None, protect: bool = True, progress: Progress | None = None,
-                        cancelled: Callable[[], bool] | None = None) -> list[Translation]:
+                        cancelled: Callable[[], bool] | None = None,
+                        protected_ranges: Sequence[Sequence[tuple[int, int]]] | None = None,
+                        signals_out: list | None = None) -> list[Translation]:
         """One Translation per text; the sentences of all texts are translated together (one set of
         length-sorted batches for a whole document's paragraphs, repeated sentences once).
         `progress(done, total)` counts sentences after every model batch; `cancelled()` is checked
-        before each batch and raises Cancelled."""
-        from app.core.segment import split_sentences
-
+        before each batch and raises Cancelled. `protected_ranges[i]` are (start, end) character ranges
+        of texts[i] to copy untranslated (monospace runs of a .docx, code of a web page); command lines
+        and code blocks are found in every text. Each sentence carries its confidence (see
+        app.core.translation_confidence); `signals_out`, when given, receives per text a list of each
+        sentence's Signals (None for a sentence the model did not see): what the calibration is fitted on."""
         lang = target_lang or self.target_lang
         start = self._start_id(lang)
+        plans, pieces = self._plan(texts, lang, glossary, protect, protected_ranges)
+        unique = list(dict.fromkeys(pieces))
+        step = None
+        if progress is not None or cancelled is not None:
+            def step(done: int, total: int) -> None:
+                if cancelled is not None and cancelled():
+                    raise Cancelled()
+                if progress is not None:
+                    progress(done, total)
+        hyps = self.generate_hypotheses(self.tokenizer.encode(unique, self.max_source_tokens), start=start,
+                                        beam=beam, max_length=max_length, length_penalty=length_penalty,
+                                        use_cache=use_cache, step=step)
+        done: dict[str, tuple[str, Hypothesis]] = {}
+        for src, h in zip(unique, hyps):
+            out = detokenize(self.tokenizer.decode(h.ids), lang, src)
+            if self.cut_loops:
+                out, cut = cut_repeats(out, src)
+                if cut:
+                    h = Hypothesis(h.ids, h.logprobs, "loop")
+            done[src] = (out, h)
+        results = []
+        for plan in plans:
+            translation, sigs = self._assemble(plan, pieces, done, lang)
+            results.append(translation)
+            if signals_out is not None:
+                signals_out.append(sigs)
+        return results
+
+    def _plan(self, texts: Sequence[str], lang: str, glossary: Glossary | None, protect: bool,
+              protected_ranges: Sequence[Sequence[tuple[int, int]]] | None) -> tuple[list, list[str]]:
+        """What the model is given: per text, per sentence (sentence, [(piece indices | None, copied text,
+        space_before)], placeholder outputs, number of protected spans), and the pieces themselves."""
+        from app.core.segment import split_sentences
+
         mask_mode = self.copies_placeholders
         # per text, per sentence: (sentence, [(piece indices | None, copied text, space_before)], placeholder
         # outputs, protected spans)
@@ -167,61 +228,79 @@ class Translator:
                 pieces.append(piece)
             return idx
 
-        for text in texts:
+        for t, text in enumerate(texts):
             plan = []
-            for s in split_sentences(text or ""):
-                spans = find_protected(s.text, glossary, lang) if protect else []
+            text = text or ""
+            ranges = list(find_block_protected(text)) if protect else []
+            if protect and protected_ranges is not None and t < len(protected_ranges):
+                ranges += [(a, b, "code") for a, b in protected_ranges[t]]
+            for s in split_sentences(text):
+                spans = []
+                if protect:
+                    fixed = [Protected(max(a, s.start) - s.start, min(b, s.end) - s.start, kind,
+                                       s.text[max(a, s.start) - s.start:min(b, s.end) - s.start],
+                                       s.text[max(a, s.start) - s.start:min(b, s.end) - s.start])
+                             for a, b, kind in ranges if a < s.end and b > s.start]
+                    spans = merge_protected(fixed, find_protected(s.text, glossary, lang))
                 outputs: list[str] = []
                 if not spans:
                     parts = [(add(s.text), "", False)]
-                elif mask_mode:
-                    masked, outputs = mask(s.text, spans)
-                    parts = [(add(masked), "", False)]
-                else:
-                    parts = [(add(seg.text) if seg.translate else None, seg.text, seg.space_before)
-                             for seg in split_at(s.text, spans)]
+                elif not nothing_left(s.text, spans):
+                    if mask_mode:
+                        masked, outputs = mask(s.text, spans)
+                        parts = [(add(masked), "", False)]
+                    else:
+                        parts = [(add(seg.text) if seg.translate else None, seg.text, seg.space_before)
+                                 for seg in split_at(s.text, spans)]
+                else:  # commands, code, names and numbers only: copied as they are, the model never sees it
+                    parts = [(None, copy_through(s.text, spans), False)]
                 plan.append((s, parts, outputs, len(spans)))
             plans.append(plan)
-        unique = list(dict.fromkeys(pieces))
-        step = None
-        if progress is not None or cancelled is not None:
-            def step(done: int, total: int) -> None:
-                if cancelled is not None and cancelled():
-                    raise Cancelled()
-                if progress is not None:
-                    progress(done, total)
-        out_ids = self.generate(self.tokenizer.encode(unique, self.max_source_tokens), start=start, beam=beam,
-                                max_length=max_length, length_penalty=length_penalty, use_cache=use_cache,
-                                step=step)
-        done = {src: detokenize(self.tokenizer.decode(ids), lang, src) for src, ids in zip(unique, out_ids)}
-        results = []
-        for plan in plans:
-            sents, paragraphs, last_par, reinserted = [], [], None, 0
-            for s, parts, outputs, _n in plan:
-                joined = join_segments([(copied if idx is None else
-                                         fragment_text(" ".join(t for t in (done[pieces[i]] for i in idx) if t), copied)
-                                         if len(parts) > 1 else " ".join(t for t in (done[pieces[i]] for i in idx) if t),
-                                         space) for idx, copied, space in parts])
-                if outputs:
-                    joined, missing = unmask(joined, outputs)
-                    reinserted += missing
-                if s.paragraph != last_par:
-                    paragraphs.append([])
-                    last_par = s.paragraph
-                sents.append((s, joined))
-                if joined:
-                    paragraphs[-1].append(joined)
-            text_out = "\n\n".join(" ".join(p) for p in paragraphs if p)
-            out_sents, cursor = [], 0
-            for s, joined in sents:  # each sentence's span in the translated text, in order
-                k = text_out.find(joined, cursor) if joined else -1
-                k = cursor if k < 0 else k
-                cursor = k + len(joined)
-                out_sents.append(TranslatedSentence(s.text, joined, s.start, s.end, s.paragraph, k, cursor))
-            results.append(Translation(lang=lang, text=text_out, sentences=tuple(out_sents),
-                                       source_lang=self.source_lang, protected=sum(p[3] for p in plan),
-                                       reinserted=reinserted))
-        return results
+        return plans, pieces
+
+    def _assemble(self, plan: list, pieces: list[str], done: dict, lang: str) -> tuple[Translation, list]:
+        """One text's Translation from its plan and the translated pieces, and its sentences' Signals."""
+        sents, paragraphs, last_par, reinserted, sigs = [], [], None, 0, []
+        for s, parts, outputs, _n in plan:
+            joined = join_segments([(copied if idx is None else
+                                     fragment_text(" ".join(t for t in (done[pieces[i]][0] for i in idx) if t), copied)
+                                     if len(parts) > 1 else " ".join(t for t in (done[pieces[i]][0] for i in idx) if t),
+                                     space) for idx, copied, space in parts])
+            if outputs:
+                joined, missing = unmask(joined, outputs)
+                reinserted += missing
+            if s.paragraph != last_par:
+                paragraphs.append([])
+                last_par = s.paragraph
+            sig = self._signals(parts, pieces, done)
+            sigs.append(sig)
+            sents.append((s, joined, None if sig is None else self.confidence.judge(sig, lang)))
+            if joined:
+                paragraphs[-1].append(joined)
+        text_out = "\n\n".join(" ".join(p) for p in paragraphs if p)
+        out_sents, cursor = [], 0
+        for s, joined, verdict in sents:  # each sentence's span in the translated text, in order
+            k = text_out.find(joined, cursor) if joined else -1
+            k = cursor if k < 0 else k
+            cursor = k + len(joined)
+            out_sents.append(TranslatedSentence(
+                s.text, joined, s.start, s.end, s.paragraph, k, cursor,
+                None if verdict is None else round(verdict.confidence, 4),
+                bool(verdict and verdict.low), verdict.reason if verdict else ""))
+        return Translation(lang=lang, text=text_out, sentences=tuple(out_sents), source_lang=self.source_lang,
+                           protected=sum(p[3] for p in plan), reinserted=reinserted), sigs
+
+    @staticmethod
+    def _signals(parts, pieces: list[str], done: dict) -> Signals | None:
+        """The signals of one sentence from the pieces the model translated for it (None: it translated none)."""
+        idx = [i for ids, _copied, _space in parts if ids is not None for i in ids]
+        if not idx:
+            return None
+        src = " ".join(pieces[i] for i in idx)
+        out = " ".join(done[pieces[i]][0] for i in idx)
+        logprobs = [x for i in idx for x in done[pieces[i]][1].logprobs]
+        loop = any(done[pieces[i]][1].end == "loop" for i in idx)
+        return sentence_signals(src, out, logprobs, loop)
 
     def _fit(self, sentence: str) -> list[str]:
         """A sentence too long for the model is cut at clause breaks, then between words."""
@@ -249,8 +328,18 @@ class Translator:
                  step: Progress | None = None) -> list[list[int]]:
         """Target ids (without start and </s>) for each source id list, batched by length; `step(done, total)`
         is called before the first batch and after each one (it may raise to stop)."""
+        return [h.ids for h in self.generate_hypotheses(sources, start=start, beam=beam, max_length=max_length,
+                                                        length_penalty=length_penalty, use_cache=use_cache,
+                                                        step=step)]
+
+    def generate_hypotheses(self, sources: Sequence[Sequence[int]], *, start: int | None = None, beam: int = 4,
+                            max_length: int = 200, length_penalty: float = 1.0, use_cache: bool = True,
+                            step: Progress | None = None) -> list[Hypothesis]:
+        """The chosen hypothesis for each source id list: its ids, the log-probability of each of its tokens
+        (and of </s> when it ended there) and how it ended ("eos", "limit", or "loop" when a phrase repeated
+        back to back was cut to one occurrence)."""
         start = self._start_id(self.target_lang) if start is None else start
-        results: list[list[int]] = [[] for _ in sources]
+        results: list[Hypothesis] = [Hypothesis([], [], "empty") for _ in sources]
         todo = [i for i, s in enumerate(sources) if len(s) > 1 or (len(s) == 1 and s[0] != self.eos_id)]
         if not todo:
             return results
@@ -273,6 +362,37 @@ class Translator:
             if step is not None:
                 step(n_done, len(todo))
         return results
+
+    def _loops(self, tokens: np.ndarray) -> np.ndarray:
+        """For each row of generated ids (start token first), how many tokens to keep when its end is a loop:
+        a phrase of 1-8 pieces, at least one of them a word piece, repeated LOOP_REPEATS times back to back
+        ("beim beim beim", "de l'ordre de l'ordre de l'ordre"); -1 where there is none."""
+        keep = np.full(tokens.shape[0], -1, dtype=np.int64)
+        if not self.cut_loops:
+            return keep
+        gen = tokens[:, 1:]
+        n_gen = gen.shape[1]
+        r = LOOP_REPEATS
+        for n in range(1, LOOP_MAX_PHRASE + 1):
+            if n_gen < n * r:
+                break
+            tail = gen[:, -n * r:].reshape(gen.shape[0], r, n)
+            hit = (tail == tail[:, -1:, :]).all(axis=(1, 2)) & self._letters[np.minimum(gen[:, -n:], len(self._letters) - 1)].any(axis=1)
+            keep[hit & (keep < 0)] = n_gen - (r - 1) * n
+        return keep
+
+    @property
+    def _letters(self) -> np.ndarray:
+        if self._letter_mask is None:
+            self._letter_mask = self.tokenizer.letter_pieces(self._vocab_size_hint())
+        return self._letter_mask
+
+    def _vocab_size_hint(self) -> int:
+        tok = self.manifest.raw.get("tokenizer") or {}
+        size = int(tok.get("vocab_size") or 0)
+        if self.tokenizer.vocab is not None:
+            size = max(size, max(self.tokenizer.vocab.values()) + 1)
+        return max(size, self.tokenizer.target.get_piece_size(), self.pad_id + 1, self.eos_id + 1)
 
     def _step(self, state: dict, tokens: np.ndarray, cached: bool, normalize: bool = True) -> np.ndarray:
         """Log-probabilities of the next token for every live row (raw scores with `normalize=False`,
@@ -318,36 +438,50 @@ class Translator:
             if not (same_sentences and ".encoder." in k):
                 state["cache"][k] = state["cache"][k][rows]
 
-    def _greedy(self, hidden, mask, start, limits, cached, beam, length_penalty) -> list[list[int]]:
+    def _greedy(self, hidden, mask, start, limits, cached, beam, length_penalty) -> list[Hypothesis]:
         n = hidden.shape[0]
         state = {"hidden": hidden, "mask": mask}
         tokens = np.full((n, 1), start, dtype=np.int64)
+        logps = np.zeros((n, 0), dtype=np.float32)
         alive = np.arange(n)
-        outs: list[list[int]] = [[] for _ in range(n)]
+        outs = [Hypothesis([], [], "limit") for _ in range(n)]
         for t in range(int(limits.max())):
-            nxt = self._step(state, tokens, cached, normalize=False).argmax(axis=1)  # argmax needs no softmax
+            logits = self._step(state, tokens, cached, normalize=False)
+            nxt = logits.argmax(axis=1)
+            best = logits[np.arange(len(nxt)), nxt]
+            # the chosen token's log-probability: its score less the log-sum-exp of the row (max = best)
+            chosen = -np.log(np.exp(logits - best[:, None]).sum(axis=1))
             tokens = np.concatenate([tokens, nxt[:, None]], axis=1)
+            logps = np.concatenate([logps, chosen[:, None].astype(np.float32)], axis=1)
+            cut = self._loops(tokens)
             keep = []
             for j, (row, tok) in enumerate(zip(alive, nxt)):
-                if tok == self.eos_id or t + 1 >= limits[row]:
-                    outs[row] = [int(x) for x in tokens[j, 1:] if x != self.eos_id]
+                if cut[j] >= 0:
+                    m = int(cut[j])
+                    outs[row] = Hypothesis(tokens[j, 1:1 + m].tolist(), logps[j, :m].tolist(), "loop")
+                elif tok == self.eos_id:
+                    outs[row] = Hypothesis(tokens[j, 1:-1].tolist(), logps[j].tolist(), "eos")
+                elif t + 1 >= limits[row]:
+                    outs[row] = Hypothesis(tokens[j, 1:].tolist(), logps[j].tolist(), "limit")
                 else:
                     keep.append(j)
             if not keep:
                 break
             if len(keep) < len(alive):
                 keep = np.array(keep)
-                alive, tokens = alive[keep], tokens[keep]
+                alive, tokens, logps = alive[keep], tokens[keep], logps[keep]
                 self._select(state, keep)
         return outs
 
-    def _beam(self, hidden, mask, start, limits, cached, k, length_penalty) -> list[list[int]]:
+    def _beam(self, hidden, mask, start, limits, cached, k, length_penalty) -> list[Hypothesis]:
         n = hidden.shape[0]
         state = {"hidden": np.repeat(hidden, k, axis=0), "mask": np.repeat(mask, k, axis=0)}
         tokens = np.full((n * k, 1), start, dtype=np.int64)
         scores = np.tile(np.array([0.0] + [-np.inf] * (k - 1), dtype=np.float32), n)  # one live beam at the start
+        cums = np.zeros((n * k, 1), dtype=np.float32)  # each row's running score after each of its tokens
         alive = list(range(n))  # sentence index of each block of k rows
-        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+        # per sentence: (length-normalised score, ids, each token's log-probability, how it ended)
+        finished: list[list[tuple[float, list[int], list[float], str]]] = [[] for _ in range(n)]
         for t in range(int(limits.max())):
             logp = self._step(state, tokens, cached)
             vocab = logp.shape[1]
@@ -366,7 +500,11 @@ class Translator:
                     if tok == self.eos_id or last:
                         if rank < k:
                             hyp = [int(x) for x in tokens[src_row, 1:]] + ([] if tok == self.eos_id else [tok])
-                            finished[sent].append((s / (len(hyp) + 1) ** length_penalty, hyp))
+                            steps = np.diff(cums[src_row]).tolist() + [s - float(cums[src_row, -1])]
+                            # normalised by the tokens generated, </s> included when it ended there (as
+                            # transformers' beam search does: a hypothesis cut at the limit has no </s>)
+                            finished[sent].append((s / (len(hyp) + (tok == self.eos_id)) ** length_penalty, hyp, steps,
+                                                   "eos" if tok == self.eos_id else "limit"))
                         continue
                     rows.append(src_row)
                     new_scores.append(s)
@@ -392,6 +530,22 @@ class Translator:
             rows = np.array(rows)
             tokens = np.concatenate([tokens[rows], np.array(new_tokens, dtype=np.int64)[:, None]], axis=1)
             scores = np.array(new_scores, dtype=np.float32)
+            cums = np.concatenate([cums[rows], scores[:, None]], axis=1)
             self._select(state, rows, same_sentences=len(keep_blocks) == len(alive))
             alive = keep_blocks
-        return [max(f, key=lambda h: h[0])[1] if f else [] for f in finished]
+            cut = self._loops(tokens)
+            for row in np.flatnonzero((cut >= 0) & (scores > -np.inf)):
+                # a loop: the hypothesis ends before its repeats, scored as it stood there, and the row stops
+                m = int(cut[row])
+                finished[alive[row // k]].append((float(cums[row, m]) / (m + 1) ** length_penalty,
+                                                  tokens[row, 1:1 + m].tolist(), np.diff(cums[row, :m + 1]).tolist(),
+                                                  "loop"))
+                scores[row] = -np.inf
+        out = []
+        for f in finished:
+            if not f:
+                out.append(Hypothesis([], [], "limit"))
+                continue
+            _, ids, steps, end = max(f, key=lambda h: h[0])
+            out.append(Hypothesis(ids, [float(x) for x in steps], end))
+        return out

@@ -17,12 +17,12 @@ onnxruntime version, the CPU model and its vector flags and the thread count: a 
 CPU or thread count probes again. A chosen fused graph is written once to the cache folder and loaded
 from there. Nothing here ever breaks loading: any failure falls back to the baseline and is logged.
 
-Sessions are opened only through `runtime.Session`; this module imports `onnx` and
-`onnxruntime.transformers` (offline graph rewriting, not inference) and only when it fuses.
+Candidates are opened with `ort_session.OrtSession` (`runtime.Session` asks this module for its choice, so
+this module never imports runtime); it imports `onnx` and `onnxruntime.transformers` (offline graph
+rewriting, not inference) only when it fuses.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from app.core.ort_session import OrtSession, RuntimeOptions, default_threads, onnxruntime_version
+from app.core.ort_session import physical_cores as physical_cores  # where callers looked for it first
 
 log = logging.getLogger(__name__)
 
@@ -80,34 +83,6 @@ def read_cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
     if not model:
         model = platform.processor() or platform.machine() or "unknown CPU"
     return CpuInfo(model=" ".join(model.split()), flags=tuple(sorted(f for f in KEY_FLAGS if f in flags)))
-
-
-@functools.lru_cache(maxsize=1)
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyperthread siblings counted once); 0 when unknown."""
-    if sys.platform.startswith("linux"):
-        try:
-            cpus = sorted(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cpus = list(range(os.cpu_count() or 0))
-        cores = set()
-        for cpu in cpus:
-            topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-            try:
-                cores.add((topo.joinpath("physical_package_id").read_text().strip(),
-                           topo.joinpath("core_id").read_text().strip()))
-            except OSError:
-                cores.add(("cpu", str(cpu)))
-        return len(cores)
-    if sys.platform == "darwin":
-        import subprocess
-
-        try:
-            return int(subprocess.run(["sysctl", "-n", "hw.physicalcpu"], capture_output=True, text=True,
-                                      timeout=5).stdout.strip() or 0)
-        except (OSError, ValueError, subprocess.SubprocessError):
-            return 0
-    return 0  # Windows and others: ONNX Runtime's own default is the physical core count
 
 
 # ---- the cache ------------------------------------------------------------------------------------------
@@ -180,7 +155,6 @@ class TuningCache:
 def graph_key(graph: Path, threads: int, cpu: CpuInfo | None = None) -> str:
     """The cache key of `graph` opened with `threads` threads on this (or the given) CPU."""
     from app.core.model_files import sha256_of
-    from app.core.runtime import onnxruntime_version
 
     return cache_key(sha256_of(Path(graph), Path(graph).name), threads, cpu or read_cpu_info(), onnxruntime_version())
 
@@ -231,7 +205,6 @@ def choose(graph: Path, threads: int, *, cache: TuningCache | None = None, cpu: 
 
 def _choose(graph: Path, threads: int, cache: TuningCache, cpu: CpuInfo, budget_s: float, probe_fn) -> Choice:
     from app.core.model_files import sha256_of
-    from app.core.runtime import onnxruntime_version
 
     digest = sha256_of(graph, graph.name)
     ort_version = onnxruntime_version()
@@ -303,17 +276,16 @@ def synthetic_feeds(session, rows: int = PROBE_ROWS, tokens: int = PROBE_TOKENS)
 def probe(graph: Path, threads: int, fused_dir: Path, *, digest: str = "", budget_s: float = PROBE_BUDGET_S,
           rows: int = PROBE_ROWS, tokens: int = PROBE_TOKENS) -> ProbeResult:
     """Time each candidate on a synthetic batch (round robin, best of its runs) and keep the fastest."""
-    from app.core.runtime import RuntimeOptions, Session
 
-    def opened(path: Path, level: str) -> Session:
-        return Session(path, RuntimeOptions(device="cpu", intra_op_threads=threads, graph_optimization=level,
-                                            tune=False))
+    def opened(path: Path, level: str) -> OrtSession:
+        options = RuntimeOptions(device="cpu", intra_op_threads=threads, graph_optimization=level, tune=False)
+        return OrtSession(path, options, ["CPUExecutionProvider"], threads or default_threads(), path, level)
 
     base = opened(graph, "all")
     feeds = synthetic_feeds(base, rows, tokens)
     if feeds is None:
         return ProbeResult("shipped", "all", note="not probed: inputs are not token ids")
-    candidates: dict[tuple[str, str], Session] = {("shipped", "all"): base, ("shipped", "extended"): opened(graph, "extended")}
+    candidates: dict[tuple[str, str], OrtSession] = {("shipped", "all"): base, ("shipped", "extended"): opened(graph, "extended")}
     notes = []
     fused_file = fused_dir / f"{(digest or graph.stem)[:16]}-{graph.stem}.fused.onnx"
     fused_ops: dict = {}

@@ -1,9 +1,9 @@
 """Small frozen values that cross layers: documents, sentences and analysis results."""
 from __future__ import annotations
 
-ANALYSIS_TASKS = ("sentiment", "summary", "translation")  # what a document can be analysed for, in run order
-
 from dataclasses import dataclass, field
+
+ANALYSIS_TASKS = ("sentiment", "summary", "translation")  # what a document can be analysed for, in run order
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class SentimentResult:
     sentences: tuple[SentenceSentiment, ...] = ()
     chunks: int = 1  # how many model windows the document needed
     neutral_band: float = 0.0  # |p(positive) - 0.5| below this read as neutral (0: no band)
+    unsupported_lang: str = ""  # the document's language when no model covers it: no label, label == ""
+    forced_lang: str = ""  # the uncovered language the model was run on anyway (--any-language)
+
+    @property
+    def note(self) -> str:
+        """What a reader must know beside (or instead of) the label ("" when nothing)."""
+        return language_note(self.unsupported_lang, self.forced_lang)
 
     @property
     def p_positive(self) -> float | None:
@@ -67,10 +74,56 @@ class SummarySentence:
 @dataclass(frozen=True)
 class Summary:
     sentences: tuple[SummarySentence, ...]  # in document order
+    unsupported_lang: str = ""  # the document's language when no model covers it: no sentences picked
+    forced_lang: str = ""  # the uncovered language the model was run on anyway (--any-language)
 
     @property
     def text(self) -> str:
         return " ".join(s.text for s in self.sentences)
+
+    @property
+    def note(self) -> str:
+        return language_note(self.unsupported_lang, self.forced_lang)
+
+
+def language_note(unsupported_lang: str, forced_lang: str = "") -> str:
+    """'unsupported language (es)', 'forced on unsupported language (es)' (--any-language), or ''."""
+    if unsupported_lang:
+        return f"unsupported language ({unsupported_lang})"
+    if forced_lang:
+        return f"forced on unsupported language ({forced_lang})"
+    return ""
+
+
+@dataclass(frozen=True)
+class LanguageSpan:
+    """A paragraph of a mixed-language document: its character span in Document.text and its language."""
+
+    start: int
+    end: int
+    code: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class DocumentLanguage:
+    """The language a document is written in (its main one when it mixes several)."""
+
+    code: str  # ISO 639-1; "" when the text gives nothing to go on
+    confidence: float  # 0..1
+    reliable: bool = False  # enough text and a clear enough winner to act on (refuse a model)
+    spans: tuple[LanguageSpan, ...] = ()  # per paragraph, only when the paragraphs are not all in `code`
+
+    @property
+    def mixed(self) -> bool:
+        return any(s.code != self.code for s in self.spans)
+
+    def at(self, offset: int) -> str:
+        """The language of the paragraph holding character `offset` (the document's own outside spans)."""
+        for s in self.spans:
+            if s.start <= offset < s.end:
+                return s.code
+        return self.code
 
 
 @dataclass(frozen=True)
@@ -82,6 +135,9 @@ class TranslatedSentence:
     paragraph: int = 0
     target_start: int = 0  # span of `text` in Translation.text
     target_end: int = 0
+    confidence: float | None = None  # 0..1, calibrated: how likely the sentence is usable (None: nothing to judge)
+    low_confidence: bool = False  # below the model's threshold: shown marked, kept in the source on request
+    reason: str = ""  # why the confidence is low, in words
 
 
 @dataclass(frozen=True)
@@ -95,6 +151,49 @@ class Translation:
     detected_lang: str = ""  # the input's language as detected ("" when not checked)
     detected_probability: float = 0.0
     note: str = ""  # why there is no translation (the input is not in the model's language...)
+
+
+@dataclass(frozen=True)
+class SentenceLabel:
+    """One sentence's label from a classifier trained on sentences."""
+
+    text: str
+    label: str
+    score: float  # probability of `label`, 0..1
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class ClassificationResult:
+    """What a user's classifier (a fine-tuned "topic" or "urgency" model) says about a document."""
+
+    name: str  # the classification's name, chosen by the user ("topic")
+    label: str  # the best label
+    score: float  # its probability, 0..1
+    scores: tuple[tuple[str, float], ...] = ()  # every label's probability, in the model's order
+    sentences: tuple[SentenceLabel, ...] = ()  # per sentence, for a classifier trained on sentences
+
+
+CLASSIFICATION = "classification"  # a manifest's task for a user's classifier; stored per name
+
+
+def classification_name(text: str) -> str:
+    """A classification's name as stored and shown in column keys: "Ticket type" -> "ticket_type" (at most 40
+    characters of a-z, 0-9 and _; "classification" when nothing is left)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40].strip("_") or CLASSIFICATION
+
+
+def classification_title(name: str) -> str:
+    """The column heading of a classification: "ticket_type" -> "Ticket type"."""
+    return name.replace("_", " ").capitalize()
+
+
+def classification_task(name: str) -> str:
+    """The task a classification's results are stored and reused under ("classification:topic")."""
+    return f"{CLASSIFICATION}:{name}"
 
 
 @dataclass(frozen=True)
@@ -118,4 +217,9 @@ class Analysis:
     models: tuple[ModelInfo, ...] = ()
     seconds: float = 0.0
     error: str | None = None
+    language: DocumentLanguage | None = None  # detected on every analysis (None: stored before it was)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    classifications: tuple[ClassificationResult, ...] = ()  # the active classifiers', by name, beside sentiment
+
+    def classification(self, name: str) -> ClassificationResult | None:
+        return next((c for c in self.classifications if c.name == name), None)

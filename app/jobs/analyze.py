@@ -8,13 +8,14 @@ reused instead of computed again, as `run_batch` reuses it; nothing is written u
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
-from app.core.analyzer import AnalysisOptions, Analyzer, params_keys
+from app.core.analyzer import AnalysisOptions, Analyzer
 from app.core.errors import DocumentError
 from app.core.store import Store
 from app.core.types import Analysis, Document
+from app.jobs.recorder import Recorder
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,6 @@ class StoredAnalysis:
     reused: bool = False  # True: taken from the library, nothing was run
 
 
-def stored_result(store: Store, document: Document,
-                  task_models: dict[str, tuple[str, str, str]]) -> tuple[int, Analysis] | None:
-    """(document id, the library's result for this text as an Analysis of `document`) when every task has one
-    made with the same model and params key (`Analyzer.task_models`); None when something must be computed."""
-    found = store.find_results(document.content_hash, task_models)
-    if found is None:
-        return None
-    doc_id, stored = found
-    return doc_id, replace(stored, document=document, error=None)
-
-
 def analyze_and_store(analyzer: Analyzer, store: Store, document: Document, opts: AnalysisOptions, *,
                       cancelled: Callable[[], bool] | None = None,
                       progress: Callable[[float], None] | None = None,
@@ -46,14 +36,13 @@ def analyze_and_store(analyzer: Analyzer, store: Store, document: Document, opts
     A reused result still records the document's path (the same text under a new name or folder). An
     analysis that fails (no text, a task that cannot handle it) raises DocumentError and writes nothing;
     `cancelled` raises Cancelled within one model batch, `progress(fraction)` follows the batches."""
-    task_models = analyzer.task_models(opts)
-    keys = params_keys(task_models)
-    found = stored_result(store, document, task_models)
+    recorder = Recorder(store, analyzer.task_models(opts), run_id)
+    found = recorder.reusable(document)
     if found is not None:
         doc_id, analysis = found
-        store.save_analysis(analysis, run_id, keys, reused=True)
+        recorder.save(analysis, reused=True)
         return StoredAnalysis(doc_id, analysis, reused=True)
     analysis = analyzer.analyze(document, opts, cancelled, progress)
     if analysis.error:
         raise DocumentError(document.source, analysis.error)
-    return StoredAnalysis(store.save_analysis(analysis, run_id, keys), analysis)
+    return StoredAnalysis(recorder.save(analysis), analysis)

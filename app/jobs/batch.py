@@ -5,14 +5,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from app.core.analyzer import AnalysisOptions, Analyzer, params_keys
+from app.core.analyzer import AnalysisOptions, Analyzer
 from app.core.documents import DEFAULT_MAX_CHARS, collect_files, iter_documents
 from app.core.errors import AlbertStudioError, Cancelled, DocumentError, ModelError
 from app.core.store import Store
 from app.core.types import Analysis, Document
-from app.jobs.analyze import stored_result
+from app.jobs.recorder import Recorder
 
 
 @dataclass(frozen=True)
@@ -133,43 +133,130 @@ def run_batch(
     t0 = time.perf_counter()
     paths = list(paths)  # iterated twice below (listing, the run's record): a generator must not run dry
     files = collect_files(paths, include, exclude)
-    task_models = analyzer.task_models(options)
-    keys = params_keys(task_models)
-    run_id = store.start_run("analyze", {"paths": [str(p) for p in paths], "tasks": list(options.tasks),
-                                         "params": keys}, len(files)) if store else None
-    report = BatchReport(run_id)
-    done_files = 0
-    pending: list = []  # in input order: DocumentError, ("reused", Analysis) or a Document to analyse
-    pending_chars = 0
-    file_share = 0.0  # how far through the current file reading is, for tables of many rows
-    pace = {"seconds": 0.0, "documents": 0}  # analysis time per document so far, to size chunks by time
+    job = _BatchJob(analyzer, store, options, t0=t0, progress=progress, on_result=on_result, on_error=on_error,
+                    cancelled=cancelled, chunk_documents=chunk_documents, chunk_chars=chunk_chars,
+                    chunk_seconds=chunk_seconds)
 
-    def read_position(_path, share: float):
-        nonlocal file_share
-        file_share = share
+    def read_file(path: Path) -> Iterable[Document | DocumentError]:
+        return iter_documents([path], text_field=text_field, progress=job.read_position, max_chars=max_chars)
 
-    def tick(current: str):
-        if progress:
-            progress(BatchProgress(len(files), done_files, report.analyses, len(report.errors), report.reused,
-                                   current, time.perf_counter() - t0, file_share if current else 0.0))
+    return job.run(paths, files, read or read_file)
 
-    def chunk_size() -> int:
+
+class _BatchJob:
+    """One run_batch: the chunk in hand, the counts and the pace, and the steps that move them."""
+
+    def __init__(self, analyzer: Analyzer, store: Store | None, options: AnalysisOptions, *, t0: float,
+                 progress: Callable[[BatchProgress], None] | None,
+                 on_result: Callable[[Analysis], None] | None,
+                 on_error: Callable[[str, str], None] | None,
+                 cancelled: Callable[[], bool],
+                 chunk_documents: int, chunk_chars: int, chunk_seconds: float):
+        self.t0 = t0
+        self.analyzer, self.options = analyzer, options
+        self.progress, self.on_result, self.on_error, self.cancelled = progress, on_result, on_error, cancelled
+        self.chunk_documents, self.chunk_chars, self.chunk_seconds = chunk_documents, chunk_chars, chunk_seconds
+        self.recorder = Recorder(store, analyzer.task_models(options))
+        self.report = BatchReport(None)
+        self.files: list[Path] = []
+        self.done_files = 0
+        self.pending: list = []  # in input order: DocumentError, ("reused", Analysis) or a Document to analyse
+        self.pending_chars = 0
+        self.file_share = 0.0  # how far through the current file reading is, for tables of many rows
+        self.pace_seconds, self.pace_documents = 0.0, 0  # analysis time per document so far, to size chunks
+
+    def read_position(self, _path, share: float) -> None:
+        self.file_share = share
+
+    def tick(self, current: str) -> None:
+        if self.progress:
+            r = self.report
+            self.progress(BatchProgress(len(self.files), self.done_files, r.analyses, len(r.errors), r.reused,
+                                        current, time.perf_counter() - self.t0,
+                                        self.file_share if current else 0.0))
+
+    def chunk_size(self) -> int:
         """Documents per chunk: `chunk_documents`, fewer when that many would take over `chunk_seconds`."""
-        if not pace["documents"]:
-            return min(chunk_documents, 8)  # the first chunk is small: results show at once, the pace is measured
-        per_doc = pace["seconds"] / pace["documents"]
-        return max(1, min(chunk_documents, int(chunk_seconds / max(per_doc, 1e-6))))
+        if not self.pace_documents:
+            return min(self.chunk_documents, 8)  # the first chunk is small: results show at once, the pace is measured
+        per_doc = self.pace_seconds / self.pace_documents
+        return max(1, min(self.chunk_documents, int(self.chunk_seconds / max(per_doc, 1e-6))))
 
-    def fail(source: str, reason: str):
-        report.errors.append((source, reason))
-        if store:
-            store.record_error(run_id, source, reason)
-        if on_error:
-            on_error(source, reason)
+    def fail(self, source: str, reason: str) -> None:
+        self.report.errors.append((source, reason))
+        self.recorder.error(source, reason)
+        if self.on_error:
+            self.on_error(source, reason)
 
-    def analyse_one(doc: Document) -> Analysis | str:
+    def run(self, paths: list, files: list[Path], read: Callable[[Path], Iterable[Document | DocumentError]]
+            ) -> BatchReport:
+        """Load the models, read every file and analyse it chunk by chunk; the run is recorded whatever happens."""
+        self.files = files
+        self.report.run_id = self.recorder.start_run(
+            {"paths": [str(p) for p in paths], "tasks": list(self.options.tasks)}, len(files))
         try:
-            a = analyzer.analyze(doc, options, cancelled)
+            for task in self.options.tasks:  # load and verify each model once, before any document is read
+                self.analyzer.model(task, self.options.target_lang)
+            for path in files:
+                if not self.read_file(path, read):
+                    return self.cancel(not_reached=max(0, len(files) - self.done_files - 1))
+                self.done_files += 1
+            self.flush()
+            self.report.status = "done"
+            self.tick("")
+            return self.report
+        except Cancelled:  # inside a chunk: keep what it read, count its documents as not analysed
+            self.flush(analyze=False)
+            return self.cancel(not_reached=max(0, len(files) - self.done_files - 1))
+        except ModelError as exc:
+            self.fail("(model)", str(exc))
+            self.report.status = "failed"
+            raise
+        except KeyboardInterrupt:  # Ctrl+C in the CLI: what was saved stays, the run says cancelled
+            self.report.status = "cancelled"
+            raise
+        except BaseException as exc:
+            self.report.status = "failed"
+            try:  # a failed run says why (unless the library itself is what failed)
+                self.fail("(batch)", f"the run stopped: {type(exc).__name__}: {exc}"[:500])
+            except Exception:  # noqa: BLE001 - the original error is the one to raise
+                pass
+            raise
+        finally:
+            self.report.seconds = time.perf_counter() - self.t0
+            self.recorder.finish(self.report.status, self.report.analyses, len(self.report.errors))
+
+    def cancel(self, not_reached: int) -> BatchReport:
+        self.report.status = "cancelled"
+        self.report.files_not_reached = not_reached
+        return self.report
+
+    def read_file(self, path: Path, read: Callable[[Path], Iterable[Document | DocumentError]]) -> bool:
+        """Queue one file's documents (stored results found now), flushing full chunks; False when cancelled."""
+        self.file_share = 0.0
+        self.tick(str(path))
+        for item in _each(read, path):
+            if self.cancelled():
+                self.flush(analyze=False)
+                if isinstance(item, Document):
+                    self.report.not_analysed += 1  # read, never analysed
+                return False
+            if isinstance(item, DocumentError):
+                self.pending.append(item)
+                continue
+            found = self.recorder.reusable(item)
+            if found is not None:
+                self.pending.append(("reused", found[1]))
+            else:
+                self.pending.append(item)
+                self.pending_chars += len(item.text)
+            if len(self.pending) >= self.chunk_size() or self.pending_chars >= self.chunk_chars:  # reused rows count too
+                self.flush(str(path))
+        return True
+
+    def analyze_one(self, doc: Document) -> Analysis | str:
+        try:
+            a = self.analyzer.analyze(doc, self.options, self.cancelled)
             return a.error if a.error else a
         except (Cancelled, ModelError):  # a broken model fails every document alike: stop the batch
             raise
@@ -178,114 +265,85 @@ def run_batch(
         except (ValueError, MemoryError, RuntimeError) as exc:  # a task could not handle this text
             return f"analysis failed: {exc}"
 
-    def flush(current: str = "", analyse: bool = True):
-        """Analyse the chunk in hand, then report and store its entries in input order. With analyse=False
-        (on cancel) only its read errors and reused results; its documents count as not analysed."""
-        nonlocal pending, pending_chars
-        if not analyse:
-            report.not_analysed += sum(isinstance(e, Document) for e in pending)
-            pending = [e for e in pending if not isinstance(e, Document)]
-        unique: dict[str, Document] = {}  # the same text twice in a chunk (repeated CSV rows) is analysed once
-        for e in pending:
-            if isinstance(e, Document):
-                unique.setdefault(e.content_hash or str(id(e)), e)
-        docs = list(unique.values())
+    def analyze_chunk(self, docs: list[Document]) -> list[Analysis | str]:
+        """Each document's Analysis or error reason; a chunk that fails as a whole is redone one by one."""
         results: list[Analysis | str] = []
         started = time.perf_counter()
         if len(docs) == 1:
-            results = [analyse_one(docs[0])]
+            results = [self.analyze_one(docs[0])]
         elif docs:
             try:
-                results = [a.error if a.error else a for a in analyzer.analyze_many(docs, options, cancelled)]
+                results = [a.error if a.error else a
+                           for a in self.analyzer.analyze_many(docs, self.options, self.cancelled)]
             except (Cancelled, ModelError):
                 raise
             except (AlbertStudioError, ValueError, MemoryError, RuntimeError):
-                results = [analyse_one(d) for d in docs]  # find the one that fails; the rest still count
+                results = [self.analyze_one(d) for d in docs]  # find the one that fails; the rest still count
         if docs:
-            pace["seconds"] += time.perf_counter() - started
-            pace["documents"] += len(docs)
-        by_key = dict(zip(unique, results))
-        for entry in pending:
-            if isinstance(entry, DocumentError):
-                fail(entry.source, entry.reason)
-                continue
-            if isinstance(entry, Document):
-                key = entry.content_hash or str(id(entry))
-                result = by_key[key]
-                if isinstance(result, str):
-                    fail(entry.source, result)
-                    continue
-                if result.document is not entry:  # a copy of an earlier document of this chunk
-                    result = Analysis(entry, result.sentiment, result.summary, result.translation,
-                                      result.models, 0.0)
-                    report.reused += 1
-                    if store:
-                        store.save_analysis(result, run_id, keys, reused=True)
-                elif store:
-                    store.save_analysis(result, run_id, keys)
-            else:
-                result = entry[1]
-                if store:  # records this path as a source and that this run covered it; results keep their run
-                    store.save_analysis(result, run_id, keys, reused=True)
-                report.reused += 1
-            report.analyses += 1
-            if on_result:
-                on_result(result)
-        pending, pending_chars = [], 0
-        if store:
-            store.update_run_progress(run_id, report.analyses, len(report.errors))
-        if current:
-            tick(current)  # document counts move inside a long file (a CSV of thousands of rows) too
+            self.pace_seconds += time.perf_counter() - started
+            self.pace_documents += len(docs)
+        return results
 
-    try:
-        for task in options.tasks:  # load and verify each model once, before any document is read
-            analyzer.model(task, options.target_lang)
-        for path in files:
-            file_share = 0.0
-            tick(str(path))
-            items = read(path) if read else iter_documents([path], text_field=text_field, progress=read_position,
-                                                           max_chars=max_chars)
-            for item in items:
-                if cancelled():
-                    flush(analyse=False)
-                    if isinstance(item, Document):
-                        report.not_analysed += 1  # read, never analysed
-                    report.status = "cancelled"
-                    report.files_not_reached = max(0, len(files) - done_files - 1)
-                    return report
-                if isinstance(item, DocumentError):
-                    pending.append(item)
-                    continue
-                found = stored_result(store, item, task_models) if store else None
-                if found is not None:
-                    pending.append(("reused", found[1]))
-                else:
-                    pending.append(item)
-                    pending_chars += len(item.text)
-                if len(pending) >= chunk_size() or pending_chars >= chunk_chars:  # reused rows count too
-                    flush(str(path))
-            done_files += 1
-        flush()
-        report.status = "done"
-        tick("")
-        return report
-    except Cancelled:  # inside a chunk: keep what it read, count its documents as not analysed
-        flush(analyse=False)
-        report.status = "cancelled"
-        report.files_not_reached = max(0, len(files) - done_files - 1)
-        return report
-    except ModelError as exc:
-        fail("(model)", str(exc))
-        report.status = "failed"
-        raise
-    except KeyboardInterrupt:  # Ctrl+C in the CLI: what was saved stays, the run says cancelled
-        report.status = "cancelled"
-        raise
-    except BaseException:
-        report.status = "failed"
-        raise
-    finally:
-        report.seconds = time.perf_counter() - t0
-        if store and run_id is not None:
-            store.finish_run(run_id, report.status if report.status != "running" else "failed",
-                             report.analyses, len(report.errors))
+    def flush(self, current: str = "", analyze: bool = True) -> None:
+        """Analyse the chunk in hand, then report and store its entries in input order. With analyze=False
+        (on cancel) only its read errors and reused results; its documents count as not analysed."""
+        if not analyze:
+            self.report.not_analysed += sum(isinstance(e, Document) for e in self.pending)
+            self.pending = [e for e in self.pending if not isinstance(e, Document)]
+        unique: dict[str, Document] = {}  # the same text twice in a chunk (repeated CSV rows) is analysed once
+        for e in self.pending:
+            if isinstance(e, Document):
+                unique.setdefault(e.content_hash or str(id(e)), e)
+        by_key = dict(zip(unique, self.analyze_chunk(list(unique.values()))))
+        for entry in self.pending:
+            self.record(entry, by_key)
+        self.pending, self.pending_chars = [], 0
+        self.recorder.progress(self.report.analyses, len(self.report.errors))
+        if current:
+            self.tick(current)  # document counts move inside a long file (a CSV of thousands of rows) too
+
+    def record(self, entry, by_key: dict[str, Analysis | str]) -> None:
+        """One entry of the chunk into the report, the library and the callbacks."""
+        if isinstance(entry, DocumentError):
+            self.fail(entry.source, entry.reason)
+            return
+        if isinstance(entry, Document):
+            result = by_key[entry.content_hash or str(id(entry))]
+            if isinstance(result, str):
+                self.fail(entry.source, result)
+                return
+            if result.document is not entry:  # a copy of an earlier document of this chunk
+                result = Analysis(entry, result.sentiment, result.summary, result.translation, result.models, 0.0)
+                self.report.reused += 1
+                self.recorder.save(result, reused=True)
+            else:
+                self.recorder.save(result)
+        else:
+            result = entry[1]
+            self.recorder.save(result, reused=True)  # this path, and that this run covered it; results keep their run
+            self.report.reused += 1
+        self.report.analyses += 1
+        if self.on_result:
+            self.on_result(result)
+
+
+def _each(read: Callable[[Path], Iterable[Document | DocumentError]], path: Path
+          ) -> Iterator[Document | DocumentError]:
+    """`read(path)`'s items; a reader that breaks down (a bug or input no check foresaw) becomes an error of
+    that file, after the items it gave: the other files and the rows already read still count."""
+    it = None
+    while True:
+        try:
+            it = iter(read(path)) if it is None else it
+            item = next(it)
+        except StopIteration:
+            return
+        except (Cancelled, KeyboardInterrupt):
+            raise
+        except DocumentError as exc:  # a reader that raises its file's error instead of yielding it
+            yield exc
+            return
+        except Exception as exc:  # noqa: BLE001 - recorded as this file's error
+            yield DocumentError(path, f"reading stopped: {type(exc).__name__}: {exc}"[:500])
+            return
+        yield item

@@ -29,16 +29,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from app.core.analyzer import AnalysisOptions, Analyzer, params_keys as stored_params_keys
-from app.core.documents import TABLE_SUFFIXES, TableSpan, collect_files, iter_documents, read_table, table_spans
+from app.core.analyzer import AnalysisOptions, Analyzer
+from app.core.documents import (DEFAULT_MAX_CHARS, TABLE_SUFFIXES, TableSpan, collect_files, iter_documents,
+                                read_table, table_spans)
 from app.core.errors import AlbertStudioError, DocumentError, ModelError
 from app.core.registry import Manifest, Registry, read_manifest, verify
 from app.core.runtime import RuntimeOptions
 from app.core.store import Store, result_from_payload
 from app.core.types import Analysis, Document, ModelInfo
 from app.jobs.batch import BatchProgress, BatchReport, run_batch
+from app.jobs.recorder import Recorder
 
 PLAN_FILE = "plan.json"
+DRIVER_LOG = "ray-driver.log"  # what Ray prints in the driver process (app.jobs.cluster._Driver)
 PLAN_FORMAT = 1
 INSTALL_HINT = "pip install 'albert-studio[cluster]' (or: pip install 'ray[data]')"
 
@@ -279,8 +282,9 @@ class _Pinned(Registry):
 
 
 def analyse_shard(shard: Shard, analyzer: Analyzer, options: AnalysisOptions, text_field: str | None,
-                  known: set[str] = frozenset()) -> list[dict]:
-    """The rows of one shard, in input order, analysed by run_batch (texts in `known` are marked reused)."""
+                  known: set[str] = frozenset(), max_chars: int = DEFAULT_MAX_CHARS) -> list[dict]:
+    """The rows of one shard, in input order, analysed by run_batch (texts in `known` are marked reused),
+    read with the local engine's bounds (`max_chars` as --max-chars gives it)."""
     position: dict[str, int] = {}
     rows: list[tuple[int, dict]] = []
 
@@ -289,8 +293,8 @@ def analyse_shard(shard: Shard, analyzer: Analyzer, options: AnalysisOptions, te
 
     def read(path: Path) -> Iterator[Document | DocumentError]:
         try:
-            items = (read_table(path, text_field, span=shard.span) if shard.span is not None
-                     else iter_documents([path], text_field=text_field))
+            items = (read_table(path, text_field, span=shard.span, max_chars=max_chars) if shard.span is not None
+                     else iter_documents([path], text_field=text_field, max_chars=max_chars))
             for item in items:
                 k = place(item.source)
                 if isinstance(item, Document) and item.content_hash in known:
@@ -302,7 +306,7 @@ def analyse_shard(shard: Shard, analyzer: Analyzer, options: AnalysisOptions, te
             place(exc.source)
             yield exc
 
-    run_batch(list(shard.files), analyzer, None, options, text_field=text_field, read=read,
+    run_batch(list(shard.files), analyzer, None, options, text_field=text_field, read=read, max_chars=max_chars,
               on_result=lambda a: rows.append((place(a.document.source), analysis_row(a))),
               on_error=lambda source, reason: rows.append((place(source), {"source": source, "error": reason})))
     rows.sort(key=lambda r: r[0])
@@ -328,6 +332,7 @@ class ShardWorker:
             self.analyzer.model(task, opts.target_lang if task == "translation" else None)
         self.options = opts
         self.known = set(job.get("known", ()))
+        self.max_chars = int(job.get("max_chars", DEFAULT_MAX_CHARS))
 
     def __call__(self, batch: dict) -> dict:
         out: dict[str, list] = {"index": [], "documents": [], "errors": [], "reused": [], "host": [], "pid": [],
@@ -339,7 +344,8 @@ class ShardWorker:
             if path.exists():  # a retry after this shard was committed: nothing to redo
                 rows = read_shard(path)
             else:
-                rows = analyse_shard(shard, self.analyzer, self.options, self.job["text_field"], self.known)
+                rows = analyse_shard(shard, self.analyzer, self.options, self.job["text_field"], self.known,
+                                     self.max_chars)
                 _commit(path, rows)
             counts = _count(rows)
             out["index"].append(shard.index)
@@ -363,7 +369,7 @@ def _count(rows: list[dict]) -> dict[str, int]:
 def _ray():
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise ClusterError(f"--engine ray needs Ray, which is not installed here: {INSTALL_HINT}") from None
     return ray
@@ -402,6 +408,7 @@ def run_cluster_batch(
     on_error: Callable[[str, str], None] | None = None,
     on_shard: Callable[[dict], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> ClusterReport:
     """run_batch on a Ray cluster: same documents, same results and errors, in input order, into `out`.
 
@@ -409,113 +416,199 @@ def run_cluster_batch(
     file per shard; running the same batch again skips the shards already there. With a `store`, texts it
     already holds are not analysed again and every shard is merged into it, in input order, as soon as the
     shards before it are. `on_shard` hears each worker's summary of a finished shard (index, documents,
-    errors, reused, host, pid, seconds). Cancel (or Ctrl-C) stops between shards; committed shards stay.
+    errors, reused, host, pid, seconds). Cancel (or Ctrl-C) stops at once (within 0.2 s, plus half a second
+    for the driver process); committed shards stay and the next run merges them. Workers read with the local
+    engine's bounds (`max_chars`, as run_batch). If the cluster fails mid-run (a node or a Ray component
+    killed, even one that ends the Ray driver process), every shard a worker committed is still merged, the
+    run ends "failed" with the reason among its errors, and ClusterError says it in one line. Unless this
+    process already holds a Ray connection, the driver runs in a child process (_Driver).
     """
     t0 = time.perf_counter()
     paths = [str(p) for p in paths]
     task_models = analyzer.task_models(options)
-    params_keys = stored_params_keys(task_models)
+    recorder = Recorder(store, task_models)
     models = _model_specs(analyzer, options)
     files = collect_files(paths, include, exclude)
     job_options = asdict(options)  # every option reaches the workers (a new one too)
-    key = hashlib.sha256(json.dumps(
-        {"format": PLAN_FORMAT, "cwd": os.getcwd(), "files": [_stat_key(f) for f in files], "text_field": text_field,
-         "options": job_options, "models": models,
-         "shard": [cluster.shard_documents, cluster.shard_bytes]}, sort_keys=True).encode()).hexdigest()
+    key = _plan_key(files, text_field, {**job_options, "max_chars": max_chars}, models, cluster)
     out = Path(out) if out is not None else default_out_dir(key, store)
     shards = _load_or_plan(out, key, files, text_field, cluster)
     for stale in out.glob(".shard-*.tmp"):  # left by a worker killed while writing
         stale.unlink(missing_ok=True)
     finished = {s.index for s in shards if (out / shard_name(s.index)).exists()}
     report = ClusterReport(None, out=str(out), shards=len(shards), shards_done_before=len(finished))
-    documents_total = sum(s.documents for s in shards)
-    counts = {"documents": 0, "errors": 0, "reused": 0}
-    done: set[int] = set()
-    merged = 0  # shards [0, merged) have been delivered (callbacks, library) in input order
-
-    def tick(current: str):
-        if progress:
-            progress(BatchProgress(len(shards), len(done), counts["documents"], counts["errors"], counts["reused"],
-                                   current, time.perf_counter() - t0, 0.0, documents_total))
-
-    def deliver():
-        """Hand over every finished shard whose predecessors are all handed over, in input order."""
-        nonlocal merged
-        while merged < len(shards) and shards[merged].index in done:
-            rows = read_shard(out / shard_name(shards[merged].index))
-            before = (report.analyses, report.reused, len(report.errors))
-            try:
-                with store.batch() if store else contextlib.nullcontext():  # one commit per shard
-                    items = [_merge_row(row, store, report, task_models) for row in rows]
-            except BaseException:  # rolled back: the counts go back too; the next run merges the shard again
-                report.analyses, report.reused = before[:2]
-                del report.errors[before[2]:]
-                raise
-            for item in items:
-                if isinstance(item, tuple):
-                    if on_error:
-                        on_error(*item)
-                elif on_result:
-                    on_result(item)
-            merged += 1
-            if store:
-                store.update_run_progress(report.run_id, report.analyses, len(report.errors))
-
-    def finish(summary: dict):
-        done.add(summary["index"])
-        for k in counts:
-            counts[k] += summary[k]
-        if "host" in summary:
-            report.workers.add((summary["host"], summary["pid"]))
-            if on_shard:
-                on_shard(summary)
-        deliver()
-        tick(f"shard {len(done)}/{len(shards)}" + (f" on {summary['host']}" if "host" in summary else ""))
-
-    report.run_id = store.start_run("analyze", {"paths": paths, "tasks": list(options.tasks), "params": params_keys,
-                                                "engine": "ray", "out": str(out)}, len(files)) if store else None
+    merger = _ShardMerger(shards, out, recorder, report, t0, progress=progress, on_result=on_result,
+                          on_error=on_error, on_shard=on_shard)
+    report.run_id = recorder.start_run({"paths": paths, "tasks": list(options.tasks), "engine": "ray", "out": str(out)},
+                                       len(files))
     pipeline = None
-    connected = False
     ray = None
     try:
-        tick("listing")
+        merger.tick("listing")
         for s in shards:
             if s.index in finished:
-                finish({"index": s.index, **_count(read_shard(out / shard_name(s.index)))})
+                merger.finish({"index": s.index, **_count(read_shard(out / shard_name(s.index)))})
         todo = [s for s in shards if s.index not in finished]
         if todo and not cancelled():
             ray = _ray()
-            connected = _connect(ray, cluster)
             known = sorted(store.analysed_hashes(task_models)) if store else []
             job = {"out": str(out.resolve()), "cwd": os.getcwd(), "models": models, "options": job_options,
                    "text_field": text_field, "device": analyzer.runtime.device,
-                   "cpus_per_worker": cluster.cpus_per_worker, "known": known}
-            pipeline = _pipeline(ray, todo, job, cluster)
+                   "cpus_per_worker": cluster.cpus_per_worker, "known": known, "max_chars": max_chars}
+            if ray.is_initialized():  # the caller holds a Ray connection: drive the pool from this process
+                pipeline = _pipeline(ray, todo, job, cluster)
+            else:  # a child process drives it, so a Ray component that dies cannot end this one (see _Driver)
+                ray, pipeline = None, _Driver(todo, job, cluster, cancelled).summaries()
             for summary in pipeline:
-                finish(summary)
+                merger.finish(summary)
                 if cancelled():
-                    report.status = "cancelled"
-                    return report
+                    break
+        if cancelled() and len(merger.done) < len(shards):
+            report.status = "cancelled"
+            return report
         report.status = "done"
         return report
     except KeyboardInterrupt:
         report.status = "cancelled"
         raise
-    except AlbertStudioError:
-        report.status = "failed"
+    except AlbertStudioError as exc:
+        _fail(merger, recorder, report, str(exc))
         raise
-    except Exception as exc:
-        report.status = "failed"
-        raise _explain(exc) from exc
+    except _DriverFailed as exc:
+        reason = str(exc) if exc.typed or str(exc).startswith(_UNTYPED) else f"{_UNTYPED}({exc})"
+        raise ClusterError(_fail(merger, recorder, report, reason, untyped=not exc.typed)) from None
+    except Exception as exc:  # the cluster broke down (a node or a Ray component died) or a worker's typed error
+        error = _explain(exc)
+        raise ClusterError(_fail(merger, recorder, report, str(error), untyped=str(error).startswith(_UNTYPED))
+                           ) from exc
     finally:
-        if pipeline is not None:
-            pipeline.close()
-        if connected:
-            ray.shutdown()
+        for step in ((pipeline.close if pipeline is not None else None),):
+            try:
+                if step is not None:
+                    step()
+            except Exception:  # noqa: BLE001 - a dead cluster may fail to close; the run's record comes first
+                pass
         report.seconds = time.perf_counter() - t0
-        if store and report.run_id is not None:
-            store.finish_run(report.run_id, report.status if report.status != "running" else "failed",
-                             report.analyses, len(report.errors))
+        recorder.finish(report.status, report.analyses, len(report.errors))
+
+
+def _fail(merger: _ShardMerger, recorder: Recorder, report: ClusterReport, reason: str, untyped: bool = False
+          ) -> str:
+    """The run failed: merge what the workers committed (whatever happened to the cluster since), then record
+    why and return it; after an `untyped` breakdown the reason also says what was kept and what to do, in the
+    same line."""
+    report.status = "failed"
+    try:
+        merger.collect_committed()
+    except Exception:  # noqa: BLE001 - the shards stay on disk; the next run merges them
+        pass
+    if untyped:
+        reason = f"{reason}; {_kept(merger)}"
+    report.errors.append(("(cluster)", reason))
+    try:
+        recorder.error("(cluster)", reason)
+    except Exception:  # noqa: BLE001 - the library itself failed (disk full): the error raised says why
+        pass
+    return reason
+
+
+def _kept(merger: _ShardMerger) -> str:
+    """'2 of 6 shards are saved and in the library; run the same batch again to finish the other 4 ...'."""
+    total, done, merged = len(merger.shards), len(merger.done), len(merger.delivered)
+    where = f" in {merger.out}"
+    if merger.recorder.store is not None:
+        where = " and in the library" if merged == done else f" ({merged} of them in the library)"
+    if done >= total:
+        return f"all {total} shards are saved{where}"
+    return (f"{done} of {total} shards are saved{where}; run the same batch again to finish the other "
+            f"{total - done} (saved shards are not redone)")
+
+
+def _plan_key(files: list[Path], text_field: str | None, job_options: dict, models: list[dict],
+              cluster: ClusterOptions) -> str:
+    """What names a run's output folder and plan: the files as they are now, the options, models and shard sizes."""
+    return hashlib.sha256(json.dumps(
+        {"format": PLAN_FORMAT, "cwd": os.getcwd(), "files": [_stat_key(f) for f in files], "text_field": text_field,
+         "options": job_options, "models": models,
+         "shard": [cluster.shard_documents, cluster.shard_bytes]}, sort_keys=True).encode()).hexdigest()
+
+
+class _ShardMerger:
+    """The driver's side of a cluster run: finished shards counted, then merged into the report, the library
+    and the callbacks in input order."""
+
+    def __init__(self, shards: list[Shard], out: Path, recorder: Recorder, report: ClusterReport, t0: float, *,
+                 progress: Callable[[BatchProgress], None] | None,
+                 on_result: Callable[[Analysis], None] | None,
+                 on_error: Callable[[str, str], None] | None,
+                 on_shard: Callable[[dict], None] | None):
+        self.shards, self.out, self.recorder, self.report, self.t0 = shards, out, recorder, report, t0
+        self.progress, self.on_result, self.on_error, self.on_shard = progress, on_result, on_error, on_shard
+        self.documents_total = sum(s.documents for s in shards)
+        self.counts = {"documents": 0, "errors": 0, "reused": 0}
+        self.done: set[int] = set()
+        self.merged = 0  # shards [0, merged) have been delivered (callbacks, library) in input order
+        self.delivered: set[int] = set()  # positions delivered (after a failure, some past a gap too)
+
+    def tick(self, current: str) -> None:
+        if self.progress:
+            c = self.counts
+            self.progress(BatchProgress(len(self.shards), len(self.done), c["documents"], c["errors"], c["reused"],
+                                        current, time.perf_counter() - self.t0, 0.0, self.documents_total))
+
+    def collect_committed(self) -> None:
+        """After a failure: every shard file a worker committed but whose summary never reached the driver is
+        counted and merged, and so are finished shards after a gap (in input order, skipping the gap)."""
+        for s in self.shards:
+            if s.index not in self.done and (self.out / shard_name(s.index)).exists():
+                self.done.add(s.index)
+                for k, v in _count(read_shard(self.out / shard_name(s.index))).items():
+                    self.counts[k] += v
+        self.deliver()
+        for position in range(self.merged, len(self.shards)):
+            if self.shards[position].index in self.done and position not in self.delivered:
+                self._deliver_one(position)
+
+    def deliver(self) -> None:
+        """Hand over every finished shard whose predecessors are all handed over, in input order."""
+        while self.merged < len(self.shards) and self.shards[self.merged].index in self.done:
+            if self.merged not in self.delivered:
+                self._deliver_one(self.merged)
+            self.merged += 1
+
+    def _deliver_one(self, position: int) -> None:
+        """Merge one finished shard into the report, the library (one commit) and the callbacks."""
+        report, store = self.report, self.recorder.store
+        rows = read_shard(self.out / shard_name(self.shards[position].index))
+        before = (report.analyses, report.reused, len(report.errors))
+        try:
+            with store.batch() if store else contextlib.nullcontext():  # one commit per shard
+                items = [_merge_row(row, self.recorder, report) for row in rows]
+        except BaseException:  # rolled back: the counts go back too; the next run merges the shard again
+            report.analyses, report.reused = before[:2]
+            del report.errors[before[2]:]
+            raise
+        for item in items:
+            if isinstance(item, tuple):
+                if self.on_error:
+                    self.on_error(*item)
+            elif self.on_result:
+                self.on_result(item)
+        self.delivered.add(position)
+        self.recorder.progress(report.analyses, len(report.errors))
+
+    def finish(self, summary: dict) -> None:
+        """A shard is committed (by a worker now, or by an earlier run): count it and merge what can be."""
+        self.done.add(summary["index"])
+        for k in self.counts:
+            self.counts[k] += summary[k]
+        if "host" in summary:
+            self.report.workers.add((summary["host"], summary["pid"]))
+            if self.on_shard:
+                self.on_shard(summary)
+        self.deliver()
+        self.tick(f"shard {len(self.done)}/{len(self.shards)}"
+                  + (f" on {summary['host']}" if "host" in summary else ""))
 
 
 def _pipeline(ray, todo: list[Shard], job: dict, cluster: ClusterOptions) -> Iterator[dict]:
@@ -536,6 +629,118 @@ def _pipeline(ray, todo: list[Shard], job: dict, cluster: ClusterOptions) -> Ite
         yield {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
+class _DriverFailed(Exception):
+    """The driver process reported a failure (`typed`: a worker's own error, e.g. wrong models) or died."""
+
+    def __init__(self, reason: str, typed: bool) -> None:
+        super().__init__(reason)
+        self.typed = typed
+
+
+class _Driver:
+    """The Ray driver in a child process (multiprocessing's spawn context, as fine-tuning uses).
+
+    When a Ray component on the driver's node dies (a `kill -9` of ray::DashboardAgent ends the raylet), Ray's
+    core worker ends the driver process at once: no Python code runs after it. In a child, that ends only the
+    child: this process sees the pipe close, merges every shard the workers committed, records the run as
+    failed and says so in one line. Finished-shard summaries come back over the pipe in completion order; a
+    cancel ends the child with SIGTERM (it closes Ray on the way out) and does not wait for it."""
+
+    def __init__(self, todo: list[Shard], job: dict, cluster: ClusterOptions,
+                 cancelled: Callable[[], bool]) -> None:
+        self.todo, self.job, self.cluster, self.cancelled = todo, job, cluster, cancelled
+
+    def summaries(self) -> Iterator[dict]:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_drive, args=(self.todo, self.job, self.cluster, theirs), daemon=False,
+                           name="albert-studio-ray-driver")
+        proc.start()
+        theirs.close()
+        finished = False
+        try:
+            while True:
+                if self.cancelled():
+                    return
+                if not mine.poll(0.2):
+                    continue
+                try:
+                    kind, value = mine.recv()
+                except (EOFError, OSError):  # the child ended without a word: Ray ended it, or a kill
+                    proc.join(5)
+                    raise _DriverFailed(
+                        f"the Ray driver process ended unexpectedly (exit code {proc.exitcode}: a Ray component "
+                        f"on this machine stopped, or the process was killed; Ray's log: "
+                        f"{Path(self.job['out']) / DRIVER_LOG})", typed=False) from None
+                if kind == "shard":
+                    yield value
+                elif kind == "done":
+                    finished = True
+                    return
+                else:
+                    raise _DriverFailed(value, typed=kind == "typed")
+        finally:  # done: it is closing Ray; otherwise (cancel, Ctrl-C, failure) SIGTERM, which it turns into
+            # an exit that closes Ray too; a shard in flight is lost or committed whole, and the next run merges it
+            if not finished and proc.is_alive():
+                proc.terminate()
+            proc.join(10 if finished else 0.5)
+            if finished and proc.is_alive():
+                proc.terminate()
+            mine.close()
+
+
+def _drive(todo: list[Shard], job: dict, cluster: ClusterOptions, conn) -> None:
+    """The child's side of _Driver: connect, run the pool, send each finished shard's summary, then close."""
+    import signal
+
+    import threading
+
+    def stop(*_) -> None:  # once: closing Ray below is not interrupted by a second one
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(0)
+
+    def orphaned() -> None:  # the parent never writes: recv returns or fails only when the parent is gone
+        with contextlib.suppress(Exception):
+            conn.recv()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with contextlib.suppress(OSError):  # Ray's own log lines go to a file, not between the app's lines
+        log = os.open(Path(job["out"]) / DRIVER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops this process with SIGTERM
+    signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=orphaned, daemon=True, name="parent-watch").start()
+    ray, pipeline = None, None
+    try:
+        ray = _ray()
+        _connect(ray, cluster)
+        pipeline = _pipeline(ray, todo, job, cluster)
+        for summary in pipeline:
+            conn.send(("shard", summary))
+        conn.send(("done", None))
+    except AlbertStudioError as exc:
+        with contextlib.suppress(Exception):
+            conn.send(("typed", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - the cluster broke down, or a worker's typed error inside Ray's
+        err = _explain(exc)
+        with contextlib.suppress(Exception):
+            conn.send(("untyped" if str(err).startswith(_UNTYPED) else "typed", str(err)))
+    finally:
+        for step in ((pipeline.close if pipeline is not None else None),
+                     (ray.shutdown if ray is not None and ray.is_initialized() else None)):
+            with contextlib.suppress(Exception):
+                if step is not None:
+                    step()
+        conn.close()
+
+
+_UNTYPED = "the cluster stopped mid-run "
+
+
 def _explain(exc: Exception) -> AlbertStudioError:
     """A worker's typed error (wrong model, ...) as the message a person can act on, not a Ray traceback."""
     seen, cur = set(), exc
@@ -549,35 +754,32 @@ def _explain(exc: Exception) -> AlbertStudioError:
     for marker in ("ClusterError: ", "ModelError: "):
         if marker in text:
             return ClusterError(text.split(marker, 1)[1].strip().splitlines()[0])
-    return ClusterError(f"the cluster run failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}")
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return ClusterError(f"{_UNTYPED}({type(exc).__name__}: {first[:200]})")
 
 
-def _merge_row(row: dict, store: Store | None, report: BatchReport,
-               task_models: dict[str, tuple[str, str, str]]) -> Analysis | tuple[str, str]:
+def _merge_row(row: dict, recorder: Recorder, report: BatchReport) -> Analysis | tuple[str, str]:
     """One shard row into the report and the library, as run_batch records a document; returns the Analysis
     (or the failed source and reason) for the callbacks. A reused row takes the stored results made with
-    the run's models and settings (`task_models`), as run_batch reuses them."""
-    params_keys = stored_params_keys(task_models)
-    if "error" in row or (row.get("reused") and not store):
+    the run's models and settings (`recorder.task_models`), as run_batch reuses them."""
+    if "error" in row or (row.get("reused") and recorder.store is None):
         reason = row.get("error") or "was in the library when the run started, but no library is open now"
         report.errors.append((row["source"], reason))
-        if store:
-            store.record_error(report.run_id, row["source"], reason)
+        recorder.error(row["source"], reason)
         return row["source"], reason
     if row.get("reused"):
-        found = store.find_results(row["document"]["content_hash"], task_models)
+        found = recorder.reusable_by_hash(row["document"]["content_hash"])
         if found is None:
             reason = "was in the library when the run started but is gone now; run again to analyse it"
             report.errors.append((row["source"], reason))
-            store.record_error(report.run_id, row["source"], reason)
+            recorder.error(row["source"], reason)
             return row["source"], reason
         stored = found[1]
         analysis = replace(stored, document=row_document(row, stored.document.text), error=None)
-        store.save_analysis(analysis, report.run_id, params_keys, reused=True)  # this path; results keep their run
+        recorder.save(analysis, reused=True)  # this path; results keep their run
         report.reused += 1
     else:
         analysis = row_analysis(row)
-        if store:
-            store.save_analysis(analysis, report.run_id, params_keys)
+        recorder.save(analysis)
     report.analyses += 1
     return analysis

@@ -18,9 +18,9 @@ import re
 import sys
 import time
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from app.core.errors import AlbertStudioError, Cancelled, ModelError
 from app.core.labeled_data import Evaluation, LabeledDataset
@@ -33,26 +33,62 @@ class FineTuneFailed(AlbertStudioError):
     """The worker stopped with an error, or died (crash, out of memory, killed); no model was added."""
 
 
+PHASE_TITLES = {  # app.training.finetune.PHASES, here without importing torch
+    "preparing": "Preparing",
+    "training": "Training",
+    "checking": "Checking on held-back examples",
+    "refit": "Training on all examples",
+    "exporting": "Exporting",
+}
+
+
 @dataclass(frozen=True)
 class FineTuneProgress:
-    kind: str  # "phase" (a message), "step" (a training step) or "eval" (validation scores)
+    kind: str  # "phase" (a named phase begins, or a message within it), "step" (a training step), "eval" (validation)
     step: int = 0
     total: int = 0
-    epoch: float = 0.0
+    epoch: float = 0.0  # passes over the phase's examples so far
     loss: float | None = None
     val_accuracy: float | None = None
     val_macro_f1: float | None = None
     val_loss: float | None = None
     message: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # since the job started
+    phase: str = ""  # preparing | training | checking | refit | exporting (PHASE_TITLES)
+    epochs: float = 0.0  # the phase's planned passes over its examples (the epochs set, for the standard recipe)
+    overall: float = 0.0  # where this puts the whole job, 0..1
 
     @property
     def fraction(self) -> float:
+        """How far the current phase's training steps are (0..1)."""
         return min(1.0, self.step / self.total) if self.total else 0.0
+
+    @property
+    def phase_title(self) -> str:
+        return PHASE_TITLES.get(self.phase, self.phase.capitalize())
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds the whole job has left, from its pace so far; None until there is a pace to go by."""
+        if self.overall < 0.08 or self.seconds <= 0:
+            return None
+        return max(0.0, self.seconds * (1.0 - self.overall) / self.overall)
+
+    def epoch_text(self) -> str:
+        """"epoch 2.3 of 3" (an epoch is one pass over the phase's examples)."""
+        if not self.epochs:
+            return ""
+        return f"epoch {self.epoch:.1f} of {self.epochs:g}"
 
     @classmethod
     def from_event(cls, e: dict) -> FineTuneProgress:
         return cls(**{k: v for k, v in e.items() if k in cls.__dataclass_fields__})
+
+
+def duration_text(seconds: float) -> str:
+    """"45 s", "3 min 05 s": how people read a time left."""
+    seconds = int(round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 @dataclass(frozen=True)
@@ -80,11 +116,14 @@ class FineTuneReport:
     base_note: str = ""  # why this base was chosen when the user named none
     refit_n: int = 0  # the installed model was trained again on this many examples (all) after validation
     name_hints: bool = False  # the class names joined the examples
+    task: str = "sentiment"  # "classification" for labels other than negative/positive(/neutral)
+    classification_name: str = ""  # such a classifier's name ("topic"): its column beside Sentiment
+    seed: int = 13
     raw: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def from_dict(cls, r: dict) -> FineTuneReport:
-        ev = lambda d: Evaluation.from_dict(d) if d else None  # noqa: E731
+        ev = lambda d: Evaluation.from_dict(d) if d else None
         return cls(
             model_id=r["model_id"], name=r["name"], folder=r.get("folder", ""), mode=r["mode"], base=r["base"],
             classes=tuple(r["classes"]), n_train=r["n_train"], n_val=r["n_val"], counts=tuple(r["counts"].items()),
@@ -94,7 +133,8 @@ class FineTuneReport:
             seconds=r.get("seconds", 0.0), train_seconds=r.get("train_seconds", 0.0),
             default_graph=r.get("default_graph", "int8"), warnings=tuple(r.get("warnings", ())),
             base_note=r.get("base_note", ""), refit_n=(r.get("refit") or {}).get("n_train", 0),
-            name_hints=bool((r.get("name_hints") or {}).get("used")), raw=r,
+            name_hints=bool((r.get("name_hints") or {}).get("used")), task=r.get("task", "sentiment"),
+            classification_name=r.get("classification_name", ""), seed=r.get("seed", 13), raw=r,
         )
 
     def comparison(self) -> list[Evaluation]:
@@ -103,9 +143,11 @@ class FineTuneReport:
     def as_text(self) -> str:
         """The report as a person reads it in a terminal."""
         ev = self.evaluation
-        out = [f"Model {self.model_id} ({self.mode}, from {self.base}): {self.n_train} examples to train, "
-               f"{self.n_val} to validate, {self.train_seconds:.0f} s training, {self.seconds:.0f} s in all",
-               f"  saved to {self.folder}"] + ([f"  {self.base_note}"] if self.base_note else [])
+        what = (f"classifier '{self.classification_name}'" if self.task == "classification" and self.classification_name
+                else self.task)
+        out = [f"Model {self.model_id} ({what}, {self.mode}, from {self.base}, seed {self.seed}): {self.n_train} "
+               f"examples to train, {self.n_val} to validate, {self.train_seconds:.0f} s training, "
+               f"{self.seconds:.0f} s in all", f"  saved to {self.folder}"] + ([f"  {self.base_note}"] if self.base_note else [])
         from app.training.finetune import refit_lines  # no torch at import time
 
         out += [f"  {line[2:]}" for line in refit_lines(self.raw)] + ["",
@@ -143,7 +185,7 @@ def can_be_base(m: Manifest) -> bool:
 
     if m.task == "encoder":
         return True
-    if m.task != "sentiment":
+    if m.task not in ("sentiment", "classification"):
         return False
     return ((m.folder / "model.safetensors").exists() and (m.folder / "config.json").exists()) \
         or onnx_base_available(m.folder)
@@ -154,15 +196,40 @@ def polarity_labels(classes: tuple[str, ...]) -> bool:
     return sorted(_POLARITY.get(c.strip().lower(), "") for c in classes) == ["negative", "positive"]
 
 
-def suggested_base(registry: Registry, classes: tuple[str, ...]) -> tuple[Manifest | None, str]:
+def examples_language(texts: Sequence[str], sample: int = 200) -> str:
+    """The language most of the examples are in ("" when unsure): a spread sample of them, read together."""
+    from app.core.language import detect_language
+
+    if not texts:
+        return ""
+    step = max(1, len(texts) // sample)
+    guess = detect_language("\n\n".join(texts[::step][:sample])[:20_000])
+    return guess.lang if guess.lang and guess.reliable else ""
+
+
+def suggested_base(registry: Registry, classes: tuple[str, ...],
+                   texts: Sequence[str] = ()) -> tuple[Manifest | None, str]:
     """The model to start from when the user names none, and why: for positive/negative labels the default
-    sentiment model (it already knows the task; tried on the same split as the alternatives), else the encoder."""
-    if polarity_labels(classes):
-        with contextlib.suppress(ModelError):
-            m = registry.default("sentiment")
-            if polarity_labels(tuple(m.labels)) and can_be_base(m):
+    sentiment model (it already knows the task; tried on the same split as the alternatives); for examples in a
+    language the encoder does not read (French, German), the default sentiment model's encoder when it reads
+    that language (the cross-lingual one); else the encoder."""
+    with contextlib.suppress(ModelError):
+        m = registry.default("sentiment")
+        if can_be_base(m):
+            if polarity_labels(classes) and {"negative", "positive"} <= {
+                    _POLARITY.get(c.strip().lower(), "") for c in m.labels}:
                 return m, (f"started from the sentiment model {m.id} {m.version}, because the labels are positive/"
                            f"negative (--base {_encoder_id(registry)} starts from the general encoder instead)")
+            lang = examples_language(texts)
+            if lang:
+                from app.core.language import covered_languages, language_name
+
+                encoder_langs = ()
+                with contextlib.suppress(ModelError):
+                    encoder_langs = covered_languages(registry.default("encoder").languages)
+                if lang not in encoder_langs and lang in covered_languages(m.languages):
+                    return m, (f"started from {m.id} {m.version}'s encoder, because the examples are in "
+                               f"{language_name(lang)}, which it reads and the general encoder does not")
     return None, ""
 
 
@@ -180,7 +247,7 @@ def resolve_base(registry: Registry, base: str | None) -> Manifest | Path:
     if Path(base).is_dir():
         return Path(base)
     m = registry.get(base)
-    if m.task not in ("encoder", "sentiment"):
+    if m.task not in ("encoder", "sentiment", "classification"):
         raise ModelError(f"{base} is a {m.task} model; fine-tuning starts from an encoder or a classifier.")
     return m
 
@@ -188,11 +255,12 @@ def resolve_base(registry: Registry, base: str | None) -> Manifest | Path:
 def previous_model(registry: Registry, base: Manifest | Path, classes: tuple[str, ...]) -> Manifest | None:
     """The classifier the new model would replace, if one with the same labels is installed."""
     cands = []
-    if isinstance(base, Manifest) and base.task == "sentiment":
+    if isinstance(base, Manifest) and base.task in ("sentiment", "classification"):
         cands.append(base)
     with contextlib.suppress(ModelError):
         cands.append(registry.default("sentiment"))
-    cands += sorted((m for m in registry.for_task("sentiment") if m.origin == "user"),
+    cands += registry.active_classifiers()
+    cands += sorted((m for m in registry.manifests() if m.task in ("sentiment", "classification") and m.origin == "user"),
                     key=lambda m: m.folder.stat().st_mtime, reverse=True)
     for m in cands:
         if set(m.labels) == set(classes):
@@ -257,7 +325,9 @@ class FineTuneJob:
 
     def __init__(self, data: LabeledDataset, *, registry: Registry | None = None, base: str | None = None,
                  name: str | None = None, mode: str = "auto", epochs: int = 3, seed: int = 13, threads: int = 0,
-                 **settings):
+                 task_name: str | None = None, **settings):
+        """`task_name` names a classifier ("topic": its column beside Sentiment) when the labels are not
+        negative/positive; it defaults to `name`."""
         reason = training_unavailable_reason()
         if reason:
             raise FineTuneFailed(reason)
@@ -265,7 +335,7 @@ class FineTuneJob:
 
         self.data = data
         self.registry = registry or Registry()
-        suggested, self.base_note = suggested_base(self.registry, data.classes)
+        suggested, self.base_note = suggested_base(self.registry, data.classes, data.texts)
         if base is not None and (suggested is None or base != suggested.id):
             suggested, self.base_note = None, ""  # the user chose another base
         base_m = suggested or resolve_base(self.registry, base)
@@ -276,7 +346,8 @@ class FineTuneJob:
         self.settings = TrainSettings(
             base=str(base_folder), base_id=base_id, models_dir=str(self.registry.user_dir), model_id=self.model_id,
             name=name or self.model_id, mode=mode, epochs=epochs, seed=seed, threads=threads,
-            previous=str(prev.folder) if prev else "", base_note=self.base_note, **settings)
+            previous=str(prev.folder) if prev else "", base_note=self.base_note, task_name=task_name or name or "",
+            **settings)
         self._cancel = False
         self._proc = None
 
@@ -346,12 +417,24 @@ class FineTuneJob:
 
 
 def make_default(registry: Registry, report: FineTuneReport) -> None:
-    """The one action that makes a fine-tuned model the one analyses use."""
-    registry.set_default("sentiment", report.model_id)
+    """The one action that puts a fine-tuned model to use: a sentiment model becomes the default one; a
+    classifier ("topic") is switched on beside sentiment (replacing only an active one of the same name)."""
+    if registry.get(report.model_id).task == "classification":
+        registry.set_classifier_active(report.model_id)
+    else:
+        registry.set_default("sentiment", report.model_id)
 
 
-def with_settings(job: FineTuneJob, **changes) -> FineTuneJob:
-    """The job with some settings changed (tests and benchmarks): the settings are a new frozen copy, the job
-    itself is changed in place and returned."""
-    job.settings = replace(job.settings, **changes)
-    return job
+def use_text(report: FineTuneReport) -> str:
+    """What `make_default` does for this model, in words."""
+    if report.task == "classification":
+        return f"runs beside sentiment as the '{report.classification_name}' classification"
+    return "is now the default sentiment model"
+
+
+def planned_recipe(data: LabeledDataset, mode: str = "auto") -> str:
+    """The recipe ("standard" or "few-shot") a run asked for `mode` would use on `data`; for the window, which
+    imports jobs, not training (no torch is imported here either)."""
+    from app.training.finetune import TrainSettings, choose_mode
+
+    return choose_mode(data, TrainSettings(base="", models_dir="", model_id="", mode=mode or "auto"))

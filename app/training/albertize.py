@@ -26,7 +26,7 @@ from pathlib import Path
 
 from app.training.common import (DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, optimizer_step, read_jsonl, save_json,
                                  seed_everything, teacher_dir)
-from app.training.distill import HELD_OUT_REVIEWS, agreement, check_groups
+from app.training.distill import HELD_OUT_REVIEWS, agreement, check_groups, factorize_embeddings, map_layer
 
 
 def albert_config(teacher_config, embedding_size: int, groups: int):
@@ -44,39 +44,6 @@ def albert_config(teacher_config, embedding_size: int, groups: int):
         max_position_embeddings=teacher_config.max_position_embeddings, type_vocab_size=teacher_config.type_vocab_size,
         layer_norm_eps=teacher_config.layer_norm_eps, pad_token_id=0, attn_implementation="eager",
     )
-
-
-def factorize_embeddings(student, teacher) -> dict:
-    """Truncated SVD of the teacher's word table into the student's E-wide table and E -> H mapping.
-
-    Returns the kept share of the spectral energy and the relative reconstruction error of the word table."""
-    import torch
-
-    tw = teacher.embeddings.word_embeddings.weight.data.float()  # V x H
-    E = student.config.embedding_size
-    U, S, Vh = torch.linalg.svd(tw, full_matrices=False)
-    proj = Vh[:E]  # E x H, orthonormal rows
-    with torch.no_grad():
-        student.embeddings.word_embeddings.weight.copy_(U[:, :E] * S[:E])
-        student.encoder.embedding_hidden_mapping_in.weight.copy_(proj.T)  # Linear(E -> H): weight is H x E
-        student.encoder.embedding_hidden_mapping_in.bias.zero_()
-        student.embeddings.position_embeddings.weight.copy_(teacher.embeddings.position_embeddings.weight @ proj.T)
-        student.embeddings.token_type_embeddings.weight.copy_(teacher.embeddings.token_type_embeddings.weight @ proj.T)
-    recon = (U[:, :E] * S[:E]) @ proj
-    return {"embedding_size": E, "energy_kept": float((S[:E] ** 2).sum() / (S ** 2).sum()),
-            "relative_error": float(torch.linalg.norm(recon - tw) / torch.linalg.norm(tw))}
-
-
-def map_layer(dst, src) -> None:
-    """One BERT layer's weights into one ALBERT layer (they compute the same function)."""
-    dst.attention.query.load_state_dict(src.attention.self.query.state_dict())
-    dst.attention.key.load_state_dict(src.attention.self.key.state_dict())
-    dst.attention.value.load_state_dict(src.attention.self.value.state_dict())
-    dst.attention.dense.load_state_dict(src.attention.output.dense.state_dict())
-    dst.attention.LayerNorm.load_state_dict(src.attention.output.LayerNorm.state_dict())
-    dst.ffn.load_state_dict(src.intermediate.dense.state_dict())
-    dst.ffn_output.load_state_dict(src.output.dense.state_dict())
-    dst.full_layer_layer_norm.load_state_dict(src.output.LayerNorm.state_dict())
 
 
 def albertize(teacher, embedding_size: int = 128, groups: int | None = None):
@@ -251,7 +218,7 @@ def save_run(student, opt, step: int, out: Path, tok) -> None:
     torch.save({"opt": opt.state_dict(), "step": step}, out / "optimizer.pt")
 
 
-def main(argv=None) -> None:
+def _arguments(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "albertize")
     ap.add_argument("--embedding-size", type=int, default=128)
@@ -272,7 +239,48 @@ def main(argv=None) -> None:
     ap.add_argument("--export", action="store_true", help="write models/albert-encoder-en from --out")
     ap.add_argument("--version", default="2.0.0")
     ap.add_argument("--models", type=Path, default=MODELS_DIR)
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def _export(args) -> None:
+    """--export: the run in --out as the models/albert-encoder-en folder."""
+    from app.training.distill import export_encoder_folder
+
+    metrics = json.loads((args.out / "metrics.json").read_text())
+    metrics["teacher_agreement_cosine"] = round(metrics.get("agreement_distilled", metrics.get("agreement_embedding_fit")), 4)
+    metrics["teacher_agreement_on"] = f"mean-pooled cosine on {args.probe} held-out IMDB reviews (first 128 tokens)"
+    export_encoder_folder(
+        args.out / "final", args.models / "albert-encoder-en", metrics, version=args.version,
+        name="English ALBERT encoder (built from all-MiniLM-L6-v2's own weights, {params:.1f}M parameters)",
+        base_model="sentence-transformers/all-MiniLM-L6-v2: its weights, factorized and mapped (app.training.albertize)",
+        training_data="embedding fit / distillation on IMDB unlabelled reviews, BBC News articles, SST-2 training sentences")
+    print(f"exported {args.out / 'final'} -> {args.models / 'albert-encoder-en'}")
+
+
+def _fewer_groups(init_from: Path, groups: int):
+    """A student with `groups` layer groups from a distilled model with more: group g starts as that model's
+    layer g * per."""
+    import torch
+    from transformers import AlbertModel
+
+    src = AlbertModel.from_pretrained(str(init_from), add_pooling_layer=False, attn_implementation="eager",
+                                      dtype=torch.float32)
+    cfg = src.config.__class__.from_dict(src.config.to_dict())
+    check_groups(cfg.num_hidden_layers, groups)
+    per_src = cfg.num_hidden_layers // cfg.num_hidden_groups
+    cfg.num_hidden_groups = groups
+    student = AlbertModel(cfg, add_pooling_layer=False)
+    sd = {k: v for k, v in src.state_dict().items() if "albert_layer_groups" not in k}
+    student.load_state_dict(sd, strict=False)
+    per = cfg.num_hidden_layers // groups
+    for g in range(groups):
+        layer = src.encoder.albert_layer_groups[(g * per) // per_src].albert_layers[0]
+        student.encoder.albert_layer_groups[g].albert_layers[0].load_state_dict(layer.state_dict())
+    return student
+
+
+def main(argv=None) -> None:
+    args = _arguments(argv)
 
     import torch
     from transformers import AlbertModel, AutoModel, AutoTokenizer
@@ -280,17 +288,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     if args.export:
-        from app.training.distill import export_encoder_folder
-
-        metrics = json.loads((args.out / "metrics.json").read_text())
-        metrics["teacher_agreement_cosine"] = round(metrics.get("agreement_distilled", metrics.get("agreement_embedding_fit")), 4)
-        metrics["teacher_agreement_on"] = f"mean-pooled cosine on {args.probe} held-out IMDB reviews (first 128 tokens)"
-        export_encoder_folder(
-            args.out / "final", args.models / "albert-encoder-en", metrics, version=args.version,
-            name="English ALBERT encoder (built from all-MiniLM-L6-v2's own weights, {params:.1f}M parameters)",
-            base_model="sentence-transformers/all-MiniLM-L6-v2: its weights, factorized and mapped (app.training.albertize)",
-            training_data="embedding fit / distillation on IMDB unlabelled reviews, BBC News articles, SST-2 training sentences")
-        print(f"exported {args.out / 'final'} -> {args.models / 'albert-encoder-en'}")
+        _export(args)
         return
     args.out.mkdir(parents=True, exist_ok=True)
     log = get_logger("albertize", args.out / "train.log")
@@ -307,21 +305,8 @@ def main(argv=None) -> None:
         log.info(f"resumed at distill step {state['step']}")
     else:
         state = None
-        if args.init_from:
-            # fewer groups from a distilled 6-group model: group g starts as that model's layer g * per
-            src = AlbertModel.from_pretrained(str(args.init_from), add_pooling_layer=False, attn_implementation="eager",
-                                              dtype=torch.float32)
-            cfg = src.config.__class__.from_dict(src.config.to_dict())
-            check_groups(cfg.num_hidden_layers, args.groups)
-            per_src = cfg.num_hidden_layers // cfg.num_hidden_groups
-            cfg.num_hidden_groups = args.groups
-            student = AlbertModel(cfg, add_pooling_layer=False)
-            sd = {k: v for k, v in src.state_dict().items() if "albert_layer_groups" not in k}
-            student.load_state_dict(sd, strict=False)
-            per = cfg.num_hidden_layers // args.groups
-            for g in range(args.groups):
-                layer = src.encoder.albert_layer_groups[(g * per) // per_src].albert_layers[0]
-                student.encoder.albert_layer_groups[g].albert_layers[0].load_state_dict(layer.state_dict())
+        if args.init_from:  # fewer groups from a distilled 6-group model
+            student = _fewer_groups(args.init_from, args.groups)
             metrics["init_from"] = str(args.init_from)
         else:
             student, info = albertize(teacher, args.embedding_size, args.groups)

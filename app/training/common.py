@@ -8,7 +8,7 @@ import random
 import sys
 from pathlib import Path
 
-from app.core.tuning import fold_weight_identities  # noqa: F401  (the one copy lives in the core)
+from app.core.tuning import fold_weight_identities  # the one copy lives in the core
 
 DATA_DIR = Path(os.environ.get("ALBERT_STUDIO_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -77,16 +77,45 @@ def chunk_stream(texts, tokenizer, max_len: int, seed: int):
         epoch += 1
 
 
-def init_student_from_teacher(student, teacher, logger):
-    from app.training.albertize import factorize_embeddings
+def factorize_embeddings(student, teacher) -> dict:
+    """Truncated SVD of the teacher's word table into the student's E-wide table and E -> H mapping.
 
+    Returns the kept share of the spectral energy and the relative reconstruction error of the word table."""
+    import torch
+
+    tw = teacher.embeddings.word_embeddings.weight.data.float()  # V x H
+    E = student.config.embedding_size
+    U, S, Vh = torch.linalg.svd(tw, full_matrices=False)
+    proj = Vh[:E]  # E x H, orthonormal rows
+    with torch.no_grad():
+        student.embeddings.word_embeddings.weight.copy_(U[:, :E] * S[:E])
+        student.encoder.embedding_hidden_mapping_in.weight.copy_(proj.T)  # Linear(E -> H): weight is H x E
+        student.encoder.embedding_hidden_mapping_in.bias.zero_()
+        student.embeddings.position_embeddings.weight.copy_(teacher.embeddings.position_embeddings.weight @ proj.T)
+        student.embeddings.token_type_embeddings.weight.copy_(teacher.embeddings.token_type_embeddings.weight @ proj.T)
+    recon = (U[:, :E] * S[:E]) @ proj
+    return {"embedding_size": E, "energy_kept": float((S[:E] ** 2).sum() / (S ** 2).sum()),
+            "relative_error": float(torch.linalg.norm(recon - tw) / torch.linalg.norm(tw))}
+
+
+def map_layer(dst, src) -> None:
+    """One BERT layer's weights into one ALBERT layer (they compute the same function)."""
+    dst.attention.query.load_state_dict(src.attention.self.query.state_dict())
+    dst.attention.key.load_state_dict(src.attention.self.key.state_dict())
+    dst.attention.value.load_state_dict(src.attention.self.value.state_dict())
+    dst.attention.dense.load_state_dict(src.attention.output.dense.state_dict())
+    dst.attention.LayerNorm.load_state_dict(src.attention.output.LayerNorm.state_dict())
+    dst.ffn.load_state_dict(src.intermediate.dense.state_dict())
+    dst.ffn_output.load_state_dict(src.output.dense.state_dict())
+    dst.full_layer_layer_norm.load_state_dict(src.output.LayerNorm.state_dict())
+
+
+def init_student_from_teacher(student, teacher, logger):
     info = factorize_embeddings(student, teacher)
     logger.info(f"SVD embedding factorisation keeps {info['energy_kept']:.3f} of the energy")
 
 
 def copy_layer(student, teacher, idx: int, group: int = 0):
-    from app.training.albertize import map_layer
-
     map_layer(student.encoder.albert_layer_groups[group].albert_layers[0], teacher.encoder.layer[idx])
 
 
@@ -188,7 +217,7 @@ def export_encoder_folder(encoder_dir: Path, dest: Path, metrics: dict, version:
     tmp.rename(dest)
 
 
-def main(argv=None) -> None:
+def _arguments(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--export", action="store_true", help="write models/albert-encoder-en from the last run")
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "distill")
@@ -206,50 +235,35 @@ def main(argv=None) -> None:
     ap.add_argument("--version", default="1.0.0", help="version written into the exported manifest")
     ap.add_argument("--groups", type=int, default=1,
                     help="shared-layer groups (1 = all layers share one layer; 3 = layers 1-2, 3-4, 5-6 share one each)")
-    args = ap.parse_args(argv)
-    if args.export:
-        import glob
-        import json
+    return ap.parse_args(argv)
 
-        from app.training.common import MODELS_DIR
 
-        runs = sorted(glob.glob(str(args.out / "agreement_*.json")), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
-        metrics = json.loads(Path(runs[-1]).read_text()) if runs else {}
-        metrics = {"teacher_agreement_cosine": metrics.get("agreement"), "distillation_steps": metrics.get("step"),
-                   "agreement_text": "mean cosine of mean-pooled sentence embeddings vs the teacher, 300 held-out IMDB reviews"}
-        export_encoder_folder(args.out / "encoder", MODELS_DIR / "albert-encoder-en", metrics, args.version)
-        return
+def _export(args) -> None:
+    """--export: the last run in --out as the models/albert-encoder-en folder."""
+    import glob
+    import json
 
-    import torch
-    import torch.nn.functional as F
-    from transformers import AlbertModel, AutoTokenizer, BertModel
+    from app.training.common import MODELS_DIR
 
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    log = get_logger("distill", out / "train.log")
-    tdir = teacher_dir()
-    tokenizer = AutoTokenizer.from_pretrained(str(tdir))
-    teacher = BertModel.from_pretrained(str(tdir), attn_implementation="eager").eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    train_texts, val_texts = load_texts()
-    val_probe = [t[:600] for t in val_texts[:300]]
+    runs = sorted(glob.glob(str(args.out / "agreement_*.json")), key=lambda p: int(p.rsplit("_", 1)[1][:-5]))
+    metrics = json.loads(Path(runs[-1]).read_text()) if runs else {}
+    metrics = {"teacher_agreement_cosine": metrics.get("agreement"), "distillation_steps": metrics.get("step"),
+               "agreement_text": "mean cosine of mean-pooled sentence embeddings vs the teacher, 300 held-out IMDB reviews"}
+    export_encoder_folder(args.out / "encoder", MODELS_DIR / "albert-encoder-en", metrics, args.version)
 
-    ckpt = out / "checkpoint.pt"
-    student = AlbertModel(student_config(groups=args.groups), add_pooling_layer=False)
-    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
-    step = 0
+
+def _initialise(student, opt, teacher, tokenizer, val_probe, args, ckpt: Path, out: Path, log) -> int:
+    """The student's starting weights (a checkpoint to resume, an encoder folder, or the teacher's layers);
+    returns the step it starts at."""
     if ckpt.exists():
         state = load_checkpoint(ckpt)
         if state.get("groups", 1) != args.groups:
             raise SystemExit(f"{ckpt}: a run with --groups {state.get('groups', 1)}, not {args.groups}")
         student.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        step = state["step"]
-        log.info(f"resumed at step {step}")
-    elif args.init_from:
+        log.info(f"resumed at step {state['step']}")
+        return state["step"]
+    if args.init_from:
         from safetensors.torch import load_file
 
         weights = {k: v.float() for k, v in load_file(str(args.init_from / "model.safetensors")).items()}
@@ -261,31 +275,42 @@ def main(argv=None) -> None:
         a0 = agreement(student, teacher, tokenizer, val_probe)
         save_json({"init_agreement": a0, "init_from": str(args.init_from), "start_step": step}, out / "init.json")
         log.info(f"initialised from {args.init_from} (step {step}): agreement {a0:.4f}")
-    else:
-        init_student_from_teacher(student, teacher, log)
-        n_t, groups = teacher.config.num_hidden_layers, args.groups
-        size = n_t // groups if n_t % groups == 0 else None
-        chosen = []
-        for g in range(groups):  # a teacher layer in every group first, so each greedy choice is scored in context
-            copy_layer(student, teacher, g * size if size else 0, g)
-        # group g covers student layers [g*M, (g+1)*M); with a teacher of the same depth its candidates are the
-        # teacher layers it stands in for (greedy, group by group); otherwise any teacher layer
-        for g in range(groups):
-            cands = range(g * size, (g + 1) * size) if size and groups > 1 else range(n_t)
-            best = (-1.0, 0)
-            for idx in cands:
-                copy_layer(student, teacher, idx, g)
-                a = agreement(student, teacher, tokenizer, val_probe[:96])
-                log.info(f"group {g} from teacher layer {idx}: agreement {a:.4f}")
-                best = max(best, (a, idx))
-            copy_layer(student, teacher, best[1], g)
-            chosen.append(best[1])
-            log.info(f"shared layer of group {g} initialised from teacher layer {best[1]}")
-        a0 = agreement(student, teacher, tokenizer, val_probe)
-        save_json({"init_agreement": a0, "init_layer": chosen[0], "init_layers": chosen, "groups": groups},
-                  out / "init.json")
-        log.info(f"agreement at init: {a0:.4f}")
-    log.info(f"student parameters: {sum(p.numel() for p in student.parameters()):,}")
+        return step
+    _init_from_teacher_layers(student, teacher, tokenizer, val_probe, args.groups, out, log)
+    return 0
+
+
+def _init_from_teacher_layers(student, teacher, tokenizer, val_probe, groups: int, out: Path, log) -> None:
+    """Embeddings factorized from the teacher's; each group's shared layer the teacher layer that agrees best."""
+    init_student_from_teacher(student, teacher, log)
+    n_t = teacher.config.num_hidden_layers
+    size = n_t // groups if n_t % groups == 0 else None
+    chosen = []
+    for g in range(groups):  # a teacher layer in every group first, so each greedy choice is scored in context
+        copy_layer(student, teacher, g * size if size else 0, g)
+    # group g covers student layers [g*M, (g+1)*M); with a teacher of the same depth its candidates are the
+    # teacher layers it stands in for (greedy, group by group); otherwise any teacher layer
+    for g in range(groups):
+        cands = range(g * size, (g + 1) * size) if size and groups > 1 else range(n_t)
+        best = (-1.0, 0)
+        for idx in cands:
+            copy_layer(student, teacher, idx, g)
+            a = agreement(student, teacher, tokenizer, val_probe[:96])
+            log.info(f"group {g} from teacher layer {idx}: agreement {a:.4f}")
+            best = max(best, (a, idx))
+        copy_layer(student, teacher, best[1], g)
+        chosen.append(best[1])
+        log.info(f"shared layer of group {g} initialised from teacher layer {best[1]}")
+    a0 = agreement(student, teacher, tokenizer, val_probe)
+    save_json({"init_agreement": a0, "init_layer": chosen[0], "init_layers": chosen, "groups": groups},
+              out / "init.json")
+    log.info(f"agreement at init: {a0:.4f}")
+
+
+def _train(student, opt, teacher, tokenizer, train_texts, args, step: int, ckpt: Path, log) -> int:
+    """Distil until --total-steps or --minutes, saving a checkpoint every 5 minutes; returns the last step."""
+    import torch
+    import torch.nn.functional as F
 
     def lr_at(s):
         warm = 100
@@ -320,6 +345,37 @@ def main(argv=None) -> None:
         if time.time() - last_save > 300:
             torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step, "groups": args.groups}, ckpt)
             last_save = time.time()
+    return step
+
+
+def main(argv=None) -> None:
+    args = _arguments(argv)
+    if args.export:
+        _export(args)
+        return
+
+    import torch
+    from transformers import AlbertModel, AutoTokenizer, BertModel
+
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = get_logger("distill", out / "train.log")
+    tdir = teacher_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(tdir))
+    teacher = BertModel.from_pretrained(str(tdir), attn_implementation="eager").eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    train_texts, val_texts = load_texts()
+    val_probe = [t[:600] for t in val_texts[:300]]
+
+    ckpt = out / "checkpoint.pt"
+    student = AlbertModel(student_config(groups=args.groups), add_pooling_layer=False)
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.01)
+    step = _initialise(student, opt, teacher, tokenizer, val_probe, args, ckpt, out, log)
+    log.info(f"student parameters: {sum(p.numel() for p in student.parameters()):,}")
+    step = _train(student, opt, teacher, tokenizer, train_texts, args, step, ckpt, log)
     torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step, "groups": args.groups}, ckpt)
     a = agreement(student, teacher, tokenizer, val_probe)
     log.info(f"step {step}: held-out sentence-embedding agreement (cosine) {a:.4f}")

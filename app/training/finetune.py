@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from app.core.errors import Cancelled, ModelError
 from app.core.labeled_data import Evaluation, LabeledDataset, evaluate, stratified_split
+from app.core.types import classification_name
 
 STAGING = ".staging"
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
@@ -65,6 +66,47 @@ class TrainSettings:
     export: bool = True
     name_hints: str = "auto"  # few-shot: templated class-name sentences join the examples: auto (when the names alone label the training part better than chance) | always | never
     refit: str = "auto"  # after validating, train again on every example: auto (few-shot recipe) | always | never
+    task_name: str = ""  # a classifier's name ("topic"), when the labels are not negative/positive(/neutral)
+    unit: str = "auto"  # what a classifier labels: auto (sentences when the examples are single sentences) | document | sentence
+
+
+PHASES = {  # what the user sees: each phase's name, in the order a job runs them
+    "preparing": "Preparing",
+    "training": "Training",
+    "checking": "Checking on held-back examples",
+    "refit": "Training on all examples",
+    "exporting": "Exporting",
+}
+
+
+def model_task(classes) -> str:
+    """"sentiment" for negative/positive (and a learned neutral), else "classification": a user's own classifier
+    ("topic", "urgency") that runs beside sentiment and never replaces it."""
+    from app.core.sentiment import is_polar
+
+    return "sentiment" if is_polar(list(classes)) else "classification"
+
+
+def classifier_unit(texts, settings: TrainSettings) -> str:
+    """"sentence" when the examples are single sentences (the classifier then labels each sentence of a
+    document too), else "document"."""
+    if settings.unit in ("document", "sentence"):
+        return settings.unit
+    from app.core.segment import split_sentences
+
+    counts = sorted(len(split_sentences(t)) or 1 for t in texts)
+    return "sentence" if counts and counts[len(counts) // 2] <= 1 else "document"
+
+
+def canonical_order(data: LabeledDataset, seed: int) -> list[int]:
+    """The examples in an order fixed by their text, label and the seed, not by the order they came in: the
+    same labels from a file, the library or a shuffled copy give the same split, batches and model."""
+    import hashlib
+
+    def key(i: int) -> bytes:
+        return hashlib.sha256(f"{seed}\0{data.label_ids[i]}\0{data.texts[i]}".encode("utf-8", "surrogatepass")).digest()
+
+    return sorted(range(len(data.texts)), key=key)
 
 
 def choose_mode(data: LabeledDataset, settings: TrainSettings) -> str:
@@ -264,24 +306,60 @@ def fit_head(model, emb, y, n_classes: int, seed: int) -> None:
 # -- training
 
 
+# Share of the whole job each phase takes, before the training steps are known (measured on the 64-example
+# topic task: training and the refit are most of it; exporting scores two graphs)
+_PHASE_WEIGHT = {"preparing": 0.05, "training": 0.40, "checking": 0.05, "refit": 0.35, "exporting": 0.15}
+
+
 @dataclass
 class _Run:
+    """One job's progress: the phase it is in, and where that puts it in the whole job (0..1)."""
+
     emit: Callable[[dict], None]
     should_stop: Callable[[], bool]
     t0: float = field(default_factory=time.time)
     history: list = field(default_factory=list)
+    phase_name: str = "preparing"
+    spans: dict = field(default_factory=dict)  # phase -> (start, width) of the whole job
+    epochs: float = 0.0  # the phase's epochs as planned (passes over its examples)
+
+    def plan(self, refit: bool, export: bool) -> None:
+        """Share the bar between the phases this job will run."""
+        weights = {p: w for p, w in _PHASE_WEIGHT.items()
+                   if (refit or p != "refit") and (export or p != "exporting")}
+        total, at = sum(weights.values()), 0.0
+        for p, w in weights.items():
+            self.spans[p] = (at / total, w / total)
+            at += w
+
+    def overall(self, within: float = 0.0) -> float:
+        start, width = self.spans.get(self.phase_name, (0.0, 0.0))
+        return round(min(1.0, start + width * max(0.0, min(1.0, within))), 4)
+
+    def phase(self, name: str, message: str = "") -> None:
+        """A named phase begins (PHASES); `message` says more about it."""
+        self.phase_name = name
+        self.emit({"kind": "phase", "phase": name, "message": message or PHASES[name], "overall": self.overall(),
+                   "seconds": time.time() - self.t0})
+
+    def note(self, message: str) -> None:
+        """Something worth saying within the current phase."""
+        self.emit({"kind": "phase", "phase": self.phase_name, "message": message, "overall": self.overall(),
+                   "seconds": time.time() - self.t0})
 
     def check(self) -> None:
         if self.should_stop():
             raise Cancelled("Fine-tuning cancelled; no model was added.")
 
     def step(self, step: int, total: int, epoch: float, loss: float) -> None:
-        self.emit({"kind": "step", "step": step, "total": total, "epoch": round(epoch, 3), "loss": float(loss),
+        self.emit({"kind": "step", "phase": self.phase_name, "step": step, "total": total, "epoch": round(epoch, 3),
+                   "epochs": self.epochs, "loss": float(loss), "overall": self.overall(step / max(total, 1)),
                    "seconds": time.time() - self.t0})
 
     def evaluated(self, step: int, total: int, epoch: float, ev: Evaluation, val_loss: float | None) -> None:
-        point = {"kind": "eval", "step": step, "total": total, "epoch": round(epoch, 3),
-                 "val_accuracy": ev.accuracy, "val_macro_f1": ev.macro_f1, "val_loss": val_loss,
+        point = {"kind": "eval", "phase": self.phase_name, "step": step, "total": total, "epoch": round(epoch, 3),
+                 "epochs": self.epochs, "val_accuracy": ev.accuracy, "val_macro_f1": ev.macro_f1,
+                 "val_loss": val_loss, "overall": self.overall(step / max(total, 1)),
                  "seconds": time.time() - self.t0}
         self.history.append(point)
         self.emit(point)
@@ -301,8 +379,9 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     n_cls = len(classes)
     counts = torch.bincount(torch.tensor(tr_y), minlength=n_cls).float()
     weights = (counts.sum() / (n_cls * counts.clamp(min=1))).float()
+    run.epochs = float(s.epochs)
     if not getattr(model, "head_from_base", False):
-        run.emit({"kind": "phase", "message": "Fitting the starting head on frozen embeddings"})
+        run.note("Fitting the starting head on frozen embeddings")
         fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
     run.check()
     rng = random.Random(s.seed)
@@ -350,7 +429,7 @@ def train_standard(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
         else:
             bad += 1
             if bad >= s.patience:
-                run.emit({"kind": "phase", "message": f"Early stop after epoch {epochs_run}: validation stopped improving"})
+                run.note(f"Early stop after epoch {epochs_run} of {s.epochs}: validation stopped improving")
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -393,6 +472,8 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     n_cls = len(classes)
     total = few_shot_steps(len(tr_seqs), s)
     batches = balanced_batches(tr_y, s.batch_size, total, s.seed)
+    per_pass = max(1, len(tr_seqs)) / max(1, len(batches[0]) if batches else 1)  # steps that show every example once
+    run.epochs = round(total / per_pass, 1)  # passes over the examples, as planned (pair_iterations, or the step cap)
     checks = {int(total * f) for f in (0.25, 0.5, 0.75, 1.0)} - {0} if va_seqs else set()
     opt = torch.optim.AdamW(model.albert.parameters(), lr=s.few_shot_lr, weight_decay=0.0)
     warm = max(1, int(0.1 * total))
@@ -400,7 +481,7 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     def head_and_eval(step):
         fit_head(model, embed_all(model, tr_seqs), tr_y, n_cls, s.seed)
         ev, vloss, _ = _val_eval(model, va_seqs, va_y, classes)
-        run.evaluated(step, total, step / total, ev, vloss)
+        run.evaluated(step, total, step / per_pass, ev, vloss)
 
     if va_seqs:
         head_and_eval(0)
@@ -424,7 +505,7 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        run.step(step, total, step / total, loss.item())
+        run.step(step, total, step / per_pass, loss.item())
         if step in checks:
             head_and_eval(step)
             model.train()
@@ -594,24 +675,27 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     base = Path(s.base)
     mode = choose_mode(data, s)
     classes = data.classes
-    y = list(data.label_ids)
+    order = canonical_order(data, s.seed)  # the same labels in any order make the same model
+    texts = [data.texts[i] for i in order]
+    y = [data.label_ids[i] for i in order]
     tr, va = stratified_split(y, s.val_fraction, s.seed)
     refit = wants_refit(mode, s)
-    emit({"kind": "phase", "message": f"{mode} fine-tuning on {len(tr)} examples, validating on {len(va)}"
-                                       + (f", then on all {len(y)}" if refit else "")})
+    run.plan(refit, s.export)
+    run.phase("preparing", f"Preparing: {mode} recipe, {len(tr)} examples to train, {len(va)} held back"
+                           + (f", then all {len(y)}" if refit else ""))
     tok_file = _tokenizer_file(base)
     tok = EncoderTokenizer(tok_file, s.max_length)
-    seqs = tok.encode(list(data.texts))
+    seqs = tok.encode(texts)
     tr_seqs, tr_y = [seqs[i] for i in tr], [y[i] for i in tr]
     va_seqs, va_y = [seqs[i] for i in va], [y[i] for i in va]
-    va_texts = [data.texts[i] for i in va]
+    va_texts = [texts[i] for i in va]
     model = load_base(base, classes)
     run.check()
     names = {"used": False}
     name_seqs, name_y = [], []
     if mode == "few-shot" and s.name_hints != "never":
-        texts, ny = label_name_examples(classes)
-        name_seqs = tok.encode(texts)
+        name_texts, ny = label_name_examples(classes)
+        name_seqs = tok.encode(name_texts)
         if s.name_hints == "always":
             names = {"used": True, "why": "asked for"}
         else:  # decided on the training part only: the validation split stays unseen
@@ -620,13 +704,15 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
             names = {"used": use, "names_alone_accuracy": round(acc, 4), "p_value": round(p, 4)}
         if names["used"]:
             name_y = ny
-            emit({"kind": "phase", "message": "The class names join the examples (they predict your labels)"})
+            run.note("The class names join the examples (they predict your labels)")
         else:
             name_seqs = []
     recipe = train_few_shot if mode == "few-shot" else train_standard
+    run.phase("training", f"Training on {len(tr)} examples, {len(va)} held back")
     info = recipe(model, tr_seqs + name_seqs, tr_y + name_y, va_seqs, va_y, classes, s, run)
     train_seconds = time.time() - run.t0
     run.check()
+    run.phase("checking", f"Checking on {len(va)} held-back examples (and TF-IDF on the same split)")
     ev_torch, _, va_logits = _val_eval(model, va_seqs, va_y, classes)
     report = {
         "model_id": s.model_id, "name": s.name or s.model_id, "mode": mode, "base": s.base_id or base.name,
@@ -634,16 +720,17 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         "data_source": data.source, "seed": s.seed, "history": run.history, "train_seconds": round(train_seconds, 1),
         "created": time.strftime("%Y-%m-%d %H:%M"), "warnings": list(data.warnings), "base_note": s.base_note,
         "settings": {k: v for k, v in asdict(s).items() if k not in ("base", "models_dir", "previous")},
+        "task": model_task(classes), "unit": classifier_unit([texts[i] for i in tr], s),
         "evaluation": {**ev_torch.as_dict(), "model": f"{s.model_id} (new, torch)"},
         "name_hints": names, "refit": None,
         **info,
     }
-    report["baseline"] = tfidf_baseline([data.texts[i] for i in tr], tr_y, va_texts, va_y, classes, s.seed).as_dict()
+    report["baseline"] = tfidf_baseline([texts[i] for i in tr], tr_y, va_texts, va_y, classes, s.seed).as_dict()
     prev = evaluate_installed(s.previous, va_texts, va_y, classes, s.threads, s.device) if s.previous else None
     report["previous"] = prev.as_dict() if prev else None
     final = model
     if refit:
-        emit({"kind": "phase", "message": f"Validated; training again on all {len(y)} examples"})
+        run.phase("refit", f"Training again on all {len(y)} examples")
         seed_everything(s.seed)
         final = load_base(base, classes)
         run.check()
@@ -651,6 +738,7 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         t0 = time.time()
         if mode == "standard" and again.epochs == 0:  # the starting head (a linear probe) was the best
             fit_head(final, embed_all(final, seqs), y, len(classes), s.seed)
+            run.epochs = 0.0
             steps = 0
         else:
             steps = recipe(final, seqs + name_seqs, y + name_y, [], [], classes, again, run)["steps"]
@@ -677,7 +765,7 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         report["seconds"] = round(time.time() - run.t0, 1)
         return report
 
-    emit({"kind": "phase", "message": "Exporting ONNX fp32 + int8"})
+    run.phase("exporting", "Exporting ONNX fp32 + int8 and scoring the exported graphs")
     models_dir = Path(s.models_dir)
     dest = models_dir / s.model_id
     if dest.exists():
@@ -693,8 +781,11 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         shutil.copy(tok_file, stage / "tokenizer.json")
         T = fit_temperature(va_logits.numpy(), np.asarray(va_y))
         base_man = json.loads((base / "manifest.json").read_text()) if (base / "manifest.json").exists() else {}
+        task = report["task"]
         manifest = {
-            "id": s.model_id, "version": "1.0.0", "task": "sentiment", "name": s.name or s.model_id,
+            "id": s.model_id, "version": "1.0.0", "task": task, "name": s.name or s.model_id,
+            **({"classification": {"name": classification_name(s.task_name or s.name or s.model_id),
+                                   "unit": report["unit"]}} if task == "classification" else {}),
             "architecture": "albert", "languages": base_man.get("languages", ["en"]), "labels": list(classes),
             "max_length": s.max_length,
             "tokenizer": {**base_man.get("tokenizer", {"type": "wordpiece", "lowercase": True}), "file": "tokenizer.json"},
@@ -726,7 +817,7 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         report["default_graph"] = default_graph
         report["temperature"] = T
         if model is not validated:  # the refit on every example replaces the graphs that were scored
-            emit({"kind": "phase", "message": "Exporting the model trained on every example"})
+            run.note("Exporting the model trained on every example")
             _export_onnx(model, stage)
             write_manifest(stage, {**manifest, "metrics": {}})  # the files' checksums changed
             run.check()
@@ -745,7 +836,9 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
         shutil.rmtree(stage, ignore_errors=True)
         raise
     report["folder"] = str(dest)
-    emit({"kind": "phase", "message": f"Saved {s.model_id}"})
+    report["classification_name"] = manifest.get("classification", {}).get("name", "")
+    run.emit({"kind": "phase", "phase": "exporting", "message": f"Saved {s.model_id}", "overall": 1.0,
+              "seconds": time.time() - run.t0})
     return report
 
 

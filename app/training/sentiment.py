@@ -19,6 +19,7 @@ from pathlib import Path
 from app.training.common import (MODELS_DIR, RUNS_DIR, get_logger, optimizer_step, quantize_int8, seed_everything, teacher_dir,
                                  token_budget_batches)
 from app.training.distill import HELD_OUT_REVIEWS, hidden_mse
+from app.training.domain_data import LABELS3
 from app.training.sentiment_data import clean_review, imdb_splits, imdb_stack_split, sst2_splits
 
 LABELS = ["negative", "positive"]
@@ -35,27 +36,57 @@ def random_window(ids: list[int], room: int, rng: random.Random) -> list[int]:
     return ids[start:start + room]
 
 
-def build_examples(tokenizer, max_len: int, imdb_windows: int, seed: int, epoch: int = 0):
-    """SST-2 training rows plus one random window from each of `imdb_windows` IMDB reviews.
-
-    Each epoch takes the next slice of (shuffled) IMDB reviews, so a run of several epochs sees
-    that many different reviews instead of the same windows again.
-    """
+def build_examples(tokenizer, max_len: int, imdb_windows_per_epoch: int, seed: int, epoch: int = 0):
+    """SST-2 training rows plus one random window from each of `imdb_windows_per_epoch` IMDB reviews."""
     sst_train, _, _ = sst2_splits()
-    imdb_train, _ = imdb_stack_split()  # the document head's reviews stay unseen
     rng = random.Random(seed)
-    ex = []
     ids = tokenizer([t for t, _ in sst_train], add_special_tokens=False)["input_ids"]
-    ex += [(i[: max_len - 2], y) for i, (_, y) in zip(ids, sst_train) if i]
-    rng.shuffle(imdb_train)
-    lo = (epoch * imdb_windows) % max(1, len(imdb_train))
-    chosen = (imdb_train + imdb_train)[lo:lo + imdb_windows]
-    rng = random.Random(seed * 1000 + epoch)
-    texts = [t for t, _ in chosen]
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    for i, (_, y) in zip(ids, chosen):
-        ex.append((random_window(i, max_len - 2, rng), y))
+    ex = [(i[: max_len - 2], y) for i, (_, y) in zip(ids, sst_train) if i]
+    ex += imdb_windows(tokenizer, max_len, imdb_windows_per_epoch, seed, epoch)
     rng.shuffle(ex)
+    return ex
+
+
+def imdb_windows(tokenizer, max_len: int, n: int, seed: int, epoch: int = 0):
+    """One random window from each of `n` IMDB training reviews. Each epoch takes the next slice of (shuffled)
+    reviews, so a run of several epochs sees that many different reviews instead of the same windows again;
+    the document head's stack reviews stay unseen."""
+    imdb_train, _ = imdb_stack_split()
+    rng = random.Random(seed)
+    rng.shuffle(imdb_train)
+    lo = (epoch * n) % max(1, len(imdb_train))
+    chosen = (imdb_train + imdb_train)[lo:lo + n]
+    rng = random.Random(seed * 1000 + epoch)
+    ids = tokenizer([t for t, _ in chosen], add_special_tokens=False)["input_ids"] if chosen else []
+    return [(random_window(i, max_len - 2, rng), y) for i, (_, y) in zip(ids, chosen)]
+
+
+def build_domain_examples(tokenizer, max_len: int, seed: int, epoch: int = 0, sst_sample: int = 0,
+                          captions: int = 4000, min_airline_confidence: float = 0.5):
+    """The other domains' training rows (app.training.domain_data) as (ids, label index into LABELS3):
+    sentences whole, Blitzer reviews as one random window each epoch, Multi30k captions as neutral, airline
+    tweets whose annotators agreed less than `min_airline_confidence` left out. With `sst_sample`, only that
+    many SST-2 rows (a fresh sample each epoch) join, so the movie reviews do not drown the new domains."""
+    from app.training.domain_data import LABELS3, all_splits
+    from app.training.domain_data import captions as caption_rows
+
+    rng = random.Random(seed * 1000 + epoch + 3)
+    rows = []
+    for name, (train_rows, _) in all_splits().items():
+        rows += [r for r in train_rows if not (name == "airline" and r.weight < min_airline_confidence)]
+    rows += caption_rows("train", captions, seed=seed + epoch)
+    room = max_len - 2
+    ex = []
+    ids = tokenizer([r.text for r in rows], add_special_tokens=False)["input_ids"]
+    for i, r in zip(ids, rows):
+        if i:
+            ex.append((random_window(i, room, rng) if r.kind == "document" else i[:room], LABELS3.index(r.label)))
+    if sst_sample:
+        sst_train, _, _ = sst2_splits()
+        full = [(t, y) for t, y in sst_train if len(t.split()) >= 4]  # whole sentences, not SST's sub-phrases
+        rng.shuffle(full)
+        sids = tokenizer([t for t, _ in full[:sst_sample]], add_special_tokens=False)["input_ids"]
+        ex += [(i[:room], y) for i, (_, y) in zip(sids, full[:sst_sample]) if i]
     return ex
 
 
@@ -203,46 +234,43 @@ def distill_loss(logits, teacher_logits, y, alpha: float, T: float):
     return torch.where(y != UNLABELLED, alpha * ce + (1 - alpha) * kd, kd).mean()
 
 
-def train(args) -> None:
-    import torch
-    from transformers import AlbertForSequenceClassification, AutoModelForSequenceClassification, AutoTokenizer
-
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    log = get_logger("sentiment", out / "train.log")
-    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir()))
-    off = args.epoch_offset
-    if (args.transfer_sentences or args.transfer_windows or args.hidden_weight or args.augment) and not args.distill_from:
-        raise SystemExit("--transfer-sentences, --transfer-windows, --augment and --hidden-weight need --distill-from (a teacher)")
+def _examples_per_epoch(args, tokenizer):
+    """epoch -> that epoch's training examples (a new IMDB slice each epoch; with --domains the other
+    domains' data and three labels)."""
     neighbours = None
     if args.augment:
         sst_train, _, _ = sst2_splits()
         neighbours = embedding_neighbours({w for t, _ in sst_train for w in t.split()})
 
     def epoch_examples(e):
+        if args.domains:
+            # the new domains + a sample of SST-2 sentences + IMDB windows; three labels with neutral
+            ex = build_domain_examples(tokenizer, args.max_len, args.seed, e, args.sst_sample, args.captions)
+            ex += imdb_windows(tokenizer, args.max_len, args.imdb_windows, args.seed, e)
+            random.Random(args.seed + e).shuffle(ex)
+            return ex
         ex = build_examples(tokenizer, args.max_len, args.imdb_windows, args.seed, e)
         ex += build_transfer(tokenizer, args.max_len, args.transfer_sentences, args.transfer_windows, args.seed, e)
         ex += build_augmented(tokenizer, args.max_len, args.augment, args.seed, e, neighbours)
         return ex
 
-    per_epoch = [epoch_examples(off)]
-    n_tx = sum(1 for _, y in per_epoch[0] if y == UNLABELLED)
-    log.info(f"{len(per_epoch[0])} training examples per epoch ({args.imdb_windows} IMDB reviews each epoch, "
-             f"{n_tx} unlabelled transfer rows)")
-    epoch_batches = [token_batches(per_epoch[0], args.max_tokens, args.seed)]
-    steps_per_epoch = len(epoch_batches[0])
-    total = steps_per_epoch * args.epochs
-    ckpt = out / "checkpoint.pt"
-    # --arch bert fine-tunes the MiniLM teacher itself with the same recipe (the comparison row)
+    return epoch_examples
+
+
+def _model(args, log):
+    """The model to fine-tune and the folder it starts from: the ALBERT encoder (widened to --groups, frozen
+    below --freeze-below) or, with --arch bert, the MiniLM teacher itself (the comparison row)."""
+    import torch
+    from transformers import AlbertForSequenceClassification, AutoModelForSequenceClassification
+
     cls = AlbertForSequenceClassification if args.arch == "albert" else AutoModelForSequenceClassification
     encoder = args.encoder if args.arch == "albert" or args.encoder != DEFAULT_ENCODER else teacher_dir()
     extra = {"classifier_dropout_prob": 0.1} if args.arch == "albert" else {}
     if getattr(args, "dropout", None) is not None:  # the ALBERT-ized teacher is saved without dropout; fine-tuning wants some
         extra.update(hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
+    labels = list(LABELS3) if args.domains else LABELS
     model = cls.from_pretrained(
-        str(encoder), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        str(encoder), num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
         attn_implementation="eager", dtype=torch.float32, **extra,
     )
     if args.groups and args.arch == "albert" and args.groups != model.config.num_hidden_groups:
@@ -269,8 +297,14 @@ def train(args) -> None:
             p.requires_grad = name.startswith(trainable)
         log.info(f"frozen below layer group {args.freeze_below}: "
                  f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} parameters train")
-    log.info(f"base {encoder} ({args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters), "
-             f"{steps_per_epoch} steps per epoch x {args.epochs}")
+    return model, encoder
+
+
+def _teacher(args, model, log):
+    """The fine-tuned teacher of --distill-from (None without it), checked against the student."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
     teacher = None
     if args.distill_from:
         # knowledge distillation (Hinton et al. 2015): soft targets of a fine-tuned teacher, online
@@ -281,6 +315,36 @@ def train(args) -> None:
         if args.hidden_weight and (sc.num_hidden_layers, sc.hidden_size) != (tc.num_hidden_layers, tc.hidden_size):
             raise SystemExit(f"--hidden-weight needs a teacher of the student's depth and width: student "
                              f"{sc.num_hidden_layers} x {sc.hidden_size}, teacher {tc.num_hidden_layers} x {tc.hidden_size}")
+    return teacher
+
+
+def train(args) -> None:
+    """Fine-tune (or distil into) the sentiment model, resumable from its checkpoint; saves out/final."""
+    import torch
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = get_logger("sentiment", out / "train.log")
+    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir()))
+    off = args.epoch_offset
+    if (args.transfer_sentences or args.transfer_windows or args.hidden_weight or args.augment) and not args.distill_from:
+        raise SystemExit("--transfer-sentences, --transfer-windows, --augment and --hidden-weight need --distill-from (a teacher)")
+    epoch_examples = _examples_per_epoch(args, tokenizer)
+    per_epoch = [epoch_examples(off)]
+    n_tx = sum(1 for _, y in per_epoch[0] if y == UNLABELLED)
+    log.info(f"{len(per_epoch[0])} training examples per epoch ({args.imdb_windows} IMDB reviews each epoch, "
+             f"{n_tx} unlabelled transfer rows)")
+    epoch_batches = [token_batches(per_epoch[0], args.max_tokens, args.seed)]
+    steps_per_epoch = len(epoch_batches[0])
+    total = steps_per_epoch * args.epochs
+    ckpt = out / "checkpoint.pt"
+    model, encoder = _model(args, log)
+    log.info(f"base {encoder} ({args.arch}, {sum(p.numel() for p in model.parameters()):,} parameters), "
+             f"{steps_per_epoch} steps per epoch x {args.epochs}")
+    teacher = _teacher(args, model, log)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     step = 0
     if ckpt.exists():
@@ -339,6 +403,40 @@ def train(args) -> None:
     log.info(f"saved at step {step}/{total}")
 
 
+def init(args) -> None:
+    """A training start from a shipped ONNX sentiment model (its fp32 graph rebuilt as PyTorch ALBERT weights,
+    app.training.albert_from_onnx), saved where `train --encoder` reads it. With --domains the classifier gains
+    a neutral row (zero weights, bias at the mean of the others' minus 2: it starts rarely chosen), so the
+    positive/negative decision it starts from is exactly the shipped model's."""
+    import torch
+
+    from app.training.albert_from_onnx import load
+
+    model = load(args.init_from)
+    tokenizer_src = args.init_from / "tokenizer.json"
+    if args.domains:
+        old = model.classifier
+        new = torch.nn.Linear(old.in_features, len(LABELS3))
+        with torch.no_grad():
+            new.weight.zero_()
+            new.weight[:2] = old.weight
+            new.bias[:2] = old.bias
+            new.bias[2] = old.bias.mean() - 2.0
+        model.classifier = new
+        model.config.num_labels = len(LABELS3)
+        model.config.id2label = dict(enumerate(LABELS3))
+        model.config.label2id = {lab: i for i, lab in enumerate(LABELS3)}
+    model.config.classifier_dropout_prob = 0.1
+    model.config.hidden_dropout_prob = 0.1 if args.dropout is None else args.dropout
+    dest = args.out / "init"
+    model.save_pretrained(dest)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(str(teacher_dir())).save_pretrained(dest)
+    print(f"{dest}: {args.init_from} as PyTorch ALBERT, labels {list(model.config.id2label.values())}"
+          f" (tokenizer {tokenizer_src.name} of the model = the teacher's)")
+
+
 def fit_temperature(logits, labels) -> float:
     """Temperature that minimises held-out negative log-likelihood (Guo et al. 2017)."""
     import numpy as np
@@ -393,9 +491,17 @@ def export(args) -> None:
 
     tok = Tokenizer.from_file(str(tmp / "tokenizer.json"))
     tok.no_padding()
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     _, sst_cal, _ = sst2_splits()
     _, imdb_cal, _ = imdb_splits()
     cal = sst_cal + [(t, y) for t, y in imdb_cal]
+    fitted_on = "SST-2 + IMDB calibration splits (not validation)"
+    if labels == list(LABELS3):  # neutral needs calibrating too: the domains' calibration parts
+        from app.training.domain_data import SETS, split3
+
+        cal += [(r.text, LABELS3.index(r.label)) for s in SETS for r in split3(s)[1]]
+        fitted_on = ("SST-2 + IMDB calibration splits and the calibration parts of Financial PhraseBank, SemEval-2014 "
+                     "and airline tweets (not validation)")
     logits = []
     for t, _ in cal:
         e = tok.encode(t).ids[:256]
@@ -409,17 +515,20 @@ def export(args) -> None:
         "name": args.name.format(params=params / 1e6) if getattr(args, "name", None) else
                 (f"English sentiment (distilled ALBERT, {params / 1e6:.1f}M parameters)" if arch == "albert"
                  else f"English sentiment ({arch}, {params / 1e6:.1f}M parameters)"),
-        "architecture": arch, "languages": ["en"], "labels": LABELS, "max_length": 256,
+        "architecture": arch, "languages": ["en"], "labels": labels, "max_length": 256,
         "tokenizer": {"type": "wordpiece", "file": "tokenizer.json", "lowercase": True},
         "graphs": {"fp32": {"file": "model.onnx", "inputs": ["input_ids", "attention_mask", "token_type_ids"]},
                    "int8": {"file": "model.int8.onnx", "inputs": ["input_ids", "attention_mask", "token_type_ids"]}},
         "default_graph": args.default_graph,
         "files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
-        "calibration": {"temperature": T, "fitted_on": "SST-2 + IMDB calibration splits (not validation)"},
+        "calibration": {"temperature": T, "fitted_on": fitted_on},
         "parameters": params, "metrics": {},  # sentiment_eval writes them
         "license": getattr(args, "license", None) or DEFAULT_LICENSE,
         "base_model": getattr(args, "base_model", None) or DEFAULT_BASE,
-        "training_data": "SST-2 train (GLUE), IMDB Large Movie Review train",
+        "training_data": ("SST-2 train (GLUE), IMDB Large Movie Review train" if labels != list(LABELS3) else
+                          "SST-2 train (GLUE), IMDB Large Movie Review train, and the training parts of UCI sentiment "
+                          "sentences (Amazon, Yelp), Financial PhraseBank, Blitzer multi-domain reviews, SemEval-2014 "
+                          "restaurants/laptops, Twitter US airline sentiment, Multi30k captions (as neutral)"),
     })
     card = Path(__file__).resolve().parent / "cards" / f"{args.model_id}.md"  # as distill and summary do
     if card.exists():
@@ -431,7 +540,13 @@ def export(args) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["train", "export"])
+    ap.add_argument("command", choices=["init", "train", "export"])
+    ap.add_argument("--init-from", type=Path, default=MODELS_DIR / MODEL_ID,
+                    help="init: the shipped ONNX model folder to start from")
+    ap.add_argument("--domains", action="store_true",
+                    help="three labels (negative, positive, neutral) and the other domains' data (app.training.domain_data)")
+    ap.add_argument("--sst-sample", type=int, default=12000, help="with --domains: SST-2 sentences per epoch")
+    ap.add_argument("--captions", type=int, default=4000, help="with --domains: Multi30k captions (neutral) per epoch")
     ap.add_argument("--out", type=Path, default=RUNS_DIR / "sentiment")
     ap.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER,
                     help="base encoder folder (default: the shipped albert-encoder-en; with --arch bert: the MiniLM teacher)")
@@ -474,7 +589,7 @@ def main(argv=None) -> None:
     ap.add_argument("--base-model", default=DEFAULT_BASE, help="export: where the weights came from, for the manifest")
     ap.add_argument("--license", default=DEFAULT_LICENSE)
     args = ap.parse_args(argv)
-    {"train": train, "export": export}[args.command](args)
+    {"init": init, "train": train, "export": export}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
     python -m app.training.shared_encoder summary    # fit + measure the summary scorer on span features
     python -m app.training.shared_encoder install    # write albert-sentiment-en 2.1.0 + albert-summary-en 2.0.0
     python -m app.training.shared_encoder measure    # document accuracy, one pass vs separate, default analysis
+    python -m app.training.shared_encoder retop --src EXPORT --dest CAND   # a new top (layers 5-6) on the same layer 4
+    python -m app.training.shared_encoder promote --src CAND               # CAND becomes the shipped model
 
 The encoder's weights are not changed: the graphs gain two outputs (the last layer's and a middle layer's
 hidden states), so window logits, document labels and the document head stay exactly what they were.
@@ -250,7 +252,7 @@ def sentence_report(head, which: str, graph: str, T: float) -> dict:
     logits); IMDB validation reviews: agreement of per-sentence labels with scoring each sentence alone."""
     single, packed, imdb = _load(graph, "sst_val_single"), _load(graph, "sst_val_packed"), _load(graph, "imdb_val")
     y = single["y"] > 0.5
-    acc = lambda lg, yy: round(float(((lg[:, 1] > lg[:, 0]) == yy).mean()), 4)  # noqa: E731
+    acc = lambda lg, yy: round(float(((lg[:, 1] > lg[:, 0]) == yy).mean()), 4)
     hp = head_logits(head, _inputs(packed, which))
     rule = np.where(packed["alone"][:, None], packed["teacher"], hp)
     hi = head_logits(head, _inputs(imdb, which))
@@ -297,7 +299,7 @@ def cmd_sentence(args) -> None:
     log = get_logger("shared", out / "train.log")
     head, which = fit_sentence_head(args, log)
     rep = sentence_report(head, which, args.graph, args.temperature)
-    if args.graph != "fp32" and (out / f"feat_fp32_sst_val_single.npz").exists():
+    if args.graph != "fp32" and (out / "feat_fp32_sst_val_single.npz").exists():
         rep["fp32"] = sentence_report(head, which, "fp32", args.temperature)
     log.info(f"sentence head ({which}, hidden {args.hidden}): {json.dumps(rep)}")
     torch.save({"state": head.state_dict(), "inputs": which, "hidden": args.hidden, "report": rep},
@@ -498,6 +500,15 @@ def cmd_retop(args) -> None:
     new = json.loads((src / "manifest.json").read_text())
     raw["version"] = args.sentiment_version
     raw["calibration"] = new["calibration"]
+    for key in ("labels", "training_data", "license", "name"):  # a new top may have learned other labels (neutral)
+        if key in new:
+            raw[key] = new[key]
+    if list(new.get("labels", [])) != list(json.loads((shipped / "manifest.json").read_text())["labels"]):
+        raw.pop("heads", None)  # the span head scores the old labels: fit one for these (app.training.sentence_head3)
+        raw["files"] = [f for f in raw["files"] if f != SENTENCE_HEAD]
+        (dest / SENTENCE_HEAD).unlink(missing_ok=True)
+        raw.pop("neutral_band", None)  # a learned neutral replaces the band chosen for a two-label model
+        raw.pop("neutral_band_measured", None)
     raw.pop("document_head", None)  # refitted next, on the new window scores
     raw["files"] = [f for f in raw["files"] if f != "document_head.onnx"]
     (dest / "document_head.onnx").unlink(missing_ok=True)
@@ -507,9 +518,46 @@ def cmd_retop(args) -> None:
           f"{new['calibration']['temperature']}; now run python -m app.training.document_head --model {dest}")
 
 
+def cmd_promote(args) -> None:
+    """A finished candidate (retop + sentence head + document head + metrics) becomes the shipped sentiment model;
+    the summary scorer reads the same layer 4, so its manifest names the new encoder version (checked again here
+    on real text: layer 4 must be what the scorer was trained on)."""
+    import onnxruntime as ort
+
+    from app.core.registry import write_manifest
+
+    cand, shipped = args.src, args.models / SENTIMENT_ID
+    feed_text = "The summary scorer reads this layer, so it must not move."
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(shipped / "tokenizer.json"))
+    ids = np.array([tok.encode(feed_text).ids], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    mids = [ort.InferenceSession(str(d / GRAPHS["int8"]), providers=["CPUExecutionProvider"]).run(["hidden_mid"], feed)[0]
+            for d in (shipped, cand)]
+    gap = float(np.abs(mids[0] - mids[1]).max())
+    if gap > 1e-4:
+        raise SystemExit(f"layer 4 differs by {gap:.2e}: retrain the summary scorer first")
+    version = json.loads((cand / "manifest.json").read_text())["version"]
+    tmp = shipped.with_name(shipped.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(cand, tmp)
+    shutil.rmtree(shipped)
+    tmp.rename(shipped)
+    sdest = args.models / SUMMARY_ID
+    raw = json.loads((sdest / "manifest.json").read_text())
+    raw["shared_encoder"]["version"] = version
+    major, minor, patch = (raw["version"].split(".") + ["0", "0"])[:3]
+    raw["version"] = f"{major}.{minor}.{int(patch) + 1}"
+    raw["base_model"] = f"{SENTIMENT_ID} {version}: its layer-4 hidden states, mean-pooled per sentence"
+    write_manifest(sdest, {**raw, "files": list(raw["files"])})
+    print(f"{SENTIMENT_ID} {version} installed; {SUMMARY_ID} {raw['version']} reads it (layer 4 gap {gap:.1e})")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["graphs", "features", "sentence", "summary", "install", "measure", "retop"])
+    ap.add_argument("command", choices=["graphs", "features", "sentence", "summary", "install", "measure", "retop",
+                                        "promote"])
     ap.add_argument("--src", type=Path, default=None, help="retop: a sentiment export (model.onnx, model.int8.onnx)")
     ap.add_argument("--dest", type=Path, default=RUNS_DIR / "cand" / SENTIMENT_ID, help="retop: the new model folder")
     ap.add_argument("--models", type=Path, default=REPO_ROOT / "models")
@@ -530,7 +578,7 @@ def main(argv=None) -> None:
     ap.add_argument("--summary-version", default="2.0.0")
     args = ap.parse_args(argv)
     {"graphs": cmd_graphs, "features": cmd_features, "sentence": cmd_sentence, "summary": cmd_summary,
-     "install": cmd_install, "measure": cmd_measure, "retop": cmd_retop}[args.command](args)
+     "install": cmd_install, "measure": cmd_measure, "retop": cmd_retop, "promote": cmd_promote}[args.command](args)
 
 
 if __name__ == "__main__":

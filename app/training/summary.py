@@ -221,7 +221,6 @@ def build(args) -> None:
 
 def tune(args) -> None:
     """Choose the redundancy weight and length bonus on the dev split (never validation); update the manifest."""
-    from app.core.registry import read_manifest
     from app.core.summary import Summarizer, select
 
     _, dev, _ = splits(args.seed, limit=args.limit)

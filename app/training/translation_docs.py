@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import shutil
 import time
@@ -385,7 +384,7 @@ def samples_md(samples: list[dict]) -> str:
         return "Not run yet: `python -m app.training.translation_docs --evaluate`."
     rows = ["| kind | English | translation |", "|---|---|---|"]
     for s in samples:
-        cell = lambda t: t.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        cell = lambda t: t.replace("|", "\\|").replace("\n", " ")
         rows.append(f"| {s['kind']} ({s['lang']}) | {cell(s['en'])} | {cell(s['text'])} |")
     return "\n".join(rows)
 

@@ -93,7 +93,6 @@ def variants(graphs: dict) -> dict:
 
 
 def averaged_state(files: list[Path]):
-    import torch
 
     states = [load_checkpoint(f)["model"] for f in files]
     avg = {}
@@ -448,6 +447,7 @@ def export_marian(model, folder: Path, tokenizer: dict, source_lang: str, target
         "graphs": graphs, "variants": variants(graphs), "default_variant": "fp32", "default_graph": "encoder",
         "decoder_start_token_id": int(cfg.decoder_start_token_id), "eos_token_id": int(cfg.eos_token_id),
         "pad_token_id": int(cfg.pad_token_id), "suppress_token_ids": [int(cfg.pad_token_id)],
+        "cut_loops": False,  # decode exactly as the checkpoint does (its outputs are compared with transformers')
         "license": "as the source weights", "base_model": getattr(cfg, "_name_or_path", "") or "MarianMTModel",
         "files": sorted(set(files)),
     }

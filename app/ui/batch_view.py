@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import time
 from pathlib import Path
 
@@ -30,19 +29,21 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES
-from app.core.errors import Cancelled, DocumentError
+from app.core.errors import DocumentError
+from app.core.memory import freeze_once
 from app.core.names import shown
-from app.core.store import RunRow, Store
+from app.core.store import RunRow
 from app.core.types import Analysis
 from app.jobs.batch import BatchProgress, BatchReport, Eta, run_batch
 from app.ui.charts import ResultsChart
-from app.ui.context import AppContext, export_library
+from app.ui.context import AppContext, export_library, read_history, read_run, run_batch_in_library
 from app.ui.ops import BackgroundOp
 from app.ui.theme import label_color
 from app.ui.library import local_time
 from app.ui.widgets import ElidedLabel, human_seconds, real_title
 
 COLUMNS = ("Title", "Label", "Score", "Summary", "Seconds", "Source")
+NEWEST_RUN = 0  # refresh_history(select=NEWEST_RUN): the newest run (run ids start at 1)
 ID_ROLE = Qt.UserRole + 1
 SORT_ROLE = Qt.UserRole + 2
 
@@ -79,26 +80,16 @@ class _Filter(QSortFilterProxyModel):
         return True
 
 
-def _freeze_long_lived() -> None:
-    """Leave what is alive before the first batch (modules, the window, the libraries) out of the cyclic
-    garbage collector's full collections. One took 80-100 ms holding the GIL on a worker thread, halfway
-    through a batch of a thousand documents, and the window froze for that long; frozen, a full collection
-    scans only what was made since."""
-    global _FROZEN
-    if not _FROZEN:
-        gc.freeze()
-        _FROZEN = True
+def _run_seconds(run: RunRow | None) -> float | None:
+    """How long a recorded run took (None while it runs or when a time is missing)."""
+    from datetime import datetime
 
-
-_FROZEN = False
-
-
-def read_history(db_path: str, limit: int, state) -> list[RunRow]:
-    """The newest `limit` runs (worker thread, a read-only connection of its own)."""
-    if state.cancelled():  # a newer read came while this one waited for a thread
-        raise Cancelled()
-    with Store(db_path, readonly=True) as store:
-        return store.history(limit)
+    if run is None or not run.finished_at:
+        return None
+    try:
+        return max(0.0, (datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 class BatchView(QWidget):
@@ -106,6 +97,7 @@ class BatchView(QWidget):
 
     open_requested = Signal(int)
     finished = Signal(object)  # BatchReport
+    documents_stored = Signal()  # a running batch wrote documents to the library (sent per result: throttle it)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -120,7 +112,29 @@ class BatchView(QWidget):
         self._eta = Eta()
         self.neutral_band: float | None = ctx.neutral_band  # Preferences; None = the model's own
 
-        # -- what to run
+        top, tasks = self._build_inputs()
+        prog = self._build_progress()
+        results = self._build_results()
+        self._build_side(results)
+        hist = self._build_history()
+        self._pending: list[tuple[int | None, Analysis] | DocumentError] = []  # to show, in the order they came
+        self._row_feeder = QTimer(self, interval=0, timeout=self._feed_rows)
+        # progress is shown at most every 100 ms: a batch of small files reports hundreds a second
+        self._shown_progress: BatchProgress | None = None
+        self._progress_timer = QTimer(self, singleShot=True, interval=100, timeout=self._render_progress)
+        self._history_op: BackgroundOp | None = None
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(tasks)
+        lay.addLayout(hist)
+        lay.addWidget(self.paths_label)
+        lay.addLayout(prog)
+        lay.addWidget(self.splitter, 1)
+        self._show_history(self.ctx.store.history(50))  # before the window shows: a quick local read, once
+
+    def _build_inputs(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+        """What to run: the file buttons, Run and Cancel (first row) and the tasks (second row)."""
         self.add_files = QPushButton("Add Files…")
         self.add_folder = QPushButton("Add Folder…")
         self.clear_paths = QPushButton("Clear")
@@ -133,7 +147,7 @@ class BatchView(QWidget):
         self.batch_lang.setToolTip("Translate every document into this language (exports and the library keep it)")
         self.do_translation.toggled.connect(self.batch_lang.setEnabled)
         self.batch_lang.setEnabled(False)
-        self.set_languages(ctx.analyzer.translation_languages())
+        self.set_languages(self.ctx.analyzer.translation_languages())
         # shown once Preferences name a Ray cluster (app.jobs.cluster); the batch then runs there
         self.on_cluster = QCheckBox("On the Ray cluster")
         self.on_cluster.setVisible(False)
@@ -162,8 +176,10 @@ class BatchView(QWidget):
         top.addStretch(1)
         top.addWidget(self.run_button)
         top.addWidget(self.cancel_button)
+        return top, tasks
 
-        # -- progress
+    def _build_progress(self) -> QVBoxLayout:
+        """The progress bar, the counts and the file in hand."""
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -176,20 +192,26 @@ class BatchView(QWidget):
         prog = QVBoxLayout()
         prog.setSpacing(2)
         prog.addWidget(self.progress)
-        counts = QHBoxLayout()
-        counts.setSpacing(24)
-        for w in (self.files_label, self.elapsed_label, self.remaining_label):
-            counts.addWidget(w)
-        counts.addWidget(self.status_label, 1)
+        counts = QHBoxLayout()  # the counts, then the status beside the current file: counts and status on
+        counts.setSpacing(24)   # one line elided each other at 1024 px ("reus…", "1 error…")
+        counts.addWidget(self.files_label, 1)
+        counts.addWidget(self.elapsed_label)
+        counts.addWidget(self.remaining_label)
         prog.addLayout(counts)
-        prog.addWidget(self.current_label)
+        now = QHBoxLayout()
+        now.setSpacing(24)
+        now.addWidget(self.current_label, 1)
+        now.addWidget(self.status_label)  # as wide as its text; the file being read gives way
+        prog.addLayout(now)
         self._clock = QTimer(self, interval=500, timeout=self._tick)
         # the chart redraws at most a few times a second, however fast results arrive
         self._chart_timer = QTimer(self, singleShot=True, interval=250, timeout=self._update_chart)
         self._labels: list[str] = []
         self._scores: list[float] = []
+        return prog
 
-        # -- results
+    def _build_results(self) -> QWidget:
+        """The results table with its filter and export buttons."""
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
         self.proxy = _Filter(self)
@@ -235,7 +257,10 @@ class BatchView(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addLayout(frow)
         rl.addWidget(self.table, 1)
+        return results
 
+    def _build_side(self, results: QWidget) -> None:
+        """The chart and the errors beside (or under) the results."""
         self.chart = ResultsChart()
         self.error_table = QTableWidget(0, 2)
         self.error_table.setHorizontalHeaderLabels(["File", "Reason"])
@@ -263,8 +288,8 @@ class BatchView(QWidget):
         self.splitter.setSizes([640, 400])
         self.splitter.splitterMoved.connect(lambda *_: self._fit_columns())
 
-        lay = QVBoxLayout(self)
-        # past runs: their results and errors come back after a restart
+    def _build_history(self) -> QHBoxLayout:
+        """Past runs: their results and errors come back after a restart."""
         self.history = QComboBox()
         self.history.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.history.setMinimumContentsLength(24)
@@ -276,20 +301,7 @@ class BatchView(QWidget):
         hist.addWidget(QLabel("Past runs:"))
         hist.addWidget(self.history, 1)
         hist.addWidget(self.show_run_button)
-        self._pending: list[tuple[int | None, Analysis] | DocumentError] = []  # to show, in the order they came
-        self._row_feeder = QTimer(self, interval=0, timeout=self._feed_rows)
-        # progress is shown at most every 100 ms: a batch of small files reports hundreds a second
-        self._shown_progress: BatchProgress | None = None
-        self._progress_timer = QTimer(self, singleShot=True, interval=100, timeout=self._render_progress)
-        self._history_op: BackgroundOp | None = None
-
-        lay.addLayout(top)
-        lay.addLayout(tasks)
-        lay.addLayout(hist)
-        lay.addWidget(self.paths_label)
-        lay.addLayout(prog)
-        lay.addWidget(self.splitter, 1)
-        self._show_history(self.ctx.store.history(50))  # before the window shows: a quick local read, once
+        return hist
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
@@ -321,29 +333,31 @@ class BatchView(QWidget):
 
     # -- history
 
-    def refresh_history(self, limit: int = 50) -> BackgroundOp:
-        """List past runs in the combo box, read in the background (the newest read wins)."""
+    def refresh_history(self, limit: int = 50, select: int | None = None) -> BackgroundOp:
+        """List past runs in the combo box, read in the background (the newest read wins); `select` picks a
+        run (a batch that just ended), else the chosen one stays chosen."""
         if self._history_op is not None and not self._history_op.finished:
             self._history_op.cancel()
         db_path = self.ctx.db_path
 
         def shown_if_newest(runs: list[RunRow]) -> None:
             if op is self._history_op:
-                self._show_history(runs)
+                self._show_history(runs, select)
 
         op = self._history_op = BackgroundOp(self, lambda state: read_history(db_path, limit, state),
                                              success=shown_if_newest, failure=lambda _exc: None)
         return op.run()
 
-    def _show_history(self, runs: list[RunRow]) -> None:
-        current = self.history.currentData()
+    def _show_history(self, runs: list[RunRow], select: int | None = None) -> None:
+        current = self.history.currentData() if select is None else select
         self.history.blockSignals(True)
         self.history.clear()
         for r in runs:
             paths = r.params.get("paths") or []
             where = ", ".join(Path(str(p)).name or str(p) for p in paths[:2]) + (" …" if len(paths) > 2 else "")
             when = local_time(r.started_at)
-            self.history.addItem(f"#{r.id}  {when}  {r.status}: {r.n_done} analysed, {r.n_failed} errors  ·  {where}", r.id)
+            errors = "1 error" if r.n_failed == 1 else f"{r.n_failed} errors"
+            self.history.addItem(f"#{r.id}  {when}  {r.status}: {r.n_done} analysed, {errors}  ·  {where}", r.id)
             self.history.setItemData(self.history.count() - 1, "\n".join(map(str, paths)), Qt.ToolTipRole)
         if not runs:
             self.history.addItem("No batches yet", None)
@@ -359,35 +373,41 @@ class BatchView(QWidget):
             return None
         db_path = self.ctx.db_path
 
-        def op(ctx):
-            with Store(db_path) as store:
-                run = next((r for r in store.history(10_000) if r.id == run_id), None)
-                ids = store.run_document_ids(run_id)
-                rows = []
-                for k, i in enumerate(ids):
-                    if ctx.cancelled():
-                        break
-                    rows.append((i, store.load_analysis(i)))
-                    if k % 50 == 0:
-                        ctx.progress((k + 1) / max(len(ids), 1))
-                return run, rows, [(e.source, e.reason) for e in store.errors(run_id)]
-
         def done(result) -> None:
             run, rows, errors = result
             self._reset_results()
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
-            self.files_label.setText(f"Run #{run_id}: {len(rows)} documents")
+            status = run.status if run else "done"
+            self._show_past_progress(run, len(rows))
             self._pending = [DocumentError(source, reason) for source, reason in errors] + list(rows)
             self._row_feeder.start()
-            status = run.status if run else "done"
             self.report = BatchReport(run_id, status, analyses=len(rows),
                                       errors=list(errors))
-            self.status_label.setText(f"Run #{run_id} ({status}): {len(rows)} documents, {len(errors)} errors")
+            self.status_label.setText(f"Run #{run_id} ({status}): {len(rows)} documents, "
+                                      + ("1 error" if len(errors) == 1 else f"{len(errors)} errors"))
+            self.status_label.setToolTip(self.status_label.text())
             for b in (self.export_csv, self.export_jsonl):
                 b.setEnabled(True)
 
-        return BackgroundOp(self, op, success=done, progress_label=f"Loading run #{run_id}…").run()
+        return BackgroundOp(self, lambda state: read_run(db_path, run_id, state), success=done,
+                            progress_label=f"Loading run #{run_id}…").run()
+
+    def _show_past_progress(self, run: RunRow | None, documents: int) -> None:
+        """A past run's own progress, status and duration (not what the last live run left in the labels)."""
+        status = run.status if run else "done"
+        files = run.n_total if run else 0
+        self.progress.setRange(0, max(files, 1))
+        if status == "done":
+            self.progress.setValue(max(files, 1))
+            self.progress.setFormat("100%")
+        else:  # a stopped run never reads 100%; its files reached are not stored, its documents are
+            self.progress.setValue(min(run.n_done + run.n_failed, max(files - 1, 0)) if run else 0)
+            self.progress.setFormat(status.capitalize())
+        self.files_label.setText(f"Run #{run.id if run else '?'}: {documents} documents"
+                                 + (f" from {files} files" if files else ""))
+        seconds = _run_seconds(run)
+        self.elapsed_label.setText(f"Elapsed: {human_seconds(seconds)}")
+        self.remaining_label.setText("Remaining: –")
+        self.current_label.setText("Current: –")
 
     FEED_SECONDS = 0.012  # GUI time per turn of the event loop spent adding rows
 
@@ -480,7 +500,7 @@ class BatchView(QWidget):
             self.status_label.setText("Choose files or a folder first.")
             return False
         self._reset_results()
-        _freeze_long_lived()
+        freeze_once()  # what is alive before the first batch leaves the full collections (core/memory.py)
         analyzer, db_path, opts, chosen = self.ctx.analyzer, self.ctx.db_path, self.options(), list(self.paths)
         runner = run_batch
         if self.cluster and self.on_cluster.isChecked():
@@ -490,22 +510,8 @@ class BatchView(QWidget):
             runner = functools.partial(run_cluster_batch, cluster=ClusterOptions(
                 address=None if address == "local" else address, workers=workers))
         self._unit = "Shards" if runner is not run_batch else "Files"
-
-        def op(ctx):
-            store = Store(db_path)
-            try:
-                return runner(
-                    chosen, analyzer, store, opts,
-                    progress=ctx.progress,
-                    # the row's document id is found here, where the row was just written
-                    on_result=lambda a: ctx.partial_result((store.find_document(a.document.content_hash), a)),
-                    on_error=lambda source, reason: ctx.partial_result(DocumentError(source, reason)),
-                    cancelled=ctx.cancelled,
-                )
-            finally:
-                store.close()
-
-        self.op = BackgroundOp(self, op, success=self._done, failure=self._failed, progress=self._show_progress,
+        self.op = BackgroundOp(self, lambda state: run_batch_in_library(runner, chosen, analyzer, db_path, opts, state),
+                               success=self._done, failure=self._failed, progress=self._show_progress,
                                partial_result=self._on_partial_result, coalesce=True,
                                progress_label="Batch analysis running…")
         self._started = time.monotonic()
@@ -552,6 +558,7 @@ class BatchView(QWidget):
         self._labels, self._scores = [], []
         self.chart.set_data([], [])
         self.progress.setRange(0, 0)  # busy until the files are counted
+        self.progress.setFormat("%p%")
         self.files_label.setText("Files: counting…")
         self.remaining_label.setText("Remaining: –")
         self.current_label.setText("Current: –")
@@ -560,6 +567,8 @@ class BatchView(QWidget):
         """A document analysed (its id and analysis), or one that could not be (the batch records it and goes
         on): it joins the queue the row feeder shows a slice at a time."""
         self._pending.append(item)
+        if not isinstance(item, DocumentError):
+            self.documents_stored.emit()
         if not self._row_feeder.isActive():
             self._row_feeder.start()
 
@@ -596,8 +605,11 @@ class BatchView(QWidget):
         title.setData(title.text().lower(), SORT_ROLE)
         title.setToolTip(shown(a.document.source))
         s = a.sentiment
-        label = QStandardItem(s.label if s else "")
-        label.setData(s.label if s else "", SORT_ROLE)
+        unsupported = s.note if s is not None and s.unsupported_lang else ""
+        if unsupported:  # no model reads the document's language: no label, no score, not in the chart
+            s = None
+        label = QStandardItem(s.label if s else unsupported)
+        label.setData(s.label if s else unsupported, SORT_ROLE)
         if s:
             label.setForeground(QBrush(label_color(s.label, [lab for lab, _ in s.probabilities])))
             if s.p_positive is not None:
@@ -646,7 +658,7 @@ class BatchView(QWidget):
         self._progress_timer.stop()
         self._render_progress()
         self._feed_rows(budget=None)  # the last rows in hand: the table is whole once the batch is done
-        self.refresh_history()
+        self.refresh_history(select=report.run_id)  # the run just shown is the one Past runs names
         self._chart_timer.stop()
         self._update_chart()
         self._set_running(False)
@@ -672,6 +684,7 @@ class BatchView(QWidget):
         from app.ui.ops import describe_error, report_error
 
         self.status_label.setText("Failed")
+        self.refresh_history(select=NEWEST_RUN)
         report_error(self, describe_error(exc))
 
     # -- results

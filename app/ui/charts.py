@@ -120,7 +120,11 @@ F1_COLOR = QColor("#3a9a5b")
 
 
 class TrainingPlot(QWidget):
-    """Training loss per step (left axis) and validation accuracy / macro-F1 (right axis, 0..1), drawn live."""
+    """Training loss per step (left axis) and validation accuracy / macro-F1 (right axis, 0..1), drawn live; one
+    line per phase (the run on the split, then the one on every example), each over its own epochs."""
+
+    PHASE_STYLE = {"refit": Qt.DashLine}  # a later phase draws dashed: two runs, never one line joined across
+    PHASE_NAMES = {"training": "training", "refit": "all examples"}
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -131,15 +135,26 @@ class TrainingPlot(QWidget):
     def clear(self) -> None:
         self.losses: list[tuple[float, float]] = []  # (epoch, loss)
         self.evals: list[tuple[float, float, float]] = []  # (epoch, accuracy, macro-F1)
+        self.phases: list[str] = []  # the phase of each loss point
+        self.eval_phases: list[str] = []
         self.update()
 
-    def add_loss(self, epoch: float, loss: float) -> None:
+    def add_loss(self, epoch: float, loss: float, phase: str = "") -> None:
         self.losses.append((epoch, loss))
+        self.phases.append(phase)
         self.update()
 
-    def add_eval(self, epoch: float, accuracy: float, macro_f1: float) -> None:
+    def add_eval(self, epoch: float, accuracy: float, macro_f1: float, phase: str = "") -> None:
         self.evals.append((epoch, accuracy, macro_f1))
+        self.eval_phases.append(phase)
         self.update()
+
+    def loss_lines(self) -> dict[str, list[tuple[float, float]]]:
+        """The loss points of each phase, in the order the phases ran: one line each."""
+        out: dict[str, list[tuple[float, float]]] = {}
+        for phase, point in zip(self.phases, self.losses):
+            out.setdefault(phase, []).append(point)
+        return out
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
         p = QPainter(self)
@@ -182,27 +197,37 @@ class TrainingPlot(QWidget):
             p.drawText(QRectF(0, y - 8, m_l - 4, 16), Qt.AlignRight | Qt.AlignVCenter, f"{l_min + v * (l_max - l_min):.2f}")
             p.drawText(QRectF(area.right() + 4, y - 8, m_r - 4, 16), Qt.AlignLeft | Qt.AlignVCenter, f"{v:.2f}")
         p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 20), Qt.AlignCenter, f"epoch (0 – {x_max:.2g})")
-        if len(self.losses) > 1:
+        lines = self.loss_lines()
+        for phase, points in lines.items():
+            if len(points) < 2:
+                continue
             # a running mean keeps the line readable when batches are small and the loss is noisy
             path = QPainterPath()
             avg = None
-            for i, (e, v) in enumerate(self.losses):
+            for i, (e, v) in enumerate(points):
                 avg = v if avg is None else 0.8 * avg + 0.2 * v
                 pt = QPointF(X(e), YL(avg))
                 path.moveTo(pt) if i == 0 else path.lineTo(pt)
-            p.setPen(QPen(LOSS_COLOR, 2))
+            p.setPen(QPen(LOSS_COLOR, 2, self.PHASE_STYLE.get(phase, Qt.SolidLine)))
+            p.setBrush(Qt.NoBrush)
             p.drawPath(path)
         for color, idx in ((ACC_COLOR, 1), (F1_COLOR, 2)):
-            pts = [QPointF(X(ev[0]), YR(ev[idx])) for ev in self.evals]
-            p.setPen(QPen(color, 2))
-            for a, b in zip(pts, pts[1:]):
-                p.drawLine(a, b)
-            p.setBrush(color)
-            for pt in pts:
-                p.drawEllipse(pt, 3, 3)
+            by_phase: dict[str, list[QPointF]] = {}
+            for phase, ev in zip(self.eval_phases, self.evals):
+                by_phase.setdefault(phase, []).append(QPointF(X(ev[0]), YR(ev[idx])))
+            for pts in by_phase.values():
+                p.setPen(QPen(color, 2))
+                for a, b in zip(pts, pts[1:]):
+                    p.drawLine(a, b)
+                p.setBrush(color)
+                for pt in pts:
+                    p.drawEllipse(pt, 3, 3)
         x = area.left() + 6
-        for color, name in ((LOSS_COLOR, "training loss"), (ACC_COLOR, "val accuracy"), (F1_COLOR, "val macro-F1")):
-            p.setPen(QPen(color, 3))
+        keys = [(LOSS_COLOR, f"loss, {self.PHASE_NAMES.get(ph, ph)}", self.PHASE_STYLE.get(ph, Qt.SolidLine))
+                for ph in lines] if len(lines) > 1 else [(LOSS_COLOR, "training loss", Qt.SolidLine)]
+        keys += [(ACC_COLOR, "val accuracy", Qt.SolidLine), (F1_COLOR, "val macro-F1", Qt.SolidLine)]
+        for color, name, style in keys:
+            p.setPen(QPen(color, 3, style))
             p.drawLine(QPointF(x, 10), QPointF(x + 16, 10))
             p.setPen(text_pen)
             p.drawText(QPointF(x + 20, 14), name)
@@ -215,14 +240,41 @@ class ConfusionPlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.classes: tuple[str, ...] = ()
-        self.matrix: tuple[tuple[int, ...], ...] = ()
-        self.setMinimumSize(160, 160)
+        self.matrix: tuple[tuple[int, ...], ...] = ()  # its least size: minimumSizeHint, from the classes
+
+    MIN_CELL = 26  # px: room for a count of up to three digits
 
     def set_matrix(self, classes, matrix) -> None:
         self.classes, self.matrix = tuple(classes), tuple(tuple(r) for r in matrix)
+        self.updateGeometry()  # the least size depends on the classes
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        if not self.classes:
+            return QSize(200, 200)
+        fm = self.fontMetrics()
+        k = len(self.classes)
+        widest = max(fm.horizontalAdvance(c) for c in self.classes)
+        left = min(120, widest + 10)
+        fits_across = widest + 6 <= self.MIN_CELL
+        bottom = fm.height() + 4 if fits_across else min(widest, 100) + 8
+        return QSize(max(200, int(left + k * self.MIN_CELL + 6)),
+                     max(200, int(fm.height() + 6 + k * self.MIN_CELL + bottom + 4)))
+
+    def layout_for(self, fm) -> tuple[float, float, float, bool]:
+        """(left, top, cell, rotated): the row names' width, the title's height, a cell's side, and whether the
+        column names are turned a quarter (they do not fit across their cells)."""
+        k = len(self.classes)
+        widest = max(fm.horizontalAdvance(c) for c in self.classes)
+        left = min(120, widest + 10)
+        top = fm.height() + 6
+        across = (self.width() - left - 6) / k
+        rotated = widest + 6 > across
+        bottom = (min(widest, 100) + 8) if rotated else fm.height() + 4
+        cell = max(8.0, min(across, (self.height() - top - bottom - 4) / k))
+        return left, top, cell, rotated
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
         p = QPainter(self)
         pal = self.palette()
         p.fillRect(self.rect(), pal.base())
@@ -232,16 +284,16 @@ class ConfusionPlot(QWidget):
             return
         k = len(self.classes)
         fm = p.fontMetrics()
-        left = min(120, max(fm.horizontalAdvance(c) for c in self.classes) + 10)
-        top = 22
-        cell = max(8.0, min((self.width() - left - 6) / k, (self.height() - top - 6) / k))
-        peak = max(max(r) for r in self.matrix) or 1
+        left, top, cell, rotated = self.layout_for(fm)
+        peak = max(max(r) for r in self.matrix) or 1  # noqa: F841 - kept for readers of the colour scale
         p.setPen(pal.text().color())
-        p.drawText(QRectF(left, 0, cell * k, top), Qt.AlignCenter, "predicted →")
+        # the axis titles over the whole width: never clipped to the (small) matrix
+        p.drawText(QRectF(0, 0, self.width(), top), Qt.AlignCenter, "rows: true class · columns: predicted")
         for i, row in enumerate(self.matrix):
             y = top + i * cell
             p.setPen(pal.text().color())
-            p.drawText(QRectF(0, y, left - 6, cell), Qt.AlignRight | Qt.AlignVCenter, fm.elidedText(self.classes[i], Qt.ElideRight, left - 8))
+            p.drawText(QRectF(0, y, left - 6, cell), Qt.AlignRight | Qt.AlignVCenter,
+                       fm.elidedText(self.classes[i], Qt.ElideRight, int(left - 8)))
             total = sum(row) or 1
             for j, v in enumerate(row):
                 share = v / total
@@ -251,9 +303,16 @@ class ConfusionPlot(QWidget):
                 r = QRectF(left + j * cell, y, cell - 2, cell - 2)
                 p.fillRect(r, c)
                 p.setPen(pal.text().color())
-                if cell > 18:
+                if cell > fm.horizontalAdvance(str(v)) + 4 and cell > fm.height():
                     p.drawText(r, Qt.AlignCenter, str(v))
-        p.setPen(pal.mid().color())
+        p.setPen(pal.text().color())
+        below = top + k * cell + 4
         for j, c in enumerate(self.classes):
-            if cell > 40:
-                p.drawText(QRectF(left + j * cell, top + k * cell, cell, 16), Qt.AlignCenter, fm.elidedText(c, Qt.ElideRight, int(cell)))
+            if rotated:  # turned a quarter, read top to bottom, under its column
+                p.save()
+                p.translate(left + j * cell + cell / 2 - (fm.ascent() - fm.descent()) / 2, below)
+                p.rotate(90)
+                p.drawText(QPointF(0, 0), fm.elidedText(c, Qt.ElideRight, 100))
+                p.restore()
+            else:
+                p.drawText(QRectF(left + j * cell, below, cell, fm.height()), Qt.AlignCenter, c)

@@ -1,23 +1,25 @@
 """The window's handle on the core: the library file, the registry, the analyzer for the chosen device.
 
-The functions below run inside background ops. They read a file and hand it to app.jobs.analyze (the one
-read -> analyse -> store path, which reuses stored results), each opening its own Store, so the GUI
-thread's store is never used from two threads.
+The functions below are the window's background work, the `op` of a BackgroundOp: each runs on a worker
+thread, touches no widget and opens its own Store, so the GUI thread's store is never used from two threads.
+Analyses go through app.jobs.analyze (the one read -> analyse -> store path, which reuses stored results)
+or app.jobs.batch; a function that takes `state` polls `state.cancelled()` and may report progress.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from app.core.analyzer import AnalysisOptions, Analyzer
 from app.core.documents import read_document
-from app.core.errors import DocumentError
+from app.core.errors import Cancelled, DocumentError
 from app.core.registry import Registry
 from app.core.runtime import RuntimeOptions
-from app.core.store import Store
+from app.core.store import RunRow, Store
 from app.core.types import ANALYSIS_TASKS, Analysis, Document
 from app.jobs.analyze import analyze_and_store
+from app.jobs.batch import BatchReport
 
 if TYPE_CHECKING:
     from app.ui.ops import OpContext
@@ -84,6 +86,94 @@ def analyze_stored(analyzer: Analyzer, db_path: str, document_id: int, opts: Ana
 def export_library(db_path: str, path: str | Path, fmt: str, run_id: int | None = None) -> int:
     with Store(db_path) as store:
         return store.export(path, fmt, run_id=run_id)
+
+
+def analyze_shown(analyzer: Analyzer, current: Analysis, opts: AnalysisOptions,
+                  op: OpContext | None = None) -> OpenedDocument:
+    """Run tasks on text that is shown but not kept in the library (pasted): the new results replace those
+    tasks' results, the others stay as shown."""
+    fresh = analyze_unsaved(analyzer, current.document, opts, op)
+    merged = replace(current, **{t: getattr(fresh, t) for t in ANALYSIS_TASKS if getattr(fresh, t) is not None})
+    return OpenedDocument(None, merged, fresh)
+
+
+def load_stored(db_path: str, document_id: int, prefer_models: dict[str, str], state: OpContext) -> Analysis:
+    """A document of the library with its stored results (a read-only connection)."""
+    if state.cancelled():
+        raise Cancelled()
+    with Store(db_path, readonly=True) as store:
+        return store.load_analysis(document_id, prefer_models=prefer_models)
+
+
+def remove_document(db_path: str, document_id: int) -> None:
+    """Forget a document and its results (the file itself is not touched)."""
+    with Store(db_path) as store:
+        store.delete_document(document_id)
+
+
+def add_label(db_path: str, text: str, label: str, document_id: int | None, sentence_index: int) -> int:
+    """Keep a sentence with the label the user gave it; returns how many labels the library holds now."""
+    with Store(db_path) as store:
+        store.add_label(text, label, document_id, sentence_index)
+        return len(store.labels())
+
+
+def open_library(src: str, dest: str, move: bool) -> int:
+    """Move the library file from `src` to `dest` (the source stays until the window uses the new one), or
+    open `dest`, creating or upgrading it; returns how many documents it holds."""
+    from app.core.library_file import move_library
+
+    if move:
+        return move_library(src, dest, remove_source=False)
+    with Store(dest) as store:
+        return store.count_documents()
+
+
+def load_models(analyzer: Analyzer, tasks: tuple[str, ...]) -> set[str]:
+    """Load the tasks' default models now (the first document then opens sooner); the providers they run on."""
+    return {analyzer.model(task).model_info.provider for task in tasks}
+
+
+def read_history(db_path: str, limit: int, state: OpContext) -> list[RunRow]:
+    """The newest `limit` batch runs (a read-only connection)."""
+    if state.cancelled():  # a newer read came while this one waited for a thread
+        raise Cancelled()
+    with Store(db_path, readonly=True) as store:
+        return store.history(limit)
+
+
+def read_run(db_path: str, run_id: int, state: OpContext
+             ) -> tuple[RunRow | None, list[tuple[int, Analysis]], list[tuple[str, str]]]:
+    """A past batch run: its row, its documents' (id, analysis) as far as read before a cancel, its errors."""
+    with Store(db_path) as store:
+        run = next((r for r in store.history(10_000) if r.id == run_id), None)
+        ids = store.run_document_ids(run_id)
+        rows = []
+        for k, i in enumerate(ids):
+            if state.cancelled():
+                break
+            rows.append((i, store.load_analysis(i)))
+            if k % 50 == 0:
+                state.progress((k + 1) / max(len(ids), 1))
+        return run, rows, [(e.source, e.reason) for e in store.errors(run_id)]
+
+
+def run_batch_in_library(runner: Callable[..., BatchReport], paths: list[str], analyzer: Analyzer, db_path: str,
+                         opts: AnalysisOptions, state: OpContext) -> BatchReport:
+    """A batch (`jobs.batch.run_batch`, or the cluster's) into the library; each result comes back as a partial
+    result (document id, Analysis) and each error as a DocumentError."""
+    store = Store(db_path)
+    try:
+        return runner(
+            paths, analyzer, store, opts,
+            progress=state.progress,
+            # the row's document id is found here, where the row was just written
+            on_result=lambda a: state.partial_result((store.find_document(a.document.content_hash), a)),
+            on_error=lambda source, reason: state.partial_result(DocumentError(source, reason)),
+            cancelled=state.cancelled,
+        )
+    finally:
+        store.close()
 
 
 def providers_in_use(analyzer: Analyzer, tasks: tuple[str, ...] = ("sentiment", "summary")) -> dict[str, str]:

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.names import shown
-from app.core.types import Analysis
+from app.core.language import describe_document_language, language_name
+from app.core.types import Analysis, classification_title
 from app.ui.theme import highlight_color, legend_html
 from app.ui.widgets import ElidedLabel, SentimentBadge, display_name, real_title
 
@@ -39,6 +40,23 @@ def utf16_offsets(text: str):
         return lambda i: i
     astral = [i for i, c in enumerate(text) if ord(c) >= 0x10000]
     return lambda i: i + bisect.bisect_left(astral, i)
+
+
+def sentence_classifications(analysis: Analysis) -> dict[tuple[int, int], list[str]]:
+    """(start, end) of a sentence -> "Topic: sport 0.81" for each classifier trained on sentences."""
+    out: dict[tuple[int, int], list[str]] = {}
+    for c in analysis.classifications:
+        for x in c.sentences:
+            out.setdefault((x.start, x.end), []).append(f"{classification_title(c.name)}: {x.label} {x.score:.2f}")
+    return out
+
+
+def classifications_html(analysis: Analysis | None) -> str:
+    """The document's classifications in one line: "<b>Topic</b> sport 0.93 · <b>Urgency</b> now 0.71"."""
+    if analysis is None:
+        return ""
+    return " · ".join(f"<b>{_esc(classification_title(c.name))}</b> {_esc(c.label)} {c.score:.2f}"
+                      for c in analysis.classifications)
 
 
 class DocumentText(QTextBrowser):
@@ -83,6 +101,7 @@ class DocumentText(QTextBrowser):
         sent = analysis.sentiment
         n_labels = max(len(sent.probabilities), 2) if sent else 2
         chosen = {(s.start, s.end) for s in analysis.summary.sentences} if analysis.summary else set()
+        classes = sentence_classifications(analysis)
         if sent:
             self.labels = [lab for lab, _ in sent.probabilities] or self.labels
             for i, s in enumerate(sent.sentences):
@@ -93,6 +112,7 @@ class DocumentText(QTextBrowser):
                        else f"{s.label} · {s.score:.2f}")
                 if (s.start, s.end) in chosen:
                     tip += " · in the summary"
+                tip += "".join(f" · {c}" for c in classes.get((s.start, s.end), ()))
                 fmt.setToolTip(tip)
                 self._apply(cursor, at(s.start), at(s.end), fmt)
                 self.spans.append((at(s.start), at(s.end), tip))
@@ -232,6 +252,10 @@ class SummaryPane(QWidget):
     def show_analysis(self, analysis: Analysis | None) -> None:
         summary = analysis.summary if analysis else None
         self.sentences = [s.text for s in summary.sentences] if summary else []
+        if summary is not None and summary.unsupported_lang:
+            self.text.setHtml(f"<p><i>No summary: {_esc(summary.note)}. No installed summary model reads "
+                              "this language.</i></p>")
+            return
         if not summary:
             self.text.setHtml("<p><i>No summary yet. Choose a length and press Summarize.</i></p>")
             return
@@ -273,6 +297,11 @@ class TranslationPane(QWidget):
         self.domain.setStyleSheet("QLabel#translationDomain { background: palette(alternate-base); "
                                   "border-left: 3px solid #c98a00; padding: 4px 6px; }")
         self._notes: dict[str, str] = {}
+        # how many sentences the model is confident about, and which model ran: the shaded rows are the others
+        self.quality = QLabel()
+        self.quality.setWordWrap(True)
+        self.quality.setObjectName("translationQuality")
+        self.quality.setVisible(False)
         self.language.currentIndexChanged.connect(self._show_domain)
         row = QHBoxLayout()  # language, then the buttons: the pane fits beside the text on a 1024 px screen
         row.addWidget(QLabel("Target language:"))
@@ -294,6 +323,7 @@ class TranslationPane(QWidget):
         lay.addWidget(self.detected)
         lay.addWidget(self.domain)
         lay.addWidget(self.note)
+        lay.addWidget(self.quality)
         lay.addWidget(self.table, 1)
         self.set_languages([])
 
@@ -329,13 +359,26 @@ class TranslationPane(QWidget):
         if tr is not None and tr.note:  # nothing was translated, and this says why
             self.note.setText(tr.note)
             self.note.setVisible(True)
+        self.quality.setVisible(False)
         if not tr:
             return
-        pairs = [(s.source, s.text) for s in tr.sentences] or [(analysis.document.text, tr.text)]
+        from app.ui.translation_marks import confidence_tooltip, mark_low_confidence, quality_summary
+
+        pairs = [(s.source, s.text, s) for s in tr.sentences] or [(analysis.document.text, tr.text, None)]
         self.table.setRowCount(len(pairs))
-        for r, (src, dst) in enumerate(pairs):
-            self.table.setItem(r, 0, QTableWidgetItem(src))
-            self.table.setItem(r, 1, QTableWidgetItem(dst))
+        for r, (src, dst, sent) in enumerate(pairs):
+            items = (QTableWidgetItem(src), QTableWidgetItem(dst))
+            if sent is not None and sent.confidence is not None:
+                for item in items:
+                    item.setToolTip(confidence_tooltip(sent))
+                if sent.low_confidence:
+                    mark_low_confidence(items)
+            self.table.setItem(r, 0, items[0])
+            self.table.setItem(r, 1, items[1])
+        model = next((m for m in analysis.models if m.task == "translation"), None)
+        summary = quality_summary(tr.sentences, model)
+        self.quality.setText(summary)
+        self.quality.setVisible(bool(summary))
         self.table.setHorizontalHeaderLabels(
             [f"Source ({tr.source_lang})", f"Translation ({tr.lang})"])
         self.table.resizeRowsToContents()
@@ -376,6 +419,23 @@ LANGUAGE_NAMES = {"fr": "French (fr)", "de": "German (de)", "es": "Spanish (es)"
                   "en": "English (en)", "nl": "Dutch (nl)", "pt": "Portuguese (pt)"}
 
 
+def language_line(analysis: Analysis | None) -> str:
+    """The line under the title: the document's language, and what that meant for its analysis."""
+    if analysis is None or (analysis.language is None and analysis.sentiment is None):
+        return ""
+    line = "Language: " + describe_document_language(analysis.language)
+    notes = list(dict.fromkeys(r.note for r in (analysis.sentiment, analysis.summary) if r is not None and r.note))
+    if any(r is not None and r.unsupported_lang for r in (analysis.sentiment, analysis.summary)):
+        notes = [n + ": no sentiment, no summary" for n in notes]
+    elif analysis.language is not None and analysis.sentiment is not None and analysis.sentiment.sentences:
+        starts = [x.start for x in analysis.sentiment.sentences]  # the analyzer left uncovered paragraphs out
+        skipped = [sp.code for sp in analysis.language.spans if not any(sp.start <= x < sp.end for x in starts)]
+        if skipped:
+            names = ", ".join(language_name(c) for c in dict.fromkeys(skipped))
+            notes.append(f"{names} not coloured (no model reads it)")
+    return " · ".join([line] + notes)
+
+
 def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -389,12 +449,17 @@ class DetailsPane(QWidget):
         self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.fields: dict[str, QLabel] = {}
         for name in ("Source", "Format", "Characters", "Sentences", "Sentiment", "Probabilities",
-                     "Model windows", "Models", "Device", "Time taken"):
+                     "Classifications", "Model windows", "Models", "Device", "Time taken"):
             lab = QLabel("–")
             lab.setWordWrap(True)
             lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
             self.fields[name] = lab
             self.form.addRow(f"{name}:", lab)
+        lab = QLabel("–")  # the document's language, under its source
+        lab.setWordWrap(True)
+        lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.fields["Language"] = lab
+        self.form.insertRow(1, "Language:", lab)
 
     def show_analysis(self, analysis: Analysis | None, fresh: Analysis | None = None) -> None:
         for lab in self.fields.values():
@@ -406,6 +471,7 @@ class DetailsPane(QWidget):
         f["Source"].setText(shown(doc.source))
         f["Format"].setText(f"{doc.format}, {doc.encoding}")
         f["Characters"].setText(f"{len(doc.text):,}")
+        f["Language"].setText(describe_document_language(analysis.language))
         sent = analysis.sentiment
         if sent:
             f["Sentences"].setText(str(len(sent.sentences)))
@@ -414,8 +480,21 @@ class DetailsPane(QWidget):
                                    else f"{sent.label} ({sent.score:.3f})")
             f["Probabilities"].setText(", ".join(f"{k} {v:.3f}" for k, v in sent.probabilities))
             f["Model windows"].setText(str(sent.chunks))
+        if analysis.classifications:
+            f["Classifications"].setText("\n".join(
+                f"{classification_title(c.name)}: {c.label} ({c.score:.3f}); "
+                + ", ".join(f"{k} {v:.3f}" for k, v in c.scores) for c in analysis.classifications))
+        unread = {task for task, r in (("sentiment", sent), ("summary", analysis.summary))
+                  if r is not None and r.unsupported_lang}  # tasks whose model does not read the language
+        if sent is not None and sent.unsupported_lang:
+            f["Sentiment"].setText(sent.note + " (no label)")
+            f["Sentences"].setText("– (not analysed)")
+            f["Probabilities"].setText("–")
+            f["Model windows"].setText("–")
         models = (fresh or analysis).models
-        f["Models"].setText("\n".join(f"{m.task}: {m.id} {m.version}" for m in analysis.models) or "–")
+        f["Models"].setText("\n".join(f"{m.task}: {m.id} {m.version}"
+                                      + (" (does not read this language; not run)" if m.task in unread else "")
+                                      for m in analysis.models) or "–")
         providers = sorted({m.provider for m in models if m.provider})
         f["Device"].setText(", ".join(providers) or "–")
         seconds = fresh.seconds if fresh else analysis.seconds
@@ -442,6 +521,13 @@ class DocumentPage(QWidget):
         self.badge = SentimentBadge()
         self.source = ElidedLabel(min_chars=10)
         self.source.setEnabled(False)
+        self.classes = QLabel()  # the user's classifications of the document, beside its sentiment
+        self.classes.setWordWrap(True)
+        self.classes.setTextFormat(Qt.RichText)
+        self.language = QLabel()  # "Language: French (97%)", and why there is no label when no model covers it
+        self.language.setObjectName("documentLanguage")
+        self.language.setWordWrap(True)
+        self.classes.setToolTip("What your classifiers (fine-tuned models with your own labels) say about this document")
         self.legend = legend = QLabel()
         legend.setWordWrap(True)
         self.set_legend([], 0.0)
@@ -454,6 +540,8 @@ class DocumentPage(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addLayout(head)
         ll.addWidget(self.subtitle)
+        ll.addWidget(self.classes)
+        ll.addWidget(self.language)
         ll.addWidget(self.source)
         ll.addWidget(legend)
         ll.addWidget(self.text, 1)
@@ -504,6 +592,13 @@ class DocumentPage(QWidget):
                                   [lab for lab, _ in s.probabilities] if s else None,
                                   s.p_positive if s and s.label == "neutral" else None)
             self.set_legend([lab for lab, _ in s.probabilities] if s else [], s.neutral_band if s else 0.0)
+        # nothing is coloured in a document no model reads: no colour key
+        self.legend.setVisible(not (analysis is not None and analysis.sentiment is not None
+                                    and analysis.sentiment.unsupported_lang))
+        self.classes.setText(classifications_html(analysis))
+        self.classes.setVisible(bool(self.classes.text()))
+        self.language.setText(language_line(analysis))
+        self.language.setVisible(bool(self.language.text()))
         self.text.show_analysis(analysis)
         self.summary.show_analysis(analysis)
         self.translation.show_analysis(analysis)

@@ -54,9 +54,9 @@ def read_store_labels(db_path: str, state: OpContext) -> LibraryLabels:
 
 def read_labelled_file(path: str, state: OpContext) -> tuple[Table, tuple[str, str]]:
     """A labelled file's table and the (text, label) columns guessed for it."""
-    from app.core.labeled_data import guess_columns, read_table
+    from app.core.labeled_data import guess_columns, read_labeled_table
 
-    table = read_table(path)
+    table = read_labeled_table(path)
     return table, guess_columns(table)
 
 

@@ -6,16 +6,16 @@ crash or out-of-memory there ends in a message here, never in a closed window.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QMessageBox,
     QAbstractItemView,
+    QBoxLayout,
     QButtonGroup,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -43,12 +43,46 @@ from app.ui.finetune_ops import LibraryLabels, Ranking, label_document, rank_doc
 from app.ui.ops import BackgroundOp, describe_error
 
 
+def _polar(classes) -> bool:
+    from app.core.sentiment import is_polar
+
+    return is_polar(list(classes))
+
+
+def progress_text(p) -> str:
+    """"Training · epoch 1.4 of 3 · loss 0.4120 · about 1 min 05 s left": the line under the bar."""
+    from app.jobs.finetune import duration_text
+
+    parts = [p.phase_title, p.epoch_text(), f"loss {p.loss:.4f}" if p.loss is not None else ""]
+    eta = p.eta_seconds
+    if eta is not None:
+        parts.append(f"about {duration_text(eta)} left")
+    return " · ".join(x for x in parts if x)
+
+
 def _item(text: str, align_right: bool = False) -> QTableWidgetItem:
     it = QTableWidgetItem(text)
     it.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
     if align_right:
         it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
     return it
+
+
+TRAIN_COMMAND = "pip install -e '.[train]'"
+
+
+def _header_width(t: QTableWidget) -> int:
+    """The width at which every column's header reads whole."""
+    fm = t.horizontalHeader().fontMetrics()
+    return sum(fm.horizontalAdvance(t.horizontalHeaderItem(i).text()) + 24 for i in range(t.columnCount())) + 4
+
+
+def _fit_height(t: QTableWidget, most_rows: int = 12) -> None:
+    """As tall as its rows (up to `most_rows`): the page scrolls, a table squeezed to one row does not help."""
+    t.resizeRowsToContents()
+    rows = sum(t.rowHeight(r) for r in range(min(t.rowCount(), most_rows))) or t.verticalHeader().defaultSectionSize()
+    scroll = t.horizontalScrollBar().sizeHint().height() if t.horizontalScrollBar().isVisible() else 0
+    t.setFixedHeight(t.horizontalHeader().height() + rows + 2 * t.frameWidth() + scroll + 2)
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -90,11 +124,30 @@ class FineTuneView(QWidget):
 
     def _build(self) -> None:
         outer = QVBoxLayout(self)
-        split = QSplitter(Qt.Horizontal)
+        outer.addWidget(self._build_training_box())
+        self.split = split = QSplitter(Qt.Horizontal)
+        split.setChildrenCollapsible(False)
         outer.addWidget(split)
 
         left = QWidget()
         lv = QVBoxLayout(left)
+        lv.addWidget(self._build_examples())
+        lv.addWidget(self._build_options())
+        lv.addWidget(self._build_suggestions(), 1)
+        split.addWidget(left)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        self.plot = TrainingPlot()
+        rv.addWidget(self.plot, 2)
+        rv.addWidget(self._build_report(), 3)
+        split.addWidget(right)
+        split.setStretchFactor(0, 0)  # the form keeps the width it was given; the plot and report take the rest
+        split.setStretchFactor(1, 1)
+        self._split_placed = False
+
+    def _build_examples(self) -> QGroupBox:
+        """1. Labelled examples: a file and its columns, or the library's labels; names for the classes."""
         src = QGroupBox("1. Labelled examples")
         sv = QVBoxLayout(src)
         self.use_file = QRadioButton("From a file (CSV, TSV, JSONL, XLSX)")
@@ -139,8 +192,10 @@ class FineTuneView(QWidget):
         sv.addWidget(self.names_box)
         self.names_hint.hide()
         self.use_file.toggled.connect(self._source_changed)
-        lv.addWidget(src)
+        return src
 
+    def _build_options(self) -> QGroupBox:
+        """2. Training: the base model, the recipe, epochs, the small-data options, Start and Cancel."""
         opts = QGroupBox("2. Training")
         of = QFormLayout(opts)
         self.base_combo = QComboBox()
@@ -155,6 +210,11 @@ class FineTuneView(QWidget):
         self.epochs.setValue(3)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("name of the new model (optional)")
+        self.task_name_edit = QLineEdit()  # labels other than positive/negative make a classifier of their own
+        self.task_name_edit.setPlaceholderText("e.g. topic, urgency")
+        self.task_name_edit.setToolTip(
+            "Labels other than positive/negative make a classifier of your own. It runs beside sentiment (never "
+            "instead of it) and its column in the library, the document view and exports takes this name.")
         for combo in (self.base_combo, self.mode_combo, self.text_col, self.label_col):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)  # long names elide, the
             combo.setMinimumContentsLength(16)  # window stays small enough for a 1024x768 screen
@@ -188,6 +248,7 @@ class FineTuneView(QWidget):
         extras.addWidget(self.refit_check)
         of.addRow("Small data", extras)
         of.addRow("Name", self.name_edit)
+        of.addRow("Classification", self.task_name_edit)
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start fine-tuning")
         self.start_button.setEnabled(False)
@@ -198,15 +259,18 @@ class FineTuneView(QWidget):
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
         of.addRow(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
+        self.progress = QProgressBar()  # the whole job: preparing, training, checking, training on all, exporting
+        self.progress.setRange(0, 1000)
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
         self.status = QLabel("")
         self.status.setWordWrap(True)
         of.addRow(self.progress)
         of.addRow(self.status)
-        lv.addWidget(opts)
+        return opts
 
+    def _build_suggestions(self) -> QGroupBox:
+        """4. Label next: the documents the model is least sure of."""
         al = QGroupBox("4. Label next (the model is least sure of these)")
         av = QVBoxLayout(al)
         self.suggest_button = QPushButton("Find documents to label")
@@ -235,15 +299,13 @@ class FineTuneView(QWidget):
         av.addWidget(self.suggest_progress)
         av.addWidget(self.suggest_info)
         av.addWidget(self.suggestions)
-        lv.addWidget(al, 1)
-        split.addWidget(left)
+        return al
 
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        self.plot = TrainingPlot()
-        rv.addWidget(self.plot, 2)
+    def _build_report(self) -> QGroupBox:
+        """3. Report: the comparison, per-class scores and the confusion matrix, and Make default."""
         rep = QGroupBox("3. Report (held-out validation split)")
-        rg = QGridLayout(rep)
+        self.report_box = rep
+        rg = QVBoxLayout(rep)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -253,19 +315,90 @@ class FineTuneView(QWidget):
         self.default_button = QPushButton("Make default")
         self.default_button.setEnabled(False)
         self.default_button.clicked.connect(self.make_default)
-        rg.addWidget(self.summary, 0, 0, 1, 2)
-        rg.addWidget(self.compare_table, 1, 0)
-        rg.addWidget(self.confusion, 1, 1, 2, 1)
-        rg.addWidget(self.class_table, 2, 0)
-        rg.addWidget(self.default_button, 3, 0, 1, 2, Qt.AlignRight)
-        rg.setColumnStretch(0, 3)  # the tables get the room; the confusion matrix is square anyway
-        rg.setColumnStretch(1, 2)
+        rg.addWidget(self.summary)
+        tables = QVBoxLayout()
+        tables.setContentsMargins(0, 0, 0, 0)
+        tables.addWidget(self.compare_table)
+        tables.addWidget(self.class_table)
+        tables.addStretch(1)
+        self.report_body = QBoxLayout(QBoxLayout.TopToBottom)  # tables beside or above the confusion matrix
+        self.report_body.addLayout(tables, 3)
+        self.report_body.addWidget(self.confusion, 2)
+        rg.addLayout(self.report_body, 1)
+        rg.addWidget(self.default_button, 0, Qt.AlignRight)
+        self._report_stacked: bool | None = None
+        self._place_report(stacked=True)
         for t in (self.compare_table, self.class_table):
-            t.setMinimumWidth(190)  # readable headers beside the matrix on a 1024 px screen
-        rv.addWidget(rep, 3)
-        split.addWidget(right)
-        split.setStretchFactor(0, 1)  # the form grows a little too on a wide screen (long model names)
-        split.setStretchFactor(1, 2)
+            t.horizontalHeader().setMinimumSectionSize(t.fontMetrics().horizontalAdvance("macro-F1") + 16)
+            t.setMinimumWidth(_header_width(t))  # every header readable, whatever the width of the window
+            _fit_height(t)  # empty: a header and one row, until a report fills it
+        return rep
+
+    def _build_training_box(self) -> QWidget:
+        """Shown when this installation cannot train: why, and the command that enables it, copyable."""
+        self.training_box = box = QGroupBox("Fine-tuning is not available here")
+        lay = QVBoxLayout(box)
+        self.training_reason = QLabel()
+        self.training_reason.setWordWrap(True)
+        self.training_reason.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.training_command = QLineEdit(TRAIN_COMMAND)
+        self.training_command.setReadOnly(True)
+        self.training_command.setToolTip("Run this in a terminal, in the folder Albert Studio was installed from")
+        f = self.training_command.font()
+        f.setFamily("monospace")
+        f.setStyleHint(f.StyleHint.Monospace)
+        self.training_command.setFont(f)
+        self.training_command.setMinimumWidth(self.training_command.fontMetrics().horizontalAdvance(TRAIN_COMMAND) + 16)
+        self.copy_command = QPushButton("Copy")
+        self.copy_command.setToolTip("Copy the command to the clipboard")
+        self.copy_command.clicked.connect(self._copy_training_command)
+        row = QHBoxLayout()
+        row.addWidget(self.training_command, 1)
+        row.addWidget(self.copy_command)
+        lay.addWidget(self.training_reason)
+        lay.addLayout(row)
+        box.hide()
+        return box
+
+    def _copy_training_command(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(self.training_command.text())
+        self.copy_command.setText("Copied")
+
+    REPORT_SIDE_BY_SIDE = 600  # px of report: below this the confusion matrix goes under the tables
+
+    def _place_report(self, stacked: bool) -> None:
+        """Tables beside the confusion matrix on a wide report, above it on a narrow one (nothing elided)."""
+        if stacked == self._report_stacked:
+            return
+        self._report_stacked = stacked
+        self.report_body.setDirection(QBoxLayout.TopToBottom if stacked else QBoxLayout.LeftToRight)
+
+    SIDE_BY_SIDE = 1000  # px of page: below this the plot and report go under the form (a 1024 px screen)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        want = Qt.Vertical if 0 < self.width() < self.SIDE_BY_SIDE else Qt.Horizontal
+        if self.split.orientation() != want:
+            self.split.setOrientation(want)
+            self._split_placed = False
+        if not self._split_placed:  # once the splitter has its new size (the page's layout runs after this)
+            QTimer.singleShot(0, self._place_split)
+        self._place_report(stacked=0 < self.report_box.width() < self.REPORT_SIDE_BY_SIDE)
+
+    def _place_split(self) -> None:
+        want = self.split.orientation()
+        if not self._split_placed and self.split.width() > 0 and self.isVisible():
+            form, rest = self.split.widget(0), self.split.widget(1)
+            if want == Qt.Horizontal:
+                # the form: wide enough for whole model names on a big screen, never more than half the page
+                total = self.split.width()
+                left = max(form.minimumSizeHint().width(), min(560, int(total * 0.5)))
+                self.split.setSizes([left, max(total - left - self.split.handleWidth(), 1)])
+            else:
+                self.split.setSizes([form.sizeHint().height(), max(rest.minimumSizeHint().height(), 600)])
+            self._split_placed = True
 
     # -- data in
 
@@ -281,8 +414,11 @@ class FineTuneView(QWidget):
 
         for m in manifests:
             if can_be_base(m):
-                label = f"{m.name} ({m.id})" if m.task == "encoder" else f"{m.id}: {', '.join(m.labels)}"
+                short = m.name.split(" (")[0]  # "English ALBERT encoder (built from ..., 18.7M parameters)"
+                label = f"{m.id} ({short})" if m.task == "encoder" else f"{m.id}: {', '.join(m.labels)}"
                 self.base_combo.addItem(label, m.id)
+                self.base_combo.setItemData(self.base_combo.count() - 1, f"{m.name}\n{m.id} {m.version}",
+                                            Qt.ToolTipRole)
         if self.base_combo.count() == 0:
             self.base_combo.addItem("no base encoder installed", None)
         if current is not None:
@@ -411,15 +547,15 @@ class FineTuneView(QWidget):
             return
         self._suggested_for = classes
         try:
-            m, note = suggested_base(self.registry, classes) if classes else (None, "")
+            texts = self.dataset.texts if self.dataset is not None else ()
+            m, note = suggested_base(self.registry, classes, texts) if classes else (None, "")
         except AlbertStudioError:
-            m, note = None, ""
+            m = None
         i = self.base_combo.findData(m.id) if m is not None else -1
         if i >= 0:
             self.base_combo.setCurrentIndex(i)
-            self.base_hint.setText(f"<i>Positive/negative labels: starts from {m.id}.</i>")
-            self.base_hint.setToolTip(f"{m.id} already knows positive/negative; the report compares the new model "
-                                      f"with it on the same split. Pick the encoder above to start from scratch.")
+            self.base_hint.setText(f"<i>Starts from {m.id}.</i>")
+            self.base_hint.setToolTip(f"{note[0].upper() + note[1:]}. Pick the encoder above to start from it instead.")
         self.base_hint.setVisible(i >= 0)
 
     def refit_choice(self) -> str:
@@ -427,12 +563,11 @@ class FineTuneView(QWidget):
 
     def _sync_refit(self) -> None:
         """Until the user sets it, "train on all examples" follows the recipe: on when it is few-shot."""
-        from app.training.finetune import TrainSettings, choose_mode  # no torch at import time
+        from app.jobs.finetune import planned_recipe
 
         if self._refit_touched or self.dataset is None:
             return
-        s = TrainSettings(base="", models_dir="", model_id="", mode=self.mode_combo.currentData())
-        self.refit_check.setChecked(choose_mode(self.dataset, s) == "few-shot")
+        self.refit_check.setChecked(planned_recipe(self.dataset, self.mode_combo.currentData()) == "few-shot")
 
     def _update_buttons(self) -> None:
         from app.jobs.finetune import training_unavailable_reason
@@ -442,9 +577,15 @@ class FineTuneView(QWidget):
         if not running:
             self._suggest_base()
             self._sync_refit()
+        classifier = self.dataset is not None and not _polar(self.dataset.renamed(self.label_names()).classes)
+        self.task_name_edit.setEnabled(classifier)
+        if not classifier:
+            self.task_name_edit.setToolTip("Positive/negative labels make a sentiment model; other labels make a "
+                                           "classifier of your own, named here (its column beside Sentiment).")
         reason = training_unavailable_reason()
+        self.training_box.setVisible(bool(reason))
         if reason:
-            self.status.setText(reason)
+            self.training_reason.setText(reason.replace(TRAIN_COMMAND, "the command below"))
         self.start_button.setEnabled(reason is None and self.dataset is not None and not running
                                      and self.base_combo.currentData() is not None)
         self.cancel_button.setEnabled(running)
@@ -461,6 +602,7 @@ class FineTuneView(QWidget):
             data = self.dataset.renamed(self.label_names())
             self.job = FineTuneJob(data, registry=self.registry, base=self.base_combo.currentData(),
                                    name=self.name_edit.text().strip() or None, mode=self.mode_combo.currentData(),
+                                   task_name=self.task_name_edit.text().strip() or None,
                                    epochs=self.epochs.value(), **{
                                        "device": self.ctx.device, "refit": self.refit_choice(),
                                        "name_hints": "auto" if self.hints_check.isChecked() else "never",
@@ -488,20 +630,25 @@ class FineTuneView(QWidget):
             self.cancel_button.setEnabled(False)
 
     def _progress(self, p) -> None:
+        """One bar over the whole job, its phase by name, the epoch as set and the time left."""
+        self.progress.setValue(round(1000 * p.overall))
+        if p.phase:
+            self.progress.setFormat(f"%p% · {p.phase_title}")
         if p.kind == "step":
-            self.progress.setValue(int(100 * p.fraction))
-            self.plot.add_loss(p.epoch, p.loss)
-            self.status.setText(f"step {p.step}/{p.total} · epoch {p.epoch:.2f} · loss {p.loss:.4f}")
+            self.plot.add_loss(p.epoch, p.loss, p.phase)
+            self.status.setText(progress_text(p))
         elif p.kind == "eval":
-            self.plot.add_eval(p.epoch, p.val_accuracy, p.val_macro_f1)
+            self.plot.add_eval(p.epoch, p.val_accuracy, p.val_macro_f1, p.phase)
         elif p.kind == "phase":
             self.status.setText(p.message)
 
     def _finished(self, report) -> None:
         self.report = report
-        self.progress.setValue(100)
+        self.progress.setValue(1000)
+        self.progress.setFormat("%p% · Done")
         self.status.setText(f"Done: {report.model_id} saved and added to your models.")
         self.show_report(report)
+        self.default_button.setText("Use beside Sentiment" if report.task == "classification" else "Make default")
         self.default_button.setEnabled(True)
         self.refresh_bases()
         self._update_buttons()
@@ -510,6 +657,7 @@ class FineTuneView(QWidget):
     def _failed(self, exc: BaseException) -> None:
         self.status.setText("Cancelled; no model was added." if isinstance(exc, Cancelled) else describe_error(exc))
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
         self._update_buttons()
 
     def show_report(self, report) -> None:
@@ -531,11 +679,19 @@ class FineTuneView(QWidget):
             for j, v in enumerate((c.label, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support))):
                 self.class_table.setItem(i, j, _item(v, j > 0))
         self.confusion.set_matrix(ev.classes, ev.confusion)
+        for t in (self.compare_table, self.class_table):
+            _fit_height(t)
+        if self.split.orientation() == Qt.Vertical:  # the report grew: the lower pane makes room for it
+            self._split_placed = False
+            self.layout().activate()
+            self._place_split()
 
     def default_comparison(self) -> tuple[bool, str]:
         """(worse, text): how the new model did against the current default on the same validation split."""
         r = self.report
         ev, prev = r.evaluation, r.previous
+        if prev is None and r.task == "classification":
+            return False, ""  # a classifier of a new name replaces nothing: it runs beside sentiment
         if prev is None:
             try:
                 current = self.registry.default("sentiment")
@@ -562,7 +718,9 @@ class FineTuneView(QWidget):
             self._make_default()
             return None
         box = QMessageBox(QMessageBox.Warning, "Make default?",
-                          f"{text}\n\nMake {self.report.model_id} the default sentiment model anyway?",
+                          f"{text}\n\n" + (f"Use {self.report.model_id} for the '{self.report.classification_name}' "
+                                           "classification anyway?" if self.report.task == "classification" else
+                                           f"Make {self.report.model_id} the default sentiment model anyway?"),
                           QMessageBox.Yes | QMessageBox.Cancel, self)
         box.setDefaultButton(QMessageBox.Cancel)
         box.button(QMessageBox.Yes).setText("Make Default Anyway")
@@ -583,7 +741,9 @@ class FineTuneView(QWidget):
         except AlbertStudioError as exc:
             self.status.setText(str(exc))
             return
-        self.status.setText(f"{self.report.model_id} is now the default sentiment model.")
+        from app.jobs.finetune import use_text
+
+        self.status.setText(f"{self.report.model_id} {use_text(self.report)}.")
         self.default_button.setEnabled(False)
         self.default_changed.emit(self.report.model_id)
 

@@ -7,11 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-ORGANIZATION = "Albert Studio"
-APPLICATION = "albert-studio"
-
-
-THEMES = ("system", "light", "dark")
+from app.ui.application import APPLICATION, ORGANIZATION, THEMES, create_app, has_cuda, set_theme  # noqa: F401
 
 
 def band_value(text: str) -> float:
@@ -46,48 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def create_app(argv: list[str] | None = None, theme: str = "system"):
-    """The QApplication with high-DPI defaults, names for QSettings and the Fusion style."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QApplication
-
-    from app.ui.theme import app_icon
-
-    app = QApplication.instance()
-    if app is None:
-        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-        app = QApplication([sys.argv[0] if sys.argv else "albert-studio", *(argv or [])])
-    app.setOrganizationName(ORGANIZATION)
-    app.setApplicationName(APPLICATION)
-    app.setApplicationDisplayName("Albert Studio")
-    app.setWindowIcon(app_icon())
-    set_theme(app, theme)
-    return app
-
-
-def set_theme(app, theme: str) -> None:
-    """Apply a theme now; "system" keeps following the desktop when it switches between light and dark."""
-    from app.ui.theme import apply_theme
-
-    theme = "system" if theme in ("auto", "", None) else theme
-    apply_theme(app, "auto" if theme == "system" else theme)
-    follower = getattr(app, "_albert_theme_follower", None)
-    if follower is not None:
-        app.styleHints().colorSchemeChanged.disconnect(follower)
-        app._albert_theme_follower = None
-    if theme == "system":
-        follower = lambda _s: apply_theme(app, "auto")  # noqa: E731
-        app.styleHints().colorSchemeChanged.connect(follower)
-        app._albert_theme_follower = follower
-
-
-def _has_cuda() -> bool:
-    from app.core.runtime import available_providers
-
-    return "CUDAExecutionProvider" in available_providers()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -107,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
 
     prefs = Preferences.load(settings)
     app = create_app([], args.theme or prefs.theme)
+    from app.ui.crash_report import CrashReporter
+
+    crashes = CrashReporter()
+    last_crash = crashes.start()  # a fatal error from here on leaves its stacks in the user's data folder
 
     from PySide6.QtWidgets import QMessageBox
 
@@ -117,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.ui.main_window import MainWindow
 
     device = args.device or prefs.device
-    if device not in ("auto", "cpu", "cuda") or (device == "cuda" and not args.device and not _has_cuda()):
+    if device not in ("auto", "cpu", "cuda") or (device == "cuda" and not args.device and not has_cuda()):
         device = "auto"  # a GPU chosen on another machine, or an old setting: fall back instead of failing
     try:
         registry = Registry(roots=args.models) if args.models else Registry()
@@ -129,15 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     window = MainWindow(ctx, settings)
     window.show()
-    from app.core.task_model import keep_long_lived
+    if last_crash is not None:
+        window.report_crash(last_crash)
+    from app.core.memory import keep_long_lived
 
-    keep_long_lived()  # the window and the modules behind it are there for the session
+    keep_long_lived()  # the window and the modules behind it are there for the session (app/core/memory.py)
     if args.paths:
         window.open_paths(args.paths)
     else:
         window.warm_up()  # a problem loading shows when the user opens a document, not at start
     code = app.exec()
     ctx.close()
+    crashes.stop()
     return code
 
 

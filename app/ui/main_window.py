@@ -5,9 +5,11 @@ from dataclasses import replace
 from enum import IntEnum
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -22,24 +24,32 @@ from PySide6.QtWidgets import (
 
 from app.core.analyzer import AnalysisOptions
 from app.core.documents import SUPPORTED_SUFFIXES, TABLE_SUFFIXES
-from app.core.errors import Cancelled
-from app.core.store import Store
-from app.core.types import Analysis
 from app.ui.about import AboutDialog
 from app.ui.batch_view import BatchView
 from app.ui.context import (
     AppContext,
     OpenedDocument,
+    add_label,
     analyze_file,
     analyze_new,
+    analyze_shown,
     analyze_stored,
     analyze_unsaved,
     export_library,
+    load_models,
+    load_stored,
+    open_library,
+    remove_document,
 )
 from app.ui.document_view import DocumentPage
 from app.ui.library import LibraryPane, documents_text
 from app.ui.models_view import ModelsView
-from app.ui.ops import BackgroundOp, OpContext, report_error
+from app.ui.ops import (
+    BackgroundOp,
+    collect_garbage_on_gui_thread,
+    report_error,
+    stop_collecting_on_gui_thread,
+)
 from app.ui.paste import PasteDialog
 from app.ui.preferences import Preferences, PreferencesDialog
 from app.ui.theme import app_icon
@@ -49,6 +59,7 @@ MAX_RECENT = 10
 LIBRARY_MIN_WIDTH = 250  # px: the library pane never gets narrower (titles of 1-3 characters are useless)
 LIBRARY_DEFAULT_WIDTH = 360
 SPLITTER_MIN = 220  # px: no side of a splitter is squeezed below this (or collapsed by a drag)
+LIBRARY_FOLLOW_MS = 1000  # the library pane re-reads at most this often while a batch writes to it
 
 
 class Page(IntEnum):
@@ -69,14 +80,6 @@ class Page(IntEnum):
 
 
 MODELS_HINT = f"Import one in the Models view ({Page.MODELS.shortcut})."
-
-
-def load_stored(db_path: str, document_id: int, prefer_models: dict[str, str], state: OpContext) -> Analysis:
-    """A document of the library with its stored results (worker thread, a read-only connection)."""
-    if state.cancelled():
-        raise Cancelled()
-    with Store(db_path, readonly=True) as store:
-        return store.load_analysis(document_id, prefer_models=prefer_models)
 
 
 def _keep_usable(splitter) -> None:
@@ -105,6 +108,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.ctx = ctx
         self.settings = settings or QSettings()
+        collect_garbage_on_gui_thread(QApplication.instance())  # never on a worker thread: a Qt object freed there crashed QtCore
         self.setWindowTitle("Albert Studio")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -149,6 +153,10 @@ class MainWindow(QMainWindow):
         self.library.delete_requested.connect(self.remove_document)
         self.batch.open_requested.connect(self.open_document_id)
         self.batch.finished.connect(self._batch_finished)
+        # the library follows a running batch, re-read at most once a second however fast documents arrive
+        self._library_follow = QTimer(self, singleShot=True, interval=LIBRARY_FOLLOW_MS,
+                                      timeout=lambda: self.library.follow())
+        self.batch.documents_stored.connect(self._batch_stored)
         self.document.summary.requested.connect(self.summarize)
         self.document.translation.requested.connect(self.translate)
         self.document.translation.document_requested.connect(self.translate_document)
@@ -221,7 +229,11 @@ class MainWindow(QMainWindow):
                              for page in Page]
         self.act_finetune = A("&Fine-tune…", lambda: self.show_page(Page.FINETUNE), None, "Fine-tune a model on your labels")
         self.act_models = A("&Models…", lambda: self.show_page(Page.MODELS))
-        self.act_about = A("&About Albert Studio", self.show_about, QKeySequence.HelpContents)
+        self.act_help = A("Albert Studio &Help", self.show_help, QKeySequence.HelpContents,
+                          "How to use the window, its shortcuts, where the library and models live, the docs")
+        if self.act_help.shortcut().isEmpty():
+            self.act_help.setShortcut(QKeySequence("F1"))
+        self.act_about = A("&About Albert Studio", self.show_about)
         self.act_preferences = A("&Preferences…", self.open_preferences, QKeySequence.Preferences,
                                  "Theme, languages, threads, device, library location, neutral band")
         if self.act_preferences.shortcut().isEmpty():
@@ -251,6 +263,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Tools")
         m.addActions([self.act_models, self.act_finetune])
         m = mb.addMenu("&Help")
+        m.addAction(self.act_help)
+        m.addSeparator()
         m.addAction(self.act_about)
 
         tb = self.addToolBar("Main")
@@ -371,6 +385,13 @@ class MainWindow(QMainWindow):
     def report_error(self, message: str) -> None:
         self.banner.show_message(message, "error")
         self.statusBar().showMessage(message.splitlines()[0][:200], 10000)
+
+    def report_crash(self, report: Path) -> None:
+        """The last session ended in a crash: say where its report is (the banner's text can be selected)."""
+        from app.ui.crash_report import crash_message
+
+        self.banner.show_message(crash_message(report), "error")
+        self.statusBar().showMessage(f"Crash report of the last session: {report}", 30000)
 
     def report_info(self, message: str) -> None:
         self.banner.show_message(message, "ok", timeout_ms=6000)
@@ -533,17 +554,14 @@ class MainWindow(QMainWindow):
         """Forget a document and its results (the file itself is not touched)."""
         db_path = self.ctx.db_path
 
-        def op(_ctx):
-            with Store(db_path) as store:
-                store.delete_document(document_id)
-
         def done(_):
             if self.document.document_id == document_id:
                 self.document.show_analysis(None)
             self.library.refresh()
             self._update_status()
 
-        return BackgroundOp(self, op, success=done, progress_label="Removing from the library…").run()
+        return BackgroundOp(self, lambda _state: remove_document(db_path, document_id), success=done,
+                            progress_label="Removing from the library…").run()
 
     def paste_text(self) -> PasteDialog:
         """File > New from Clipboard (Ctrl+V): the clipboard's text in an editable box, analysed on OK."""
@@ -580,14 +598,7 @@ class MainWindow(QMainWindow):
         current = self.document.analysis
         if doc_id is None and current is not None:  # pasted text not kept: run on it, keep the rest shown
             analyzer, opts = self.ctx.analyzer, self._options(tasks, **kw)
-
-            def op(ctx):
-                fresh = analyze_unsaved(analyzer, current.document, opts, ctx)
-                merged = replace(current, **{t: getattr(fresh, t) for t in ("sentiment", "summary", "translation")
-                                            if getattr(fresh, t) is not None})
-                return OpenedDocument(None, merged, fresh)
-
-            return self._document_op(op, label, "the text")
+            return self._document_op(lambda op: analyze_shown(analyzer, current, opts, op), label, "the text")
         if doc_id is None:
             self.report_error("Open a document first (Ctrl+O or double-click one in the library).")
             return None
@@ -637,13 +648,8 @@ class MainWindow(QMainWindow):
         """Load the default models in the background so the first document opens sooner."""
         analyzer = self.ctx.analyzer
         tasks = tuple(t for t in ("sentiment", "summary") if self.ctx.registry.for_task(t))
-
-        def op(_ctx):
-            for task in tasks:
-                analyzer.model(task)
-            return {m.model_info.provider for m in (analyzer.model(t) for t in tasks)}
-
-        return BackgroundOp(self, op, success=self._update_status, failure=lambda exc: None,
+        return BackgroundOp(self, lambda _state: load_models(analyzer, tasks), success=self._update_status,
+                            failure=lambda exc: None,
                             progress_label="Loading models…").run()
 
     def add_label(self, sentence_index: int, text: str, label: str) -> BackgroundOp | None:
@@ -651,18 +657,14 @@ class MainWindow(QMainWindow):
         doc_id = self.document.document_id
         db_path = self.ctx.db_path
 
-        def op(_ctx):
-            with Store(db_path) as store:
-                store.add_label(text, label, doc_id, sentence_index)
-                return len(store.labels())
-
         def done(n: int) -> None:
             self.statusBar().showMessage(f"Labelled as {label}: “{text[:60]}” ({n} labels for fine-tuning)", 6000)
             refresh = getattr(self.finetune_view, "refresh_library_labels", None)
             if callable(refresh):
                 refresh()
 
-        return BackgroundOp(self, op, success=done, progress_label="Saving the label…").run()
+        return BackgroundOp(self, lambda _state: add_label(db_path, text, label, doc_id, sentence_index),
+                            success=done, progress_label="Saving the label…").run()
 
     # ------------------------------------------------------------ other actions
 
@@ -695,13 +697,13 @@ class MainWindow(QMainWindow):
 
     def open_preferences(self) -> PreferencesDialog:
         """The Preferences dialog (non-modal; applied when the user presses OK)."""
-        from app.ui.main import _has_cuda
+        from app.ui.application import has_cuda
 
         prefs = replace(Preferences.load(self.settings), device=self.ctx.device,
                         target_lang=self.document.translation.language.currentData() or "",
                         summary_sentences=self.document.summary.count.value())
         dlg = PreferencesDialog(prefs, self.ctx.analyzer.translation_languages(), self.ctx.db_path,
-                                self._model_band(), _has_cuda(), self)
+                                self._model_band(), has_cuda(), self)
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.accepted.connect(lambda: self.apply_preferences(dlg.preferences(),
                                                             dlg.move.isChecked() if dlg.library_changed() else None))
@@ -719,7 +721,7 @@ class MainWindow(QMainWindow):
     def apply_preferences(self, prefs: Preferences, move_library: bool | None = None) -> BackgroundOp | None:
         """Use the chosen preferences now and keep them; `move_library` True/False moves/opens the library
         at prefs.library (None: the library stays where it is)."""
-        from app.ui.main import set_theme
+        from app.ui.application import set_theme
         from PySide6.QtWidgets import QApplication
 
         prefs.save(self.settings)
@@ -747,15 +749,9 @@ class MainWindow(QMainWindow):
         if self.batch.running:
             self.report_error("Wait for the batch to finish (or cancel it) before changing the library.")
             return None
-        from app.core.library_file import move_library, remove_library
+        from app.core.library_file import remove_library
 
         src, dest = self.ctx.db_path, str(Path(path).expanduser().absolute())
-
-        def op(_ctx):
-            if move:
-                return move_library(src, dest, remove_source=False)
-            with Store(dest) as store:  # opens, creating or upgrading it, off the GUI thread
-                return store.count_documents()
 
         def done(n: int) -> None:
             self.ctx.set_library(dest)
@@ -768,8 +764,20 @@ class MainWindow(QMainWindow):
             self._update_status()
             self.report_info(f"{'Moved the library to' if move else 'Using the library'} {dest} ({documents_text(n)})")
 
-        return BackgroundOp(self, op, success=done,
+        return BackgroundOp(self, lambda _state: open_library(src, dest, move), success=done,
                             progress_label="Moving the library…" if move else "Opening the library…").run()
+
+    def show_help(self) -> QWidget:
+        """Help > Albert Studio Help: one non-modal window, raised again if it is open."""
+        from app.ui.help import HelpDialog
+
+        dlg = getattr(self, "help_dialog", None)
+        if dlg is None or not shiboken6.isValid(dlg):
+            dlg = self.help_dialog = HelpDialog(self.ctx.registry, self.ctx.db_path, self.actions(), self)
+            dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        dlg.raise_()
+        return dlg
 
     def show_about(self) -> AboutDialog:
         dlg = AboutDialog(self.ctx.registry, self)
@@ -810,7 +818,12 @@ class MainWindow(QMainWindow):
         self.settings.setValue("device", device)
         self._update_status(set())
 
+    def _batch_stored(self) -> None:
+        if not self._library_follow.isActive():  # a throttle, not a debounce: it fires during a long batch too
+            self._library_follow.start()
+
     def _batch_finished(self, report) -> None:
+        self._library_follow.stop()
         self.library.refresh()
         self._update_status()
         self.statusBar().showMessage(f"Batch {report.summary()}", 8000)
@@ -861,5 +874,6 @@ class MainWindow(QMainWindow):
         if BackgroundOp.running():
             self.statusBar().showMessage("Stopping background work…")
         BackgroundOp.shutdown(timeout_ms=10000)
+        stop_collecting_on_gui_thread()
         event.accept()
 

@@ -1,7 +1,7 @@
 """Installed models (task, languages, size, metrics, origin), the default per task, import, and the device."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -23,14 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import ModelError
-from app.core.registry import Manifest
+from app.core.registry import Manifest, size_text
 from app.core.runtime import available_providers
 from app.ui.context import AppContext, providers_in_use
 from app.ui.ops import BackgroundOp, report_error
-from app.ui.widgets import human_size
 
 COLUMNS = ("Model", "Version", "Task", "Languages", "Size", "Added", "Metrics", "Origin", "Default")
-METRICS_COL, ORIGIN_COL, DEFAULT_COL = 6, 7, 8
+SIZE_COL, METRICS_COL, ORIGIN_COL, DEFAULT_COL = 4, 6, 7, 8
 # Providers a local model can run on. onnxruntime also lists ones that cannot (AzureExecutionProvider calls a
 # cloud endpoint; others need hardware or a build this installation lacks): those are not offered.
 LOCAL_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
@@ -49,6 +50,14 @@ def added_text(m: Manifest) -> str:
     except OSError:
         return "–"
 DEVICES = (("auto", "Auto (GPU when available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
+
+
+def default_tip(m: Manifest) -> str:
+    if m.task == "encoder":
+        return "Default: fine-tuning starts from this encoder unless you pick another"
+    if m.task == "translation":
+        return f"Default translator into {', '.join(target_langs(m))}"
+    return f"Default {m.task} model"
 
 
 def flat_metrics(metrics: dict, path: tuple[str, ...] = (), depth: int = 3) -> list[tuple[str, float]]:
@@ -137,34 +146,7 @@ class ModelsView(QWidget):
         self.defaults_form = QFormLayout(self.defaults_box)
         self.default_combos: dict[str, QComboBox] = {}
 
-        # device
-        self.device = QComboBox()
-        for key, text in DEVICES:
-            self.device.addItem(text, key)
-        have = available_providers()
-        if "CUDAExecutionProvider" not in have:
-            item = self.device.model().item(2)
-            item.setEnabled(False)
-            item.setToolTip("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu and a CUDA driver)")
-        self.device.setCurrentIndex(max(0, self.device.findData(ctx.device)))
-        self.device.currentIndexChanged.connect(self._device_chosen)
-        self.available = QLabel("Can run on: " + ", ".join(p.replace("ExecutionProvider", "") for p in usable_providers()))
-        self.available.setToolTip("ONNX Runtime providers usable here: " + ", ".join(usable_providers()))
-        self.available.setWordWrap(True)
-        self.in_use = QLabel("In use: not loaded yet")
-        self.in_use.setWordWrap(True)
-        self.check = QPushButton("Check Device")
-        self.check.setToolTip("Load the default models and show which provider ONNX Runtime really uses")
-        self.check.clicked.connect(self.check_device)
-        device_box = QGroupBox("Device")
-        dl = QFormLayout(device_box)
-        dl.addRow("Run models on:", self.device)
-        dl.addRow(self.available)
-        dl.addRow(self.in_use)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.check)
-        dl.addRow(row)
+        device_box = self._build_device_box()
 
         self.import_button = QPushButton("Import Model Folder…")
         self.import_button.clicked.connect(self._import_dialog)
@@ -187,6 +169,7 @@ class ModelsView(QWidget):
         buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
+        adding = self._add_model_row()
 
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -206,36 +189,61 @@ class ModelsView(QWidget):
         main.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
         lay.addLayout(buttons)
+        lay.addLayout(adding)
         lay.addWidget(self.problems)
         lay.addWidget(main, 1)
+        # a default chosen in a combo box: the refresh waits for the next turn of the event loop
+        self._after_choice = QTimer(self, singleShot=True, interval=0, timeout=self._changed)
         self.refresh()
+
+    def _build_device_box(self) -> QGroupBox:
+        """Device: where the models run, what this machine can run them on, and Check Device."""
+        self.device = QComboBox()
+        for key, text in DEVICES:
+            self.device.addItem(text, key)
+        have = available_providers()
+        if "CUDAExecutionProvider" not in have:
+            item = self.device.model().item(2)
+            item.setEnabled(False)
+            item.setToolTip("ONNX Runtime has no CUDA provider here (install onnxruntime-gpu and a CUDA driver)")
+        self.device.setCurrentIndex(max(0, self.device.findData(self.ctx.device)))
+        self.device.currentIndexChanged.connect(self._device_chosen)
+        self.available = QLabel("Can run on: " + ", ".join(p.replace("ExecutionProvider", "") for p in usable_providers()))
+        self.available.setToolTip("ONNX Runtime providers usable here: " + ", ".join(usable_providers()))
+        self.available.setWordWrap(True)
+        self.in_use = QLabel("In use: not loaded yet")
+        self.in_use.setWordWrap(True)
+        self.check = QPushButton("Check Device")
+        self.check.setToolTip("Load the default models and show which provider ONNX Runtime really uses")
+        self.check.clicked.connect(self.check_device)
+        device_box = QGroupBox("Device")
+        dl = QFormLayout(device_box)
+        dl.addRow("Run models on:", self.device)
+        dl.addRow(self.available)
+        dl.addRow(self.in_use)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.check)
+        dl.addRow(row)
+        return device_box
 
     # -- listing
 
     def refresh(self) -> None:
         reg = self.ctx.registry
         self.manifests = sorted(reg.manifests(), key=lambda m: (m.task, m.id))
-        defaults = {}
-        for task in ("sentiment", "summary"):
-            try:
-                defaults[task] = reg.default(task).id
-            except ModelError:
-                pass
-        tr_defaults = set()
-        for lang in translation_keys(reg):
-            try:
-                tr_defaults.add(reg.default("translation", lang).id)
-            except ModelError:
-                pass
+        defaults = reg.default_ids()  # the same marks as `albert-studio models list`
         self.table.setRowCount(len(self.manifests))
         for r, m in enumerate(self.manifests):
-            is_default = defaults.get(m.task) == m.id or (m.task == "translation" and m.id in tr_defaults)
-            cells = (m.id, m.version, m.task, languages_text(m), human_size(m.size_bytes), added_text(m),
+            is_default = m.id in defaults
+            cells = (m.id, m.version, m.task, languages_text(m), size_text(m.size_bytes), added_text(m),
                      m.headline or metrics_text(m.metrics) or "–", m.origin, "✓" if is_default else "")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{m.name}\n{m.folder}\nLicence: {m.license or 'not stated'}" if c == 0
-                                else f"{m.origin}: {m.folder}" if c == ORIGIN_COL else text)
+                                else f"{m.origin}: {m.folder}" if c == ORIGIN_COL
+                                else f"{m.size_bytes:,} bytes (1 MB = 1,000,000 bytes)" if c == SIZE_COL
+                                else default_tip(m) if c == DEFAULT_COL and is_default else text)
                 if c == DEFAULT_COL:
                     item.setTextAlignment(Qt.AlignCenter)
                 self.table.setItem(r, c, item)
@@ -247,29 +255,57 @@ class ModelsView(QWidget):
             self.table.selectRow(0)
 
     def _refresh_defaults(self) -> None:
-        while self.defaults_form.rowCount():
-            self.defaults_form.removeRow(0)
-        self.default_combos = {}
+        """One combo box per task (and translation language), kept across refreshes and filled in place.
+
+        The rows used to be removed and built again on every refresh. A refresh follows a choice in one of
+        these boxes, so QFormLayout.removeRow deleted the box inside its own currentIndexChanged handler, and
+        Qt went on using the deleted box when the handler returned (a use after free: the segfault in
+        libQt6Core seen after choosing a default in the Models view). Boxes are now reused; a
+        row that goes away (its language's last model removed) is taken out and deleted later by the event loop.
+        """
         reg = self.ctx.registry
         keys = [("sentiment", None), ("summary", None)]
         keys += [("translation", lang) for lang in translation_keys(reg)]
-        for task, lang in keys:
-            combo = QComboBox()
-            cands = [m for m in reg.for_task(task) if lang is None or lang in target_langs(m)]
-            for m in cands:
-                combo.addItem(f"{m.id} {m.version}", m.id)
-            if not cands:
-                combo.addItem("none installed", None)
-                combo.setEnabled(False)
-            else:
-                try:
-                    combo.setCurrentIndex(max(0, combo.findData(reg.default(task, lang).id)))
-                except ModelError:
-                    pass
-            combo.currentIndexChanged.connect(lambda _i, t=task, lg=lang, c=combo: self._default_chosen(t, lg, c))
+        if reg.for_task("encoder"):  # the ✓ in the table: where fine-tuning starts unless told otherwise
+            keys.append(("encoder", None))
+        wanted = {f"{task}:{lang}" if lang else task for task, lang in keys}
+        for key in [k for k in self.default_combos if k not in wanted]:
+            combo = self.default_combos.pop(key)
+            row, _role = self.defaults_form.getWidgetPosition(combo)
+            if row >= 0:
+                taken = self.defaults_form.takeRow(row)
+                for item in (taken.labelItem, taken.fieldItem):
+                    if item is not None and item.widget() is not None:
+                        item.widget().hide()
+                        item.widget().deleteLater()
+        for row, (task, lang) in enumerate(keys):
             key = f"{task}:{lang}" if lang else task
-            self.default_combos[key] = combo
-            self.defaults_form.addRow(f"{task.capitalize()}{' → ' + lang if lang else ''}:", combo)
+            combo = self.default_combos.get(key)
+            if combo is None:
+                combo = QComboBox()
+                combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+                combo.currentIndexChanged.connect(lambda _i, t=task, lg=lang, c=combo: self._default_chosen(t, lg, c))
+                self.default_combos[key] = combo
+                title = "Fine-tuning base:" if task == "encoder" else f"{task.capitalize()}{' → ' + lang if lang else ''}:"
+                self.defaults_form.insertRow(row, title, combo)
+                if task == "encoder":
+                    combo.setToolTip("The encoder a fine-tune starts from unless you pick another in the Fine-tune view")
+            cands = [m for m in reg.for_task(task) if lang is None or lang in target_langs(m)]
+            try:
+                current = reg.default(task, lang).id if cands else None
+            except ModelError:
+                current = None
+            items = [(f"{m.id} {m.version}", m.id) for m in cands] or [("none installed", None)]
+            blocked = combo.blockSignals(True)  # filling the box is not the user choosing a default
+            try:
+                if [(combo.itemText(i), combo.itemData(i)) for i in range(combo.count())] != items:
+                    combo.clear()
+                    for text, data in items:
+                        combo.addItem(text, data)
+                combo.setEnabled(bool(cands))
+                combo.setCurrentIndex(max(0, combo.findData(current)))
+            finally:
+                combo.blockSignals(blocked)
 
     def selected(self) -> Manifest | None:
         rows = {i.row() for i in self.table.selectedItems()}
@@ -281,7 +317,7 @@ class ModelsView(QWidget):
             b.setEnabled(m is not None and m.origin == "user")
         if m is None:
             return
-        head = (f"# {m.name}\n\n**{m.id}** {m.version} · {m.task} · {languages_text(m)} · {human_size(m.size_bytes)}"
+        head = (f"# {m.name}\n\n**{m.id}** {m.version} · {m.task} · {languages_text(m)} · {size_text(m.size_bytes)}"
                 f" · {m.origin}\n\n**Licence:** {m.license or 'not stated'}\n\n"
                 + (f"**Based on:** {m.base_model}\n\n" if m.base_model else "")
                 + f"**Folder:** `{m.folder}`\n\n")
@@ -307,9 +343,21 @@ class ModelsView(QWidget):
         self.models_changed.emit()
 
     def _default_chosen(self, task: str, lang: str | None, combo: QComboBox) -> None:
+        """The user picked a default: saved now; the list and the window follow once the box's own signal is
+        over (a refresh from inside it would change the box while Qt is still in its event handler)."""
         mid = combo.currentData()
-        if mid:
-            self.set_default(task, mid, lang)
+        if not mid:
+            return
+        try:
+            self.ctx.registry.set_default(task, mid, lang)
+        except ModelError as exc:
+            report_error(self, exc)
+            return
+        self._after_choice.start()
+
+    def _changed(self) -> None:
+        self.refresh()
+        self.models_changed.emit()
 
     def rename(self, model_id: str, name: str) -> bool:
         try:
@@ -352,7 +400,7 @@ class ModelsView(QWidget):
         if m is None or m.origin != "user":
             return None
         box = QMessageBox(QMessageBox.Warning, "Remove Model",
-                          f"Delete {m.name} ({m.id} {m.version}, {human_size(m.size_bytes)}) from this computer?\n\n"
+                          f"Delete {m.name} ({m.id} {m.version}, {size_text(m.size_bytes)}) from this computer?\n\n"
                           "Results it produced stay in the library.", QMessageBox.Cancel, self)
         yes = box.addButton("Remove", QMessageBox.DestructiveRole)
         box.setDefaultButton(QMessageBox.Cancel)
@@ -374,6 +422,104 @@ class ModelsView(QWidget):
 
         return BackgroundOp(self, lambda _ctx: reg.import_folder(folder), success=done,
                             progress_label="Validating and importing the model…").run()
+
+    # -- adding a Hugging Face checkpoint (app/jobs/model_add.py)
+
+    def _add_model_row(self) -> QHBoxLayout:
+        self.add_source = QLineEdit()
+        self.add_source.setPlaceholderText("Hugging Face model: a folder, or a hub id such as Helsinki-NLP/opus-mt-en-de")
+        self.add_source.returnPressed.connect(self._add_clicked)
+        self.add_browse = QPushButton("Folder…")
+        self.add_browse.setToolTip("Choose a folder saved with save_pretrained() or huggingface-cli download")
+        self.add_browse.clicked.connect(self._add_browse)
+        self.add_button = QPushButton("Add Model…")
+        self.add_button.setToolTip("Download (for a hub id), export to ONNX, check against PyTorch and install")
+        self.add_button.clicked.connect(self._add_clicked)
+        self.add_progress = QProgressBar()
+        self.add_progress.setRange(0, 100)
+        self.add_progress.setTextVisible(True)
+        self.add_progress.hide()
+        self.add_cancel = QPushButton("Cancel")
+        self.add_cancel.hide()
+        self.add_cancel.clicked.connect(self._add_cancelled)
+        self.add_op: BackgroundOp | None = None
+        row = QHBoxLayout()
+        for w in (self.add_source, self.add_browse, self.add_button):
+            row.addWidget(w)
+        row.addWidget(self.add_progress, 1)
+        row.addWidget(self.add_cancel)
+        return row
+
+    def _add_browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Hugging Face Model Folder")
+        if folder:
+            self.add_source.setText(folder)
+
+    def _add_clicked(self) -> None:
+        source = self.add_source.text().strip()
+        if not source:
+            self._add_browse()
+            source = self.add_source.text().strip()
+        if source:
+            self.add_model(source)
+
+    def _add_cancelled(self) -> None:
+        if self.add_op is not None:
+            self.add_op.cancel()
+            self.add_cancel.setEnabled(False)
+            self.add_progress.setFormat("Cancelling…")
+
+    def _adding(self, on: bool) -> None:
+        for w in (self.add_source, self.add_browse, self.add_button):
+            w.setEnabled(not on)
+        self.add_progress.setVisible(on)
+        self.add_cancel.setVisible(on)
+        self.add_cancel.setEnabled(on)
+        if on:
+            self.add_progress.setValue(0)
+            self.add_progress.setFormat("Starting…")
+
+    def add_model(self, source: str, task: str | None = None) -> BackgroundOp | None:
+        """Add a Hugging Face checkpoint (folder or hub id) in the background, with progress and Cancel."""
+        from app.jobs.model_add import add_model
+
+        if self.add_op is not None and not self.add_op.finished:
+            return None
+        reg = self.ctx.registry
+
+        def shown(p) -> None:
+            self.add_progress.setValue(int(round(100 * p.fraction)))
+            self.add_progress.setFormat(f"{p.stage} (%p%)")
+
+        def done(man: Manifest) -> None:
+            self._adding(False)
+            self.add_source.clear()
+            self.refresh()
+            self.models_changed.emit()
+            win = self.window()
+            if hasattr(win, "report_info"):
+                checks = man.metrics.get("import_checks", {})
+                agree = checks.get("int8_label_agreement")
+                note = f"; int8 agrees with PyTorch on {100 * agree:.0f}% of samples" if agree is not None else ""
+                win.report_info(f"Added {man.describe()}: checked against PyTorch{note}")
+
+        def failed(exc: BaseException) -> None:
+            from app.core.errors import Cancelled
+
+            self._adding(False)
+            if isinstance(exc, Cancelled):
+                win = self.window()
+                if hasattr(win, "report_info"):
+                    win.report_info(f"Adding {source} was cancelled; nothing was installed")
+            else:
+                report_error(self, exc)
+
+        self._adding(True)
+        self.add_op = BackgroundOp(
+            self, lambda ctx: add_model(source, reg, task=task, progress=ctx.progress, cancelled=ctx.cancelled),
+            success=done, failure=failed, progress=shown, coalesce=True,
+            progress_label=f"Adding {source}…").run()
+        return self.add_op
 
     def _import_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import Model Folder")

@@ -2,7 +2,7 @@
 
     BackgroundOp(parent, op=lambda ctx: analyzer.analyze(doc), success=show, progress_label="Analysing…").run()
 
-`op` runs on a worker thread of POOL and must never touch a widget. It is always called with one argument,
+`op` runs on a worker thread of POOL (READS for a quick read of the store) and must never touch a widget. It is always called with one argument,
 an OpContext, through which it reports progress (`ctx.progress(value)`), results as they come
 (`ctx.partial_result(value)`) and what it is doing (`ctx.status(text)`), and polls for cancellation
 (`ctx.cancelled()`); an op that needs none of it ignores the argument (`lambda _ctx: ...`). Each report
@@ -24,7 +24,7 @@ import traceback
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.core.errors import AlbertStudioError, Cancelled
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 POOL = QThreadPool()
 POOL.setMaxThreadCount(2)  # the machines this runs on have few cores; inference uses them anyway
+# Reads of the library and of past runs take milliseconds, and must not queue behind an analysis, a translation
+# or a batch that holds POOL's threads for minutes (with both taken, the library pane stopped following a batch).
+READS = QThreadPool()
+READS.setMaxThreadCount(2)
 
 
 class OpContext:
@@ -113,22 +117,35 @@ class _Signals(QObject):
 
 
 class _Runnable(QRunnable):
-    def __init__(self, fn: Callable[[], Any], signals: _Signals):
+    """The worker thread's side of an op. It never drops the last reference to a Qt object: the op and its
+    signals live on the GUI thread, and a QObject deleted from another thread while the GUI thread delivers
+    its events is a use after free in QtCore. So `run` takes them out of this object into locals, clears the
+    locals once the last report is sent, and only then sets `released`; the GUI thread keeps the op (and so
+    its signals) until it sees `released` (BackgroundOp._retire)."""
+
+    def __init__(self, fn: Callable[[], Any], signals: _Signals, released: threading.Event):
         super().__init__()
         self.setAutoDelete(True)
         self._fn = fn
         self._signals = signals
+        self._released = released
 
     def run(self) -> None:
+        fn, signals, released = self._fn, self._signals, self._released
+        self._fn = self._signals = None
+        result: Any = None
         try:
             try:
-                result = self._fn()
+                result = fn()
             except BaseException as exc:  # noqa: BLE001 - everything is reported on the GUI thread
-                self._signals.failed.emit(exc, traceback.format_exc())
+                signals.failed.emit(exc, traceback.format_exc())
             else:
-                self._signals.done.emit(result)
+                signals.done.emit(result)
         except RuntimeError:  # the interpreter is exiting and took the signals with it: nobody to tell
             log.debug("background op finished after its receiver was deleted")
+        finally:
+            fn = signals = result = None  # a traceback keeps this frame: its locals must be empty
+            released.set()
 
 
 def describe_error(exc: BaseException) -> str:
@@ -154,14 +171,16 @@ class BackgroundOp(QObject):
     """A slow call run on POOL; its callbacks come back on the GUI thread."""
 
     _running: set["BackgroundOp"] = set()
+    _retiring: list["BackgroundOp"] = []  # finished, kept until their worker has let go of them
 
     def __init__(self, parent: QWidget | None, op: Callable[[OpContext], Any],
                  success: Callable[[Any], None] | None = None,
                  failure: Callable[[BaseException], None] | None = None,
                  progress: Callable[[Any], None] | None = None, progress_label: str | None = None,
                  partial_result: Callable[[Any], None] | None = None, status: Callable[[str], None] | None = None,
-                 coalesce: bool = False):
+                 coalesce: bool = False, pool: QThreadPool | None = None):
         super().__init__()
+        self._pool = pool or POOL  # READS for a quick read of the store
         self._parent = parent
         self._op = op
         self._success = success
@@ -171,6 +190,7 @@ class BackgroundOp(QObject):
         self._status = status
         self.progress_label = progress_label
         self.cancel_event = threading.Event()
+        self._released = threading.Event()  # set by the worker once it holds no reference to this op
         self.finished = False
         self.abandoned = False
         self._mailbox = _Mailbox() if coalesce else None
@@ -191,7 +211,7 @@ class BackgroundOp(QObject):
     def run(self) -> "BackgroundOp":
         BackgroundOp._running.add(self)
         self._busy(True)
-        POOL.start(_Runnable(self._call, self._signals))
+        self._pool.start(_Runnable(self._call, self._signals, self._released))
         return self
 
     def cancel(self) -> None:
@@ -210,29 +230,51 @@ class BackgroundOp(QObject):
     def _finish(self) -> None:
         self.finished = True
         BackgroundOp._running.discard(self)
+        BackgroundOp._retiring.append(self)
         self._busy(False)
+
+    def _let_go(self) -> None:
+        """After the last callback: drop the callbacks and the parent (closures that refer back to this op or to
+        a widget holding it make reference cycles, and Python's collector may free a cycle on any thread),
+        then release the op on the GUI thread once its worker is done with it."""
+        self._op = self._success = self._failure = self._progress = self._partial = self._status = None
+        self._parent = None
+        QTimer.singleShot(0, BackgroundOp._retire)
+
+    @classmethod
+    def _retire(cls) -> None:
+        """Drop finished ops whose worker has let go of them (GUI thread); check again soon for the others."""
+        cls._retiring = [op for op in cls._retiring if not op._released.is_set()]
+        if cls._retiring:
+            QTimer.singleShot(20, cls._retire)
 
     @Slot(object)
     def _on_done(self, result: Any) -> None:
         self._finish()
-        if self._alive() and self._success is not None:
-            try:
-                self._success(result)
-            except Exception as exc:  # a bug in a success callback must not take the window down
-                log.exception("success callback failed")
-                report_error(self._parent, exc)
+        try:
+            if self._alive() and self._success is not None:
+                try:
+                    self._success(result)
+                except Exception as exc:  # a bug in a success callback must not take the window down
+                    log.exception("success callback failed")
+                    report_error(self._parent, exc)
+        finally:
+            self._let_go()
 
     @Slot(object, str)
     def _on_failed(self, exc: BaseException, tb: str) -> None:
         self._finish()
-        if not isinstance(exc, AlbertStudioError):
-            log.error("background op failed:\n%s", tb)
-        if not self._alive():
-            return
-        if self._failure is not None:
-            self._failure(exc)
-        elif not isinstance(exc, Cancelled):
-            report_error(self._parent, exc)
+        try:
+            if not isinstance(exc, AlbertStudioError):
+                log.error("background op failed:\n%s", tb)
+            if not self._alive():
+                return
+            if self._failure is not None:
+                self._failure(exc)
+            elif not isinstance(exc, Cancelled):
+                report_error(self._parent, exc)
+        finally:
+            self._let_go()
 
     @Slot(object)
     def _on_progress(self, value: Any) -> None:
@@ -272,4 +314,66 @@ class BackgroundOp(QObject):
         for op in list(cls._running):
             op.cancel()
             op.abandoned = True
-        return POOL.waitForDone(timeout_ms)
+        reads_done = READS.waitForDone(timeout_ms)
+        return POOL.waitForDone(timeout_ms) and reads_done
+
+
+class GuiThreadCollector(QObject):
+    """Python's cyclic garbage collection moved to the GUI thread (the way pyqtgraph's GarbageCollector does it).
+
+    Left automatic, a collection runs in whichever thread happens to allocate, often a worker in the middle of a
+    batch or a model load; a Qt object owned by Python that sits in an unreachable reference cycle (an op whose
+    callback refers back to it, a widget's closure) is then deleted on that worker while the GUI thread may be
+    using it. Here automatic collection is off and this timer runs the same generational collections on the GUI
+    thread, about as often as the thresholds would. Objects freed by reference counting are freed as before.
+    The Qt half of the policy written down in app/core/memory.py (freezing what lives for the session).
+    """
+
+    def __init__(self, parent: QObject, interval_ms: int = 500):
+        super().__init__(parent)
+        import gc
+
+        self._gc = gc
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer(self, interval=interval_ms, timeout=self.collect)
+        self.timer.start()
+
+    @Slot()
+    def collect(self) -> None:
+        gc = self._gc
+        n0, n1, n2 = gc.get_count()
+        if n0 > self.threshold[0]:
+            gc.collect(0)
+            if n1 > self.threshold[1]:
+                gc.collect(1)
+                if n2 > self.threshold[2]:
+                    gc.collect(2)
+
+    def stop(self) -> None:
+        """Give collection back to Python (the window is closing)."""
+        self.timer.stop()
+        self._gc.enable()
+
+
+_COLLECTOR: GuiThreadCollector | None = None
+
+
+def collect_garbage_on_gui_thread(parent: QObject) -> GuiThreadCollector:
+    """Start collecting on the GUI thread (once: a running collector is returned as it is)."""
+    global _COLLECTOR
+    if _COLLECTOR is None or not shiboken6.isValid(_COLLECTOR) or not _COLLECTOR.timer.isActive():
+        _COLLECTOR = GuiThreadCollector(parent)
+    return _COLLECTOR
+
+
+def stop_collecting_on_gui_thread() -> None:
+    """Automatic collection again (the window closed: no GUI thread to run it)."""
+    global _COLLECTOR
+    if _COLLECTOR is not None and shiboken6.isValid(_COLLECTOR):
+        _COLLECTOR.stop()
+        _COLLECTOR.deleteLater()
+    _COLLECTOR = None
+    import gc
+
+    gc.enable()

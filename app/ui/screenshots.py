@@ -1,10 +1,11 @@
 """Render the main views to PNG files so anyone can look at them without running the app.
 
-    python -m app.ui.screenshots OUTDIR [--tiny] [--theme light|dark|both]
+    python -m app.ui.screenshots OUTDIR [--models FOLDER] [--theme light|dark|both]
 
 Opens the window on a fresh library in a temporary folder, analyses the sample documents in
-resources/samples with the installed models (or tiny test models with --tiny, or when none are
-installed), and saves: the document with sentiment highlighting, the summary and translation tabs,
+resources/samples with the installed models (or only those in --models FOLDER: tiny test models are built
+with `python tests/fixtures_models.py runs/tiny_models`; the app never imports the tests), and saves:
+the document with sentiment highlighting, the summary and translation tabs,
 the batch view with results, chart and errors, the models view and the About box.
 Works offscreen (QT_QPA_PLATFORM=offscreen) or under Xvfb.
 """
@@ -38,23 +39,17 @@ def wait_op(app, op, timeout: float = 300.0) -> None:
     app.processEvents()
 
 
-def _registry(tmp: Path, tiny: bool, models: Path | list[Path] | None = None):
+def _registry(tmp: Path, models: Path | list[Path] | None = None):
     from app.core.registry import Registry
 
     if models:
         roots = [Path(m) for m in (models if isinstance(models, (list, tuple)) else [models])]
         return Registry(roots=roots, settings_file=tmp / "defaults.json"), ", ".join(map(str, roots))
-    if not tiny:
-        reg = Registry(settings_file=tmp / "defaults.json")
-        if reg.for_task("sentiment") and reg.for_task("summary"):
-            return reg, "installed"
-    sys.path.insert(0, str(REPO))
-    from tests.fixtures_models import build_tiny_models
-
-    cache = REPO / "runs" / "tiny_models"
-    folder = build_tiny_models(cache)
-    extra = [REPO / "models"] if (REPO / "models").is_dir() else []  # a shipped translator, if there is one
-    return Registry(roots=[*extra, folder], settings_file=tmp / "defaults.json"), "tiny"
+    reg = Registry(settings_file=tmp / "defaults.json")
+    if not (reg.for_task("sentiment") and reg.for_task("summary")):
+        raise SystemExit("No sentiment and summary models are installed: pass --models FOLDER (tiny test models: "
+                         "python tests/fixtures_models.py runs/tiny_models)")
+    return reg, "installed"
 
 
 def batch_folder(tmp: Path) -> Path:
@@ -83,11 +78,11 @@ def grab(widget, path: Path) -> Path:
     return path
 
 
-def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path | list[Path] | None = None) -> list[Path]:
+def render(outdir: Path, theme: str = "light", models: Path | list[Path] | None = None) -> list[Path]:
     from PySide6.QtCore import QSettings
 
     from app.ui.context import AppContext
-    from app.ui.main import create_app
+    from app.ui.application import create_app
     from app.ui.main_window import MainWindow
     from app.ui.theme import apply_theme
 
@@ -97,7 +92,7 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path 
     tmp = Path(tempfile.mkdtemp(prefix="albert-shots-"))
     shots: list[Path] = []
     try:
-        registry, kind = _registry(tmp, tiny, models)
+        registry, kind = _registry(tmp, models)
         ctx = AppContext(tmp / "library.db", registry, "cpu")
         settings = QSettings(str(tmp / "settings.ini"), QSettings.IniFormat)
         win = MainWindow(ctx, settings)
@@ -155,7 +150,6 @@ def render(outdir: Path, tiny: bool = False, theme: str = "light", models: Path 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir", type=Path)
-    ap.add_argument("--tiny", action="store_true", help="use tiny test models even if real ones are installed")
     ap.add_argument("--theme", choices=["light", "dark", "both"], default="both")
     ap.add_argument("--models", type=Path, action="append",
                     help="use only the models in this folder (repeatable)")
@@ -163,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     for theme in (["light", "dark"] if args.theme == "both" else [args.theme]):
-        render(args.outdir, args.tiny, theme, args.models)
+        render(args.outdir, theme, args.models)
     return 0
 
 

@@ -63,10 +63,12 @@ def legend_html(labels: Sequence[str], neutral_band: float = 0.0) -> str:
     def chip(text: str, color: QColor) -> str:
         return f"<span style='background:{color.name()};color:white'>&nbsp;{text}&nbsp;</span>&nbsp;"
 
-    if sorted(labels) == list(POLAR) or not labels:
-        out = chip("positive", POSITIVE) + chip("negative", NEGATIVE)
+    if not labels or set(labels) <= {*POLAR, "neutral"}:  # sentiment: one order for every sentiment model
+        out = chip("negative", NEGATIVE) + chip("positive", POSITIVE)
         if neutral_band > 0:
             out += chip(f"neutral (±{neutral_band:.2f})", NEUTRAL)
+        elif "neutral" in labels:
+            out += chip("neutral", NEUTRAL)
         return out
     return "".join(chip(lab, label_color(lab, labels)) for lab in labels)
 
@@ -98,7 +100,10 @@ def dark_palette() -> QPalette:
 
 def apply_theme(app: QApplication, scheme: str = "auto") -> str:
     """Fusion with a light or dark palette; 'auto' follows the system. Returns the scheme applied."""
-    app.setStyle("Fusion")
+    if app.style() is None or app.style().name().lower() != "fusion":
+        # set once: QApplication.setStyle deletes the style every widget is drawn with and repolishes them all,
+        # and a theme switch only needs a new palette
+        app.setStyle("Fusion")
     if scheme == "auto":
         scheme = "dark" if app.styleHints().colorScheme() == Qt.ColorScheme.Dark else "light"
     app.setPalette(dark_palette() if scheme == "dark" else app.style().standardPalette())

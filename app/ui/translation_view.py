@@ -3,11 +3,14 @@
 Hover a sentence on either side and it lights up on both; Copy puts the translation on the clipboard;
 Export writes .docx / .md / .txt (a .docx source keeps its styles, tables, headers and footers). The
 input's detected language is shown before anything runs; an English-only model is not run on other text
-unless the user says so. Long documents show sentences done and can be cancelled.
+unless the user says so. Long documents show sentences done and can be cancelled. Sentences the model is
+not confident about are shaded, with the reason in a tooltip; the export keeps them in the original language
+(highlighted) or translated and highlighted, as chosen.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor
@@ -33,8 +36,27 @@ from app.core.language import detect_language
 from app.jobs.translate_document import TranslateProgress, TranslateRequest, run_document_translation
 from app.ui.document_view import LANGUAGE_NAMES, utf16_offsets
 from app.ui.ops import BackgroundOp, describe_error
+from app.ui.translation_marks import LOW_BACKGROUND, LOW_FOREGROUND, confidence_tooltip
 
 GLOSSARY_KEY = "translation/glossary"
+LOW_MODE_KEY = "translation/low_confidence"
+
+
+def untranslated_paragraphs(result: DocumentTranslation, limit: int = 3) -> str:
+    """Which paragraphs kept their source text, by number and opening words: 'paragraph 4 (“Die Lieferung …”)'."""
+    found = []
+    n = 0
+    for b in result.blocks:
+        if not any(ch.isalpha() for ch in b.source):
+            continue
+        n += 1
+        if b.untranslated:
+            words = " ".join(b.source.split())
+            found.append(f"paragraph {n} (“{words[:60].rstrip()}{'…' if len(words) > 60 else ''}”)")
+    if not found:
+        return ""
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return "Kept in the original: " + ", ".join(found[:limit]) + more + "."
 
 
 class AlignedText(QTextBrowser):
@@ -48,13 +70,33 @@ class AlignedText(QTextBrowser):
         self.viewport().setMouseTracking(True)
         self.viewport().installEventFilter(self)
         self.spans: list[tuple[int, int]] = []  # Qt positions
+        self.tips: list[str] = []
         self._current = -1
 
-    def set_text(self, text: str, spans: list[tuple[int, int]]) -> None:
+    def set_text(self, text: str, spans: list[tuple[int, int]], low: Sequence[int] = (),
+                 tips: Sequence[str] = ()) -> None:
+        """Show `text`; `spans` are its sentences, those numbered in `low` are shaded, `tips[i]` is the
+        tooltip of sentence i."""
         self.setPlainText(text)
         q = utf16_offsets(text)
         self.spans = [(q(a), q(b)) for a, b in spans]
+        self.tips = list(tips)
         self._current = -1
+        self.viewport().setToolTip("")
+        if low:
+            fmt = QTextCharFormat()
+            fmt.setBackground(LOW_BACKGROUND)
+            fmt.setForeground(LOW_FOREGROUND)
+            fmt.setFontItalic(True)
+            c = QTextCursor(self.document())
+            c.beginEditBlock()  # one layout for all of them
+            for i in low:
+                if 0 <= i < len(self.spans):
+                    a, b = self.spans[i]
+                    c.setPosition(a)
+                    c.setPosition(b, QTextCursor.KeepAnchor)
+                    c.mergeCharFormat(fmt)
+            c.endEditBlock()
 
     def index_at(self, pos: int) -> int:
         for i, (a, b) in enumerate(self.spans):
@@ -68,6 +110,7 @@ class AlignedText(QTextBrowser):
                 i = self.index_at(self.cursorForPosition(event.position().toPoint()).position())
                 if i != self._current:
                     self._current = i
+                    self.viewport().setToolTip(self.tips[i] if 0 <= i < len(self.tips) else "")
                     self.hovered.emit(i)
             elif event.type() == QEvent.Leave and self._current != -1:
                 self._current = -1
@@ -108,6 +151,7 @@ class DocumentTranslationDialog(QDialog):
         self.analyzer = analyzer
         self.settings = settings or QSettings()
         self.result: DocumentTranslation | None = None
+        self._model_note = ""  # which model ran and its validation scores, shown in the status tooltip
         self.op: BackgroundOp | None = None
         self.language = QComboBox()
         for lang in languages:
@@ -122,6 +166,16 @@ class DocumentTranslationDialog(QDialog):
         self.clear_glossary = QPushButton("No glossary")
         self.clear_glossary.clicked.connect(lambda: self.set_glossary(""))
         self.any_language = QCheckBox("Translate even if the text is not in the model's language")
+        self.low_mode = QComboBox()
+        self.low_mode.setObjectName("lowConfidenceMode")
+        self.low_mode.addItem("keep them in the original, highlighted", "keep-source")
+        self.low_mode.addItem("keep the translation, highlighted", "mark")
+        self.low_mode.setToolTip("What the exported document shows for sentences the model is not confident about "
+                                 "(shaded here; hover one for the reason)")
+        i = self.low_mode.findData(str(self.settings.value(LOW_MODE_KEY, "keep-source") or "keep-source"))
+        self.low_mode.setCurrentIndex(max(i, 0))
+        self.low_mode.currentIndexChanged.connect(
+            lambda _i: self.settings.setValue(LOW_MODE_KEY, self.low_mode.currentData()))
         self.go = QPushButton("Translate")
         self.go.clicked.connect(self.start)
         self.cancel = QPushButton("Cancel")
@@ -165,7 +219,12 @@ class DocumentTranslationDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addLayout(gl)
-        lay.addWidget(self.any_language)
+        opts = QHBoxLayout()
+        opts.addWidget(self.any_language)
+        opts.addStretch(1)
+        opts.addWidget(QLabel("Low-confidence sentences on export:"))
+        opts.addWidget(self.low_mode)
+        lay.addLayout(opts)
         lay.addWidget(split, 1)
         lay.addLayout(bottom)
         self.set_glossary(str(self.settings.value(GLOSSARY_KEY, "") or ""), remember=False)
@@ -207,9 +266,12 @@ class DocumentTranslationDialog(QDialog):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.status.setText("Reading and translating…")
-        self.op = BackgroundOp(self, lambda ctx: run_document_translation(req, analyzer, progress=ctx.progress,
-                                                                          cancelled=ctx.cancelled),
-                               success=lambda outcome: self.show_result(outcome.result), failure=self._failed,
+        def work(ctx):  # the model's validation note is read here too: it reads the model folders
+            outcome = run_document_translation(req, analyzer, progress=ctx.progress, cancelled=ctx.cancelled)
+            note = analyzer.translation_note(req.target_lang) if hasattr(analyzer, "translation_note") else ""
+            return outcome, note
+
+        self.op = BackgroundOp(self, work, success=lambda r: self.show_result(r[0].result, r[1]), failure=self._failed,
                                progress=self._progress, progress_label="Translating the document…")
         return self.op.run()
 
@@ -240,10 +302,14 @@ class DocumentTranslationDialog(QDialog):
 
     # ---- showing
 
-    def show_result(self, result: DocumentTranslation) -> None:
+    def show_result(self, result: DocumentTranslation, model_note: str | None = None) -> None:
+        """Show a translation; `model_note` says which model ran and how it measured (kept from the last run
+        when None)."""
         self._idle()
         self.result = result
-        src_text, dst_text, src_spans, dst_spans = [], [], [], []
+        if model_note is not None:
+            self._model_note = model_note
+        src_text, dst_text, src_spans, dst_spans, low, tips = [], [], [], [], [], []
         spos = dpos = 0
         for b in result.blocks:
             if not b.source.strip():
@@ -255,17 +321,26 @@ class DocumentTranslationDialog(QDialog):
                 src_spans.append((spos + s.start, spos + s.end))
                 if b.untranslated:
                     dst_spans.append((dpos + s.start, dpos + s.end))
+                    tips.append("Kept in the original: the model gave nothing usable back for this paragraph")
                 else:
                     dst_spans.append((dpos + s.target_start, dpos + s.target_end))
+                    tips.append(confidence_tooltip(s))
+                    if s.low_confidence:
+                        low.append(len(dst_spans) - 1)
             src_text.append(b.source)
             dst_text.append(b.output)
             spos += len(b.source)
             dpos += len(b.output)
-        self.source.set_text("\n\n".join(src_text), src_spans)
-        self.target.set_text("\n\n".join(dst_text), dst_spans)
+        self.source.set_text("\n\n".join(src_text), src_spans, low, tips)
+        self.target.set_text("\n\n".join(dst_text), dst_spans, low, tips)
         g = result.detected
         self.detected.setText(f"Input language: {g.describe()}" if g else "Input language: not checked")
-        self.status.setText(f"{result.describe()}. {result.seconds:.1f} s, {result.model.id} {result.model.version}.")
+        kept = untranslated_paragraphs(result)
+        quality = self._model_note
+        self.status.setText(f"{result.describe()}. {result.seconds:.1f} s, {result.model.id} {result.model.version}."
+                            + (" Shaded sentences are low-confidence: hover one for the reason." if low else "")
+                            + (f"\n{kept}" if kept else ""))
+        self.status.setToolTip("\n".join(x for x in (untranslated_paragraphs(result, limit=50), quality) if x))
         self.copy.setEnabled(bool(result.text))
         self.export.setEnabled(True)
 
@@ -289,10 +364,11 @@ class DocumentTranslationDialog(QDialog):
 
     def export_to(self, path: str) -> Path | None:
         try:
-            out = write_translation(self.result, path)
+            out = write_translation(self.result, path, low_confidence=self.low_mode.currentData() or "keep-source")
         except Exception as exc:  # noqa: BLE001 - shown, never a crash
             self.status.setText(describe_error(exc))
             return None
-        note = f" {self.result.untranslated} paragraphs kept their source text." if self.result.untranslated else ""
-        self.status.setText(f"Wrote {out}.{note}")
+        note = f" {untranslated_paragraphs(self.result)}" if self.result.untranslated else ""
+        quality = self.result.quality_line()
+        self.status.setText(f"Wrote {out}." + (f" {quality}." if quality else "") + note)
         return out

@@ -23,11 +23,11 @@ class ElidedLabel(QLabel):
         super().setText(text)
         self.setToolTip(text if text else "")
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         fm = self.fontMetrics()
         return QSize(fm.averageCharWidth() * self._min_chars, fm.height())
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         fm = self.fontMetrics()
         return QSize(fm.horizontalAdvance(self.text()) + 4, fm.height())
 
@@ -35,7 +35,7 @@ class ElidedLabel(QLabel):
         """The text as it is drawn at the current width."""
         return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, max(self.contentsRect().width(), 0))
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
         p = QPainter(self)
         p.setPen(self.palette().color(self.foregroundRole()))
         p.setFont(self.font())

@@ -13,6 +13,7 @@ from app.core.registry import Registry, shipped_models_dir
 from app.core.runtime import RuntimeOptions
 
 
+@pytest.mark.slow  # about a minute: analyses a document of the largest allowed size
 def test_a_long_document_stops_within_a_second_of_the_cancel(tmp_path):
     analyzer = Analyzer(registry=Registry(roots=[shipped_models_dir()], settings_file=tmp_path / "d.json"),
                         runtime=RuntimeOptions(device="cpu"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import docx
 import pytest
 
-from app.core.document_translation import (DocumentTranslation, TranslatedBlock, is_untranslated, output_name,
-                                           translate_document, write_translation)
+from dataclasses import replace
+
+from app.core.document_translation import (DocumentTranslation, ExportError, TranslatedBlock, is_untranslated,
+                                           output_name, translate_document, write_translation)
 from app.core.documents import read_document
 from app.core.errors import LanguageMismatchError
 from app.core.language import detect_language
@@ -44,10 +46,12 @@ def test_docx_round_trip_keeps_styles_runs_tables_headers(translator, tmp_path):
     result = translate_document(translator, read_document(src), "fr")
     assert result.untranslated == 0 and result.detected.lang == "en"
     assert "8 of 8 paragraphs translated into fr" in result.describe()
-    out = write_translation(result, output_name(src, "fr"))
+    out = write_translation(result, output_name(src, "fr"), low_confidence="mark")
     assert out.name == "report.fr.docx"
     o = docx.Document(str(out))
-    heading, quote, plain = [p for p in o.paragraphs if p.text.strip()]
+    note, heading, quote, plain = [p for p in o.paragraphs if p.text.strip()]
+    ok, n = result.confidence
+    assert note.text.startswith("Machine translation by albert-mt-en-fr-de") and f"{ok} of {n} sentences" in note.text
     assert heading.style.name == "Heading 1" and "chien" in heading.text.lower()
     assert quote.style.name == "Quote"
     bold = [r.text for r in quote.runs if r.bold]
@@ -60,8 +64,12 @@ def test_docx_round_trip_keeps_styles_runs_tables_headers(translator, tmp_path):
     assert "femme" in o.sections[0].header.paragraphs[0].text.lower()
     assert "enfant" in o.sections[0].footer.paragraphs[0].text.lower()
     # the same translation as plain text and Markdown: every paragraph, heading marked
-    md = write_translation(result, tmp_path / "report.fr.md").read_text(encoding="utf-8")
-    assert md.startswith("# Un chien") and "Trois hommes" in md
+    md = write_translation(result, tmp_path / "report.fr.md", low_confidence="mark").read_text(encoding="utf-8")
+    first, second = md.split("\n\n")[:2]
+    assert first.startswith("> Machine translation by albert-mt-en-fr-de") and "Trois hommes" in md
+    assert second.startswith("# ") and "chien" in second.lower()
+    bare = write_translation(result, tmp_path / "bare.fr.md", low_confidence="mark", summary=False)
+    assert bare.read_text(encoding="utf-8").startswith("# ")
 
 
 def test_markdown_is_translated_in_place(translator, tmp_path):
@@ -69,13 +77,14 @@ def test_markdown_is_translated_in_place(translator, tmp_path):
     src.write_text("# A dog runs on the beach.\n\n- A man is riding a bike.\n- Two girls are playing.\n\n"
                    "A cat sleeps on a bed.\n", encoding="utf-8")
     result = translate_document(translator, read_document(src), "de")
-    out = write_translation(result, output_name(src, "de")).read_text(encoding="utf-8")
+    out = write_translation(result, output_name(src, "de"), low_confidence="mark", summary=False).read_text(encoding="utf-8")
+    out = out.replace("<mark>", "").replace("</mark>", "")
     lines = out.splitlines()
     assert lines[0].startswith("# ") and "Hund" in lines[0]
     assert lines[2].startswith("- ") and lines[3].startswith("- ") and "Mann" in lines[2]
     assert "Katze" in lines[5]
-    txt = write_translation(result, tmp_path / "notes.de.txt").read_text(encoding="utf-8")
-    assert txt == out  # the source's own layout, whatever the suffix
+    txt = write_translation(result, tmp_path / "notes.de.txt", low_confidence="mark", summary=False)
+    assert txt.read_text(encoding="utf-8").replace("[?] ", "") == out  # the source's own layout, whatever the suffix
 
 
 def test_untranslated_paragraphs_are_counted_and_keep_their_source(translator, tmp_path):
@@ -114,7 +123,79 @@ def test_pdf_like_source_becomes_a_new_docx(translator, tmp_path):
     src = tmp_path / "page.html"
     src.write_text("<html><body><h1>A dog runs.</h1><p>A man is riding a bike.</p></body></html>", encoding="utf-8")
     result = translate_document(translator, read_document(src), "fr")
-    out = write_translation(result, output_name(src, "fr"))
+    out = write_translation(result, output_name(src, "fr"), low_confidence="mark")
     assert out.suffix == ".docx"
     texts = [p.text for p in docx.Document(str(out)).paragraphs if p.text]
-    assert len(texts) == 2 and "homme" in texts[1].lower()
+    assert len(texts) == 3 and texts[0].startswith("Machine translation by") and "homme" in texts[2].lower()
+
+
+# ---- issue 31: low-confidence sentences, quality line, code copied through -----------------------------
+
+def _with_one_low(result: DocumentTranslation, prefix: str) -> DocumentTranslation:
+    """The same translation with the sentence starting with `prefix` judged low-confidence."""
+    blocks = []
+    for b in result.blocks:
+        sents = tuple(replace(s, confidence=0.12, low_confidence=True, reason="the model was unsure of its wording")
+                      if s.source.startswith(prefix) else replace(s, confidence=0.9, low_confidence=False)
+                      for s in b.sentences)
+        blocks.append(replace(b, sentences=sents))
+    return replace(result, blocks=tuple(blocks))
+
+
+def test_low_confidence_sentences_are_kept_in_the_source_or_marked(translator, tmp_path):
+    src = make_docx(tmp_path / "report.docx")
+    result = _with_one_low(translate_document(translator, read_document(src), "fr"), "Two girls")
+    ok, n = result.confidence
+    assert (ok, n) == (n - 1, n) and result.quality_line() == f"{n - 1} of {n} sentences confident"
+    assert f"({n - 1} of {n} sentences confident)" in result.describe()
+    kept = docx.Document(str(write_translation(result, tmp_path / "kept.fr.docx")))
+    note = kept.paragraphs[0].text
+    assert note.endswith(f"{n - 1} of {n} sentences confident; the others are kept in the original language and "
+                         "highlighted.")
+    quote = next(p for p in kept.paragraphs if p.style.name == "Quote")
+    runs = {r.text.strip(): r for r in quote.runs if r.text.strip()}
+    assert "Two girls are playing in the park." in runs  # the source, in its own (italic) run, highlighted
+    girls = runs["Two girls are playing in the park."]
+    assert girls.italic and girls.font.highlight_color is not None
+    man = next(r for t, r in runs.items() if "homme" in t.lower())
+    assert man.bold and man.font.highlight_color is None  # a confident sentence: translated, not highlighted
+    marked = docx.Document(str(write_translation(result, tmp_path / "marked.fr.docx", low_confidence="mark")))
+    quote = next(p for p in marked.paragraphs if p.style.name == "Quote")
+    high = [r.text for r in quote.runs if r.font.highlight_color is not None]
+    assert len(high) == 1 and "filles" in high[0].lower() and "Two girls" not in quote.text
+    md = write_translation(result, tmp_path / "kept.fr.md").read_text(encoding="utf-8")
+    assert "<mark>Two girls are playing in the park.</mark>" in md
+    txt = write_translation(result, tmp_path / "marked.fr.txt", low_confidence="mark").read_text(encoding="utf-8")
+    assert txt.splitlines()[0].startswith("Machine translation by") and "[?] " in txt
+    with pytest.raises(ExportError, match="keep-source"):
+        write_translation(result, tmp_path / "x.md", low_confidence="hide")
+
+
+def test_monospace_runs_code_blocks_and_web_page_code_are_copied(tmp_path):
+    tr = Translator.from_manifest(read_manifest(shipped_models_dir() / "albert-mt-docs-en-fr-de"),
+                                  RuntimeOptions(device="cpu", intra_op_threads=1))
+    d = docx.Document()
+    p = d.add_paragraph("Type ")
+    run = p.add_run("git status")
+    run.font.name = "Courier New"
+    p.add_run(" to see the changes.")
+    d.add_paragraph("$ git commit")
+    src = tmp_path / "git.docx"
+    d.save(str(src))
+    result = translate_document(tr, read_document(src), "fr")
+    out = docx.Document(str(write_translation(result, tmp_path / "git.fr.docx", low_confidence="mark")))
+    texts = [p.text for p in out.paragraphs if p.text]
+    assert "git status" in texts[1] and texts[2] == "$ git commit"
+    assert result.untranslated == 0  # a command line copied through is not "could not be translated"
+    md = tmp_path / "howto.md"
+    md.write_text("Install the package.\n\n```\npip install albert\n\nalbert --help\n```\n\nThen open the window.\n",
+                  encoding="utf-8")
+    res = translate_document(tr, read_document(md), "de")
+    assert [b.kind for b in res.blocks][1:3] == ["code", "code"]
+    written = write_translation(res, tmp_path / "howto.de.md", low_confidence="mark").read_text(encoding="utf-8")
+    assert "```\npip install albert\n\nalbert --help\n```" in written
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><p>Press <kbd>Enter</kbd> and run <code>make install clean</code> now.</p>"
+                    "<pre>cd build\nmake</pre></body></html>", encoding="utf-8")
+    res = translate_document(tr, read_document(page), "fr")
+    assert "make install clean" in res.text and "cd build\nmake" in res.text

@@ -1,4 +1,6 @@
-"""The neutral band: plain captions and facts read neutral, opinions keep their label, p(positive) is never lost."""
+"""The neutral band of a two-label model (albert-sentiment-en-fast; the default model learned neutral and has
+no default band, tests/core/test_sentiment_three_labels.py): plain captions and facts read neutral, opinions
+keep their label, p(positive) is never lost."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ CAPTIONS = "Two young men are standing on a street corner. A dog runs through th
 
 @pytest.fixture(scope="module")
 def sentiment():
-    return SentimentModel(read_manifest(shipped_models_dir() / "albert-sentiment-en"))
+    return SentimentModel(read_manifest(shipped_models_dir() / "albert-sentiment-en-fast"))
 
 
 def test_three_plain_captions_read_neutral_and_opinions_do_not(sentiment):

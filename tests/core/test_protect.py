@@ -23,7 +23,7 @@ def kinds(text: str, glossary: Glossary | None = None, lang: str = "fr") -> list
 
 def test_numbers_links_files_code_and_names_are_found():
     assert kinds("Download https://example.org/setup.exe and run version 2.4.1 before 10:30.") == [
-        ("url", "https://example.org/setup.exe"), ("number", "2.4.1"), ("number", "10:30")]
+        ("url", "https://example.org/setup.exe"), ("version", "2.4.1"), ("number", "10:30")]
     assert kinds("Save it to ~/Documents/q3.xlsx, not report.pdf.") == [
         ("path", "~/Documents/q3.xlsx"), ("file", "report.pdf")]
     assert kinds("Run `pip install foo` or call os.path.join() with --verbose.") == [
@@ -32,6 +32,20 @@ def test_numbers_links_files_code_and_names_are_found():
         ("number", "12%"), ("name", "iPhone"), ("name", "PowerPoint"), ("name", "GPT-4"), ("name", "NASDAQ")]
     assert kinds("Write to anna@example.com or see /etc/apt/sources.list.") == [
         ("email", "anna@example.com"), ("path", "/etc/apt/sources.list")]
+
+
+def test_keys_versions_names_and_hyphenated_words():
+    assert kinds("Undo with Ctrl+Z, open the menu with Shift+F10, switch with Alt+Tab or save with ⌘S.") == [
+        ("keys", "Ctrl+Z"), ("keys", "Shift+F10"), ("keys", "Alt+Tab"), ("keys", "⌘S")]
+    assert kinds("Install v3.0 or 2.4.1-beta; it costs 3.5 euros.") == [
+        ("version", "v3.0"), ("version", "2.4.1-beta"), ("number", "3.5")]
+    assert kinds("Best regards, Anna") == [("person", "Anna")]
+    assert kinds("Hello Anna, thank you for your quick reply.") == [("person", "Anna")]
+    assert kinds("Kind regards,\nAnna Schmidt") == [("person", "Anna Schmidt")]
+    assert kinds("Dear Customer, thank you.") == [] and kinds("Hi all, welcome.") == []
+    # a hyphen inside a word is not a command-line option: "red-hair" and "t-shirt" go to the model whole
+    assert kinds("A woman with red-hair in a long-sleeved t-shirt.") == []
+    assert kinds("Run ls -la or git --version.") == [("code", "-la"), ("code", "--version")]
 
 
 def test_ordinary_prose_and_shouted_headings_are_left_to_the_model():

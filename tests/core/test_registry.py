@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,19 +10,12 @@ import pytest
 from app.core.errors import ModelError
 from app.core.registry import Registry, read_manifest, verify, write_manifest
 from app.core.runtime import choose_providers, length_batches, pad
+from tests.fixtures.onnx_graphs import onnx_graph
 
 
-def _tiny_onnx(path: Path, inputs=("input_ids", "attention_mask")) -> None:
-    import onnx
-    from onnx import TensorProto, helper
-
-    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", "s"]) for n in inputs]
-    out = helper.make_tensor_value_info("logits", TensorProto.INT64, ["b", "s"])
-    node = helper.make_node("Identity", [inputs[0]], ["logits"])
-    graph = helper.make_graph([node], "g", ins, [out])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+def _tiny_onnx(path: Path) -> None:
+    """A graph taking input_ids and attention_mask (logits = input_ids), from tests/fixtures/onnx."""
+    shutil.copy(onnx_graph("ids_identity"), path)
 
 
 def _model_folder(root: Path, mid="m1", task="sentiment", declared=("input_ids", "attention_mask")) -> Path:
@@ -155,3 +149,18 @@ def test_the_default_translator_is_the_documentation_model_and_quotes_its_domain
     assert reg.get("albert-mt-en-fr-de").raw["alternative_to"] == "albert-mt-docs-en-fr-de"  # still selectable
     docs = read_manifest(shipped_models_dir() / "albert-mt-docs-en-fr-de")
     assert docs.headline == "BLEU documentation en→fr 27.0, en→de 15.7; captions 33.8 / 21.2 (int8, beam 4, 300 val sentences)"
+
+
+def test_a_scan_is_reused_until_a_manifest_changes(tmp_path):
+    """A batch asks the registry several times a chunk: the folder is re-read only when a manifest changed
+    (its mtime, size or file), never served stale."""
+    folder = _model_folder(tmp_path)
+    reg = Registry(roots=[tmp_path], settings_file=tmp_path / "d.json")
+    first = reg.manifests()
+    assert reg.manifests()[0] is first[0]  # cached: the same object, not re-read
+    raw = json.loads((folder / "manifest.json").read_text())
+    raw["name"] = "renamed model"
+    write_manifest(folder, raw)
+    assert reg.manifests()[0].name == "renamed model"
+    shutil.rmtree(folder)
+    assert reg.manifests() == []

@@ -1,15 +1,12 @@
 """Session options the runtime sets: spinning inside a run only, threads as asked."""
-import onnx
-from onnx import TensorProto, helper
+import shutil
 
 from app.core import runtime
+from tests.fixtures.onnx_graphs import onnx_graph
 
 
 def _identity(path):
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    shutil.copy(onnx_graph("float_identity"), path)
     return path
 
 

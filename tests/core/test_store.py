@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from app.core import store as store_module
+from app.core.store import schema as store_schema
 from app.core.errors import LabelDataError, StoreError
 from app.core.store import SCHEMA_VERSION, Store, default_db_path
 from app.core.types import (
@@ -79,7 +79,7 @@ def count(path: Path, table: str) -> int:
 def test_new_library_gets_current_schema_wal_and_foreign_keys(tmp_path):
     path = tmp_path / "sub" / "library.db"
     with Store(path) as s:
-        assert s.schema_version == SCHEMA_VERSION == store_module.MIGRATIONS[-1][0]
+        assert s.schema_version == SCHEMA_VERSION == store_schema.MIGRATIONS[-1][0]
         assert s.db.journal_mode == "wal"
         assert s.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert s.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
@@ -107,7 +107,7 @@ def test_default_path_is_user_data_folder_unless_env_overrides(tmp_path, monkeyp
 def _v1_library_with_one_document(path: Path) -> None:
     db = Database(path)
     db["meta"].create({"key": str, "value": str}, pk="key")
-    store_module.MIGRATIONS[0][1](db)
+    store_schema.MIGRATIONS[0][1](db)
     db["meta"].insert({"key": "schema_version", "value": "1"})
     db.execute(
         "INSERT INTO documents (id, content_hash, source, title, format, encoding, text, chars, mtime, metadata, added_at)"
@@ -145,13 +145,13 @@ def test_a_failing_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
         db["half_done"].create({"id": int}, pk="id")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, (SCHEMA_VERSION + 1, broken)])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store_schema, "MIGRATIONS", [*store_schema.MIGRATIONS, (SCHEMA_VERSION + 1, broken)])
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="disk on fire"):
         Store(path)
     db = Database(path)
     assert "half_done" not in db.table_names()
-    assert store_module.schema_version(db) == SCHEMA_VERSION
+    assert store_schema.schema_version(db) == SCHEMA_VERSION
 
 
 def test_library_from_a_newer_version_is_refused_untouched(tmp_path):
@@ -372,7 +372,8 @@ def test_export_csv_reads_back_with_quoting_and_no_bom(library, tmp_path):
     assert not raw.startswith(b"\xef\xbb\xbf")
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["source", "title", "sentiment_label", "sentiment_score", "sentiment_p_positive",
+    assert list(rows[0]) == ["source", "title", "lang", "lang_confidence", "lang_note",
+                             "sentiment_label", "sentiment_score", "sentiment_p_positive",
                              "summary", "translation_lang", "translation"]
     by_source = {r["source"]: r for r in rows}
     assert by_source["/home/ann/q.txt"]["summary"] == 'She said "no, never",\nthen left.'
@@ -459,6 +460,7 @@ with store.db.tracer(tracer):
 """
 
 
+@pytest.mark.slow  # kills a batch process and runs it again: ~10 s
 def test_killed_batch_keeps_committed_work_and_rerun_has_no_duplicates(tmp_path):
     path = tmp_path / "library.db"
     script = tmp_path / "child.py"

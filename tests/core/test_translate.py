@@ -149,6 +149,7 @@ def test_detokenizer_follows_the_target_language_rules():
     assert detokenize("un homme ⁇ court", "fr", source="A man runs") == "Un homme court"
 
 
+@pytest.mark.slow  # a fresh interpreter imports the translation stack: ~6 s
 def test_core_translation_does_not_import_torch():
     code = "import sys, app.core.translate, app.core.mt_tokenizer; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -196,6 +197,7 @@ def marian(tmp_path_factory):
     return model, folder
 
 
+@pytest.mark.slow  # exports a Marian model with torch
 def test_marian_folder_imports_and_decodes_like_transformers(marian, tmp_path):
     import torch
 

@@ -10,6 +10,7 @@ import pytest
 
 from app.core import tuning
 from app.core.runtime import RuntimeOptions, Session
+from tests.fixtures.onnx_graphs import onnx_graph
 
 AVX2_LAPTOP = "processor\t: 0\nmodel name\t: Intel(R) Core(TM) i5-8250U CPU @ 1.60GHz\nflags\t\t: fpu sse2 avx fma avx2\n"
 VNNI_DESKTOP = ("processor\t: 0\nmodel name\t: Intel(R) Core(TM) i5-8250U CPU @ 1.60GHz\n"
@@ -175,13 +176,7 @@ def test_a_failed_probe_falls_back_to_the_shipped_graph_and_is_remembered(graph,
 
 
 def test_a_graph_that_does_not_take_token_ids_is_not_probed(tmp_path, cache):
-    from onnx import TensorProto, helper
-    import onnx
-
-    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "scorer.onnx")
+    shutil.copy(onnx_graph("float_relu"), tmp_path / "scorer.onnx")
     s = Session(tmp_path / "scorer.onnx", RuntimeOptions(device="cpu", tune=True))
     assert s.tuning.variant == "shipped" and "not probed" in s.tuning.note
     assert s({"x": -np.ones((1, 4), np.float32)})["y"].tolist() == [[0, 0, 0, 0]]

@@ -15,8 +15,12 @@ from app.core.store import Store
 from app.jobs.batch import run_batch
 from app.jobs.cluster import ClusterError, ClusterOptions, read_results, run_cluster_batch
 
+pytestmark = pytest.mark.slow  # a real local Ray runtime starts per test
+
 OPTS = AnalysisOptions(tasks=("sentiment", "summary"))
-SCORE_TOLERANCE = 0.02  # int8 scales activations per batch: another batch make-up moves a score a little
+SCORE_TOLERANCE = 0.1  # int8 scales activations per batch (dynamic quantization): another batch make-up moves a
+# score (the tiny random models are the most sensitive: up to 0.062 measured between a shard and the whole run);
+# labels, sentence labels and summaries must still be equal. Static activation scales would remove it.
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ from app.jobs.batch import run_batch
 from app.jobs.cluster import read_results
 from tests.jobs.test_cluster import OPTS, SCORE_TOLERANCE, make_folder
 
+pytestmark = pytest.mark.slow  # a real local Ray runtime starts per test
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from app.cli import main; raise SystemExit(main())"]
 

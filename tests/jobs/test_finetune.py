@@ -16,12 +16,14 @@ from app.core.labeled_data import (
     guess_columns,
     load_labeled,
     make_dataset,
-    read_table,
+    read_labeled_table,
     stratified_split,
 )
 from app.core.registry import Registry
 from app.core.sentiment import SentimentModel
 from app.jobs.finetune import FineTuneFailed, FineTuneJob, make_default
+
+pytestmark = pytest.mark.slow  # fine-tuning runs: tens of seconds each
 
 # small, fast and still able to fit 40 real sentences: a tiny random model needs a high learning rate
 FAST = dict(epochs=10, lr=1e-3, batch_size=8, patience=100, threads=1)
@@ -45,7 +47,7 @@ def _train_accuracy(folder: str, data) -> float:
 
 
 def test_columns_are_guessed_and_rows_validated(sst2_csv):
-    table = read_table(sst2_csv)
+    table = read_labeled_table(sst2_csv)
     assert guess_columns(table) == ("review", "sentiment")
     data = load_labeled(sst2_csv)
     assert data.classes == ("negative", "positive")
@@ -73,10 +75,10 @@ def test_mixed_encodings_are_an_error_but_a_legacy_file_reads(tmp_path):
     mixed = tmp_path / "mixed.csv"
     mixed.write_bytes("text,label\ncafé ok,a\n".encode() + "naïve,b\n".encode("cp1252"))
     with pytest.raises(LabelDataError, match="mixed text encodings.*line 3"):
-        read_table(mixed)
+        read_labeled_table(mixed)
     legacy = tmp_path / "legacy.csv"
     legacy.write_bytes("text,label\nnaïve café,a\n".encode("cp1252"))
-    assert read_table(legacy).rows[0][0] == "naïve café"
+    assert read_labeled_table(legacy).rows[0][0] == "naïve café"
 
 
 def test_tsv_jsonl_and_xlsx_read_the_same_rows(tmp_path):
@@ -91,7 +93,7 @@ def test_tsv_jsonl_and_xlsx_read_the_same_rows(tmp_path):
         z.writestr("xl/worksheets/sheet1.xml", '<worksheet xmlns="http://schemas.openxmlformats.org/'
                    f'spreadsheetml/2006/main"><sheetData>{cells}</sheetData></worksheet>')
     for name in ("a.tsv", "a.jsonl", "a.xlsx"):
-        t = read_table(tmp_path / name)
+        t = read_labeled_table(tmp_path / name)
         assert t.columns == ("text", "label") and list(t.rows) == [tuple(r) for r in rows], name
 
 

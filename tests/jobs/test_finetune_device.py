@@ -6,6 +6,8 @@ import pytest
 from app.core import runtime
 from app.core.labeled_data import make_dataset
 
+pytestmark = pytest.mark.slow  # fine-tuning runs
+
 
 @pytest.fixture()
 def asked(monkeypatch):

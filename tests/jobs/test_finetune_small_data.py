@@ -12,6 +12,8 @@ import pytest
 from app.core.labeled_data import make_dataset
 from app.training import finetune as ft
 
+pytestmark = pytest.mark.slow  # fine-tuning runs
+
 
 @pytest.mark.parametrize("label, phrase", [
     ("sport", "sport"), ("bug_report", "bug report"), ("BugReport", "bug report"), ("feature-request", "feature request"),

@@ -42,6 +42,39 @@ def test_every_model_folder_is_bundled_but_not_hidden_or_staging_files(helpers, 
     assert {dest for _src, dest in helpers.model_datas()} == {"models/albert-sentiment-en", "models/albert-mt-en-fr-de"}
 
 
+def test_an_int8_model_ships_without_its_fp32_graph_and_still_verifies(helpers, tmp_path):
+    """The bundle runs the CPU provider only: a model whose default graph is int8 leaves model.onnx out, and the
+    staged manifest lists exactly what ships (the registry's sha256 check passes); --with-training keeps it."""
+    import hashlib
+    import json
+
+    from app.core.registry import Registry, verify_files
+
+    folder = tmp_path / "models" / "albert-sentiment-en"
+    folder.mkdir(parents=True)
+    files = {}
+    for name, body in (("model.onnx", b"fp32"), ("model.int8.onnx", b"int8"), ("tokenizer.json", b"{}")):
+        (folder / name).write_bytes(body)
+        files[name] = hashlib.sha256(body).hexdigest()
+    raw = json.loads((ROOT / "models" / "albert-sentiment-en" / "manifest.json").read_text())
+    raw.update(files=files, graphs={g: {"file": f, "inputs": ["input_ids", "attention_mask", "token_type_ids"]}
+                                    for g, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))},
+               default_graph="int8")
+    for key in ("heads", "document_head", "encoder_outputs"):
+        raw.pop(key, None)
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    slim = {Path(src).name: dest for src, dest in helpers.model_datas()}
+    assert set(slim) == {"model.int8.onnx", "tokenizer.json", "manifest.json"}
+    assert set(slim.values()) == {"models/albert-sentiment-en"}
+    staged = tmp_path / "build" / "staged-models" / "albert-sentiment-en"
+    m = Registry(roots=[staged.parent]).get("albert-sentiment-en")
+    verify_files(m)
+    assert list(m.graphs) == ["int8"] and "model.onnx" not in m.files
+    assert (folder / "model.onnx").exists()  # the repository's folder is untouched
+    full = {Path(src).name for src, _dest in helpers.model_datas(keep_fp32=True)}
+    assert "model.onnx" in full
+
+
 def test_resources_are_bundled_without_scripts(helpers, tmp_path):
     _touch(tmp_path / "resources" / "samples" / "review.txt")
     _touch(tmp_path / "resources" / "samples" / "make_docx.py")
@@ -65,15 +98,6 @@ def test_qt_translations_and_unused_plugins_are_stripped(helpers, tmp_path):
     assert [d[0] for d in kept_datas] == ["PySide6/Qt/translations/qtbase_fr.qm",
                                           "models/albert-sentiment-en/manifest.json"]
     assert len(dropped) == 4
-
-
-def test_training_stack_is_left_out_but_what_the_core_imports_is_not(helpers):
-    excluded = set(helpers.ALWAYS_EXCLUDED) | set(helpers.TRAINING_PACKAGES) | set(helpers.LEAN_EXCLUDED)
-    assert {"torch", "transformers", "sklearn", "scipy", "onnx"} <= set(helpers.TRAINING_PACKAGES)
-    # sqlite-utils imports click and pluggy at import time; leaving them out breaks the library store
-    for needed in ("click", "pluggy", "sqlite_utils", "onnxruntime", "tokenizers", "sentencepiece", "numpy",
-                   "PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "lxml", "bs4", "docx", "pypdf"):
-        assert needed not in excluded
 
 
 def test_licenses_include_the_lgpl_text_for_pyside6(helpers, tmp_path):

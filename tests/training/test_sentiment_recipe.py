@@ -78,6 +78,7 @@ def _run_args(tmp_path: Path, **overrides) -> argparse.Namespace:
         out=tmp_path / "run", encoder=base, arch="albert", distill_from=teacher, kd_alpha=0.5, kd_temp=2.0,
         epoch_offset=0, minutes=5, epochs=2, max_len=16, max_tokens=64, imdb_windows=10, lr=1e-3,
         threads=1, seed=13, transfer_sentences=0, transfer_windows=0, augment=0, hidden_weight=0.0, groups=0,
+        domains=False, sst_sample=0, captions=0, freeze_below=0,
     )
     return argparse.Namespace(**{**args, **overrides})
 

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import Qt
 
-from app.core.registry import Registry  # noqa: E402
-from tests.jobs.conftest import _sst2_rows, make_tiny_encoder  # noqa: E402
+from app.core.registry import Registry
+from tests.jobs.conftest import _sst2_rows, make_tiny_encoder
 
 FAST = dict(lr=1e-3, batch_size=8, patience=100, threads=1)
 
@@ -78,7 +78,7 @@ def test_fine_tune_from_a_file_shows_the_report_and_registers_the_model(qtbot, v
         qtbot.waitUntil(lambda: view.cancel_button.isEnabled(), timeout=30000)
     assert sig.args == ["window-model"]
     assert len(view.plot.evals) == 9 and len(view.plot.losses) == 40  # live points for every step and epoch
-    assert view.progress.value() == 100
+    assert view.progress.value() == view.progress.maximum()  # the whole job done
     assert view.compare_table.rowCount() == 2  # new model and TF-IDF baseline on the same split
     assert view.compare_table.item(0, 0).text().startswith("window-model")
     assert [view.class_table.item(i, 0).text() for i in range(2)] == ["negative", "positive"]
@@ -170,8 +170,8 @@ def test_without_pytorch_the_page_says_so_before_any_data(qtbot, encoder_root, t
     v = FineTuneView(context(reg))
     qtbot.addWidget(v)
     v.show()
-    assert "PyTorch" in v.status.text() and "Missing: no_such_training_package" in v.status.text()
-    assert v.status.isVisible()
+    assert "PyTorch" in v.training_reason.text() and "Missing: no_such_training_package" in v.training_reason.text()
+    assert v.training_box.isVisible() and v.training_command.text() == "pip install -e '.[train]'"
     assert not v.start_button.isEnabled()
 
 

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 
 from app.core.store import Store
 from app.core.types import Analysis, Document, ModelInfo, SentimentResult
-from tests.ui.latency import longest_stall
+from tests.ui.latency import assert_responsive, longest_stall
 
 N_DOCUMENTS = 100_000
 WORDS = "great terrible slow friendly broken perfect late rude parcel delivery shop order refund courier".split()
@@ -56,9 +56,7 @@ def test_typing_a_search_over_100k_documents_never_blocks_the_event_loop(qtbot, 
     assert 0 < len(titles) <= 500 and pane.count.text().endswith(f"of {N_DOCUMENTS} documents")
     match = pane.model.index(0, 4)
     assert "delivery" in match.data().lower() and "«" in match.data(Qt.ToolTipRole)  # from the same read
-    assert busy < 0.050, f"the GUI thread worked {busy * 1000:.0f} ms without returning to the event loop"
-    assert stall < 0.050, f"the event loop stalled {stall * 1000:.0f} ms while typing (the GUI thread worked " \
-                          f"{busy * 1000:.0f} ms at most between two ticks: the rest is the machine's load)"
+    assert_responsive(stall, busy, "while typing")
 
     # a filter change reads in the background too, and the newest read wins
     def filter_and_search() -> None:
@@ -71,8 +69,6 @@ def test_typing_a_search_over_100k_documents_never_blocks_the_event_loop(qtbot, 
     with Store(big_library, readonly=True) as check:
         expected = check.count_documents(search="refund", label="positive")
     assert len(pane.titles()) == min(expected, 500) and expected > 0
-    assert busy < 0.050, f"the GUI thread worked {busy * 1000:.0f} ms without returning to the event loop"
-    assert stall < 0.050, f"the event loop stalled {stall * 1000:.0f} ms on a filter change (the GUI thread " \
-                          f"worked {busy * 1000:.0f} ms at most between two ticks)"
+    assert_responsive(stall, busy, "on a filter change")
     pane.stop()
     store.close()

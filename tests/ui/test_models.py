@@ -126,3 +126,84 @@ def test_user_models_can_be_renamed_and_removed_shipped_ones_cannot(window, ctx,
     assert ctx.registry.default("sentiment").id == "albert-sentiment-en"  # analyses fall back to the shipped one
     wait_op(window.open_file(str(SAMPLES / "glowing_review.txt")))
     assert "albert-sentiment-en" in window.document.details.value("Models")
+
+
+def test_the_window_and_the_cli_show_the_same_sizes_and_defaults(qtbot, tmp_path, monkeypatch, settings):
+    """Issue 34: the window said 125.7 MB (MiB, really) where `models list` said 131.8 MB, and only the CLI
+    marked the encoder as the default. Both read the shipped models here, with an empty user folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.core.registry import Registry, shipped_models_dir
+    from app.ui.context import AppContext
+    from app.ui.models_view import ModelsView
+
+    user = tmp_path / "user-models"
+    user.mkdir()
+    monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(user))
+    reg = Registry()
+    if not reg.for_task("encoder"):
+        import pytest
+
+        pytest.skip("no shipped encoder in models/")
+    ctx = AppContext(tmp_path / "library.db", reg, "cpu")
+    try:
+        view = ModelsView(ctx)
+        qtbot.addWidget(view)
+        window_rows = {view.table.item(r, 0).text(): (view.table.item(r, 4).text(), view.table.item(r, 8).text() == "✓")
+                       for r in range(view.table.rowCount())}
+    finally:
+        ctx.close()
+    out = subprocess.run([sys.executable, "-m", "app", "models", "list"], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2], env=dict(os.environ, ALBERT_STUDIO_MODELS=str(user)))
+    assert out.returncode == 0, out.stderr
+    cli_rows = {}
+    for line in out.stdout.splitlines()[2:]:
+        cols = line.split()
+        size = next(i for i, c in enumerate(cols) if c in ("MB", "GB"))
+        cli_rows[cols[0]] = (f"{cols[size - 1]} {cols[size]}", cols[size + 2] == "*")
+    assert window_rows == cli_rows
+    encoder = reg.for_task("encoder")[0].id
+    assert window_rows[encoder][1]  # the base fine-tuning starts from is marked in both
+    big = max(reg.manifests(), key=lambda m: m.size_bytes)
+    assert window_rows[big.id][0] == f"{big.size_bytes / 1e6:.1f} MB"
+    assert shipped_models_dir().is_dir()
+
+
+def test_the_encoder_default_can_be_seen_and_changed_in_the_window(qtbot, tmp_path, monkeypatch):
+    """The ✓ on the encoder (the base fine-tuning starts from) has its own row under Default model per task,
+    and choosing another encoder there moves the ✓ and is what the CLI's `models list` marks too."""
+    import pytest
+
+    from app.core.registry import Registry, shipped_models_dir
+    from app.ui.context import AppContext
+    from app.ui.models_view import ModelsView
+
+    monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(tmp_path / "user-models"))
+    shipped = Registry(roots=[shipped_models_dir()], settings_file=tmp_path / "unused.json").for_task("encoder")
+    if not shipped:
+        pytest.skip("no shipped encoder in models/")
+    _copy_model(shipped[0].folder, tmp_path / "user-models" / "albert-encoder-mine", "albert-encoder-mine")
+    reg = Registry(settings_file=tmp_path / "defaults.json")
+    ctx = AppContext(tmp_path / "library.db", reg, "cpu")
+    try:
+        view = ModelsView(ctx)
+        qtbot.addWidget(view)
+        combo = view.default_combos["encoder"]
+        assert view.defaults_form.labelForField(combo).text() == "Fine-tuning base:"
+        assert combo.currentData() == reg.default("encoder").id == shipped[0].id
+
+        combo.setCurrentIndex(combo.findData("albert-encoder-mine"))
+        assert reg.default("encoder").id == "albert-encoder-mine"
+        qtbot.waitUntil(lambda: _tick(view, "albert-encoder-mine") == "✓", timeout=5000)
+        assert _tick(view, shipped[0].id) == ""
+        assert "albert-encoder-mine" in reg.default_ids()
+    finally:
+        ctx.close()
+
+
+def _tick(view, model_id):
+    ids = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    return view.table.item(ids.index(model_id), 8).text()

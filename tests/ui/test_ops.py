@@ -136,3 +136,45 @@ def test_many_signals_do_not_exhaust_refcounts(qapp):
         sender.sig.emit(1)
     assert Receiver.n == 50_000
     assert sys.getrefcount(True) > 1000 and sys.getrefcount(None) > 1000
+
+
+def test_finished_ops_are_freed_on_the_gui_thread_even_when_a_worker_collects(window, wait_op, qtbot):
+    """Issue 34's crash: a finished op (a QObject of the GUI thread) was freed on a worker thread, either because
+    the worker held the last reference to it or because a cyclic collection ran there (a model load calls
+    gc.collect). Each op here is in a reference cycle (its callback refers back to it), like the history read."""
+    import gc
+    import weakref
+
+    freed_on: list[str] = []
+    for i in range(20):
+        holder = {}
+
+        def done(_value, holder=holder):
+            holder["seen"] = holder["op"]  # the cycle: op -> callback -> holder -> op
+
+        op = BackgroundOp(window, lambda _ctx, i=i: i, success=done)
+        holder["op"] = op
+        weakref.finalize(op, lambda: freed_on.append(threading.current_thread().name))
+        wait_op(op.run())
+        del op, holder, done
+    # a worker that collects garbage, as loading a model does (core/task_model.keep_long_lived)
+    wait_op(BackgroundOp(window, lambda _ctx: gc.collect()).run())
+    gui = threading.main_thread().name
+    qtbot.waitUntil(lambda: len(freed_on) == 20 or any(t != gui for t in freed_on), timeout=10000)
+    assert freed_on == [gui] * 20
+
+
+def test_gc_is_run_by_the_gui_thread_while_the_window_is_open(window, qtbot):
+    import gc
+
+    assert not gc.isenabled()  # automatic collection would run on whichever thread allocates
+    before = gc.get_stats()[0]["collections"]
+    junk = []
+    for _ in range(5000):
+        a: list = []
+        a.append(a)
+        junk.append(a)
+    del junk, a
+    qtbot.waitUntil(lambda: gc.get_stats()[0]["collections"] > before, timeout=3000)
+    window.close()
+    assert gc.isenabled()

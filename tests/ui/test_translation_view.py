@@ -55,6 +55,8 @@ def test_side_by_side_hover_copy_export_and_glossary(qtbot, analyzer, settings, 
     assert dlg.glossary_label.text() == "Glossary: terms.txt"
     wait_op(dlg.start(), timeout_s=120)
     assert "3 of 3 paragraphs translated into fr" in dlg.status.text()
+    # which model ran and its validation scores per kind of text, from its manifest
+    assert "albert-mt-docs-en-fr-de" in dlg.status.toolTip() and "documentation" in dlg.status.toolTip()
     assert "classeur" in dlg.target.toPlainText() and "report.pdf" in dlg.target.toPlainText()
     # hover the second sentence of the bold/plain paragraph on the source side: both sides light up
     dlg.source.hovered.emit(2)
@@ -64,6 +66,7 @@ def test_side_by_side_hover_copy_export_and_glossary(qtbot, analyzer, settings, 
     assert dlg.source.highlighted_text() == "" and dlg.target.highlighted_text() == ""
     qtbot.mouseClick(dlg.copy, Qt.LeftButton)
     assert "Un chien" in QGuiApplication.clipboard().text()
+    dlg.low_mode.setCurrentIndex(dlg.low_mode.findData("mark"))  # translations stay, whatever their confidence
     out = dlg.export_to(str(tmp_path / "report.fr.docx"))
     assert out is not None and "Wrote" in dlg.status.text()
     runs = [r for p in docx.Document(str(out)).paragraphs for r in p.runs if r.bold]
@@ -146,3 +149,96 @@ def test_window_uses_the_remembered_glossary_and_opens_the_document_translator(q
     assert "1 of 1 paragraphs translated into de" in dlg.status.text()
     dlg.close()
     ctx.close()
+
+
+def test_a_paragraph_that_could_not_be_translated_is_named(qtbot, analyzer, settings, report, tmp_path, wait_op):
+    """Issue 34: "1 could not be translated" left the reader to hunt for it; the dialog names the paragraph."""
+    from dataclasses import replace
+
+    from app.core.document_translation import DocumentTranslation
+
+    dlg = dialog(qtbot, analyzer, settings, report)
+    dlg.language.setCurrentIndex(dlg.language.findData("fr"))
+    wait_op(dlg.start(), timeout_s=120)
+    good = dlg.result
+    blocks = list(good.blocks)
+    k = next(i for i, b in enumerate(blocks) if b.source.startswith("A woman reads"))
+    blocks[k] = replace(blocks[k], text="", untranslated=True)
+    dlg.show_result(DocumentTranslation(good.document, "fr", "en", tuple(blocks), good.model, good.detected))
+    assert "1 could not be translated" in dlg.status.text()
+    assert "paragraph 3 (“A woman reads report.pdf near a spreadsheet.”)" in dlg.status.text()
+    out = dlg.export_to(str(tmp_path / "partial.fr.txt"))
+    assert out is not None and "paragraph 3" in dlg.status.text()
+
+
+def test_low_confidence_sentences_are_shaded_with_their_reason_and_exported_as_chosen(qtbot, analyzer, settings,
+                                                                                     report, tmp_path, wait_op):
+    """Issue 31: a sentence the model is unsure of is shaded on both sides, hovering it gives the reason, the
+    status says so, and the export keeps it in English (highlighted) or translated, as the option says."""
+    from dataclasses import replace
+
+    from PySide6.QtGui import QTextCursor
+
+    from app.ui.translation_marks import LOW_BACKGROUND
+
+    dlg = dialog(qtbot, analyzer, settings, report)
+    dlg.language.setCurrentIndex(dlg.language.findData("fr"))
+    wait_op(dlg.start(), timeout_s=120)
+    assert all(s.confidence is not None for s in dlg.result.sentences)  # every sentence carries one
+    blocks = []
+    for b in dlg.result.blocks:  # the same translation, "Two girls…" judged low
+        blocks.append(replace(b, sentences=tuple(
+            replace(s, confidence=0.1, low_confidence=True, reason="the output is much shorter than the source")
+            if s.source.startswith("Two girls") else replace(s, confidence=0.9, low_confidence=False)
+            for s in b.sentences)))
+    result = replace(dlg.result, blocks=tuple(blocks))
+    dlg.show_result(result)
+    assert "Shaded sentences are low-confidence" in dlg.status.text() and "3 of 4 sentences confident" in dlg.status.text()
+    low = next(i for i, s in enumerate(result.sentences) if s.low_confidence)
+    for side in (dlg.source, dlg.target):
+        a, b = side.spans[low]
+        c = QTextCursor(side.document())
+        c.setPosition(a + 1)
+        assert c.charFormat().background().color() == LOW_BACKGROUND
+        c.setPosition(side.spans[0][0] + 1)
+        assert c.charFormat().background().color() != LOW_BACKGROUND
+        assert side.tips[low].startswith("Low confidence (0.10): the output is much shorter")
+        assert side.tips[0] == "Confidence 0.90"
+    assert dlg.low_mode.currentData() == "keep-source"  # the default: unsure sentences stay in English
+    out = docx.Document(str(dlg.export_to(str(tmp_path / "kept.fr.docx"))))
+    highlighted = [r.text.strip() for p in out.paragraphs for r in p.runs if r.font.highlight_color is not None]
+    assert highlighted == ["Two girls are playing in the park."]
+    assert out.paragraphs[0].text.startswith("Machine translation by") and "3 of 4 sentences confident" in dlg.status.text()
+    dlg.low_mode.setCurrentIndex(dlg.low_mode.findData("mark"))
+    assert settings.value("translation/low_confidence") == "mark"  # remembered
+    out = docx.Document(str(dlg.export_to(str(tmp_path / "marked.fr.docx"))))
+    highlighted = [r.text for p in out.paragraphs for r in p.runs if r.font.highlight_color is not None]
+    assert len(highlighted) == 1 and "Two girls" not in highlighted[0] and highlighted[0].strip()
+
+
+def test_translation_tab_shades_low_confidence_rows_and_names_the_model(qtbot):
+    from app.core.types import Analysis, Document, ModelInfo, TranslatedSentence, Translation
+    from app.ui.document_view import TranslationPane
+    from app.ui.translation_marks import LOW_BACKGROUND
+
+    pane = TranslationPane()
+    qtbot.addWidget(pane)
+    pane.set_languages(["fr"])
+    pane.show()
+    tr = Translation("fr", "Le chien court. Cette fois qu'à un nouveau projet.", (
+        TranslatedSentence("The dog runs.", "Le chien court.", confidence=0.93),
+        TranslatedSentence("This tutorial explains Git.", "Cette fois qu'à un nouveau projet.", confidence=0.08,
+                           low_confidence=True, reason="the model was unsure of its wording")))
+    model = ModelInfo("albert-mt-docs-en-fr-de", "2.0.0", "translation")
+    pane.show_analysis(Analysis(Document("x.txt", "The dog runs. This tutorial explains Git."), translation=tr,
+                                models=(model,)))
+    assert pane.table.rowCount() == 2
+    ok, bad = pane.table.item(0, 1), pane.table.item(1, 1)
+    assert bad.background().color() == LOW_BACKGROUND and bad.font().italic()
+    assert ok.background().color() != LOW_BACKGROUND
+    assert bad.toolTip() == ("Low confidence (0.08): the model was unsure of its wording. Check this sentence, or "
+                             "export with the source kept.")
+    assert ok.toolTip() == "Confidence 0.93"
+    assert pane.quality.isVisible()
+    assert pane.quality.text().startswith("1 of 2 sentences confident (the shaded ones are not")
+    assert "Translated by albert-mt-docs-en-fr-de 2.0.0." in pane.quality.text()

@@ -167,3 +167,23 @@ def test_the_window_fits_1024x700_with_every_tab_opened(window, qtbot, wait_op):
     assert inside.contains(corner), corner  # the Summarize button is on screen
     assert inside.contains(window.statusBar().geometry())
     assert window.library_dock.width() >= 250  # library titles stay readable
+
+
+def test_help_explains_usage_shortcuts_and_where_things_live(window, ctx, qtbot):
+    """Issue 34: Help had only About. F1 opens a help window with the README's usage, the window's real
+    shortcuts, the library and model folders, and the documentation."""
+    from PySide6.QtCore import Qt
+
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    assert [a.text() for a in help_menu.actions() if not a.isSeparator()] == ["Albert Studio &Help", "&About Albert Studio"]
+    qtbot.keyClick(window, Qt.Key_F1)
+    dlg = window.help_dialog
+    assert dlg.isVisible()
+    text = dlg.text.toPlainText()
+    for words in ("Open Folder", "Esc", "pip install -e '.[train]'", "albert-studio analyze"):
+        assert words in text
+    assert "Ctrl+B" in text and "Run Batch" in text  # read from the window's own actions
+    assert str(ctx.db_path) in text
+    assert str(ctx.registry.user_dir) in text
+    assert "finetuning.md" in text  # docs/ in the source tree (or the bundle)
+    assert window.show_help() is dlg  # raised again, not a second window

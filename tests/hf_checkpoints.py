@@ -1,0 +1,163 @@
+"""Tiny random Hugging Face checkpoints in save_pretrained layout, built in the tests (tokenizers trained here).
+
+Each has the architecture's real model class and tokenizer family (WordPiece, byte-level BPE or Unigram with
+the architecture's special tokens), a few thousand parameters, and weights sharpened so that different texts
+get different logits. Used by tests/test_hf_import*.py and bench/bench_imported.py.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CORPUS = [
+    "the movie was great and the actors were wonderful", "a terrible boring film with bad acting",
+    "i loved every minute of it", "worst service ever, the food was cold", "the hotel was clean but noisy",
+    "prices rose 3.5% in march, the office said", "click save to keep your changes", "what a great day",
+    "nothing about this phone feels cheap", "the second half drags although the ending is strong",
+    "das hotel war sauber aber das frühstück war enttäuschend", "support never answered my three emails",
+] * 4
+
+# model_type -> (architecture, tokenizer family, cls, sep, pad, unk, extra config)
+ARCHITECTURES = {
+    "albert": ("AlbertForSequenceClassification", "unigram", "[CLS]", "[SEP]", "<pad>", "<unk>",
+               {"embedding_size": 16, "type_vocab_size": 2}),
+    "bert": ("BertForSequenceClassification", "wordpiece", "[CLS]", "[SEP]", "[PAD]", "[UNK]", {"type_vocab_size": 2}),
+    "distilbert": ("DistilBertForSequenceClassification", "wordpiece", "[CLS]", "[SEP]", "[PAD]", "[UNK]", {}),
+    "roberta": ("RobertaForSequenceClassification", "bpe", "<s>", "</s>", "<pad>", "<unk>", {"type_vocab_size": 1}),
+    "xlm-roberta": ("XLMRobertaForSequenceClassification", "unigram", "<s>", "</s>", "<pad>", "<unk>",
+                    {"type_vocab_size": 1}),
+    "electra": ("ElectraForSequenceClassification", "wordpiece", "[CLS]", "[SEP]", "[PAD]", "[UNK]",
+                {"embedding_size": 16, "type_vocab_size": 2}),
+    "mpnet": ("MPNetForSequenceClassification", "wordpiece", "<s>", "</s>", "<pad>", "[UNK]", {}),
+    "deberta-v2": ("DebertaV2ForSequenceClassification", "unigram", "[CLS]", "[SEP]", "[PAD]", "[UNK]",
+                   {"type_vocab_size": 0}),
+}
+
+
+def train_tokenizer(family: str, cls: str, sep: str, pad: str, unk: str, vocab_size: int = 300):
+    """A fast tokenizer trained on CORPUS whose single-sentence template is `cls $A sep`; pad is id 0 or 1
+    the way the architecture has it (RoBERTa family: <s> 0, <pad> 1)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    roberta_order = cls == "<s>"
+    specials = [cls, pad, sep, unk, "<mask>"] if roberta_order else [pad, unk, cls, sep, "[MASK]"]
+    if family == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=unk))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+        tok.decoder = decoders.WordPiece()
+    elif family == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=unk))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    else:
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer = normalizers.Lowercase()
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token=unk)
+    tok.train_from_iterator(CORPUS, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B {sep}",
+        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))])
+    return tok
+
+
+def build_classifier(folder: Path, model_type: str, labels=("NEGATIVE", "POSITIVE"), seed: int = 0,
+                     max_positions: int = 128) -> Path:
+    """A tiny random `model_type` sequence classifier saved with save_pretrained (safetensors) in `folder`."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedTokenizerFast
+
+    arch, family, cls, sep, pad, unk, extra = ARCHITECTURES[model_type]
+    tok = train_tokenizer(family, cls, sep, pad, unk)
+    mask = "<mask>" if cls == "<s>" else "[MASK]"
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, cls_token=cls, sep_token=sep, pad_token=pad, unk_token=unk,
+                                   mask_token=mask, bos_token=cls, eos_token=sep, model_max_length=max_positions)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(folder))
+    pad_id = tok.token_to_id(pad)
+    positions = max_positions + (pad_id + 1 if model_type in ("roberta", "xlm-roberta", "mpnet") else 0)
+    size = {"dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64} if model_type == "distilbert" else \
+        {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
+    cfg = AutoConfig.for_model(
+        model_type, vocab_size=tok.get_vocab_size(), max_position_embeddings=positions, pad_token_id=pad_id,
+        bos_token_id=tok.token_to_id(cls), eos_token_id=tok.token_to_id(sep),
+        id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)},
+        architectures=[arch], **size, **extra)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(cfg).eval()
+    with torch.no_grad():  # a random tiny model barely looks at its input: sharpen it so texts differ
+        for name, p in model.named_parameters():
+            if "LayerNorm" not in name and "layer_norm" not in name and p.dim() > 1:
+                p.mul_(4.0)
+    model.save_pretrained(str(folder))
+    readme = "---\nlicense: apache-2.0\nlanguage: en\n---\n# tiny test classifier\n"
+    (folder / "README.md").write_text(readme, encoding="utf-8")
+    return folder
+
+
+def set_config(folder: Path, **changes) -> Path:
+    path = Path(folder) / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg.update(changes)
+    path.write_text(json.dumps(cfg))
+    return folder
+
+
+PARALLEL = [
+    ("A man is riding a bicycle.", "Ein Mann fährt Fahrrad."),
+    ("Two dogs play in the snow near a tree.", "Zwei Hunde spielen im Schnee neben einem Baum."),
+    ("The meeting starts at ten o'clock tomorrow.", "Die Besprechung beginnt morgen um zehn Uhr."),
+    ("Click Save to keep your changes.", "Klicken Sie auf Speichern, um Ihre Änderungen zu behalten."),
+    ("The children are reading books in the garden.", "Die Kinder lesen Bücher im Garten."),
+    ("A woman sells fresh bread at the market.", "Eine Frau verkauft frisches Brot auf dem Markt."),
+] * 6
+
+
+def build_marian(folder: Path, source_lang: str = "en", target_lang: str = "de", seed: int = 0,
+                 name_languages: bool = True) -> Path:
+    """A tiny random MarianMTModel with OPUS-MT's files (source.spm, target.spm, vocab.json: </s> 0, <unk> 1,
+    <pad> last) saved with save_pretrained; the language pair in tokenizer_config.json when `name_languages`."""
+    import io
+
+    import sentencepiece as spm
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces: dict[str, int] = {"</s>": 0, "<unk>": 1}
+    for side, name in ((0, "source.spm"), (1, "target.spm")):
+        buf = io.BytesIO()
+        spm.SentencePieceTrainer.train(sentence_iterator=iter([p[side] for p in PARALLEL]), model_writer=buf,
+                                       vocab_size=60, model_type="unigram", character_coverage=1.0,
+                                       unk_id=1, eos_id=0, bos_id=-1, pad_id=-1, hard_vocab_limit=False)
+        (folder / name).write_bytes(buf.getvalue())
+        sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+        for i in range(sp.get_piece_size()):
+            pieces.setdefault(sp.id_to_piece(i), len(pieces))
+    pieces["<pad>"] = len(pieces)
+    (folder / "vocab.json").write_text(json.dumps(pieces, ensure_ascii=False), encoding="utf-8")
+    tc = {"tokenizer_class": "MarianTokenizer", "model_max_length": 512, "separate_vocabs": False}
+    if name_languages:
+        tc |= {"source_lang": source_lang, "target_lang": target_lang}
+    (folder / "tokenizer_config.json").write_text(json.dumps(tc), encoding="utf-8")
+    pad = len(pieces) - 1
+    cfg = MarianConfig(vocab_size=len(pieces), d_model=32, encoder_layers=2, decoder_layers=2,
+                       encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                       max_position_embeddings=128, pad_token_id=pad, eos_token_id=0, decoder_start_token_id=pad,
+                       forced_eos_token_id=0, architectures=["MarianMTModel"])
+    torch.manual_seed(seed)
+    model = MarianMTModel(cfg).eval()
+    with torch.no_grad():  # a random model barely looks at its input; sharpen it so sources differ
+        model.final_logits_bias.normal_(0, 0.5)
+        for p in model.model.encoder.parameters():
+            p.mul_(3.0)
+    model.save_pretrained(str(folder))
+    (folder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n# tiny Marian\n", encoding="utf-8")
+    return folder

@@ -1,0 +1,54 @@
+"""The Models view's "Add Model…": a Hugging Face checkpoint added in the background with progress and Cancel;
+a refused one is shown in the banner and nothing is installed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.ui.conftest import ctx, registry, settings, wait_op, window  # noqa: F401  (fixtures)
+
+
+def _user_dir(ctx, tmp_path):  # noqa: F811
+    ctx.registry.user_dir = tmp_path / "user-models"
+    ctx.registry.roots = [*ctx.registry.roots, ctx.registry.user_dir]
+    return ctx.registry.user_dir
+
+
+def test_a_refused_checkpoint_is_reported_and_nothing_is_added(window, ctx, tmp_path, wait_op):  # noqa: F811
+    user = _user_dir(ctx, tmp_path)
+    src = tmp_path / "gpt"
+    src.mkdir()
+    (src / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}))
+    view = window.models
+    view.add_source.setText(str(src))
+    view._add_clicked()
+    assert view.add_op is not None and not view.add_button.isEnabled() and not view.add_cancel.isHidden()
+    wait_op(view.add_op)
+    assert "GPT2LMHeadModel is not supported" in window.banner.text()
+    assert view.add_button.isEnabled() and view.add_progress.isHidden()
+    assert not user.exists() or list(user.iterdir()) == []
+
+
+@pytest.mark.slow  # exports an ALBERT checkpoint with torch, then a second one that is cancelled
+def test_a_checkpoint_is_added_with_progress_and_a_cancel_leaves_nothing(window, ctx, tmp_path, wait_op, qtbot):  # noqa: F811
+    pytest.importorskip("torch")
+    from tests.hf_checkpoints import build_classifier
+
+    user = _user_dir(ctx, tmp_path)
+    view = window.models
+    src = build_classifier(tmp_path / "albert-tiny", "albert")
+    shown = []
+    view.add_progress.valueChanged.connect(shown.append)
+    wait_op(view.add_model(str(src)), timeout_s=300)
+    ids = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    assert "albert-tiny" in ids and "Added albert-tiny" in window.banner.text()
+    assert shown and shown == sorted(shown) and max(shown) == 100
+
+    other = build_classifier(tmp_path / "albert-other", "albert", seed=1)
+    op = view.add_model(str(other))
+    qtbot.waitUntil(lambda: view.add_progress.value() >= 45, timeout=300_000)  # exporting
+    view.add_cancel.click()
+    wait_op(op, timeout_s=300)
+    assert "cancelled; nothing was installed" in window.banner.text()
+    assert sorted(p.name for p in user.iterdir()) == ["albert-tiny"]
