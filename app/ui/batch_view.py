@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableView,
@@ -40,7 +39,7 @@ from app.ui.context import AppContext, export_library, read_history, read_run, r
 from app.ui.ops import BackgroundOp
 from app.ui.theme import label_color
 from app.ui.library import local_time
-from app.ui.widgets import ElidedLabel, human_seconds, real_title
+from app.ui.widgets import ElidedLabel, ProgressBar, human_seconds, real_title
 
 COLUMNS = ("Title", "Label", "Score", "Summary", "Seconds", "Source")
 NEWEST_RUN = 0  # refresh_history(select=NEWEST_RUN): the newest run (run ids start at 1)
@@ -180,7 +179,7 @@ class BatchView(QWidget):
 
     def _build_progress(self) -> QVBoxLayout:
         """The progress bar, the counts and the file in hand."""
-        self.progress = QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.files_label = ElidedLabel("Files: –", min_chars=16)

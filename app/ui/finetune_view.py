@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QProgressBar,
     QPushButton,
     QRadioButton,
     QSizePolicy,
@@ -41,6 +40,7 @@ from app.ui.charts import ConfusionPlot, TrainingPlot
 from app.ui.context import AppContext
 from app.ui.finetune_ops import LibraryLabels, Ranking, label_document, rank_documents, read_labelled_file, read_store_labels
 from app.ui.ops import BackgroundOp, describe_error
+from app.ui.widgets import ProgressBar
 
 
 def _polar(classes) -> bool:
@@ -259,7 +259,7 @@ class FineTuneView(QWidget):
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
         of.addRow(buttons)
-        self.progress = QProgressBar()  # the whole job: preparing, training, checking, training on all, exporting
+        self.progress = ProgressBar()  # the whole job: preparing, training, checking, training on all, exporting
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
@@ -278,7 +278,7 @@ class FineTuneView(QWidget):
         self.suggest_cancel = QPushButton("Cancel")
         self.suggest_cancel.setEnabled(False)
         self.suggest_cancel.clicked.connect(lambda: self.suggest_op.cancel() if self.suggest_op else None)
-        self.suggest_progress = QProgressBar()
+        self.suggest_progress = ProgressBar()
         self.suggest_progress.setRange(0, 1000)
         self.suggest_progress.setValue(0)
         self.suggest_progress.setTextVisible(False)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QProgressBar,
     QScrollArea,
     QTabWidget,
     QToolButton,
@@ -53,7 +52,7 @@ from app.ui.ops import (
 from app.ui.paste import PasteDialog
 from app.ui.preferences import Preferences, PreferencesDialog
 from app.ui.theme import app_icon
-from app.ui.widgets import ElidedLabel, MessageBanner, display_name
+from app.ui.widgets import ElidedLabel, MessageBanner, ProgressBar, display_name
 
 MAX_RECENT = 10
 LIBRARY_MIN_WIDTH = 250  # px: the library pane never gets narrower (titles of 1-3 characters are useless)
@@ -174,7 +173,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.busy_label = ElidedLabel()
-        self.busy_bar = QProgressBar()
+        self.busy_bar = ProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setMaximumWidth(120)
         self.busy_bar.setMaximumHeight(14)
@@ -826,7 +825,10 @@ class MainWindow(QMainWindow):
         self._library_follow.stop()
         self.library.refresh()
         self._update_status()
-        self.statusBar().showMessage(f"Batch {report.summary()}", 8000)
+        # on the loop's next turn: QStatusBar.showMessage repaints at once, and with it every widget waiting for
+        # a paint (the batch table's last rows, the library just re-read), all inside this slot
+        message = f"Batch {report.summary()}"
+        QTimer.singleShot(0, self, lambda: self.statusBar().showMessage(message, 8000))
 
     def show_page(self, page: Page) -> None:
         self.pages.setCurrentIndex(page)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -29,6 +28,7 @@ from app.core.registry import Manifest, size_text
 from app.core.runtime import available_providers
 from app.ui.context import AppContext, providers_in_use
 from app.ui.ops import BackgroundOp, report_error
+from app.ui.widgets import ProgressBar
 
 COLUMNS = ("Model", "Version", "Task", "Languages", "Size", "Added", "Metrics", "Origin", "Default")
 SIZE_COL, METRICS_COL, ORIGIN_COL, DEFAULT_COL = 4, 6, 7, 8
@@ -435,7 +435,7 @@ class ModelsView(QWidget):
         self.add_button = QPushButton("Add Model…")
         self.add_button.setToolTip("Download (for a hub id), export to ONNX, check against PyTorch and install")
         self.add_button.clicked.connect(self._add_clicked)
-        self.add_progress = QProgressBar()
+        self.add_progress = ProgressBar()
         self.add_progress.setRange(0, 100)
         self.add_progress.setTextVisible(True)
         self.add_progress.hide()

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTextBrowser,
@@ -37,6 +36,7 @@ from app.jobs.translate_document import TranslateProgress, TranslateRequest, run
 from app.ui.document_view import LANGUAGE_NAMES, utf16_offsets
 from app.ui.ops import BackgroundOp, describe_error
 from app.ui.translation_marks import LOW_BACKGROUND, LOW_FOREGROUND, confidence_tooltip
+from app.ui.widgets import ProgressBar
 
 GLOSSARY_KEY = "translation/glossary"
 LOW_MODE_KEY = "translation/low_confidence"
@@ -181,7 +181,7 @@ class DocumentTranslationDialog(QDialog):
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.cancel.clicked.connect(self.stop)
-        self.progress = QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setFormat("%v / %m sentences")
         self.progress.setVisible(False)
         self.status = QLabel()
