@@ -232,6 +232,10 @@ def _setting(text: str) -> tuple[str, object]:
 
     name, _, value = text.partition("=")
     kind = type(TrainSettings.__dataclass_fields__[name].default)
+    if kind is bool:  # bool("False") is True
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise argparse.ArgumentTypeError(f"{name} takes true or false, not {value!r}")
+        return name, value.lower() in ("true", "1")
     return name, kind(value)
 
 

@@ -21,6 +21,7 @@ worker never leaves a half-registered model. torch/transformers are imported ins
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -60,6 +61,9 @@ class TrainSettings:
     pair_iterations: int = 20  # few-shot: passes over each example (SetFit's num_iterations)
     few_shot_max_steps: int = 200
     few_shot_lr: float = 5e-5
+    # few-shot: the embedding tables (30,522 x 128 word pieces) stay as the base has them: a handful of examples
+    # touches a few hundred pieces, and their dense gradient and AdamW update were an eighth of every step
+    few_shot_freeze_embeddings: bool = True
     few_shot_max_per_class: int = 512  # auto picks few-shot when the median class has at most this many
     previous: str = ""  # folder of an installed classifier to compare with on the same validation split
     base_note: str = ""  # why the job chose this base (shown in the report and the model card)
@@ -475,7 +479,11 @@ def train_few_shot(model, tr_seqs, tr_y, va_seqs, va_y, classes, s: TrainSetting
     per_pass = max(1, len(tr_seqs)) / max(1, len(batches[0]) if batches else 1)  # steps that show every example once
     run.epochs = round(total / per_pass, 1)  # passes over the examples, as planned (pair_iterations, or the step cap)
     checks = {int(total * f) for f in (0.25, 0.5, 0.75, 1.0)} - {0} if va_seqs else set()
-    opt = torch.optim.AdamW(model.albert.parameters(), lr=s.few_shot_lr, weight_decay=0.0)
+    if s.few_shot_freeze_embeddings:
+        for p in model.albert.embeddings.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.albert.parameters() if p.requires_grad], lr=s.few_shot_lr,
+                            weight_decay=0.0)
     warm = max(1, int(0.1 * total))
 
     def head_and_eval(step):
@@ -530,13 +538,16 @@ def tfidf_baseline(tr_texts, tr_y, va_texts, va_y, classes, seed: int) -> Evalua
 
 
 def installed_classifier(folder: str | Path, threads: int = 0, device: str = "auto", graph: str | None = None):
-    """An installed classifier loaded as the app loads it (core ONNX path), on `device`."""
+    """An installed classifier loaded as the app loads it (core ONNX path), on `device`, without the per-CPU
+    session tuning: these loads only score a graph once, and tuning a graph exported seconds ago probes its
+    configurations first (5.7 s a load here; four loads were 23 of a 64-example fine-tune's 161 s). The app
+    tunes the new model the first time it opens it."""
     from app.core.registry import read_manifest
     from app.core.runtime import RuntimeOptions
     from app.core.task_model import load_task_model
 
-    return load_task_model(read_manifest(Path(folder)), RuntimeOptions(device=device, intra_op_threads=threads),
-                           graph=graph)
+    return load_task_model(read_manifest(Path(folder)),
+                           RuntimeOptions(device=device, intra_op_threads=threads, tune=False), graph=graph)
 
 
 def evaluate_installed(folder: str, va_texts, va_y, classes, threads: int = 0,
@@ -690,6 +701,7 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     va_seqs, va_y = [seqs[i] for i in va], [y[i] for i in va]
     va_texts = [texts[i] for i in va]
     model = load_base(base, classes)
+    untrained = copy.deepcopy(model) if refit else None  # the refit starts here again (reading the base took 2.6 s)
     run.check()
     names = {"used": False}
     name_seqs, name_y = [], []
@@ -732,7 +744,7 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     if refit:
         run.phase("refit", f"Training again on all {len(y)} examples")
         seed_everything(s.seed)
-        final = load_base(base, classes)
+        final = untrained
         run.check()
         again = replace(s, epochs=info["best_epoch"]) if mode == "standard" else s
         t0 = time.time()

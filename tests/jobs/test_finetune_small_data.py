@@ -136,3 +136,39 @@ def test_the_installed_graphs_are_the_refit_model(tiny_encoder, sst2_rows, tmp_p
 
     rep = FineTuneReport.from_dict(report)
     assert rep.refit_n == 16 and "trained again" in rep.as_text()
+
+
+def test_few_shot_keeps_the_embedding_tables_and_the_refit_starts_where_the_split_run_did(tiny_encoder, sst2_rows,
+                                                                                            tmp_path):
+    """The embeddings stay the base's (a quarter of every step's time went to their gradient and update); the
+    layers above them learn; the refit starts from the same untrained model (kept in memory, not read again)."""
+    import torch
+
+    data = make_dataset(sst2_rows(8))
+    base = ft.load_base(tiny_encoder, data.classes)
+    s = _settings(tiny_encoder, tmp_path, name_hints="never")
+    t = ft.train_model(data, s)
+    before = base.albert.embeddings.state_dict()
+    for trained in (t.model, t.validated):
+        after = trained.albert.embeddings.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before)
+        layers, start = trained.albert.encoder.state_dict(), base.albert.encoder.state_dict()
+        assert any(not torch.equal(start[k], layers[k]) for k in start)
+    free = ft.train_model(data, replace(s, few_shot_freeze_embeddings=False, refit="never"))
+    moved = free.model.albert.embeddings.state_dict()
+    assert any(not torch.equal(before[k], moved[k]) for k in before)
+    again = ft.train_model(data, s)  # same labels, same settings: the same model, refit included
+    a, b = t.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_graphs_a_fine_tune_scores_are_opened_without_session_tuning(tiny_models, monkeypatch):
+    """Tuning probes a new graph's session settings first (5.7 s a load on two cores); a score-once load skips
+    it, and the app tunes the model the first time it opens it."""
+    import app.core.task_model as task_model
+
+    seen = []
+    real = task_model.load_task_model
+    monkeypatch.setattr(task_model, "load_task_model", lambda m, o, **k: seen.append(o) or real(m, o, **k))
+    ft.installed_classifier(tiny_models / "albert-sentiment-en", graph="int8")
+    assert seen and seen[0].tune is False
