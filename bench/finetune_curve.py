@@ -10,6 +10,8 @@ Tasks
   sst2  SST-2 sentences (>= 5 words) from the leak-free training part of app.training.sentiment_data;
         scored on its validation split (1,800 whole sentences, never seen in training).
   bbc5  the same with all five categories (500 articles held out; the issue's topic task).
+  frtv  French TV-series reviews: sampled from fr-tvseries train, scored on its dev file (389 reviews); long
+        texts near the 128-piece window (use --encoder models/albert-sentiment-xx, the base the app picks).
   bbc3  3-class topic (business / politics / tech): headline + first sentence of BBC News articles;
         300 articles held out (100 per class), the examples drawn from the rest (754 exist, so the largest size is 754).
 Each size draws a class-balanced sample (seed fixed). The fine-tune uses 80% of it to train and 20% to
@@ -71,6 +73,13 @@ def bbc3_task(seed: int, classes=("business", "politics", "tech"), held_per_clas
 def bbc5_task(seed: int):
     """All five BBC categories (business, entertainment, politics, sport, tech), 100 articles each held out."""
     return bbc3_task(seed, classes=("business", "entertainment", "politics", "sport", "tech"))
+
+
+def frtv_task(seed: int):
+    """French TV-series reviews (positive / negative): its train file is the pool, its dev file (389) held out."""
+    def read(name):
+        return [(r["text"], r["label"]) for r in read_jsonl(DATA_DIR / "fr-tvseries-sentiment" / name)]
+    return "fr TV-series reviews (2 classes)", read("train.jsonl"), read("dev.jsonl")
 
 
 def balanced_sample(pool, n: int, seed: int):
@@ -283,7 +292,7 @@ def main(argv=None) -> None:
               "| fine-tune wall s | CPU s |")
     print(header + "\n|---|---|---|---|---|---|---|---|---|", flush=True)
     for task in args.tasks.split(","):
-        name, pool, held = {"sst2": sst2_task, "bbc3": bbc3_task, "bbc5": bbc5_task}[task](args.seed)
+        name, pool, held = {"sst2": sst2_task, "bbc3": bbc3_task, "bbc5": bbc5_task, "frtv": frtv_task}[task](args.seed)
         for n in sizes:
             n_eff = min(n, len(pool))
             first = len(rows)

@@ -58,7 +58,9 @@ class TrainSettings:
     seed: int = 13
     threads: int = 0  # 0 = all cores
     device: str = "auto"  # where the exported graphs are scored (runtime.DEVICES): the device the app analyses on
-    pair_iterations: int = 20  # few-shot: passes over each example (SetFit's num_iterations)
+    # few-shot: passes over each example (SetFit's num_iterations is 20; 12 since 2026-12-07: at 64 examples, 3
+    # samples each, BBC 91.4 vs 91.5, SST-2 76.4 vs 76.8, French reviews 82.0 vs 81.5, in 35-40% less time)
+    pair_iterations: int = 12
     few_shot_max_steps: int = 200
     few_shot_lr: float = 5e-5
     # few-shot: the embedding tables (30,522 x 128 word pieces) stay as the base has them: a handful of examples

@@ -449,13 +449,13 @@ class LibraryPane(QWidget):
             self._folders_wanted = False
             self._show_folders(read.folders)
         page = read.page
-        self.model.set_page(page)
-        self._show_languages(page.languages)
-        self._show_classes(page.classifications)
-        header = self.view.header()
-        if header.sortIndicatorSection() >= 0:  # keep the order the user clicked
-            self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
-        self._fit_columns()
+        # one paint for the new rows, their order and the columns shown (a batch re-reads every second, and the
+        # list's paint is the largest piece of GUI work in those turns): updates resume, and paint, at the end
+        self.view.setUpdatesEnabled(False)
+        try:
+            self._show_page(page)
+        finally:
+            self.view.setUpdatesEnabled(True)
         listed, total = len(page.rows), page.total
         self.count.setText(f"{listed} of {total} documents" if listed != total else documents_text(total))
         self.counted.emit(total)
@@ -463,6 +463,15 @@ class LibraryPane(QWidget):
             self.select_document(self._select_after)
             self._select_after = None
         self._read_again_if_followed()
+
+    def _show_page(self, page: LibraryPage) -> None:
+        self.model.set_page(page)
+        self._show_languages(page.languages)
+        self._show_classes(page.classifications)
+        header = self.view.header()
+        if header.sortIndicatorSection() >= 0:  # keep the order the user clicked
+            self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        self._fit_columns()
 
     def _narrow(self) -> bool:
         """Too narrow for the date column: the name needs the room (the date is in the row's tooltip)."""
