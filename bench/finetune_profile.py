@@ -3,6 +3,7 @@ every example, export, score the exported graphs), timed by phase and by the cal
 
     python bench/finetune_profile.py                          # BBC 5 topics, 64 labelled examples, seed 13
     python bench/finetune_profile.py --task sst2 --n 64 --seed 14
+    python bench/finetune_profile.py --task frtv --base models/albert-sentiment-xx --seed 7   # long French reviews
     python bench/finetune_profile.py --baseline     # also the recipe as it was, in the same process, and the ratio
 
 `--baseline` first runs the job as it was before 2026-12-07 (embedding tables trained, and each of the job's
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.finetune_curve import balanced_sample, bbc5_task, sst2_task
+from bench.finetune_curve import balanced_sample, bbc5_task, frtv_task, sst2_task
 
 TIMED = {  # module -> the calls timed inside it (wrapped where they are looked up)
     "app.training.finetune": ["_export_onnx", "_save_weights", "_graph_agreement", "tfidf_baseline",
@@ -109,7 +110,7 @@ def profile(data, args, settings: dict, label: str) -> float:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", default="bbc5", choices=("bbc5", "sst2"))
+    ap.add_argument("--task", default="bbc5", choices=("bbc5", "sst2", "frtv"))
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=0)
@@ -124,7 +125,7 @@ def main(argv=None) -> None:
     os.environ["ALBERT_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="tuning-")
     from app.core.labeled_data import make_dataset
 
-    name, pool, _held = (bbc5_task if args.task == "bbc5" else sst2_task)(args.seed)
+    name, pool, _held = {"bbc5": bbc5_task, "sst2": sst2_task, "frtv": frtv_task}[args.task](args.seed)
     data = make_dataset(balanced_sample(pool, args.n, args.seed), min_per_class=2)
     print(f"{name}, {args.n} labelled examples (seed {args.seed}), base {args.base.name}")
     before = None
