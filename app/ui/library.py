@@ -472,6 +472,7 @@ class LibraryPane(QWidget):
         if header.sortIndicatorSection() >= 0:  # keep the order the user clicked
             self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self._fit_columns()
+        self.view.executeDelayedItemsLayout()  # now, not inside the paint (where it marked the list dirty again)
 
     def _narrow(self) -> bool:
         """Too narrow for the date column: the name needs the room (the date is in the row's tooltip)."""
