@@ -161,3 +161,106 @@ def build_marian(folder: Path, source_lang: str = "en", target_lang: str = "de",
     model.save_pretrained(str(folder))
     (folder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n# tiny Marian\n", encoding="utf-8")
     return folder
+
+
+SUMMARY_TEXTS = [
+    "The city council met on Tuesday to discuss the new budget. Members agreed to spend more on parks and schools. "
+    "The vote is planned for next month.",
+    "A storm hit the coast overnight. Thousands of homes lost power, and several roads were closed by fallen trees. "
+    "Crews expect to restore electricity by Friday.",
+    "The company reported higher sales in the third quarter. Its new phone sold well in Europe and Asia. "
+    "Shares rose five percent after the announcement.",
+    "Researchers found that walking every day improves sleep. The study followed two thousand adults for a year. "
+    "Those who walked slept longer and woke less often.",
+] * 3
+
+# model_type -> (architecture, tokenizer family, special tokens in id order, template, config extras)
+SEQ2SEQ = {
+    "bart": ("BartForConditionalGeneration", "bpe", ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "<s> $A </s>"),
+    "pegasus": ("PegasusForConditionalGeneration", "unigram", ["<pad>", "</s>", "<unk>", "<mask_1>"], "$A </s>"),
+    "t5": ("T5ForConditionalGeneration", "unigram", ["<pad>", "</s>", "<unk>"], "$A </s>"),
+}
+
+
+def train_seq2seq_tokenizer(family: str, specials: list[str], template: str, vocab_size: int = 200):
+    """A fast tokenizer trained on SUMMARY_TEXTS with the architecture's special tokens first, in its id order."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    if family == "bpe":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    else:
+        tok = Tokenizer(models.Unigram())
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>")
+    tok.train_from_iterator(SUMMARY_TEXTS + CORPUS, trainer)
+    used = [t for t in ("<s>", "</s>") if t in template.split()]
+    tok.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(t, tok.token_to_id(t))
+                                                                                        for t in used])
+    return tok
+
+
+def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, layers: int = 2) -> Path:
+    """A tiny random BART / PEGASUS / T5 `*ForConditionalGeneration` checkpoint (d_model 32) with a tokenizer
+    trained here, saved with save_pretrained; BART forces <s> first as bart-large-cnn does."""
+    import torch
+    import transformers
+    from transformers import AutoConfig, PreTrainedTokenizerFast
+
+    arch, family, specials, template = SEQ2SEQ[model_type]
+    tok = train_seq2seq_tokenizer(family, specials, template)
+    ids = {t: tok.token_to_id(t) for t in specials}
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   **({"bos_token": "<s>", "mask_token": "<mask>"} if model_type == "bart" else {}),
+                                   model_max_length=128)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(folder))
+    vocab = tok.get_vocab_size()
+    common = dict(vocab_size=vocab, pad_token_id=ids["<pad>"], eos_token_id=ids["</s>"], architectures=[arch])
+    if model_type == "t5":
+        cfg = AutoConfig.for_model("t5", d_model=32, d_kv=8, d_ff=64, num_layers=layers, num_decoder_layers=layers,
+                                   num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+                                   feed_forward_proj="relu", decoder_start_token_id=ids["<pad>"], **common)
+    else:
+        extra = {"bos_token_id": ids["<s>"], "decoder_start_token_id": ids["</s>"]} \
+            if model_type == "bart" else {"decoder_start_token_id": ids["<pad>"]}
+        cfg = AutoConfig.for_model(model_type, d_model=32, encoder_layers=layers, decoder_layers=layers,
+                                   encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                                   decoder_ffn_dim=64, max_position_embeddings=128, **extra, **common)
+    torch.manual_seed(seed)
+    model = getattr(transformers, arch)(cfg).eval()
+    with torch.no_grad():  # a random model barely looks at its input; sharpen it so sources differ
+        if hasattr(model, "final_logits_bias"):
+            model.final_logits_bias.normal_(0, 0.5)
+        for p in model.get_encoder().parameters():
+            if p.dim() > 1:
+                p.mul_(3.0)
+    model.save_pretrained(str(folder))
+    if model_type == "bart":  # transformers 5 keeps generation settings out of the model config
+        gen = json.loads((folder / "generation_config.json").read_text())
+        (folder / "generation_config.json").write_text(json.dumps({**gen, "forced_bos_token_id": ids["<s>"]}))
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# tiny summarizer\n", encoding="utf-8")
+    return folder
+
+
+def build_encoder(folder: Path, model_type: str = "bert", seed: int = 0) -> Path:
+    """A tiny random plain encoder (`BertModel`, `AlbertModel`, ...: no classification head) saved with
+    save_pretrained, with its tokenizer: what `models add --task base` turns into a fine-tuning base."""
+    import json as _json
+
+    build_classifier(folder, model_type, seed=seed)
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(folder))  # the classifier's encoder, without its head
+    model.config.architectures = [type(model).__name__]
+    model.save_pretrained(str(folder))
+    cfg = _json.loads((Path(folder) / "config.json").read_text())
+    for k in ("id2label", "label2id"):
+        cfg.pop(k, None)
+    (Path(folder) / "config.json").write_text(_json.dumps(cfg))
+    return Path(folder)

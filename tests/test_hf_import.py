@@ -96,7 +96,7 @@ def test_labels_decide_sentiment_or_classification(tmp_path):
     with pytest.raises(ModelError, match="needs the labels negative and positive.*sport, politics, tech"):
         inspect_checkpoint(topics, task="sentiment")
     assert inspect_checkpoint(_config_only(tmp_path / "p2"), task="classification").task == "classification"
-    with pytest.raises(ModelError, match="--task summary is not supported"):
+    with pytest.raises(ModelError, match="becomes a sentiment model or .*, not summary; --task summary takes a BART"):
         inspect_checkpoint(_config_only(tmp_path / "p3"), task="summary")
     with pytest.raises(ModelError, match="0..n-1"):
         inspect_checkpoint(_config_only(tmp_path / "gap", id2label={"0": "a", "2": "b"}))

@@ -23,8 +23,8 @@ ALIASES = {"translate": "translation", "summarize": "summary", "summarise": "sum
 def _indexed(summary, sentences):
     """A summary whose sentence indices count every sentence of the document (the summarizer saw only the
     content ones): "sentence 7" is the seventh sentence the reader sees."""
-    if summary is None:
-        return None
+    if summary is None or summary.abstractive:  # an abstractive summary's sentences are not the document's
+        return summary
     at = {s.start: i for i, s in enumerate(sentences)}
     return replace(summary, sentences=tuple(
         replace(x, index=at.get(x.start, x.index)) for x in summary.sentences))

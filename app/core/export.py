@@ -7,6 +7,7 @@ The JSON shape is the one the CLI prints with --json, so a saved export and a pi
      "sentiment": {"label": "positive", "score": 0.97, "p_positive": 0.97, "neutral_band": 0.25,
                    "sentences": [{"text": "...", "label": "positive", "score": 0.98, "p_positive": 0.98}]},
      "summary": {"sentences": [{"text": "...", "score": 0.41, "index": 3}]},
+                 (an abstractive model's summary: "abstractive": true, each sentence written by the model, index -1)
      "translation": {"lang": "fr", "text": "...", "sentences": [{"source": "...", "text": "...", "confidence": 0.81,
                                                                "low_confidence": false}]},
      "classifications": {"topic": {"label": "sport", "score": 0.93, "scores": {"sport": 0.93, "tech": 0.04, ...},
@@ -86,6 +87,7 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
             "sentences": [
                 {"text": x.text, "score": x.score, "index": x.index} for x in analysis.summary.sentences
             ],
+            **({"abstractive": True} if analysis.summary.abstractive else {}),
             **_language_flags(analysis.summary),
         }
     if analysis.classifications:

@@ -8,6 +8,9 @@ files) or a hub id. This module reads config.json as plain JSON and decides what
     classification model, where the app has that task;
   * a MarianMTModel (OPUS-MT: source.spm, target.spm, vocab.json) -> a translator, its language pair read
     from the checkpoint;
+  * a BART, PEGASUS or T5 `*ForConditionalGeneration` -> an abstractive summary model (app.core.abstractive);
+  * a plain encoder (AlbertModel, BertModel, ... without a head, or a sentence-transformers folder), or with
+    `--task base` a sequence classifier's encoder -> a fine-tuning base (task "encoder");
 
 and refuses, with a message naming the folder and the reason, everything it cannot run faithfully: code
 shipped with the checkpoint (`auto_map`, trust_remote_code), an architecture outside the list above,
@@ -40,6 +43,23 @@ CLASSIFIERS = {
     "DebertaV2ForSequenceClassification": "deberta-v2",
 }
 TRANSLATORS = {"MarianMTModel": "marian"}
+SUMMARIZERS = {
+    "BartForConditionalGeneration": "bart",
+    "PegasusForConditionalGeneration": "pegasus",
+    "T5ForConditionalGeneration": "t5",
+}
+# plain encoders (no head): fine-tuning bases; a classifier of the same family can be one too (--task base)
+ENCODERS = {
+    "AlbertModel": "albert",
+    "BertModel": "bert",
+    "DistilBertModel": "distilbert",
+    "RobertaModel": "roberta",
+    "XLMRobertaModel": "xlm-roberta",
+    "ElectraModel": "electra",
+    "MPNetModel": "mpnet",
+    "DebertaV2Model": "deberta-v2",
+}
+KNOWN = CLASSIFIERS | TRANSLATORS | SUMMARIZERS | ENCODERS
 ADD_TASKS = ("sentiment", "classification", "translation", "summary", "base")
 MAX_CONFIG_BYTES = 2_000_000
 FOLDER_ROUTE = "huggingface-cli download {id} --local-dir DIR"
@@ -54,7 +74,7 @@ class Checkpoint:
     folder: Path
     architecture: str
     model_type: str
-    task: str  # the app's task: sentiment, classification or translation
+    task: str  # the app's task: sentiment, classification, translation, summary or encoder (a fine-tuning base)
     labels: tuple[str, ...] = ()  # in class-index order, as the manifest lists them
     source_lang: str = ""
     target_lang: str = ""
@@ -66,7 +86,11 @@ class Checkpoint:
 
     @property
     def kind(self) -> str:
-        return "translator" if self.architecture in TRANSLATORS else "classifier"
+        if self.architecture in TRANSLATORS:
+            return "translator"
+        if self.architecture in SUMMARIZERS:
+            return "summarizer"
+        return "encoder" if self.task == "encoder" else "classifier"
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -170,16 +194,21 @@ def _architecture(folder: Path, config: dict) -> str:
     archs = config.get("architectures")
     if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
         raise ModelError(f"{folder}/config.json names no architecture ('architectures'); the app can add "
-                         f"{', '.join(sorted(CLASSIFIERS))} and {', '.join(TRANSLATORS)} checkpoints")
+                         f"{supported_list()} checkpoints")
     arch = archs[0]
-    if arch not in CLASSIFIERS and arch not in TRANSLATORS:
+    if arch not in KNOWN:
         raise ModelError(f"{folder}: architecture {arch} is not supported; the app can add "
-                         f"{', '.join(sorted(CLASSIFIERS))} and {', '.join(TRANSLATORS)} checkpoints")
-    want = (CLASSIFIERS | TRANSLATORS)[arch]
+                         f"{supported_list()} checkpoints")
+    want = KNOWN[arch]
     if config.get("model_type") != want:
         raise ModelError(f"{folder}/config.json: architecture {arch} with model_type "
                          f"'{config.get('model_type')}' (expected '{want}'): a custom architecture is not supported")
     return arch
+
+
+def supported_list() -> str:
+    return (f"{', '.join(sorted(CLASSIFIERS))} (classifiers), {', '.join(TRANSLATORS)} (translators), "
+            f"{', '.join(SUMMARIZERS)} (summarizers) and {', '.join(ENCODERS)} (fine-tuning bases)")
 
 
 def classifier_labels(folder: Path, config: dict) -> tuple[str, ...]:
@@ -272,9 +301,7 @@ def inspect_checkpoint(folder: Path, task: str | None = None, source_id: str = "
     config = _read_json(folder / "config.json", "config.json")
     _refuse_remote_code(folder, config)
     arch = _architecture(folder, config)
-    if task in ("summary", "base"):
-        raise ModelError(f"{folder}: --task {task} is not supported for imported checkpoints yet "
-                         f"({arch} can be added as {'translation' if arch in TRANSLATORS else 'sentiment'})")
+    _check_task(folder, arch, task)
     params = check_memory(folder, config, memory)
     common = dict(folder=folder, architecture=arch, model_type=config["model_type"], source_id=source_id or folder.name,
                   revision=revision, license=card_license(folder), parameters=params, config=config)
@@ -289,9 +316,50 @@ def inspect_checkpoint(folder: Path, task: str | None = None, source_id: str = "
                              + extra)
         src, tgt = marian_languages(folder, source_id)
         return Checkpoint(task="translation", source_lang=src, target_lang=tgt, **common)
+    if arch in SUMMARIZERS:
+        return Checkpoint(task="summary", **common)
+    if arch in ENCODERS or task == "base":
+        return Checkpoint(task="encoder", **common)
     labels = classifier_labels(folder, config)
     app_task, labels = _classifier_task(folder, labels, task)
     return Checkpoint(task=app_task, labels=labels, **common)
+
+
+def _check_task(folder: Path, arch: str, task: str | None) -> None:
+    """`--task` must be one this architecture can become; ModelError saying what it can become otherwise."""
+    if task is None:
+        return
+    if arch in TRANSLATORS:
+        can = ("translation",)
+    elif arch in SUMMARIZERS:
+        can = ("summary",)
+    elif arch in ENCODERS:
+        can = ("base",)
+    else:
+        can = ("sentiment", "classification", "base")
+    if task not in can:
+        names = {"translation": "a translation model", "summary": "an abstractive summary model",
+                 "base": "a fine-tuning base", "sentiment": "a sentiment model",
+                 "classification": "a classification model"}
+        hint = {"summary": "; --task summary takes a BART, PEGASUS or T5 *ForConditionalGeneration checkpoint",
+                "base": "; --task base takes a plain encoder or a sequence classifier",
+                "translation": "; --task translation takes a MarianMTModel checkpoint"}.get(task, "")
+        raise ModelError(f"{folder}: {arch} becomes {' or '.join(names[c] for c in can)}, not {task}{hint}")
+
+
+def sentence_transformers_pooling(folder: Path) -> str:
+    """The pooling of a sentence-transformers folder (modules.json + 1_Pooling/config.json): "mean", "cls",
+    "max", ...; '' for a plain checkpoint."""
+    pooling = Path(folder) / "1_Pooling" / "config.json"
+    if not (Path(folder) / "modules.json").is_file() or not pooling.is_file():
+        return ""
+    cfg = _read_json(pooling, "1_Pooling/config.json")
+    for key, name in (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
+                      ("pooling_mode_max_tokens", "max"), ("pooling_mode_weightedmean_tokens", "weighted mean"),
+                      ("pooling_mode_lasttoken", "last token")):
+        if cfg.get(key):
+            return name
+    return "unknown"
 
 
 def weights_file(folder: Path) -> Path:

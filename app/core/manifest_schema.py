@@ -126,6 +126,15 @@ class ConfidenceCalibration(_Open):
     measured: dict[str, Any] = {}  # per language and source, any JSON shape
 
 
+class Abstractive(_Open):
+    """How an abstractive summary model writes: what goes before the text, how long, which decoding."""
+
+    prefix: ShortText = ""  # T5's "summarize: "
+    max_new_tokens: Annotated[int, Field(strict=True, ge=1, le=2048)] = 128
+    num_beams: Annotated[int, Field(strict=True, ge=1, le=16)] = 4
+    length_penalty: Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False)] = 1.0
+
+
 class ManifestSchema(_Open):
     format: Literal[1] = 1
     id: Annotated[str, Field(strict=True, pattern=ID_PATTERN)]
@@ -163,6 +172,7 @@ class ManifestSchema(_Open):
     redundancy: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)] = 0.0
     length_bonus: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)] = 0.0
     precision: Literal["fp32", "int8"] = "fp32"
+    abstractive: Abstractive | None = None  # a summary written by an encoder-decoder (app.core.abstractive)
     # translation
     default_variant: Name | None = None
     variants: Annotated[dict[Name, Variant], Field(max_length=16)] | None = None
@@ -170,6 +180,7 @@ class ManifestSchema(_Open):
     pad_token_id: TokenId = 0
     unk_token_id: TokenId | None = None
     decoder_start_token_id: TokenId | None = None
+    forced_bos_token_id: TokenId | None = None  # every output starts with this token (BART summarizers)
     encoder_output: Name = "last_hidden_state"
     suppress_token_ids: Annotated[list[TokenId], Field(max_length=10_000)] | None = None
     max_repeat: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0

@@ -278,7 +278,9 @@ def check_graph_inputs(manifest: Manifest, sessions: dict) -> None:
         want = list(g["inputs"])
         if sorted(have) != sorted(want):
             raise ModelError(f"{manifest.id}: graph {g['file']} takes inputs {have}, but the manifest declares {want}")
-        if manifest.task in ("sentiment", "summary") and "input_ids" in have:
+        # an encoder graph (a decoder also needs the encoder's states: it is not run alone here)
+        if manifest.task in ("sentiment", "summary") and "input_ids" in have and \
+                set(have) <= {"input_ids", "attention_mask", "token_type_ids"}:
             _check_max_length(manifest, g["file"], sess)
 
 

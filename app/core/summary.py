@@ -226,6 +226,10 @@ def load_summarizer(manifest: Manifest, options: RuntimeOptions = RuntimeOptions
     """The summariser of `manifest` (task_model.load_task_model's builder for "summary"). One on a shared
     encoder reads `encoder`, else the model its manifest names, found in `registry` (default: the installed
     models) and loaded here; `graph` is the encoder precision ("int8" or "fp32"), or that model's graph."""
+    if manifest.raw.get("abstractive"):  # an encoder-decoder that writes its summary (BART, PEGASUS, T5)
+        from app.core.abstractive import AbstractiveSummarizer
+
+        return AbstractiveSummarizer(manifest, options, graph)
     spec = shared_encoder_spec(manifest)
     if spec is not None and encoder is None:  # heads on a shared encoder: load the model it reads
         from app.core.registry import Registry

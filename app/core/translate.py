@@ -67,9 +67,13 @@ class Translator:
     """Translate text with an encoder-decoder model: `translate(text)`, `translate_batch(texts)`."""
 
     def __init__(self, manifest: Manifest, options: RuntimeOptions = RuntimeOptions(), graph: str | None = None,
-                 target_lang: str | None = None, check: bool = True):
-        if manifest.task != "translation":
-            raise ModelError(f"{manifest.id} is a {manifest.task} model, not a translation model")
+                 target_lang: str | None = None, check: bool = True, *, task: str = "translation",
+                 tokenizer=None):
+        """`task` and `tokenizer`: an abstractive summarizer (app.core.abstractive) decodes with this class too,
+        its text read by its own tokenizer (anything with `encode`/`decode`); translation uses SentencePiece."""
+        if manifest.task != task:
+            raise ModelError(f"{manifest.id} is a {manifest.task} model, not a {task} model")
+        self.task = task
         if check:
             verify_files(manifest)  # before any graph is opened
         self.manifest = manifest
@@ -98,8 +102,11 @@ class Translator:
         self.source_lang = manifest.source_lang or "en"
         self.eos_id = int(raw.get("eos_token_id", 0))
         self.pad_id = int(raw.get("pad_token_id", 0))
-        self.tokenizer = MTTokenizer(manifest.folder, manifest.tokenizer, self.eos_id, self.pad_id,
-                                     raw.get("unk_token_id"))
+        self.tokenizer = tokenizer or MTTokenizer(manifest.folder, manifest.tokenizer, self.eos_id, self.pad_id,
+                                                  raw.get("unk_token_id"))
+        # the token every output starts with, whatever the model scores (BART's <s>, as transformers forces it)
+        forced = raw.get("forced_bos_token_id")
+        self.forced_bos = int(forced) if forced is not None else None
         self.encoder_output = raw.get("encoder_output", "last_hidden_state")
         self.suppress = [int(i) for i in raw.get("suppress_token_ids", [self.pad_id])]
         self.max_repeat = int(raw.get("max_repeat", 0))  # 0 = decode exactly as the model says (imported models)
@@ -128,7 +135,7 @@ class Translator:
 
     @property
     def model_info(self) -> ModelInfo:
-        return ModelInfo(self.manifest.id, self.manifest.version, "translation", self.graphs.encoder.provider)
+        return ModelInfo(self.manifest.id, self.manifest.version, self.task, self.graphs.encoder.provider)
 
     @property
     def has_cache(self) -> bool:
@@ -414,6 +421,10 @@ class Translator:
                     state["cache"]["past_key_values." + k[len("present."):]] = v
         logits = np.array(out["logits"][:, -1, :], dtype=np.float32)
         logits[:, self.suppress] = -np.inf
+        if self.forced_bos is not None and tokens.shape[1] == 1:  # the first token is forced (log-probability 0)
+            logits[:] = -np.inf
+            logits[:, self.forced_bos] = 0.0
+            return logits
         r = self.max_repeat
         if r and tokens.shape[1] > r:  # no piece more than r times in a row ("Mehrerrrrrr" on out-of-domain text)
             last = tokens[:, -1]

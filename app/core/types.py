@@ -76,6 +76,9 @@ class Summary:
     sentences: tuple[SummarySentence, ...]  # in document order
     unsupported_lang: str = ""  # the document's language when no model covers it: no sentences picked
     forced_lang: str = ""  # the uncovered language the model was run on anyway (--any-language)
+    # written by an encoder-decoder (app.core.abstractive): its sentences are the model's, not the document's
+    # (index -1; start/end span the part of the document each one summarises)
+    abstractive: bool = False
 
     @property
     def text(self) -> str:

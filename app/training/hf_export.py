@@ -340,6 +340,214 @@ def _cpu():
     return RuntimeOptions(device="cpu", tune=False)
 
 
+# ---- abstractive summarizers (BART, PEGASUS, T5) ---------------------------------------------------
+
+SUMMARY_SAMPLES = [
+    "The city council met on Tuesday to discuss the new budget. Members agreed to spend more on parks and "
+    "schools, and to delay the new bus line by a year. The vote is planned for next month.",
+    "A storm hit the coast overnight. Thousands of homes lost power, and several roads were closed by fallen "
+    "trees. Crews expect to restore electricity by Friday.",
+    "The company reported higher sales in the third quarter. Its new phone sold well in Europe and Asia, while "
+    "sales of laptops fell. Shares rose 5% after the announcement.",
+]
+# what transformers' generate would add on top of the checkpoint's settings and the app's decoder does not do
+NOT_APPLIED = ("min_length", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "repetition_penalty")
+
+
+def _generation_settings(model) -> tuple[dict, dict]:
+    """(what the app's decoder applies, what it leaves out) from the checkpoint's summarization settings:
+    T5's task_specific_params["summarization"] (prefix "summarize: "), else its generation config."""
+    cfg = model.config
+    task = (getattr(cfg, "task_specific_params", None) or {}).get("summarization") or {}
+    gen = model.generation_config
+
+    def pick(key, default):
+        v = task.get(key, getattr(gen, key, None))
+        return default if v is None else v
+
+    max_len = pick("max_length", 0)
+    applied = {"prefix": str(task.get("prefix", "") or ""),
+               "max_new_tokens": int(max_len) if 20 < int(max_len) <= 512 else 128,
+               "num_beams": max(1, min(16, int(pick("num_beams", 4)))),
+               "length_penalty": float(pick("length_penalty", 1.0))}
+    left = {k: pick(k, None) for k in NOT_APPLIED}
+    return applied, {k: v for k, v in left.items() if v not in (None, 0, 1.0)}
+
+
+def _source_limit(ck: Checkpoint, hf_tok) -> int:
+    """Input tokens the summarizer reads at once: the position table (BART, PEGASUS) or the tokenizer's
+    model_max_length (T5: relative positions, trained at 512), at most 1024."""
+    limit = int(ck.config.get("max_position_embeddings") or 0) or 512
+    tok_max = int(getattr(hf_tok, "model_max_length", 0) or 0)
+    if 0 < tok_max < limit or (ck.model_type == "t5" and 0 < tok_max <= 4096):
+        limit = tok_max
+    return max(16, min(1024, limit))
+
+
+def _seq2seq_reference(model, ids: list[int], beam: int, max_new: int, m: dict) -> list[int]:
+    """transformers' generate with exactly what the app's decoder does (the checkpoint's other settings off)."""
+    import torch
+
+    x = torch.tensor([ids])
+    pad, eos = m["pad_token_id"], m["eos_token_id"]
+    ref = model.generate(x, attention_mask=torch.ones_like(x), num_beams=beam, do_sample=False,
+                         max_new_tokens=max_new, bad_words_ids=[[pad]], length_penalty=m["abstractive"]["length_penalty"],
+                         early_stopping=False, num_return_sequences=1, forced_eos_token_id=None,
+                         forced_bos_token_id=m.get("forced_bos_token_id"), min_length=0, no_repeat_ngram_size=0,
+                         encoder_no_repeat_ngram_size=0, repetition_penalty=1.0,
+                         decoder_start_token_id=m["decoder_start_token_id"])
+    return [t for t in ref[0, 1:].tolist() if t not in (eos, pad)]
+
+
+def _export_summary_graphs(ck: Checkpoint, model, out: Path) -> dict:
+    from app.training.translation_export import export_seq2seq_graphs
+
+    try:
+        return export_seq2seq_graphs(model, out, int8=True)
+    except Exception as exc:  # the tracer's and the exporter's many error types
+        raise ModelError(f"{ck.folder}: {ck.architecture} could not be exported to ONNX here, so it is not "
+                         f"supported ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") \
+            from None
+
+
+def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | None = None,
+                      cancelled: Callable[[], bool] | None = None) -> dict:
+    """Encoder / decoder / decoder-with-past graphs (fp32 and int8) of a BART, PEGASUS or T5 summarizer, its
+    tokenizer.json and the checks (greedy and beam-4 tokens equal transformers' generate); the manifest's fields."""
+    import torch
+
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.registry import read_manifest, write_manifest
+    from app.training.translation_export import variants
+
+    step = step or (lambda _what, _f: None)
+    step("loading the checkpoint", 0.05)
+    check_weights(ck.folder)
+    hf_tok = _hf_tokenizer(ck)
+    model = _load(ck, ck.architecture)
+    _save_tokenizer_json(ck, hf_tok, out)
+    applied, left_out = _generation_settings(model)
+    cfg = model.config
+    start = cfg.decoder_start_token_id if cfg.decoder_start_token_id is not None else cfg.pad_token_id
+    forced = getattr(model.generation_config, "forced_bos_token_id", None)
+    _cancel_point(cancelled)
+    step("exporting to ONNX (encoder, decoder, decoder with cache)", 0.15)
+    graphs = _export_summary_graphs(ck, model, out)
+    _cancel_point(cancelled)
+    limit = _source_limit(ck, hf_tok)
+    raw = {
+        "id": model_id, "version": "1.0.0", "task": "summary", "max_length": limit, "max_source_tokens": limit,
+        "tokenizer": {"type": "tokenizers", "file": "tokenizer.json"},
+        "graphs": graphs, "variants": variants(graphs), "default_variant": "fp32", "default_graph": "encoder",
+        "decoder_start_token_id": int(start), "eos_token_id": int(cfg.eos_token_id),
+        "pad_token_id": int(cfg.pad_token_id), "suppress_token_ids": [int(cfg.pad_token_id)],
+        **({"forced_bos_token_id": int(forced)} if forced is not None else {}),
+        "cut_loops": False,  # decode exactly as the checkpoint does (what the checks compare)
+        "abstractive": applied, "generation_not_applied": left_out,
+        "files": sorted([g["file"] for g in graphs.values()] + ["tokenizer.json"]),
+    }
+    write_manifest(out, raw)
+
+    step("checking generation against transformers", 0.6)
+    summarizers = {v: AbstractiveSummarizer(read_manifest(out), _cpu(), graph=v, check=False) for v in ("fp32", "int8")}
+    sm = summarizers["fp32"]
+    texts = [applied["prefix"] + t for t in SUMMARY_SAMPLES]
+    sources = sm.tokenizer.encode(texts)
+    theirs = hf_tok(texts, truncation=True, max_length=limit)["input_ids"]
+    _check_tokenizer(sources, theirs, texts, ck.folder)
+    max_len = min(48, applied["max_new_tokens"])
+    checks: dict = {"paragraphs": len(SUMMARY_SAMPLES), "max_new_tokens_checked": max_len}
+    for beam in (1, 4):
+        ours = sm.decoder.generate(sources, beam=beam, max_length=max_len, length_penalty=applied["length_penalty"])
+        for text, ids, got in zip(SUMMARY_SAMPLES, sources, ours):
+            _cancel_point(cancelled)
+            ref = _seq2seq_reference(model, ids, beam, min(max_len, 2 * len(ids) + 10), raw)
+            if ref != got:
+                raise ModelError(f"{ck.folder}: the ONNX summarizer's {'greedy' if beam == 1 else f'beam-{beam}'} "
+                                 f"output for '{text[:50]}...' differs from transformers' generate ({len(got)} tokens "
+                                 f"{got[:8]}... vs {len(ref)} tokens {ref[:8]}...); the export is refused")
+        checks[f"{'greedy' if beam == 1 else f'beam{beam}'}_tokens_equal_transformers"] = True
+    greedy = sm.decoder.generate(sources, beam=1, max_length=max_len)
+    greedy_q = summarizers["int8"].decoder.generate(sources, beam=1, max_length=max_len)
+    checks["int8_greedy_identical_paragraphs"] = float(np.mean([a == b for a, b in zip(greedy, greedy_q)]))
+    if left_out:
+        checks["checkpoint_settings_not_applied"] = ", ".join(f"{k}={v}" for k, v in left_out.items())
+    step("timing", 0.85)
+    speed = {}
+    for v, sv in summarizers.items():
+        n_out = sum(len(o) for o in sv.decoder.generate(sources, beam=4, max_length=max_len))
+        secs = _timed(lambda sv=sv: sv.decoder.generate(sources, beam=4, max_length=max_len), repeats=2)
+        speed[f"summary_tokens_per_s_{v}_beam4"] = n_out / secs
+    with torch.no_grad():
+        batch = hf_tok(texts, truncation=True, max_length=limit, padding=True, return_tensors="pt")
+        secs = _timed(lambda: model.generate(**batch, num_beams=4, do_sample=False, max_new_tokens=max_len,
+                                             min_length=0, no_repeat_ngram_size=0), repeats=2)
+    speed["summary_tokens_per_s_pytorch_beam4"] = n_out / secs
+    files = raw["files"]
+    raw["metrics"] = {"import_checks": checks, "speed": speed, "sizes": _sizes(out, files)}
+    return raw
+
+
+def _save_tokenizer_json(ck: Checkpoint, hf_tok, out: Path) -> None:
+    if (ck.folder / "tokenizer.json").is_file():
+        shutil.copyfile(ck.folder / "tokenizer.json", out / "tokenizer.json")
+    elif getattr(hf_tok, "backend_tokenizer", None) is not None:
+        hf_tok.backend_tokenizer.save(str(out / "tokenizer.json"))
+    else:
+        raise ModelError(f"{ck.folder}: the tokenizer has no fast (tokenizer.json) form the app can run")
+
+
+# ---- fine-tuning bases (plain encoders, sentence-transformers) ----------------------------------------
+
+def export_encoder(ck: Checkpoint, out: Path, step: Step | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> dict:
+    """A plain encoder as a fine-tuning base: its weights as model.safetensors + config.json (no head), its
+    tokenizer.json, and the checks (the app's tokenizer gives transformers' ids; the saved weights give the
+    source's hidden states); the manifest's fields. No ONNX graph: a base is trained, not run."""
+    import torch
+    from transformers import AutoModel
+
+    from app.core.encoder_text import EncoderTokenizer
+    from app.core.hf_import import sentence_transformers_pooling
+
+    step = step or (lambda _what, _f: None)
+    step("loading the checkpoint", 0.05)
+    check_weights(ck.folder)
+    hf_tok = _hf_tokenizer(ck)
+    model = _load(ck, "AutoModel")
+    _save_tokenizer_json(ck, hf_tok, out)
+    max_length = _max_length(ck, hf_tok)
+    tok = EncoderTokenizer(out / "tokenizer.json", max_length)
+    ours = tok.encode(SAMPLES)
+    _check_tokenizer(ours, hf_tok(SAMPLES, truncation=True, max_length=max_length)["input_ids"], SAMPLES, ck.folder)
+    _cancel_point(cancelled)
+    step("saving the encoder's weights", 0.3)
+    model.config.architectures = [type(model).__name__]
+    model.save_pretrained(str(out), safe_serialization=True)
+    for extra in ("generation_config.json",):
+        (out / extra).unlink(missing_ok=True)
+    step("checking the saved weights", 0.6)
+    again = AutoModel.from_pretrained(str(out), local_files_only=True, attn_implementation="eager",
+                                      dtype=torch.float32).eval()
+    feeds = _feeds(ours, tok.pad_id)
+    with torch.no_grad():
+        args = {"input_ids": torch.from_numpy(feeds["input_ids"]), "attention_mask": torch.from_numpy(feeds["attention_mask"])}
+        a, b = model(**args).last_hidden_state, again(**args).last_hidden_state
+    diff = float((a - b).abs().max())
+    if not diff <= 1e-5:
+        raise ModelError(f"{ck.folder}: the saved encoder's hidden states differ from the checkpoint's by {diff:.2g}")
+    pooling = sentence_transformers_pooling(ck.folder)
+    checks = {"samples": len(SAMPLES), "tokenizer_matches_transformers": True,
+              "saved_weights_max_abs_hidden_diff": diff, "hidden_size": int(model.config.hidden_size),
+              "layers": int(getattr(model.config, "num_hidden_layers", 0) or getattr(model.config, "n_layers", 0)),
+              "sentence_transformers_pooling": pooling or "not a sentence-transformers folder",
+              "fine_tuning_pooling": "mean over tokens (the app's recipe)"}
+    files = sorted(["config.json", "model.safetensors", "tokenizer.json"])
+    return {"max_length": max_length, "tokenizer": {"type": "tokenizers", "file": "tokenizer.json"},
+            "graphs": {}, "files": files, "encoder_model_type": ck.model_type,
+            "metrics": {"import_checks": checks, "sizes": _sizes(out, files)}}
+
+
 # ---- the folder ----------------------------------------------------------------------------------
 
 def export_checkpoint(ck: Checkpoint, out: Path, model_id: str, name: str | None = None,
@@ -352,6 +560,12 @@ def export_checkpoint(ck: Checkpoint, out: Path, model_id: str, name: str | None
     if ck.kind == "translator":
         fields = export_translator(ck, out, model_id, step, cancelled)
         languages = [ck.source_lang, ck.target_lang]
+    elif ck.kind == "summarizer":
+        fields = export_summarizer(ck, out, model_id, step, cancelled)
+        languages = _card_languages(ck.folder)
+    elif ck.kind == "encoder":
+        fields = export_encoder(ck, out, step, cancelled)
+        languages = _card_languages(ck.folder)
     else:
         fields = export_classifier(ck, out, step, cancelled)
         languages = []
@@ -375,22 +589,49 @@ def export_checkpoint(ck: Checkpoint, out: Path, model_id: str, name: str | None
     return out
 
 
+def _card_languages(folder: Path) -> list[str]:
+    """The `language:` list of a hub model card's front matter (README.md); [] when it names none."""
+    import re
+
+    readme = Path(folder) / "README.md"
+    if not readme.is_file() or readme.is_symlink():
+        return []
+    text = readme.read_text(encoding="utf-8", errors="replace")[:200_000]
+    if not text.startswith("---"):
+        return []
+    front = text[3:].split("\n---", 1)[0]
+    m = re.search(r"^language:\s*(.*)$((?:\n\s*-\s*.*)*)", front, re.M)
+    if not m:
+        return []
+    items = [m.group(1).strip()] + re.findall(r"-\s*([A-Za-z-]+)", m.group(2))
+    return [x.strip("'\"") for x in items if re.fullmatch(r"['\"]?[a-z]{2,3}['\"]?", x.strip())][:20]
+
+
 def model_card(m: dict) -> str:
     """MODEL_CARD.md of an imported checkpoint: where it came from, its licence, sizes, checks and speed."""
     metrics = m.get("metrics", {})
     checks, speed, sizes = metrics.get("import_checks", {}), metrics.get("speed", {}), metrics.get("sizes", {})
+    how = ("saved as a fine-tuning base (its weights as model.safetensors, no head and no ONNX graph: the "
+           "Fine-tune view and `albert-studio finetune --base ID` start from it)" if m["task"] == "encoder" else
+           "exported to ONNX with torch.onnx (opset 17) and quantized to dynamic int8 with ONNX Runtime")
+    task = {"encoder": "fine-tuning base", "summary": "abstractive summary"}.get(m["task"], m["task"])
     lines = [f"# {m['name']}", "",
-             f"Imported with `albert-studio models add` from **{m['base_model']}** ({m['architecture']}), "
-             f"exported to ONNX with torch.onnx (opset 17) and quantized to dynamic int8 with ONNX Runtime.", "",
-             f"- Task: {m['task']}" + (f" (labels: {', '.join(m['labels'])})" if m.get("labels") else ""),
+             f"Imported with `albert-studio models add` from **{m['base_model']}** ({m['architecture']}), {how}.", "",
+             f"- Task: {task}" + (f" (labels: {', '.join(m['labels'])})" if m.get("labels") else ""),
              f"- Licence: {m['license']}",
-             f"- Parameters (estimated from the config): {m['imported_from']['parameters_estimated']:,}", "",
-             "## Files", "", "| file | bytes |", "|---|---:|"]
+             f"- Parameters (estimated from the config): {m['imported_from']['parameters_estimated']:,}"]
+    if m.get("abstractive"):
+        a = m["abstractive"]
+        lines.append(f"- Writing: {a['num_beams']} beams, length penalty {a['length_penalty']:g}, at most "
+                     f"{a['max_new_tokens']} tokens per part of at most {m['max_source_tokens']} input tokens"
+                     + (f", prefix '{a['prefix']}'" if a.get("prefix") else ""))
+    lines += ["", "## Files", "", "| file | bytes |", "|---|---:|"]
     lines += [f"| {f} | {n:,} |" for f, n in sizes.items()]
     lines += ["", "## Checks on import", ""]
     lines += [f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in checks.items()]
-    lines += ["", "## Speed on this machine (one run at import)", ""]
-    lines += [f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in speed.items()]
+    if speed:
+        lines += ["", "## Speed on this machine (one run at import)", ""]
+        lines += [f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in speed.items()]
     lines += ["", "Every file's sha256 is in manifest.json and checked whenever the model is loaded.", ""]
     return "\n".join(lines)
 

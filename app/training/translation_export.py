@@ -6,6 +6,7 @@ produces), so the core's Translator can be checked against a second architecture
 """
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 import time
@@ -387,34 +388,44 @@ def merge_metrics() -> dict:
 
 # ---- Hugging Face Marian in the same layout ----------------------------------------------------
 
-def export_marian(model, folder: Path, tokenizer: dict, source_lang: str, target_lang: str,
-                  model_id: str = "marian-import", int8: bool = False) -> Path:
-    """Export a transformers MarianMTModel as encoder / decoder / decoder-with-past ONNX graphs plus a
-    manifest, the layout `optimum-cli export onnx --task text2text-generation-with-past` produces.
-    Tokenizer files named in `tokenizer` (source.spm, target.spm, vocab.json) must already be in `folder`."""
+def export_seq2seq_graphs(model, folder: Path, int8: bool = False) -> dict:
+    """Encoder / decoder / decoder-with-past ONNX graphs of a transformers encoder-decoder (MarianMT, BART,
+    PEGASUS, T5 `*ForConditionalGeneration`) in Optimum's layout; returns the manifest's "graphs" entries (with
+    the int8 copies when `int8`), each declaring exactly the inputs its traced graph takes."""
     import torch
     from transformers.cache_utils import EncoderDecoderCache
 
-    from app.core.registry import graph_inputs, write_manifest
+    from app.core.registry import graph_inputs
 
     cfg = model.config
-    n, heads = cfg.decoder_layers, cfg.decoder_attention_heads
+    n = int(getattr(cfg, "decoder_layers", None) or getattr(cfg, "num_decoder_layers", None) or cfg.num_layers)
+    heads = int(getattr(cfg, "decoder_attention_heads", None) or cfg.num_heads)
+    head_dim = int(getattr(cfg, "d_kv", 0) or cfg.d_model // heads)
     model = model.eval()
+    # T5 with tied embeddings scales the decoder output before the shared output layer
+    scale = cfg.d_model ** -0.5 if getattr(cfg, "scale_decoder_outputs", False) else None
+    # transformers renames past_key_values to cache, model by model (T5 first)
+    cache_arg = "cache" if "cache" in inspect.signature(model.get_decoder().forward).parameters else "past_key_values"
 
     class Wrap(torch.nn.Module):  # holds the model so its weights are parameters of the traced module
         def __init__(self):
             super().__init__()
             self.m = model
 
+        def logits(self, hidden):
+            out = self.m.lm_head(hidden * scale if scale is not None else hidden)
+            bias = getattr(self.m, "final_logits_bias", None)
+            return out + bias if bias is not None else out
+
         def decoder(self, input_ids, encoder_attention_mask, encoder_hidden_states, cache, with_cross: bool):
-            out = self.m.model.decoder(input_ids=input_ids, encoder_hidden_states=encoder_hidden_states,
-                                       encoder_attention_mask=encoder_attention_mask, past_key_values=cache,
+            out = self.m.get_decoder()(input_ids=input_ids, encoder_hidden_states=encoder_hidden_states,
+                                       encoder_attention_mask=encoder_attention_mask, **{cache_arg: cache},
                                        use_cache=True, return_dict=True)
             c, flat = out.past_key_values, []
             for i in range(n):
                 s, x = c.self_attention_cache.layers[i], c.cross_attention_cache.layers[i]
                 flat += [s.keys, s.values] + ([x.keys, x.values] if with_cross else [])
-            return (self.m.lm_head(out.last_hidden_state) + self.m.final_logits_bias, *flat)
+            return (self.logits(out.last_hidden_state), *flat)
 
     class Enc(Wrap):
         def forward(self, input_ids, attention_mask):
@@ -433,12 +444,24 @@ def export_marian(model, folder: Path, tokenizer: dict, source_lang: str, target
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    graphs = export_graphs(model, n, heads, cfg.d_model // heads, cfg.d_model, folder, Enc(), Dec(), DecPast(),
-                           cfg.vocab_size)
+    graphs = export_graphs(model, n, heads, head_dim, cfg.d_model, folder, Enc(), Dec(), DecPast(), cfg.vocab_size)
     if int8:
         graphs.update(quantize(folder, graphs))
     for g in graphs.values():  # declare exactly what the traced graphs take
         g["inputs"] = graph_inputs(folder / g["file"])
+    return graphs
+
+
+def export_marian(model, folder: Path, tokenizer: dict, source_lang: str, target_lang: str,
+                  model_id: str = "marian-import", int8: bool = False) -> Path:
+    """Export a transformers MarianMTModel as encoder / decoder / decoder-with-past ONNX graphs plus a
+    manifest, the layout `optimum-cli export onnx --task text2text-generation-with-past` produces.
+    Tokenizer files named in `tokenizer` (source.spm, target.spm, vocab.json) must already be in `folder`."""
+    from app.core.registry import write_manifest
+
+    cfg = model.config
+    folder = Path(folder)
+    graphs = export_seq2seq_graphs(model, folder, int8)
     files = [g["file"] for g in graphs.values()] + [f for k, f in tokenizer.items() if k in ("source", "target", "vocab")]
     data = {
         "id": model_id, "version": "1.0.0", "task": "translation", "name": f"Marian {source_lang}->{target_lang}",

@@ -100,7 +100,9 @@ class DocumentText(QTextBrowser):
         cursor.beginEditBlock()
         sent = analysis.sentiment
         n_labels = max(len(sent.probabilities), 2) if sent else 2
-        chosen = {(s.start, s.end) for s in analysis.summary.sentences} if analysis.summary else set()
+        # an abstractive summary is the model's own text: nothing in the document is marked as picked
+        extractive = analysis.summary if analysis.summary and not analysis.summary.abstractive else None
+        chosen = {(s.start, s.end) for s in extractive.sentences} if extractive else set()
         classes = sentence_classifications(analysis)
         if sent:
             self.labels = [lab for lab, _ in sent.probabilities] or self.labels
@@ -117,8 +119,8 @@ class DocumentText(QTextBrowser):
                 self._apply(cursor, at(s.start), at(s.end), fmt)
                 self.spans.append((at(s.start), at(s.end), tip))
                 self.highlighted.append((s.text, s.label, s.score))
-        if analysis.summary:
-            for s in analysis.summary.sentences:
+        if extractive:
+            for s in extractive.sentences:
                 fmt = QTextCharFormat()
                 fmt.setFontUnderline(True)
                 fmt.setUnderlineStyle(QTextCharFormat.SingleUnderline)
@@ -259,11 +261,27 @@ class SummaryPane(QWidget):
         if not summary:
             self.text.setHtml("<p><i>No summary yet. Choose a length and press Summarize.</i></p>")
             return
+        if summary.abstractive:
+            self.text.setHtml(abstractive_html(summary))
+            return
         items = "".join(
             f"<li style='margin-bottom:6px'>{_esc(s.text)} <span style='color:gray'>"
             f"(sentence {s.index + 1}, score {s.score:.2f})</span></li>" for s in summary.sentences
         )
         self.text.setHtml(f"<ol>{items}</ol>")
+
+
+def abstractive_html(summary) -> str:
+    """An abstractive summary: the model's text, paragraph by part of the document, and what it is."""
+    parts: dict[tuple[int, int], list] = {}
+    for s in summary.sentences:
+        parts.setdefault((s.start, s.end), []).append(s)
+    paras = "".join(f"<p>{_esc(' '.join(s.text for s in group))} <span style='color:gray'>"
+                    f"(model confidence {group[0].score:.2f})</span></p>" for group in parts.values())
+    more = f" in {len(parts)} parts (the document is longer than the model reads at once)" if len(parts) > 1 else ""
+    return (paras + "<p style='color:gray'><i>Abstractive summary: written by the summary model" + more +
+            ", not sentences taken from the document. Check names and numbers against the text. "
+            "The length is the model's own.</i></p>")
 
 
 class TranslationPane(QWidget):

@@ -50,7 +50,8 @@ def _sentiment(data: dict) -> SentimentResult:
 def _summary(data: dict) -> Summary:
     return Summary(sentences=tuple(_make(SummarySentence, s) for s in data.get("sentences", ())),
                    unsupported_lang=str(data.get("unsupported_lang") or ""),
-                   forced_lang=str(data.get("forced_lang") or ""))
+                   forced_lang=str(data.get("forced_lang") or ""),
+                   abstractive=bool(data.get("abstractive", False)))
 
 
 def language_from(d: dict) -> DocumentLanguage | None:

@@ -1,0 +1,135 @@
+"""`models add` of BART, PEGASUS and T5 summarizers: an abstractive summary model whose greedy and beam-4 tokens
+equal transformers' generate, run by the app's decoder (ONNX Runtime + tokenizers), from the API and the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.core.errors import ModelError
+from app.core.hf_import import inspect_checkpoint
+from app.core.registry import Registry
+
+# in the tiny tokenizer's words (unknown words fall apart into letters), short enough to be read in one piece
+DOCUMENT = "The city council met to discuss the budget. Members agreed to spend more on schools."
+
+
+def _config_only(folder: Path, arch: str, model_type: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"architectures": [arch], "model_type": model_type,
+                                                    "vocab_size": 100, "d_model": 32, "encoder_layers": 1,
+                                                    "decoder_layers": 1}))
+    return folder
+
+
+def test_summarizers_are_recognised_and_other_seq2seq_models_refused(tmp_path):
+    for arch, mt in (("BartForConditionalGeneration", "bart"), ("PegasusForConditionalGeneration", "pegasus"),
+                     ("T5ForConditionalGeneration", "t5")):
+        ck = inspect_checkpoint(_config_only(tmp_path / mt, arch, mt))  # no --task: read from the config
+        assert (ck.task, ck.kind) == ("summary", "summarizer")
+        assert inspect_checkpoint(ck.folder, task="summary").task == "summary"
+        with pytest.raises(ModelError, match=f"{arch} becomes an abstractive summary model, not translation"):
+            inspect_checkpoint(ck.folder, task="translation")
+    with pytest.raises(ModelError, match="architecture LEDForConditionalGeneration is not supported"):
+        inspect_checkpoint(_config_only(tmp_path / "led", "LEDForConditionalGeneration", "led"), task="summary")
+    with pytest.raises(ModelError, match="M2M100ForConditionalGeneration is not supported"):
+        inspect_checkpoint(_config_only(tmp_path / "m2m", "M2M100ForConditionalGeneration", "m2m_100"))
+
+
+def _registry(tmp_path) -> Registry:
+    reg = Registry(roots=[tmp_path / "models"], settings_file=tmp_path / "defaults.json")
+    reg.user_dir = tmp_path / "models"
+    return reg
+
+
+def _reference(model, ids: list[int], beam: int, max_new: int, forced_bos) -> list[int]:
+    import torch
+
+    cfg = model.config
+    x = torch.tensor([ids])
+    out = model.generate(x, attention_mask=torch.ones_like(x), num_beams=beam, do_sample=False,
+                         max_new_tokens=max_new, bad_words_ids=[[cfg.pad_token_id]], length_penalty=1.0,
+                         early_stopping=False, forced_eos_token_id=None, forced_bos_token_id=forced_bos,
+                         min_length=0, no_repeat_ngram_size=0)
+    return [t for t in out[0, 1:].tolist() if t not in (cfg.eos_token_id, cfg.pad_token_id)]
+
+
+@pytest.mark.parametrize("model_type", ["bart", "pegasus", "t5"])
+def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, model_type):
+    pytest.importorskip("torch")
+    import transformers
+
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.runtime import RuntimeOptions
+    from app.core.task_model import load_task_model
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import SEQ2SEQ, build_summarizer
+
+    src = build_summarizer(tmp_path / f"tiny-{model_type}", model_type)
+    reg = _registry(tmp_path)
+    man = add_model(str(src), reg)  # the task is read from the config
+    assert man.task == "summary" and man.raw["abstractive"]["num_beams"] == 4
+    checks = man.metrics["import_checks"]
+    assert checks["greedy_tokens_equal_transformers"] and checks["beam4_tokens_equal_transformers"]
+    assert "summary tokens per s fp32 beam4" in (man.folder / "MODEL_CARD.md").read_text()
+    assert man.license == "mit" and man.raw.get("forced_bos_token_id") == (0 if model_type == "bart" else None)
+    assert reg.default("summary").id == f"tiny-{model_type}"
+
+    sm = load_task_model(man, RuntimeOptions(device="cpu"))
+    assert isinstance(sm, AbstractiveSummarizer) and sm.decoder.has_cache
+    model = getattr(transformers, SEQ2SEQ[model_type][0]).from_pretrained(str(src)).eval()
+    ids = sm.tokenizer.encode([DOCUMENT])[0]  # a paragraph the import did not check
+    for beam in (1, 4):
+        got = sm.generate([DOCUMENT], beam=beam, max_new_tokens=20)[0]
+        assert got == _reference(model, ids, beam, 20, man.raw.get("forced_bos_token_id"))
+    from app.core.segment import split_sentences
+
+    assert len(sm.chunks(split_sentences(DOCUMENT))) == 1
+    summary = sm.summarize(DOCUMENT)
+    assert summary.abstractive and summary.sentences
+    assert summary.text.replace(" ", "") == sm.tokenizer.decode(sm.generate([DOCUMENT], beam=4)[0]).replace(" ", "")
+    assert all(s.index == -1 and (s.start, s.end) == (0, len(DOCUMENT)) for s in summary.sentences)
+
+
+def test_a_long_document_is_summarised_in_chunks_that_fit_the_model(tmp_path):
+    pytest.importorskip("torch")
+    from app.core.segment import split_sentences
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import SUMMARY_TEXTS, build_summarizer
+
+    man = add_model(str(build_summarizer(tmp_path / "tiny-t5", "t5")), _registry(tmp_path), task="summary")
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.runtime import RuntimeOptions
+
+    sm = AbstractiveSummarizer(man, RuntimeOptions(device="cpu"))
+    text = "\n\n".join(SUMMARY_TEXTS)  # 36 sentences, about 450 tokens; the model reads 128
+    sents = split_sentences(text)
+    chunks = sm.chunks(sents)
+    assert len(chunks) >= 3 and [i for c in chunks for i in c] == list(range(len(sents)))
+    for c in chunks:
+        assert len(sm.tokenizer.encode([" ".join(sents[i].text for i in c)])[0]) <= sm.max_source_tokens
+    summary = sm.summarize(text, beam=1)
+    spans = list(dict.fromkeys((s.start, s.end) for s in summary.sentences))
+    assert spans == [(sents[c[0]].start, sents[c[-1]].end) for c in chunks]  # one part per chunk, in order
+
+
+def test_the_cli_picks_the_added_summarizer(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    from app.cli import main
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.runtime import RuntimeOptions
+    from tests.hf_checkpoints import build_summarizer
+
+    monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(tmp_path / "models"))
+    src = build_summarizer(tmp_path / "news-t5", "t5")
+    assert main(["models", "add", str(src), "--task", "summary", "--name", "news-t5"]) == 0
+    doc = tmp_path / "note.txt"
+    doc.write_text(DOCUMENT, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["analyze", str(doc), "--tasks", "summary", "--model", "summary=news-t5", "--json",
+                 "--no-store", "-q"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    sm = AbstractiveSummarizer.from_folder(tmp_path / "models" / "news-t5", RuntimeOptions(device="cpu"))
+    assert row["summary"]["abstractive"] is True
+    assert [s["text"] for s in row["summary"]["sentences"]] == [s.text for s in sm.summarize(DOCUMENT).sentences]
