@@ -52,3 +52,31 @@ def test_a_checkpoint_is_added_with_progress_and_a_cancel_leaves_nothing(window,
     wait_op(op, timeout_s=300)
     assert "cancelled; nothing was installed" in window.banner.text()
     assert sorted(p.name for p in user.iterdir()) == ["albert-tiny"]
+
+
+def test_an_added_summarizer_chosen_in_the_models_view_writes_the_document_summary(window, ctx, tmp_path, wait_op):  # noqa: F811
+    pytest.importorskip("torch")
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.runtime import RuntimeOptions
+    from tests.hf_checkpoints import build_summarizer
+
+    _user_dir(ctx, tmp_path)
+    view = window.models
+    src = build_summarizer(tmp_path / "news-pegasus", "pegasus")
+    wait_op(view.add_model(str(src)), timeout_s=120)
+    combo = view.default_combos["summary"]
+    at = combo.findData("news-pegasus")
+    assert at >= 0 and combo.itemText(at).endswith("(abstractive)")
+    combo.setCurrentIndex(at)
+    assert ctx.registry.default("summary").id == "news-pegasus"
+
+    text = "The city council met to discuss the budget. Members agreed to spend more on schools."
+    doc = tmp_path / "council.txt"
+    doc.write_text(text, encoding="utf-8")
+    wait_op(window.open_file(str(doc)))
+    page = window.document
+    assert page.analysis.summary.abstractive and page.text.summary_marked == []  # nothing picked from the text
+    shown = page.summary.text.toPlainText()
+    written = AbstractiveSummarizer.from_folder(ctx.registry.get("news-pegasus").folder,
+                                                RuntimeOptions(device="cpu")).summarize(text)
+    assert written.text and written.sentences[0].text in shown and "Abstractive summary" in shown

@@ -22,6 +22,7 @@ worker never leaves a half-registered model. torch/transformers are imported ins
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import random
@@ -184,16 +185,19 @@ def _classifier_class():
     import torch
 
     class MeanPoolClassifier(torch.nn.Module):
-        """ALBERT encoder, mean of the token states over the attention mask, one linear layer."""
+        """An encoder (ALBERT, or an imported base: BERT, RoBERTa, ...), mean of the token states over the
+        attention mask, one linear layer."""
 
         def __init__(self, encoder, n_classes: int):
             super().__init__()
-            self.albert = encoder
+            self.albert = encoder  # the name the saved heads and recipes use, whatever the architecture
             self.head = torch.nn.Linear(encoder.config.hidden_size, n_classes)
+            # DistilBERT takes no token types; models with one type (RoBERTa) need none
+            self.takes_types = "token_type_ids" in inspect.signature(encoder.forward).parameters
 
         def embed(self, input_ids, attention_mask, token_type_ids=None):
-            h = self.albert(input_ids=input_ids, attention_mask=attention_mask,
-                            token_type_ids=token_type_ids).last_hidden_state
+            types = {"token_type_ids": token_type_ids} if self.takes_types else {}
+            h = self.albert(input_ids=input_ids, attention_mask=attention_mask, **types).last_hidden_state
             m = attention_mask.unsqueeze(-1).to(h.dtype)
             return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
 
@@ -205,9 +209,6 @@ def _classifier_class():
 
 def load_base(folder: Path, classes: tuple[str, ...]):
     """The classifier to train: the base encoder's weights, and its head too when its labels match."""
-    import torch
-    from transformers import AlbertModel
-
     folder = Path(folder)
     if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
         # a shipped ONNX-only ALBERT classifier (the sentiment model): its fp32 graph holds every weight
@@ -221,10 +222,11 @@ def load_base(folder: Path, classes: tuple[str, ...]):
         encoder.train()
         return _classifier_class()(encoder, len(classes))  # its pooler + linear head reads [CLS]; ours mean-pools
     try:
-        encoder = AlbertModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager",
-                                              add_pooling_layer=False)
+        encoder = _load_encoder(folder)
+    except ModelError:
+        raise
     except Exception as exc:  # transformers raises many kinds for a bad folder
-        raise ModelError(f"{folder}: not a loadable ALBERT model ({exc})") from exc
+        raise ModelError(f"{folder}: not a loadable encoder ({exc})") from exc
     model = _classifier_class()(encoder, len(classes))
     head = folder / "head.safetensors"
     if head.exists():
@@ -236,6 +238,29 @@ def load_base(folder: Path, classes: tuple[str, ...]):
             model.head.load_state_dict({k: v.float() for k, v in state.items()})
             model.head_from_base = True
     return model
+
+
+def _load_encoder(folder: Path):
+    """The encoder of a base folder: ALBERT (the shipped encoder, models fine-tuned here), or a plain encoder
+    added with `models add --task base` (BERT, RoBERTa, ...; its manifest says which), without a pooler."""
+    import torch
+    import transformers
+    from transformers import AlbertModel, AutoConfig
+
+    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    if config.model_type == "albert":
+        return AlbertModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager",
+                                           add_pooling_layer=False)
+    from app.core.hf_import import ENCODERS
+
+    arch = (config.architectures or [""])[0]
+    if ENCODERS.get(arch) != config.model_type:
+        raise ModelError(f"{folder}: a {arch or config.model_type} checkpoint cannot be a fine-tuning base here; add "
+                         f"it with `albert-studio models add FOLDER --task base` ({', '.join(ENCODERS)})")
+    cls = getattr(transformers, arch)  # the plain encoder class (BertModel, ...), as `models add` saved it
+    extra = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(cls.__init__).parameters else {}
+    return cls.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager",
+                               local_files_only=True, **extra)
 
 
 def _tokenizer_file(folder: Path) -> Path:
@@ -574,8 +599,8 @@ def _export_onnx(model, folder: Path) -> None:
     import torch
 
     model.eval()
-    ids = torch.tensor([[2, 7592, 2088, 999, 3], [2, 7592, 3, 0, 0]])
-    mask = (ids != 0).long()
+    ids = torch.tensor([[2, 7592, 2088, 999, 3], [2, 7592, 3, 0, 0]]) % model.albert.config.vocab_size
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     torch.onnx.export(
         model, (ids, mask, torch.zeros_like(ids)), str(folder / "model.onnx"), dynamo=False, opset_version=17,
         input_names=INPUTS, output_names=["logits"],
@@ -768,7 +793,7 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
     """Train, evaluate, export and register one model; returns the report as plain values."""
     import numpy as np
 
-    from app.core.registry import write_manifest
+    from app.core.registry import graph_inputs, write_manifest
     from app.training.sentiment import fit_temperature
 
     t = train_model(data, s, emit, should_stop)
@@ -800,10 +825,13 @@ def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], Non
             "id": s.model_id, "version": "1.0.0", "task": task, "name": s.name or s.model_id,
             **({"classification": {"name": classification_name(s.task_name or s.name or s.model_id),
                                    "unit": report["unit"]}} if task == "classification" else {}),
-            "architecture": "albert", "languages": base_man.get("languages", ["en"]), "labels": list(classes),
+            "architecture": model.albert.config.model_type, "languages": base_man.get("languages", ["en"]),
+            "labels": list(classes),
             "max_length": s.max_length,
             "tokenizer": {**base_man.get("tokenizer", {"type": "wordpiece", "lowercase": True}), "file": "tokenizer.json"},
-            "graphs": {g: {"file": f, "inputs": INPUTS} for g, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))},
+            # what the traced graph takes (an encoder without token types drops that input)
+            "graphs": {g: {"file": f, "inputs": graph_inputs(stage / f)}
+                       for g, f in (("fp32", "model.onnx"), ("int8", "model.int8.onnx"))},
             "default_graph": "int8",
             "files": ["model.onnx", "model.int8.onnx", "tokenizer.json", "config.json", "model.safetensors",
                       "head.safetensors"],

@@ -295,7 +295,8 @@ class ModelsView(QWidget):
                 current = reg.default(task, lang).id if cands else None
             except ModelError:
                 current = None
-            items = [(f"{m.id} {m.version}", m.id) for m in cands] or [("none installed", None)]
+            items = [(f"{m.id} {m.version}" + (" (abstractive)" if m.raw.get("abstractive") else ""), m.id)
+                     for m in cands] or [("none installed", None)]
             blocked = combo.blockSignals(True)  # filling the box is not the user choosing a default
             try:
                 if [(combo.itemText(i), combo.itemData(i)) for i in range(combo.count())] != items:

@@ -1,0 +1,84 @@
+"""`models add --task base`: a plain encoder or a sentence-transformers folder becomes a fine-tuning base, and a
+fine-tune job starts from it (the new classifier runs in the app like any other)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.core.errors import ModelError
+from app.core.hf_import import inspect_checkpoint, sentence_transformers_pooling
+from app.core.registry import Registry
+
+POSITIVE = ["the movie was great and the actors were wonderful", "i loved every minute of it", "what a great day",
+            "nothing about this phone feels cheap", "the hotel was clean and great", "wonderful actors, i loved it"]
+NEGATIVE = ["a terrible boring film with bad acting", "worst service ever, the food was cold",
+            "support never answered my three emails", "the second half drags", "bad acting and a boring plot",
+            "the food was cold and the service terrible"]
+
+
+def _config_only(folder: Path, arch: str, model_type: str, **extra) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"architectures": [arch], "model_type": model_type,
+                                                    "vocab_size": 100, "hidden_size": 32, **extra}))
+    return folder
+
+
+def _sentence_transformers(folder: Path, mode: str = "mean") -> Path:
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": mode == "mean",
+         "pooling_mode_cls_token": mode == "cls"}))
+    return folder
+
+
+def test_plain_encoders_become_bases_and_classifiers_can_be_one(tmp_path):
+    ck = inspect_checkpoint(_config_only(tmp_path / "bert", "BertModel", "bert"))  # no --task: read from the config
+    assert (ck.task, ck.kind) == ("encoder", "encoder")
+    st = _sentence_transformers(_config_only(tmp_path / "mpnet", "MPNetModel", "mpnet"))
+    assert inspect_checkpoint(st, task="base").task == "encoder" and sentence_transformers_pooling(st) == "mean"
+    assert sentence_transformers_pooling(ck.folder) == ""
+    head = _config_only(tmp_path / "clf", "BertForSequenceClassification", "bert",
+                        id2label={"0": "negative", "1": "positive"})
+    assert inspect_checkpoint(head).task == "sentiment" and inspect_checkpoint(head, task="base").task == "encoder"
+    with pytest.raises(ModelError, match="BertModel becomes a fine-tuning base, not summary"):
+        inspect_checkpoint(ck.folder, task="summary")
+    with pytest.raises(ModelError, match="architecture GPT2Model is not supported"):
+        inspect_checkpoint(_config_only(tmp_path / "gpt", "GPT2Model", "gpt2"), task="base")
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert"])
+def test_an_added_encoder_is_a_base_the_fine_tune_job_starts_from(tmp_path, model_type):
+    pytest.importorskip("torch")
+    from app.core.labeled_data import make_dataset
+    from app.core.sentiment import SentimentModel
+    from app.jobs.finetune import FineTuneJob, can_be_base
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import build_encoder
+
+    src = _sentence_transformers(build_encoder(tmp_path / f"tiny-{model_type}", model_type))
+    user = tmp_path / "models"
+    reg = Registry(roots=[user], settings_file=user / "defaults.json")
+    reg.user_dir = user
+    base = add_model(str(src), reg, name=f"My {model_type} base")
+    assert base.task == "encoder" and can_be_base(base)
+    checks = base.metrics["import_checks"]
+    assert checks["tokenizer_matches_transformers"] and checks["saved_weights_max_abs_hidden_diff"] <= 1e-5
+    assert checks["sentence_transformers_pooling"] == "mean"
+    assert {"config.json", "model.safetensors", "tokenizer.json"} == set(base.files)
+    assert "fine-tuning base" in base.card.read_text()
+
+    rows = [(t, "positive") for t in POSITIVE * 2] + [(t, "negative") for t in NEGATIVE * 2]
+    data = make_dataset(rows, "reviews.csv")
+    job = FineTuneJob(data, registry=reg, base=base.id, name="reviews", mode="standard", epochs=10, lr=1e-3,
+                      batch_size=8, patience=100, threads=1, refit="never")
+    report = job.run()
+    m = reg.get(report.model_id)
+    assert report.base == base.id and m.base_model == base.id and m.raw["architecture"] == model_type
+    model = SentimentModel(m)
+    pred = [label for label, _ in model.classify(list(data.texts))]
+    assert sum(p == y for p, y in zip(pred, data.labels)) / len(pred) >= 0.8  # chance is 0.5
