@@ -240,10 +240,23 @@ def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, laye
         for p in model.get_encoder().parameters():
             if p.dim() > 1:
                 p.mul_(3.0)
+        for name, p in model.named_parameters():  # and let the decoder hear the encoder (cross-attention values)
+            if any(k in name for k in ("encoder_attn.v_proj", "encoder_attn.out_proj", "EncDecAttention.v",
+                                       "EncDecAttention.o")):
+                p.mul_(4.0)
     model.save_pretrained(str(folder))
-    if model_type == "bart":  # transformers 5 keeps generation settings out of the model config
-        gen = json.loads((folder / "generation_config.json").read_text())
-        (folder / "generation_config.json").write_text(json.dumps({**gen, "forced_bos_token_id": ids["<s>"]}))
+    gen = json.loads((folder / "generation_config.json").read_text())
+    if model_type == "bart":  # bart-large-cnn's settings (transformers 5 keeps them out of the model config)
+        gen |= {"forced_bos_token_id": ids["<s>"], "num_beams": 4, "length_penalty": 2.0, "min_length": 12,
+                "max_length": 60, "no_repeat_ngram_size": 3, "early_stopping": True}
+    (folder / "generation_config.json").write_text(json.dumps(gen))
+    if model_type == "t5":  # t5-small's: the task's prefix and settings in the model config
+        cfg_path = folder / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["task_specific_params"] = {"summarization": {
+            "prefix": "summarize: ", "num_beams": 4, "length_penalty": 2.0, "max_length": 200, "min_length": 30,
+            "no_repeat_ngram_size": 3, "early_stopping": True}}
+        cfg_path.write_text(json.dumps(cfg))
     (folder / "README.md").write_text("---\nlicense: mit\n---\n# tiny summarizer\n", encoding="utf-8")
     return folder
 

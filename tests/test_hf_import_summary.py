@@ -43,15 +43,17 @@ def _registry(tmp_path) -> Registry:
     return reg
 
 
-def _reference(model, ids: list[int], beam: int, max_new: int, forced_bos) -> list[int]:
+def _reference(model, ids: list[int], beam: int, max_new: int, m: dict) -> list[int]:
+    """transformers' generate with the settings the import recorded (the checkpoint's own, less early stopping)."""
     import torch
 
     cfg = model.config
     x = torch.tensor([ids])
     out = model.generate(x, attention_mask=torch.ones_like(x), num_beams=beam, do_sample=False,
-                         max_new_tokens=max_new, bad_words_ids=[[cfg.pad_token_id]], length_penalty=1.0,
-                         early_stopping=False, forced_eos_token_id=None, forced_bos_token_id=forced_bos,
-                         min_length=0, no_repeat_ngram_size=0)
+                         max_new_tokens=max_new, bad_words_ids=[[cfg.pad_token_id]],
+                         length_penalty=m["abstractive"]["length_penalty"], early_stopping=False,
+                         forced_eos_token_id=None, forced_bos_token_id=m.get("forced_bos_token_id"),
+                         min_length=m["min_length"], no_repeat_ngram_size=m["no_repeat_ngram_size"])
     return [t for t in out[0, 1:].tolist() if t not in (cfg.eos_token_id, cfg.pad_token_id)]
 
 
@@ -70,6 +72,10 @@ def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, mo
     reg = _registry(tmp_path)
     man = add_model(str(src), reg)  # the task is read from the config
     assert man.task == "summary" and man.raw["abstractive"]["num_beams"] == 4
+    # the checkpoint's own summarization settings (bart-large-cnn's, t5-small's task parameters) are applied
+    want = {"bart": (2.0, 12, 3, ""), "t5": (2.0, 30, 3, "summarize: "), "pegasus": (1.0, 0, 0, "")}[model_type]
+    a = man.raw["abstractive"]
+    assert (a["length_penalty"], man.raw["min_length"], man.raw["no_repeat_ngram_size"], a["prefix"]) == want
     checks = man.metrics["import_checks"]
     assert checks["greedy_tokens_equal_transformers"] and checks["beam4_tokens_equal_transformers"]
     assert "summary tokens per s fp32 beam4" in (man.folder / "MODEL_CARD.md").read_text()
@@ -79,10 +85,25 @@ def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, mo
     sm = load_task_model(man, RuntimeOptions(device="cpu"))
     assert isinstance(sm, AbstractiveSummarizer) and sm.decoder.has_cache
     model = getattr(transformers, SEQ2SEQ[model_type][0]).from_pretrained(str(src)).eval()
-    ids = sm.tokenizer.encode([DOCUMENT])[0]  # a paragraph the import did not check
+    ids = sm.tokenizer.encode([sm.prefix + DOCUMENT])[0]  # a paragraph the import did not check (T5: "summarize: ")
+    # a random model's words barely depend on its input, so its logits show that the graphs read it: another
+    # text changes them, and PyTorch computes the same numbers
+    import numpy as np
+    import torch
+
+    from app.training.hf_export import decoder_logits
+
+    assert checks["fp32_max_abs_logit_diff"] <= 1e-3
+    other = sm.tokenizer.encode(["Sales fell in March, the office said."])[0]
+    mine, theirs = decoder_logits(sm, ids, [5, 6]), decoder_logits(sm, other, [5, 6])
+    assert np.abs(mine - theirs).max() > 1e-2
+    with torch.no_grad():
+        start = man.raw["decoder_start_token_id"]
+        ref = model(input_ids=torch.tensor([ids]), decoder_input_ids=torch.tensor([[start, 5, 6]])).logits[0].numpy()
+    assert np.abs(mine - ref).max() <= 1e-3
     for beam in (1, 4):
         got = sm.generate([DOCUMENT], beam=beam, max_new_tokens=20)[0]
-        assert got == _reference(model, ids, beam, 20, man.raw.get("forced_bos_token_id"))
+        assert got == _reference(model, ids, beam, 20, man.raw)
     from app.core.segment import split_sentences
 
     assert len(sm.chunks(split_sentences(DOCUMENT))) == 1

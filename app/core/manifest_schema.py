@@ -181,6 +181,8 @@ class ManifestSchema(_Open):
     unk_token_id: TokenId | None = None
     decoder_start_token_id: TokenId | None = None
     forced_bos_token_id: TokenId | None = None  # every output starts with this token (BART summarizers)
+    min_length: Annotated[int, Field(strict=True, ge=0, le=2048)] = 0  # no </s> before this many tokens
+    no_repeat_ngram_size: Annotated[int, Field(strict=True, ge=0, le=16)] = 0  # no n-gram of this size twice
     encoder_output: Name = "last_hidden_state"
     suppress_token_ids: Annotated[list[TokenId], Field(max_length=10_000)] | None = None
     max_repeat: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0

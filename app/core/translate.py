@@ -107,6 +107,8 @@ class Translator:
         # the token every output starts with, whatever the model scores (BART's <s>, as transformers forces it)
         forced = raw.get("forced_bos_token_id")
         self.forced_bos = int(forced) if forced is not None else None
+        self.min_length = int(raw.get("min_length", 0))  # summarizers: the checkpoint's own generation rules
+        self.no_repeat_ngram = int(raw.get("no_repeat_ngram_size", 0))
         self.encoder_output = raw.get("encoder_output", "last_hidden_state")
         self.suppress = [int(i) for i in raw.get("suppress_token_ids", [self.pad_id])]
         self.max_repeat = int(raw.get("max_repeat", 0))  # 0 = decode exactly as the model says (imported models)
@@ -431,10 +433,24 @@ class Translator:
             rep = np.flatnonzero((tokens[:, -r:] == last[:, None]).all(axis=1))
             logits[rep, last[rep]] = -np.inf
         if not normalize:
-            return logits
+            return self._constrain(logits, tokens)
         logits -= logits.max(axis=1, keepdims=True)
         logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return logits
+        return self._constrain(logits, tokens)
+
+    def _constrain(self, scores: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """A summarizer's own rules, on the normalised scores as transformers applies them: no </s> before
+        `min_length` tokens (the start token counted), no n-gram of `no_repeat_ngram_size` tokens twice."""
+        if self.min_length and tokens.shape[1] < self.min_length:
+            scores[:, self.eos_id] = -np.inf
+        n = self.no_repeat_ngram
+        if n and tokens.shape[1] >= n:
+            grams = np.lib.stride_tricks.sliding_window_view(tokens, n, axis=1)  # rows, positions, n
+            seen = (grams[:, :, :-1] == tokens[:, None, tokens.shape[1] - n + 1:]).all(axis=2) if n > 1 else \
+                np.ones(grams.shape[:2], dtype=bool)
+            rows, at = np.nonzero(seen)
+            scores[rows, grams[rows, at, -1]] = -np.inf
+        return scores
 
     @staticmethod
     def _select(state: dict, rows: np.ndarray, same_sentences: bool = False) -> None:

@@ -351,7 +351,7 @@ SUMMARY_SAMPLES = [
     "sales of laptops fell. Shares rose 5% after the announcement.",
 ]
 # what transformers' generate would add on top of the checkpoint's settings and the app's decoder does not do
-NOT_APPLIED = ("min_length", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "repetition_penalty")
+NOT_APPLIED = ("encoder_no_repeat_ngram_size", "repetition_penalty", "early_stopping")
 
 
 def _generation_settings(model) -> tuple[dict, dict]:
@@ -365,13 +365,15 @@ def _generation_settings(model) -> tuple[dict, dict]:
         v = task.get(key, getattr(gen, key, None))
         return default if v is None else v
 
-    max_len = pick("max_length", 0)
-    applied = {"prefix": str(task.get("prefix", "") or ""),
-               "max_new_tokens": int(max_len) if 20 < int(max_len) <= 512 else 128,
+    max_len = int(pick("max_length", 0) or 0)
+    max_new = max_len if 20 < max_len <= 512 else 128
+    applied = {"prefix": str(task.get("prefix", "") or ""), "max_new_tokens": max_new,
                "num_beams": max(1, min(16, int(pick("num_beams", 4)))),
-               "length_penalty": float(pick("length_penalty", 1.0))}
+               "length_penalty": float(pick("length_penalty", 1.0)),
+               "min_length": max(0, min(max_new, int(pick("min_length", 0) or 0))),
+               "no_repeat_ngram_size": max(0, min(16, int(pick("no_repeat_ngram_size", 0) or 0)))}
     left = {k: pick(k, None) for k in NOT_APPLIED}
-    return applied, {k: v for k, v in left.items() if v not in (None, 0, 1.0)}
+    return applied, {k: v for k, v in left.items() if v not in (None, 0, 1.0, False)}
 
 
 def _source_limit(ck: Checkpoint, hf_tok) -> int:
@@ -393,7 +395,8 @@ def _seq2seq_reference(model, ids: list[int], beam: int, max_new: int, m: dict) 
     ref = model.generate(x, attention_mask=torch.ones_like(x), num_beams=beam, do_sample=False,
                          max_new_tokens=max_new, bad_words_ids=[[pad]], length_penalty=m["abstractive"]["length_penalty"],
                          early_stopping=False, num_return_sequences=1, forced_eos_token_id=None,
-                         forced_bos_token_id=m.get("forced_bos_token_id"), min_length=0, no_repeat_ngram_size=0,
+                         forced_bos_token_id=m.get("forced_bos_token_id"), min_length=m.get("min_length", 0),
+                         no_repeat_ngram_size=m.get("no_repeat_ngram_size", 0),
                          encoder_no_repeat_ngram_size=0, repetition_penalty=1.0,
                          decoder_start_token_id=m["decoder_start_token_id"])
     return [t for t in ref[0, 1:].tolist() if t not in (eos, pad)]
@@ -443,6 +446,7 @@ def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
         "pad_token_id": int(cfg.pad_token_id), "suppress_token_ids": [int(cfg.pad_token_id)],
         **({"forced_bos_token_id": int(forced)} if forced is not None else {}),
         "cut_loops": False,  # decode exactly as the checkpoint does (what the checks compare)
+        "min_length": applied["min_length"], "no_repeat_ngram_size": applied["no_repeat_ngram_size"],
         "abstractive": applied, "generation_not_applied": left_out,
         "files": sorted([g["file"] for g in graphs.values()] + ["tokenizer.json"]),
     }
@@ -457,6 +461,12 @@ def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
     _check_tokenizer(sources, theirs, texts, ck.folder)
     max_len = min(48, applied["max_new_tokens"])
     checks: dict = {"paragraphs": len(SUMMARY_SAMPLES), "max_new_tokens_checked": max_len}
+    diff = max(_decoder_logit_diff(sm, model, ids, out) for ids, out in
+               zip(sources, sm.decoder.generate(sources, beam=1, max_length=max_len)))
+    if not diff <= LOGIT_TOLERANCE:
+        raise ModelError(f"{ck.folder}: the ONNX summarizer's logits differ from PyTorch's by {diff:.2g} (more than "
+                         f"{LOGIT_TOLERANCE:g}) on the sample paragraphs; the export is refused")
+    checks["fp32_max_abs_logit_diff"] = diff
     for beam in (1, 4):
         ours = sm.decoder.generate(sources, beam=beam, max_length=max_len, length_penalty=applied["length_penalty"])
         for text, ids, got in zip(SUMMARY_SAMPLES, sources, ours):
@@ -481,11 +491,38 @@ def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
     with torch.no_grad():
         batch = hf_tok(texts, truncation=True, max_length=limit, padding=True, return_tensors="pt")
         secs = _timed(lambda: model.generate(**batch, num_beams=4, do_sample=False, max_new_tokens=max_len,
-                                             min_length=0, no_repeat_ngram_size=0), repeats=2)
+                                             min_length=raw["min_length"],
+                                             no_repeat_ngram_size=raw["no_repeat_ngram_size"]), repeats=2)
     speed["summary_tokens_per_s_pytorch_beam4"] = n_out / secs
     files = raw["files"]
     raw["metrics"] = {"import_checks": checks, "speed": speed, "sizes": _sizes(out, files)}
     return raw
+
+
+def decoder_logits(sm, ids: list[int], target: list[int]) -> np.ndarray:
+    """The ONNX encoder and decoder (no cache) of a summarizer run on `ids`, the decoder reading the start token
+    and `target`: its logits at every step (what PyTorch's forward gives for the same tokens)."""
+    src = np.array([ids], dtype=np.int64)
+    mask = np.ones_like(src)
+    g = sm.decoder.graphs
+    hidden = g.encoder({"input_ids": src, "attention_mask": mask})
+    hidden = hidden.get("last_hidden_state", next(iter(hidden.values())))
+    start = sm.decoder._start_id(sm.decoder.target_lang)
+    dec = np.array([[start, *target]], dtype=np.int64)
+    return g.decoder({"input_ids": dec, "encoder_attention_mask": mask, "encoder_hidden_states": hidden},
+                     ["logits"])["logits"][0]
+
+
+def _decoder_logit_diff(sm, model, ids: list[int], target: list[int]) -> float:
+    """Largest difference between the ONNX and PyTorch logits, teacher-forced on `target`."""
+    import torch
+
+    ours = decoder_logits(sm, ids, target)
+    start = sm.decoder._start_id(sm.decoder.target_lang)
+    with torch.no_grad():
+        ref = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                    decoder_input_ids=torch.tensor([[start, *target]])).logits[0].numpy()
+    return float(np.abs(ours - ref).max())
 
 
 def _save_tokenizer_json(ck: Checkpoint, hf_tok, out: Path) -> None:
@@ -622,8 +659,10 @@ def model_card(m: dict) -> str:
              f"- Parameters (estimated from the config): {m['imported_from']['parameters_estimated']:,}"]
     if m.get("abstractive"):
         a = m["abstractive"]
-        lines.append(f"- Writing: {a['num_beams']} beams, length penalty {a['length_penalty']:g}, at most "
-                     f"{a['max_new_tokens']} tokens per part of at most {m['max_source_tokens']} input tokens"
+        lines.append(f"- Writing: {a['num_beams']} beams, length penalty {a['length_penalty']:g}, "
+                     f"{a.get('min_length', 0)} to {a['max_new_tokens']} tokens per part of at most "
+                     f"{m['max_source_tokens']} input tokens"
+                     + (f", no repeated {a['no_repeat_ngram_size']}-grams" if a.get("no_repeat_ngram_size") else "")
                      + (f", prefix '{a['prefix']}'" if a.get("prefix") else ""))
     lines += ["", "## Files", "", "| file | bytes |", "|---|---:|"]
     lines += [f"| {f} | {n:,} |" for f, n in sizes.items()]
