@@ -204,9 +204,12 @@ def train_seq2seq_tokenizer(family: str, specials: list[str], template: str, voc
     return tok
 
 
-def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, layers: int = 2) -> Path:
+def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, layers: int = 2, d_model: int = 32,
+                     vocab_size: int = 0, generation: dict | None = None) -> Path:
     """A tiny random BART / PEGASUS / T5 `*ForConditionalGeneration` checkpoint (d_model 32) with a tokenizer
-    trained here, saved with save_pretrained; BART forces <s> first as bart-large-cnn does."""
+    trained here, saved with save_pretrained; BART forces <s> first as bart-large-cnn does. `d_model`, `layers`
+    and `vocab_size` (more ids than the tokenizer has: only for timing) give a bigger one for benchmarks;
+    `generation` overrides its generation settings."""
     import torch
     import transformers
     from transformers import AutoConfig, PreTrainedTokenizerFast
@@ -220,18 +223,19 @@ def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, laye
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(str(folder))
-    vocab = tok.get_vocab_size()
+    vocab = max(vocab_size, tok.get_vocab_size())
+    ffn, heads = 2 * d_model if d_model == 32 else 4 * d_model, 4 if d_model <= 256 else d_model // 64
     common = dict(vocab_size=vocab, pad_token_id=ids["<pad>"], eos_token_id=ids["</s>"], architectures=[arch])
     if model_type == "t5":
-        cfg = AutoConfig.for_model("t5", d_model=32, d_kv=8, d_ff=64, num_layers=layers, num_decoder_layers=layers,
-                                   num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
+        cfg = AutoConfig.for_model("t5", d_model=d_model, d_kv=d_model // heads, d_ff=ffn, num_layers=layers,
+                                   num_decoder_layers=layers, num_heads=heads, relative_attention_num_buckets=8, relative_attention_max_distance=20,
                                    feed_forward_proj="relu", decoder_start_token_id=ids["<pad>"], **common)
     else:
         extra = {"bos_token_id": ids["<s>"], "decoder_start_token_id": ids["</s>"]} \
             if model_type == "bart" else {"decoder_start_token_id": ids["<pad>"]}
-        cfg = AutoConfig.for_model(model_type, d_model=32, encoder_layers=layers, decoder_layers=layers,
-                                   encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
-                                   decoder_ffn_dim=64, max_position_embeddings=128, **extra, **common)
+        cfg = AutoConfig.for_model(model_type, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+                                   encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn,
+                                   decoder_ffn_dim=ffn, max_position_embeddings=128, **extra, **common)
     torch.manual_seed(seed)
     model = getattr(transformers, arch)(cfg).eval()
     with torch.no_grad():  # a random model barely looks at its input; sharpen it so sources differ
@@ -249,7 +253,7 @@ def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, laye
     if model_type == "bart":  # bart-large-cnn's settings (transformers 5 keeps them out of the model config)
         gen |= {"forced_bos_token_id": ids["<s>"], "num_beams": 4, "length_penalty": 2.0, "min_length": 12,
                 "max_length": 60, "no_repeat_ngram_size": 3, "early_stopping": True}
-    (folder / "generation_config.json").write_text(json.dumps(gen))
+    (folder / "generation_config.json").write_text(json.dumps(gen | (generation or {})))
     if model_type == "t5":  # t5-small's: the task's prefix and settings in the model config
         cfg_path = folder / "config.json"
         cfg = json.loads(cfg_path.read_text())

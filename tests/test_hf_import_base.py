@@ -39,6 +39,8 @@ def _sentence_transformers(folder: Path, mode: str = "mean") -> Path:
 def test_plain_encoders_become_bases_and_classifiers_can_be_one(tmp_path):
     ck = inspect_checkpoint(_config_only(tmp_path / "bert", "BertModel", "bert"))  # no --task: read from the config
     assert (ck.task, ck.kind) == ("encoder", "encoder")
+    mlm = inspect_checkpoint(_config_only(tmp_path / "albert-base-v2", "AlbertForMaskedLM", "albert"))
+    assert (mlm.task, mlm.kind) == ("encoder", "encoder")  # a pretraining checkpoint: its encoder
     st = _sentence_transformers(_config_only(tmp_path / "mpnet", "MPNetModel", "mpnet"))
     assert inspect_checkpoint(st, task="base").task == "encoder" and sentence_transformers_pooling(st) == "mean"
     assert sentence_transformers_pooling(ck.folder) == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ModelError
-from app.core.hf_import import inspect_checkpoint
+from app.core.hf_import import estimate_parameters, inspect_checkpoint
 from app.core.registry import Registry
 
 # in the tiny tokenizer's words (unknown words fall apart into letters), short enough to be read in one piece
@@ -31,6 +31,10 @@ def test_summarizers_are_recognised_and_other_seq2seq_models_refused(tmp_path):
         assert inspect_checkpoint(ck.folder, task="summary").task == "summary"
         with pytest.raises(ModelError, match=f"{arch} becomes an abstractive summary model, not translation"):
             inspect_checkpoint(ck.folder, task="translation")
+    # the memory check reads a T5 config's own names (d_ff, num_layers, num_decoder_layers): t5-small has 60.5M
+    t5_small = {"model_type": "t5", "vocab_size": 32128, "d_model": 512, "d_ff": 2048, "num_layers": 6,
+                "num_decoder_layers": 6}
+    assert 50e6 < estimate_parameters(t5_small) < 70e6
     with pytest.raises(ModelError, match="architecture LEDForConditionalGeneration is not supported"):
         inspect_checkpoint(_config_only(tmp_path / "led", "LEDForConditionalGeneration", "led"), task="summary")
     with pytest.raises(ModelError, match="M2M100ForConditionalGeneration is not supported"):

@@ -9,8 +9,9 @@ files) or a hub id. This module reads config.json as plain JSON and decides what
   * a MarianMTModel (OPUS-MT: source.spm, target.spm, vocab.json) -> a translator, its language pair read
     from the checkpoint;
   * a BART, PEGASUS or T5 `*ForConditionalGeneration` -> an abstractive summary model (app.core.abstractive);
-  * a plain encoder (AlbertModel, BertModel, ... without a head, or a sentence-transformers folder), or with
-    `--task base` a sequence classifier's encoder -> a fine-tuning base (task "encoder");
+  * a plain encoder (AlbertModel, BertModel, ... without a head, a pretraining checkpoint such as
+    albert-base-v2's AlbertForMaskedLM, or a sentence-transformers folder), or with `--task base` a sequence
+    classifier's encoder -> a fine-tuning base (task "encoder");
 
 and refuses, with a message naming the folder and the reason, everything it cannot run faithfully: code
 shipped with the checkpoint (`auto_map`, trust_remote_code), an architecture outside the list above,
@@ -59,7 +60,16 @@ ENCODERS = {
     "MPNetModel": "mpnet",
     "DebertaV2Model": "deberta-v2",
 }
-KNOWN = CLASSIFIERS | TRANSLATORS | SUMMARIZERS | ENCODERS
+# pretraining checkpoints of the same families (albert-base-v2, bert-base-uncased, roberta-base...): their encoder
+PRETRAINED = {
+    "AlbertForMaskedLM": "albert", "AlbertForPreTraining": "albert",
+    "BertForMaskedLM": "bert", "BertForPreTraining": "bert",
+    "DistilBertForMaskedLM": "distilbert",
+    "RobertaForMaskedLM": "roberta", "XLMRobertaForMaskedLM": "xlm-roberta",
+    "ElectraForPreTraining": "electra", "ElectraForMaskedLM": "electra",
+    "MPNetForMaskedLM": "mpnet", "DebertaV2ForMaskedLM": "deberta-v2",
+}
+KNOWN = CLASSIFIERS | TRANSLATORS | SUMMARIZERS | ENCODERS | PRETRAINED
 ADD_TASKS = ("sentiment", "classification", "translation", "summary", "base")
 MAX_CONFIG_BYTES = 2_000_000
 FOLDER_ROUTE = "huggingface-cli download {id} --local-dir DIR"
@@ -144,11 +154,11 @@ def estimate_parameters(config: dict) -> int:
     emb = num("embedding_size") or hidden
     vocab = num("vocab_size")
     positions = num("max_position_embeddings")
-    ffn = num("intermediate_size") or num("hidden_dim") or num("encoder_ffn_dim") or 4 * hidden
-    layers = num("num_hidden_layers") or num("n_layers") or num("encoder_layers")
+    ffn = num("intermediate_size") or num("hidden_dim") or num("encoder_ffn_dim") or num("d_ff") or 4 * hidden
+    layers = num("num_hidden_layers") or num("n_layers") or num("encoder_layers") or num("num_layers")
     if config.get("model_type") == "albert":  # cross-layer sharing: one set of weights per group
         layers = max(1, num("num_hidden_groups", 1))
-    layers += num("decoder_layers")
+    layers += num("decoder_layers") or num("num_decoder_layers") or (num("num_layers") if "d_ff" in config else 0)
     per_layer = 4 * hidden * hidden + 2 * hidden * ffn
     return vocab * emb + positions * emb + (emb * hidden if emb != hidden else 0) + layers * per_layer
 
@@ -208,7 +218,8 @@ def _architecture(folder: Path, config: dict) -> str:
 
 def supported_list() -> str:
     return (f"{', '.join(sorted(CLASSIFIERS))} (classifiers), {', '.join(TRANSLATORS)} (translators), "
-            f"{', '.join(SUMMARIZERS)} (summarizers) and {', '.join(ENCODERS)} (fine-tuning bases)")
+            f"{', '.join(SUMMARIZERS)} (summarizers) and {', '.join(ENCODERS)} and their *ForMaskedLM / "
+            "*ForPreTraining checkpoints (fine-tuning bases)")
 
 
 def classifier_labels(folder: Path, config: dict) -> tuple[str, ...]:
@@ -318,7 +329,7 @@ def inspect_checkpoint(folder: Path, task: str | None = None, source_id: str = "
         return Checkpoint(task="translation", source_lang=src, target_lang=tgt, **common)
     if arch in SUMMARIZERS:
         return Checkpoint(task="summary", **common)
-    if arch in ENCODERS or task == "base":
+    if arch in ENCODERS or arch in PRETRAINED or task == "base":
         return Checkpoint(task="encoder", **common)
     labels = classifier_labels(folder, config)
     app_task, labels = _classifier_task(folder, labels, task)
@@ -333,7 +344,7 @@ def _check_task(folder: Path, arch: str, task: str | None) -> None:
         can = ("translation",)
     elif arch in SUMMARIZERS:
         can = ("summary",)
-    elif arch in ENCODERS:
+    elif arch in ENCODERS or arch in PRETRAINED:
         can = ("base",)
     else:
         can = ("sentiment", "classification", "base")

@@ -351,7 +351,7 @@ SUMMARY_SAMPLES = [
     "sales of laptops fell. Shares rose 5% after the announcement.",
 ]
 # what transformers' generate would add on top of the checkpoint's settings and the app's decoder does not do
-NOT_APPLIED = ("encoder_no_repeat_ngram_size", "repetition_penalty", "early_stopping")
+NOT_APPLIED = ("encoder_no_repeat_ngram_size", "repetition_penalty", "early_stopping", "forced_eos_token_id")
 
 
 def _generation_settings(model) -> tuple[dict, dict]:
