@@ -158,3 +158,18 @@ def test_the_cli_picks_the_added_summarizer(tmp_path, monkeypatch, capsys):
     sm = AbstractiveSummarizer.from_folder(tmp_path / "models" / "news-t5", RuntimeOptions(device="cpu"))
     assert row["summary"]["abstractive"] is True
     assert [s["text"] for s in row["summary"]["sentences"]] == [s.text for s in sm.summarize(DOCUMENT).sentences]
+
+
+def test_an_abstractive_summary_survives_the_library_and_the_export():
+    from dataclasses import asdict
+
+    from app.core.export import analysis_to_json
+    from app.core.store.payloads import result_from_payload
+    from app.core.types import Analysis, Document, Summary, SummarySentence
+
+    s = Summary((SummarySentence("The council will spend more on schools.", 0.41, -1, 0, 85),), abstractive=True)
+    back = result_from_payload("summary", asdict(s))
+    assert back == s and back.abstractive
+    assert not result_from_payload("summary", {"sentences": []}).abstractive  # results stored before: extractive
+    row = analysis_to_json(Analysis(Document("note.txt", DOCUMENT), summary=s))
+    assert row["summary"]["abstractive"] is True and row["summary"]["sentences"][0]["index"] == -1
