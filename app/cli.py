@@ -414,7 +414,13 @@ def cmd_models_add(args, reg) -> int:
         if key != "labels_pytorch":
             print(f"  {key.replace('_', ' ')}: {value:.3g}" if isinstance(value, float) else
                   f"  {key.replace('_', ' ')}: {value}")
+    if m.task == "encoder":  # a fine-tuning base is trained, not run
+        print(f"to use it: albert-studio finetune FILE --text-col ... --label-col ... --base {m.id} "
+              "(or pick it as the base in the Fine-tune view)")
+        return EXIT_OK
     use = (f"albert-studio models activate {m.id}" if m.task == "classification"
+           else f"albert-studio analyze FILE --tasks summary --model summary={m.id} for one run; "
+                f"albert-studio models default {m.id}" if m.task == "summary"
            else f"albert-studio models default {m.id}")
     print(f"to use it: {use} (or pick it in the Models view)")
     return EXIT_OK
@@ -526,8 +532,9 @@ def _add_finetune_command(sub, devices) -> None:
     f.add_argument("file")
     f.add_argument("--text-col", default=None)
     f.add_argument("--label-col", default=None)
-    f.add_argument("--base", default=None, help="model id to start from (default: the shipped encoder; for positive/negative labels the "
-                        "default sentiment model, which the report says)")
+    f.add_argument("--base", default=None, help="model id to start from: an encoder (the shipped one, or one added with "
+                        "`models add --task base`) or a classifier (default: the shipped encoder; for positive/negative "
+                        "labels the default sentiment model, which the report says)")
     f.add_argument("--epochs", type=int, default=3, help="standard recipe: passes over the data (early stopping "
                                                                  "on the validation split)")
     f.add_argument("--few-shot", action="store_true", help="contrastive (SetFit) recipe even for large data (auto picks it up to 512 examples per class)")

@@ -149,6 +149,8 @@ def test_the_cli_picks_the_added_summarizer(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALBERT_STUDIO_MODELS", str(tmp_path / "models"))
     src = build_summarizer(tmp_path / "news-t5", "t5")
     assert main(["models", "add", str(src), "--task", "summary", "--name", "news-t5"]) == 0
+    said = capsys.readouterr().out
+    assert "beam4 tokens equal transformers: True" in said and "--model summary=news-t5" in said
     doc = tmp_path / "note.txt"
     doc.write_text(DOCUMENT, encoding="utf-8")
     capsys.readouterr()
