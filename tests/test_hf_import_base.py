@@ -49,6 +49,10 @@ def test_plain_encoders_become_bases_and_classifiers_can_be_one(tmp_path):
     assert inspect_checkpoint(head).task == "sentiment" and inspect_checkpoint(head, task="base").task == "encoder"
     with pytest.raises(ModelError, match="BertModel becomes a fine-tuning base, not summary"):
         inspect_checkpoint(ck.folder, task="summary")
+    old = tmp_path / "old-st"  # sentence-transformers 1.x: the encoder in a subfolder
+    _config_only(old / "0_Transformer", "BertModel", "bert")
+    with pytest.raises(ModelError, match="keeps its encoder in 0_Transformer; add that folder"):
+        inspect_checkpoint(old)
     with pytest.raises(ModelError, match="architecture GPT2Model is not supported"):
         inspect_checkpoint(_config_only(tmp_path / "gpt", "GPT2Model", "gpt2"), task="base")
 

@@ -80,3 +80,4 @@ def test_an_added_summarizer_chosen_in_the_models_view_writes_the_document_summa
     written = AbstractiveSummarizer.from_folder(ctx.registry.get("news-pegasus").folder,
                                                 RuntimeOptions(device="cpu")).summarize(text)
     assert written.text and written.sentences[0].text in shown and "Abstractive summary" in shown
+    assert not page.summary.length_box.isEnabled() and "abstractive" in page.summary.note.text()

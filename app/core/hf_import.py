@@ -306,6 +306,9 @@ def inspect_checkpoint(folder: Path, task: str | None = None, source_id: str = "
         raise ModelError(f"unknown task '{task}' (expected one of {', '.join(ADD_TASKS)})")
     if not folder.is_dir():
         raise ModelError(f"{folder}: no such folder")
+    if not (folder / "config.json").is_file() and (folder / "0_Transformer" / "config.json").is_file():
+        raise ModelError(f"{folder}: this sentence-transformers folder keeps its encoder in 0_Transformer; add "
+                         f"that folder ({folder / '0_Transformer'}) with --task base")
     if not (folder / "config.json").is_file():
         raise ModelError(f"{folder}: not a Hugging Face checkpoint (no config.json); save it with "
                          "save_pretrained() or download it with huggingface-cli download ID --local-dir DIR")

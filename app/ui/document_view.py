@@ -226,7 +226,9 @@ class SummaryPane(QWidget):
         self.apply = QPushButton("Summarize")
         self.apply.setToolTip("Summarize the open document with this length (Ctrl+M)")
         self.apply.clicked.connect(self._request)
-        row = QHBoxLayout()  # two rows, so the pane fits beside the text on a 1024 px screen
+        self.length_box = QWidget()  # the length of an extractive summary (an abstractive model picks its own)
+        row = QHBoxLayout(self.length_box)  # two rows, so the pane fits beside the text on a 1024 px screen
+        row.setContentsMargins(0, 0, 0, 0)
         for w in (self.by_count, self.count, self.by_ratio, self.ratio):
             row.addWidget(w)
         row.addStretch(1)
@@ -236,10 +238,10 @@ class SummaryPane(QWidget):
         self.text = QTextBrowser()
         self.text.setPlaceholderText("The summary of the open document appears here.")
         lay = QVBoxLayout(self)
-        lay.addLayout(row)
+        lay.addWidget(self.length_box)
         lay.addLayout(row2)
         lay.addWidget(self.text, 1)
-        note = QLabel("Summary sentences are bold and underlined in the document.")
+        self.note = note = QLabel(self.EXTRACTIVE_NOTE)
         note.setWordWrap(True)
         note.setEnabled(False)
         lay.addWidget(note)
@@ -251,9 +253,16 @@ class SummaryPane(QWidget):
     def _request(self) -> None:
         self.requested.emit(*self.length())
 
+    EXTRACTIVE_NOTE = "Summary sentences are bold and underlined in the document."
+
     def show_analysis(self, analysis: Analysis | None) -> None:
         summary = analysis.summary if analysis else None
         self.sentences = [s.text for s in summary.sentences] if summary else []
+        abstractive = bool(summary is not None and summary.abstractive)
+        self.length_box.setEnabled(not abstractive)
+        self.length_box.setToolTip("The summary model writes its summary at its own length" if abstractive else "")
+        self.note.setText("Written by the summary model (abstractive): nothing is marked in the document."
+                          if abstractive else self.EXTRACTIVE_NOTE)
         if summary is not None and summary.unsupported_lang:
             self.text.setHtml(f"<p><i>No summary: {_esc(summary.note)}. No installed summary model reads "
                               "this language.</i></p>")
