@@ -81,3 +81,17 @@ def test_an_added_summarizer_chosen_in_the_models_view_writes_the_document_summa
                                                 RuntimeOptions(device="cpu")).summarize(text)
     assert written.text and written.sentences[0].text in shown and "Abstractive summary" in shown
     assert not page.summary.length_box.isEnabled() and "abstractive" in page.summary.note.text()
+
+
+def test_an_added_encoder_is_offered_as_a_base_in_the_fine_tune_view(window, ctx, tmp_path, wait_op):  # noqa: F811
+    pytest.importorskip("torch")
+    from tests.hf_checkpoints import build_encoder
+
+    _user_dir(ctx, tmp_path)
+    window._load_finetune()  # the page is open before the model arrives
+    src = build_encoder(tmp_path / "tiny-bert", "bert")
+    wait_op(window.models.add_model(str(src)), timeout_s=120)
+    assert ctx.registry.get("tiny-bert").task == "encoder"
+    combo = window.finetune_view.base_combo
+    at = combo.findData("tiny-bert")
+    assert at >= 0 and combo.itemText(at).startswith("tiny-bert (")

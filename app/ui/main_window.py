@@ -809,6 +809,8 @@ class MainWindow(QMainWindow):
         self.library.set_labels(self._sentiment_labels())
         self.library.prefer_model = self._default_models().get("sentiment")
         self.library.refresh()
+        if hasattr(self.finetune_view, "refresh_bases"):  # a base added in the Models view can be picked at once
+            self.finetune_view.refresh_bases()
         missing = [t for t in ("sentiment", "summary") if not self.ctx.registry.for_task(t)]
         if missing:
             self.report_error(f"No {' or '.join(missing)} model is installed. {MODELS_HINT}")
