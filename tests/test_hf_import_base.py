@@ -57,6 +57,7 @@ def test_plain_encoders_become_bases_and_classifiers_can_be_one(tmp_path):
         inspect_checkpoint(_config_only(tmp_path / "gpt", "GPT2Model", "gpt2"), task="base")
 
 
+@pytest.mark.slow  # adds a base with torch, then fine-tunes it in a worker process
 @pytest.mark.parametrize("model_type", ["bert", "distilbert"])
 def test_an_added_encoder_is_a_base_the_fine_tune_job_starts_from(tmp_path, model_type):
     pytest.importorskip("torch")

@@ -61,6 +61,7 @@ def _reference(model, ids: list[int], beam: int, max_new: int, m: dict) -> list[
     return [t for t in out[0, 1:].tolist() if t not in (cfg.eos_token_id, cfg.pad_token_id)]
 
 
+@pytest.mark.slow  # exports a summarizer (three graphs, fp32 and int8) with torch and decodes with transformers
 @pytest.mark.parametrize("model_type", ["bart", "pegasus", "t5"])
 def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, model_type):
     pytest.importorskip("torch")
@@ -117,6 +118,7 @@ def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, mo
     assert all(s.index == -1 and (s.start, s.end) == (0, len(DOCUMENT)) for s in summary.sentences)
 
 
+@pytest.mark.slow  # exports a summarizer (three graphs, fp32 and int8) with torch and decodes with transformers
 def test_a_long_document_is_summarised_in_chunks_that_fit_the_model(tmp_path):
     pytest.importorskip("torch")
     from app.core.segment import split_sentences
@@ -139,6 +141,7 @@ def test_a_long_document_is_summarised_in_chunks_that_fit_the_model(tmp_path):
     assert spans == [(sents[c[0]].start, sents[c[-1]].end) for c in chunks]  # one part per chunk, in order
 
 
+@pytest.mark.slow  # exports a summarizer (three graphs, fp32 and int8) with torch and decodes with transformers
 def test_the_cli_picks_the_added_summarizer(tmp_path, monkeypatch, capsys):
     pytest.importorskip("torch")
     from app.cli import main

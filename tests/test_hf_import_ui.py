@@ -54,6 +54,7 @@ def test_a_checkpoint_is_added_with_progress_and_a_cancel_leaves_nothing(window,
     assert sorted(p.name for p in user.iterdir()) == ["albert-tiny"]
 
 
+@pytest.mark.slow  # adds a checkpoint with torch
 def test_an_added_summarizer_chosen_in_the_models_view_writes_the_document_summary(window, ctx, tmp_path, wait_op):  # noqa: F811
     pytest.importorskip("torch")
     from app.core.abstractive import AbstractiveSummarizer
@@ -83,6 +84,7 @@ def test_an_added_summarizer_chosen_in_the_models_view_writes_the_document_summa
     assert not page.summary.length_box.isEnabled() and "abstractive" in page.summary.note.text()
 
 
+@pytest.mark.slow  # adds a checkpoint with torch
 def test_an_added_encoder_is_offered_as_a_base_in_the_fine_tune_view(window, ctx, tmp_path, wait_op):  # noqa: F811
     pytest.importorskip("torch")
     from tests.hf_checkpoints import build_encoder
