@@ -205,11 +205,13 @@ def train_seq2seq_tokenizer(family: str, specials: list[str], template: str, voc
 
 
 def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, layers: int = 2, d_model: int = 32,
-                     vocab_size: int = 0, generation: dict | None = None) -> Path:
+                     vocab_size: int = 0, generation: dict | None = None, pad_logit: float = 0.0, **config) -> Path:
     """A tiny random BART / PEGASUS / T5 `*ForConditionalGeneration` checkpoint (d_model 32) with a tokenizer
     trained here, saved with save_pretrained; BART forces <s> first as bart-large-cnn does. `d_model`, `layers`
     and `vocab_size` (more ids than the tokenizer has: only for timing) give a bigger one for benchmarks;
-    `generation` overrides its generation settings."""
+    `generation` overrides its generation settings, `config` its config (feed_forward_proj="gated-gelu": flan-t5);
+    `pad_logit` raises <pad>'s output bias (BART, PEGASUS), so the never-generated pad takes a real share of the
+    probability, as it can in a real checkpoint."""
     import torch
     import transformers
     from transformers import AutoConfig, PreTrainedTokenizerFast
@@ -226,10 +228,11 @@ def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, laye
     vocab = max(vocab_size, tok.get_vocab_size())
     ffn, heads = 2 * d_model if d_model == 32 else 4 * d_model, 4 if d_model <= 256 else d_model // 64
     common = dict(vocab_size=vocab, pad_token_id=ids["<pad>"], eos_token_id=ids["</s>"], architectures=[arch])
+    common |= config
     if model_type == "t5":
         cfg = AutoConfig.for_model("t5", d_model=d_model, d_kv=d_model // heads, d_ff=ffn, num_layers=layers,
                                    num_decoder_layers=layers, num_heads=heads, relative_attention_num_buckets=8, relative_attention_max_distance=20,
-                                   feed_forward_proj="relu", decoder_start_token_id=ids["<pad>"], **common)
+                                   decoder_start_token_id=ids["<pad>"], **{"feed_forward_proj": "relu", **common})
     else:
         extra = {"bos_token_id": ids["<s>"], "decoder_start_token_id": ids["</s>"]} \
             if model_type == "bart" else {"decoder_start_token_id": ids["<pad>"]}
@@ -241,6 +244,7 @@ def build_summarizer(folder: Path, model_type: str = "bart", seed: int = 0, laye
     with torch.no_grad():  # a random model barely looks at its input; sharpen it so sources differ
         if hasattr(model, "final_logits_bias"):
             model.final_logits_bias.normal_(0, 0.5)
+            model.final_logits_bias[0, ids["<pad>"]] += pad_logit
         for p in model.get_encoder().parameters():
             if p.dim() > 1:
                 p.mul_(3.0)

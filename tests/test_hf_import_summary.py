@@ -62,8 +62,10 @@ def _reference(model, ids: list[int], beam: int, max_new: int, m: dict) -> list[
 
 
 @pytest.mark.slow  # exports a summarizer (three graphs, fp32 and int8) with torch and decodes with transformers
-@pytest.mark.parametrize("model_type", ["bart", "pegasus", "t5"])
-def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, model_type):
+@pytest.mark.parametrize("model_type, extra", [("bart", {}), ("pegasus", {}), ("t5", {}),
+                                               ("t5", {"feed_forward_proj": "gated-gelu"})],
+                         ids=["bart", "pegasus", "t5", "flan-t5"])
+def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, model_type, extra):
     pytest.importorskip("torch")
     import transformers
 
@@ -73,7 +75,7 @@ def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, mo
     from app.jobs.model_add import add_model
     from tests.hf_checkpoints import SEQ2SEQ, build_summarizer
 
-    src = build_summarizer(tmp_path / f"tiny-{model_type}", model_type)
+    src = build_summarizer(tmp_path / f"tiny-{model_type}", model_type, **extra)
     reg = _registry(tmp_path)
     man = add_model(str(src), reg)  # the task is read from the config
     assert man.task == "summary" and man.raw["abstractive"]["num_beams"] == 4
@@ -116,6 +118,47 @@ def test_a_summarizer_checkpoint_writes_summaries_like_transformers(tmp_path, mo
     assert summary.abstractive and summary.sentences
     assert summary.text.replace(" ", "") == sm.tokenizer.decode(sm.generate([DOCUMENT], beam=4)[0]).replace(" ", "")
     assert all(s.index == -1 and (s.start, s.end) == (0, len(DOCUMENT)) for s in summary.sentences)
+
+
+@pytest.mark.slow  # exports a summarizer with torch
+def test_each_decoding_step_scores_tokens_as_transformers_does(tmp_path):
+    """The decoder's scores for the next token are transformers' processed scores: log-softmax, then -inf for the
+    suppressed <pad>, a repeated 3-gram and </s> before min_length, with no renormalisation after them (beam search
+    ranks hypotheses on these sums: removing <pad> before the log-softmax instead changed a flan-t5's beam-4
+    output). Here <pad> takes a real share of the probability, as it can in a real checkpoint."""
+    pytest.importorskip("torch")
+    import numpy as np
+    import torch
+    from transformers import (BartForConditionalGeneration, LogitsProcessorList, MinLengthLogitsProcessor,
+                              NoBadWordsLogitsProcessor, NoRepeatNGramLogitsProcessor)
+
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.runtime import RuntimeOptions
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import build_summarizer
+
+    src = build_summarizer(tmp_path / "tiny-bart", "bart", pad_logit=6.0)
+    man = add_model(str(src), _registry(tmp_path))
+    sm = AbstractiveSummarizer(man, RuntimeOptions(device="cpu"))
+    dec = sm.decoder
+    ids = np.array(sm.tokenizer.encode([sm.prefix + DOCUMENT]), dtype=np.int64)
+    mask = np.ones_like(ids)
+    hidden = dec.graphs.encoder({"input_ids": ids, "attention_mask": mask})["last_hidden_state"]
+    start, pad, eos = man.raw["decoder_start_token_id"], man.raw["pad_token_id"], man.raw["eos_token_id"]
+    tokens = np.array([[start, 5, 6, 7, 5, 6]], dtype=np.int64)  # 5 6 7 was written: 7 may not follow 5 6 again
+    ours = dec._step({"hidden": hidden, "mask": mask}, tokens, cached=False)
+
+    model = BartForConditionalGeneration.from_pretrained(str(src)).eval()
+    with torch.no_grad():
+        logits = model(input_ids=torch.from_numpy(ids), decoder_input_ids=torch.from_numpy(tokens)).logits[:, -1]
+    rules = LogitsProcessorList([MinLengthLogitsProcessor(man.raw["min_length"], eos),
+                                 NoRepeatNGramLogitsProcessor(man.raw["no_repeat_ngram_size"]),
+                                 NoBadWordsLogitsProcessor([[pad]], eos)])
+    ref = rules(torch.from_numpy(tokens), torch.log_softmax(logits.float(), dim=-1)).numpy()
+    banned = np.isinf(ref)
+    assert torch.softmax(logits, dim=-1)[0, pad] > 0.1  # what the model would write if it could
+    assert banned[0, [pad, eos, 7]].all() and (np.isinf(ours) == banned).all()
+    assert np.abs(ours[~banned] - ref[~banned]).max() < 1e-4
 
 
 @pytest.mark.slow  # exports a summarizer (three graphs, fp32 and int8) with torch and decodes with transformers

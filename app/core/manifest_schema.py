@@ -183,6 +183,7 @@ class ManifestSchema(_Open):
     forced_bos_token_id: TokenId | None = None  # every output starts with this token (BART summarizers)
     min_length: Annotated[int, Field(strict=True, ge=0, le=2048)] = 0  # no </s> before this many tokens
     no_repeat_ngram_size: Annotated[int, Field(strict=True, ge=0, le=16)] = 0  # no n-gram of this size twice
+    transformers_scores: bool = False  # suppressed tokens scored as transformers' generate does (imported models)
     encoder_output: Name = "last_hidden_state"
     suppress_token_ids: Annotated[list[TokenId], Field(max_length=10_000)] | None = None
     max_repeat: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0

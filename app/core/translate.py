@@ -109,6 +109,9 @@ class Translator:
         self.forced_bos = int(forced) if forced is not None else None
         self.min_length = int(raw.get("min_length", 0))  # summarizers: the checkpoint's own generation rules
         self.no_repeat_ngram = int(raw.get("no_repeat_ngram_size", 0))
+        # imported checkpoints: scores as transformers computes them (suppressed tokens set to -inf after the
+        # log-softmax, not removed before it), so beam search ranks hypotheses exactly as its generate does
+        self.transformers_scores = bool(raw.get("transformers_scores", False))
         self.encoder_output = raw.get("encoder_output", "last_hidden_state")
         self.suppress = [int(i) for i in raw.get("suppress_token_ids", [self.pad_id])]
         self.max_repeat = int(raw.get("max_repeat", 0))  # 0 = decode exactly as the model says (imported models)
@@ -422,7 +425,8 @@ class Translator:
                 if k.startswith("present."):
                     state["cache"]["past_key_values." + k[len("present."):]] = v
         logits = np.array(out["logits"][:, -1, :], dtype=np.float32)
-        logits[:, self.suppress] = -np.inf
+        if not self.transformers_scores:  # suppressed tokens leave the distribution (the shipped models)
+            logits[:, self.suppress] = -np.inf
         if self.forced_bos is not None and tokens.shape[1] == 1:  # the first token is forced (log-probability 0)
             logits[:] = -np.inf
             logits[:, self.forced_bos] = 0.0
@@ -432,15 +436,17 @@ class Translator:
             last = tokens[:, -1]
             rep = np.flatnonzero((tokens[:, -r:] == last[:, None]).all(axis=1))
             logits[rep, last[rep]] = -np.inf
-        if not normalize:
-            return self._constrain(logits, tokens)
-        logits -= logits.max(axis=1, keepdims=True)
-        logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        if normalize:
+            logits -= logits.max(axis=1, keepdims=True)
+            logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
         return self._constrain(logits, tokens)
 
     def _constrain(self, scores: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """A summarizer's own rules, on the normalised scores as transformers applies them: no </s> before
+        """Rules applied to the normalised scores, as transformers applies its logits processors (no
+        renormalisation after them): suppressed tokens for imported models (its bad_words_ids), no </s> before
         `min_length` tokens (the start token counted), no n-gram of `no_repeat_ngram_size` tokens twice."""
+        if self.transformers_scores:
+            scores[:, self.suppress] = -np.inf
         if self.min_length and tokens.shape[1] < self.min_length:
             scores[:, self.eos_id] = -np.inf
         n = self.no_repeat_ngram

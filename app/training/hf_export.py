@@ -296,6 +296,7 @@ def export_translator(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
     _cancel_point(cancelled)
     raw = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     raw["cut_loops"] = False  # decode exactly as the checkpoint does (what the checks compare)
+    raw["transformers_scores"] = True
     (out / "manifest.json").write_text(json.dumps(raw, indent=2), encoding="utf-8")
 
     step("checking generation against transformers", 0.6)
@@ -445,7 +446,7 @@ def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
         "decoder_start_token_id": int(start), "eos_token_id": int(cfg.eos_token_id),
         "pad_token_id": int(cfg.pad_token_id), "suppress_token_ids": [int(cfg.pad_token_id)],
         **({"forced_bos_token_id": int(forced)} if forced is not None else {}),
-        "cut_loops": False,  # decode exactly as the checkpoint does (what the checks compare)
+        "cut_loops": False, "transformers_scores": True,  # decode exactly as transformers does (what is checked)
         "min_length": applied["min_length"], "no_repeat_ngram_size": applied["no_repeat_ngram_size"],
         "abstractive": applied, "generation_not_applied": left_out,
         "files": sorted([g["file"] for g in graphs.values()] + ["tokenizer.json"]),
