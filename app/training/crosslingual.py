@@ -355,6 +355,116 @@ def _save(student, opt, step: int, seconds: float) -> None:
     (RUN / "checkpoint.pt.tmp").rename(RUN / "checkpoint.pt")
 
 
+# ---- refinement from the stronger teacher ----------------------------------------------------------
+
+REFINE = RUNS_DIR / "xref"
+
+
+def cmd_refine(args) -> None:
+    """The cross-lingual model's top layers (5-6, pooler, classifier) distilled from the stronger teacher.
+
+    Layers 1-4 stay frozen, so what the sentence head and the summary scorer read (layer 4) does not move, and
+    neither does the French/German alignment below it. Each step: (a) English rows with the fine-tuned
+    all-mpnet-base-v2 teacher's logits (runs/teacher_sent/soft.jsonl, app.training.teacher_sentiment label):
+    alpha x CE on gold labels + (1 - alpha) x T^2 KL to the teacher; (b) parallel pairs: on the French or German
+    side the student reproduces what it computes itself on the English side (the layer-6 mean and the logits,
+    English side without gradient), so the new English judgement carries over to the other languages."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AlbertForSequenceClassification
+
+    from app.training.common import read_jsonl
+    from app.training.sentiment import UNLABELLED, distill_loss
+
+    seed_everything(args.seed)
+    torch.set_num_threads(args.threads)
+    out = args.refine_out
+    out.mkdir(parents=True, exist_ok=True)
+    log = get_logger("xref", out / "train.log")
+    start = out / "last" if (out / "last" / "config.json").exists() else args.student
+    tok = Tokenizer.from_file(str(start / "tokenizer.json"))
+    tok.no_padding()
+    student = AlbertForSequenceClassification.from_pretrained(str(start), attn_implementation="eager")
+    trainable = tuple(f"albert.encoder.albert_layer_groups.{g}." for g in
+                      range(args.freeze_below, student.config.num_hidden_groups)) + ("albert.pooler", "classifier")
+    for n, p in student.named_parameters():
+        p.requires_grad = n.startswith(trainable)
+    params = [p for p in student.parameters() if p.requires_grad]
+    student.train()
+    soft = [r for r in read_jsonl(args.soft) if r["text"].strip()]
+    pairs = parallel("train")
+    random.Random(args.seed).shuffle(pairs)
+    steps_per_epoch = math.ceil(len(soft) / args.batch)
+    total = args.steps or steps_per_epoch * args.epochs
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    state = {"step": 0, "seconds": 0.0}
+    ckpt = out / "checkpoint.pt"
+    if ckpt.exists() and start.name == "last":
+        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+        opt.load_state_dict(st["opt"])
+        state = {"step": st["step"], "seconds": st.get("seconds", 0.0)}
+        log.info(f"resumed at step {state['step']}/{total}")
+    log.info(f"{len(soft):,} English rows with the teacher's logits, {len(pairs):,} pairs, {total} steps of "
+             f"{args.batch} + {args.pair_batch} pairs; {sum(p.numel() for p in params):,} parameters train "
+             f"(layer groups {args.freeze_below}+, pooler, classifier)")
+    t_start = last_save = time.time()
+    step = state["step"]
+    order: dict[int, list[list[int]]] = {}
+
+    def save():
+        tmp = out / "last.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        student.save_pretrained(tmp)
+        shutil.copy(start / "tokenizer.json", tmp / "tokenizer.json")
+        torch.save({"opt": opt.state_dict(), "step": step, "seconds": state["seconds"] + time.time() - t_start},
+                   out / "checkpoint.pt.tmp")
+        shutil.rmtree(out / "last", ignore_errors=True)
+        tmp.rename(out / "last")
+        (out / "checkpoint.pt.tmp").rename(out / "checkpoint.pt")
+
+    run = None
+    while step < total and time.time() - t_start < args.minutes * 60:
+        epoch, k = divmod(step, steps_per_epoch)
+        if epoch not in order:
+            idx = list(range(len(soft)))
+            random.Random(args.seed + epoch).shuffle(idx)
+            pool = [sorted(idx[i:i + args.batch * 50], key=lambda j: len(soft[j]["text"]))
+                    for i in range(0, len(idx), args.batch * 50)]
+            bs = [p[i:i + args.batch] for p in pool for i in range(0, len(p), args.batch)]
+            random.Random(args.seed + epoch).shuffle(bs)
+            order = {epoch: bs}
+        rows = [soft[j] for j in order[epoch][k % len(order[epoch])]]
+        chunk = [pairs[(step * args.pair_batch + j) % len(pairs)] for j in range(args.pair_batch)]
+        lr_scale = min(1.0, (step + 1) / args.warmup) * max(0.0, 0.5 * (1 + math.cos(math.pi * step / total)))
+        for g in opt.param_groups:
+            g["lr"] = args.lr * lr_scale
+        ids, mask = _batch(tok, [r["text"] for r in rows], args.max_len)
+        y = torch.tensor([int(r["y"]) if int(r["y"]) >= 0 else UNLABELLED for r in rows])
+        tl = torch.tensor([r["logits"] for r in rows], dtype=torch.float32)
+        loss_t = distill_loss(student(input_ids=ids, attention_mask=mask).logits, tl, y, args.kd_alpha, args.kd_temp)
+        e_ids, e_mask = _batch(tok, [c[2] for c in chunk], args.max_len)
+        x_ids, x_mask = _batch(tok, [c[3] for c in chunk], args.max_len)
+        with torch.no_grad():
+            _, e_top, e_log = _targets(student, e_ids, e_mask)
+        _, x_top, x_log = _targets(student, x_ids, x_mask)
+        loss_x = torch.nn.functional.mse_loss(x_top, e_top) + args.logit_weight * torch.nn.functional.mse_loss(x_log, e_log)
+        loss = loss_t + args.pair_weight * loss_x
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        run = (loss_t.item(), loss_x.item()) if run is None else (0.98 * run[0] + 0.02 * loss_t.item(), 0.98 * run[1] + 0.02 * loss_x.item())
+        if step % 50 == 0:
+            log.info(f"step {step}/{total} teacher loss {run[0]:.4f} pairs {run[1]:.4f} lr {opt.param_groups[0]['lr']:.2e} "
+                     f"{(time.time() - t_start) / (step - state['step']):.2f} s/step")
+        if time.time() - last_save > args.save_minutes * 60:
+            save()
+            last_save = time.time()
+    save()
+    log.info(f"saved at step {step}/{total}; {(state['seconds'] + time.time() - t_start) / 60:.1f} min of refinement in all")
+
+
 # ---- agreement, export, evaluation ----------------------------------------------------------------
 
 def cmd_agreement(args) -> None:
@@ -434,6 +544,18 @@ def cmd_export(args) -> None:
                           + "; English sentiment training sentences (SST-2, the domain sets) for the English side"),
         "files": ["model.onnx", "model.int8.onnx", "tokenizer.json", *keep],
     })
+    if args.refined:
+        from app.training.sentiment import calibrate
+
+        T, fitted_on = calibrate(tmp / "model.onnx", tmp / "tokenizer.json", [model.config.id2label[i] for i in range(model.config.num_labels)])
+        raw["calibration"] = {"temperature": T, "fitted_on": fitted_on}
+        raw["name"] = (f"English, French and German sentiment (cross-lingual ALBERT, top layers distilled from a fine-tuned "
+                       f"all-mpnet-base-v2, {params / 1e6:.1f}M parameters)")
+        raw["base_model"] += ("; layers 5-6 and the classifier then distilled from all-mpnet-base-v2 (Apache-2.0) fine-tuned "
+                              "here for three labels (app.training.teacher_sentiment), French/German kept aligned on parallel pairs")
+        raw["training_data"] += ("; the teacher's soft labels on the English sentiment training rows and on sentences of "
+                                 "Blitzer training reviews and unlabelled IMDB reviews")
+        print(f"temperature {T:.3f} ({fitted_on})")
     raw.pop("files_sha256", None)
     write_manifest(tmp, raw)
     card = Path(__file__).resolve().parent / "cards" / f"{MODEL_ID}.md"
@@ -524,7 +646,7 @@ def cmd_eval(args) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["vocab", "init", "train", "agreement", "export", "eval", "summary-eval"])
+    ap.add_argument("command", choices=["vocab", "init", "train", "refine", "agreement", "export", "eval", "summary-eval"])
     ap.add_argument("--teacher", type=Path, default=RUNS_DIR / "sent3" / "final",
                     help="the English model's fp32 PyTorch weights")
     ap.add_argument("--teacher-folder", type=Path, default=MODELS_DIR / "albert-sentiment-en",
@@ -546,6 +668,16 @@ def main(argv=None) -> None:
     ap.add_argument("--logit-weight", type=float, default=0.5)
     ap.add_argument("--english-weight", type=float, default=1.0)
     ap.add_argument("--english", type=int, default=60000, help="English sentiment sentences kept as the teacher reads them")
+    ap.add_argument("--soft", type=Path, default=RUNS_DIR / "teacher_sent" / "soft.jsonl",
+                    help="refine: English rows with the stronger teacher's logits (app.training.teacher_sentiment label)")
+    ap.add_argument("--refine-out", type=Path, default=REFINE, help="refine: run folder (last/, checkpoint.pt)")
+    ap.add_argument("--freeze-below", type=int, default=4, help="refine: layer groups below this index stay as they are")
+    ap.add_argument("--pair-batch", type=int, default=32, help="refine: parallel pairs per step")
+    ap.add_argument("--pair-weight", type=float, default=1.0, help="refine: weight of the cross-lingual consistency loss")
+    ap.add_argument("--kd-alpha", type=float, default=0.3, help="refine: weight of the gold-label loss on labelled rows")
+    ap.add_argument("--kd-temp", type=float, default=2.0, help="refine: distillation temperature")
+    ap.add_argument("--refined", action="store_true",
+                    help="export: the student is a `refine` run (refit the temperature; say so in the manifest)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--n", type=int, default=500, help="held-out pairs per language for `agreement`")
@@ -558,7 +690,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=RUN / "eval.json")
     args = ap.parse_args(argv)
     RUN.mkdir(parents=True, exist_ok=True)
-    {"vocab": cmd_vocab, "init": cmd_init, "train": cmd_train, "agreement": cmd_agreement, "export": cmd_export,
+    {"vocab": cmd_vocab, "init": cmd_init, "train": cmd_train, "refine": cmd_refine, "agreement": cmd_agreement, "export": cmd_export,
      "eval": cmd_eval, "summary-eval": cmd_summary_eval}[args.command](args)
 
 

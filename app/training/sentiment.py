@@ -242,7 +242,21 @@ def _examples_per_epoch(args, tokenizer):
         sst_train, _, _ = sst2_splits()
         neighbours = embedding_neighbours({w for t, _ in sst_train for w in t.split()})
 
+    soft = None
+    if getattr(args, "soft", None):
+        # offline distillation: the rows and the teacher's logits written by app.training.teacher_sentiment
+        from app.training.common import read_jsonl
+
+        rows = list(read_jsonl(args.soft))
+        ids = tokenizer([r["text"] for r in rows], add_special_tokens=False)["input_ids"]
+        room = args.max_len - 2
+        soft = [(i[:room], int(r["y"]) if int(r["y"]) >= 0 else UNLABELLED, r["logits"]) for i, r in zip(ids, rows) if i]
+
     def epoch_examples(e):
+        if soft is not None:
+            ex = list(soft)
+            random.Random(args.seed + e).shuffle(ex)
+            return ex
         if args.domains:
             # the new domains + a sample of SST-2 sentences + IMDB windows; three labels with neutral
             ex = build_domain_examples(tokenizer, args.max_len, args.seed, e, args.sst_sample, args.captions)
@@ -376,7 +390,10 @@ def train(args) -> None:
         hidden = args.hidden_weight > 0
         so = model(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
         logits = so.logits
-        if teacher is None:
+        if len(examples[order[k][0]]) == 3:  # offline soft labels from app.training.teacher_sentiment
+            tl = torch.tensor([examples[j][2] for j in order[k]], dtype=logits.dtype)
+            loss = distill_loss(logits, tl, y, args.kd_alpha, args.kd_temp)
+        elif teacher is None:
             loss = lossf(logits, y)
         else:
             with torch.no_grad():
@@ -466,8 +483,38 @@ def export_onnx(model, path: Path) -> None:
     )
 
 
-def export(args) -> None:
+def calibrate(graph: Path, tokenizer_file: Path, labels: list[str]) -> tuple[float, str]:
+    """(temperature, what it was fitted on): the softmax temperature that minimises the log loss on the
+    calibration splits (never validation): SST-2 and IMDB, and with three labels the domains' calibration parts."""
     import numpy as np
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    sess = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.no_padding()
+    sep = tok.token_to_id("[SEP]")
+    _, sst_cal, _ = sst2_splits()
+    _, imdb_cal, _ = imdb_splits()
+    cal = sst_cal + [(t, y) for t, y in imdb_cal]
+    fitted_on = "SST-2 + IMDB calibration splits (not validation)"
+    if labels == list(LABELS3):  # neutral needs calibrating too: the domains' calibration parts
+        from app.training.domain_data import SETS, split3
+
+        cal += [(r.text, LABELS3.index(r.label)) for s in SETS for r in split3(s)[1]]
+        fitted_on = ("SST-2 + IMDB calibration splits and the calibration parts of Financial PhraseBank, SemEval-2014 "
+                     "and airline tweets (not validation)")
+    logits = []
+    for t, _ in cal:
+        e = tok.encode(t).ids[:256]
+        if e[-1] != sep:
+            e = e[:255] + [sep]
+        a = np.array([e], dtype=np.int64)
+        logits.append(sess.run(["logits"], {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)})[0][0])
+    return fit_temperature(np.array(logits), np.array([y for _, y in cal])), fitted_on
+
+
+def export(args) -> None:
     from transformers import AutoModelForSequenceClassification
 
     from app.core.registry import write_manifest
@@ -483,33 +530,8 @@ def export(args) -> None:
     export_onnx(model, tmp / "model.onnx")
     print("int8:", quantize_int8(tmp / "model.onnx", tmp / "model.int8.onnx"))
     shutil.copy(teacher_dir() / "tokenizer.json", tmp / "tokenizer.json")
-    # calibrate on the calibration splits (never on validation)
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(tmp / "tokenizer.json"))
-    tok.no_padding()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    _, sst_cal, _ = sst2_splits()
-    _, imdb_cal, _ = imdb_splits()
-    cal = sst_cal + [(t, y) for t, y in imdb_cal]
-    fitted_on = "SST-2 + IMDB calibration splits (not validation)"
-    if labels == list(LABELS3):  # neutral needs calibrating too: the domains' calibration parts
-        from app.training.domain_data import SETS, split3
-
-        cal += [(r.text, LABELS3.index(r.label)) for s in SETS for r in split3(s)[1]]
-        fitted_on = ("SST-2 + IMDB calibration splits and the calibration parts of Financial PhraseBank, SemEval-2014 "
-                     "and airline tweets (not validation)")
-    logits = []
-    for t, _ in cal:
-        e = tok.encode(t).ids[:256]
-        if e[-1] != 102:
-            e = e[:255] + [102]
-        a = np.array([e], dtype=np.int64)
-        logits.append(sess.run(["logits"], {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)})[0][0])
-    T = fit_temperature(np.array(logits), np.array([y for _, y in cal]))
+    T, fitted_on = calibrate(tmp / "model.onnx", tmp / "tokenizer.json", labels)
     write_manifest(tmp, {
         "id": args.model_id, "version": args.version, "task": "sentiment",
         "name": args.name.format(params=params / 1e6) if getattr(args, "name", None) else
@@ -554,6 +576,9 @@ def main(argv=None) -> None:
                     help="bert: fine-tune the MiniLM teacher with the same recipe, for the comparison row")
     ap.add_argument("--distill-from", type=Path, default=None,
                     help="fine-tuned teacher folder (e.g. runs/teacher_sent/final): add its soft targets to the loss")
+    ap.add_argument("--soft", type=Path, default=None,
+                    help="offline distillation: runs/teacher_sent/soft.jsonl (app.training.teacher_sentiment label), "
+                         "its rows and the teacher's logits are the training data (use with --domains)")
     ap.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the hard-label loss when distilling")
     ap.add_argument("--kd-temp", type=float, default=2.0, help="softmax temperature of the distillation loss")
     ap.add_argument("--transfer-sentences", type=int, default=0,
