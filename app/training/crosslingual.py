@@ -357,6 +357,16 @@ def _save(student, opt, step: int, seconds: float) -> None:
 
 # ---- refinement from the stronger teacher ----------------------------------------------------------
 
+def _text_batches(texts: list[str], batch: int, seed: int) -> list[list[int]]:
+    """Batches of texts of similar length (sorted within pools of 50 batches), in random order."""
+    idx = list(range(len(texts)))
+    random.Random(seed).shuffle(idx)
+    pools = [sorted(idx[i:i + batch * 50], key=lambda j: len(texts[j])) for i in range(0, len(idx), batch * 50)]
+    out = [p[i:i + batch] for p in pools for i in range(0, len(p), batch)]
+    random.Random(seed).shuffle(out)
+    return out
+
+
 REFINE = RUNS_DIR / "xref"
 
 
@@ -426,13 +436,7 @@ def cmd_refine(args) -> None:
     while step < total and time.time() - t_start < args.minutes * 60:
         epoch, k = divmod(step, steps_per_epoch)
         if epoch not in order:
-            idx = list(range(len(soft)))
-            random.Random(args.seed + epoch).shuffle(idx)
-            pool = [sorted(idx[i:i + args.batch * 50], key=lambda j: len(soft[j]["text"]))
-                    for i in range(0, len(idx), args.batch * 50)]
-            bs = [p[i:i + args.batch] for p in pool for i in range(0, len(p), args.batch)]
-            random.Random(args.seed + epoch).shuffle(bs)
-            order = {epoch: bs}
+            order = {epoch: _text_batches([r["text"] for r in soft], args.batch, args.seed + epoch)}
         rows = [soft[j] for j in order[epoch][k % len(order[epoch])]]
         chunk = [pairs[(step * args.pair_batch + j) % len(pairs)] for j in range(args.pair_batch)]
         lr_scale = min(1.0, (step + 1) / args.warmup) * max(0.0, 0.5 * (1 + math.cos(math.pi * step / total)))
