@@ -182,6 +182,12 @@ def test_a_long_document_is_summarised_in_chunks_that_fit_the_model(tmp_path):
     summary = sm.summarize(text, beam=1)
     spans = list(dict.fromkeys((s.start, s.end) for s in summary.sentences))
     assert spans == [(sents[c[0]].start, sents[c[-1]].end) for c in chunks]  # one part per chunk, in order
+    # the same text without full stops is one "sentence": it is cut into parts too, and every part is read
+    flat = " ".join(text.replace(".", "").split())
+    summary = sm.summarize(flat, beam=1)
+    spans = list(dict.fromkeys((s.start, s.end) for s in summary.sentences))
+    assert len(spans) >= 3 and spans[0][0] == 0 and spans[-1][1] == len(flat)
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
 
 
 @pytest.mark.slow  # exports a summarizer (three graphs, fp32 and int8) with torch and decodes with transformers
@@ -208,16 +214,54 @@ def test_the_cli_picks_the_added_summarizer(tmp_path, monkeypatch, capsys):
     assert [s["text"] for s in row["summary"]["sentences"]] == [s.text for s in sm.summarize(DOCUMENT).sentences]
 
 
-def test_an_abstractive_summary_survives_the_library_and_the_export():
+def test_an_abstractive_summary_survives_the_library_and_the_export(tmp_path):
+    """The library keeps the model's text and which model wrote it; JSON Lines and CSV exports say both."""
+    import csv
     from dataclasses import asdict
 
     from app.core.export import analysis_to_json
+    from app.core.store import Store
     from app.core.store.payloads import result_from_payload
-    from app.core.types import Analysis, Document, Summary, SummarySentence
+    from app.core.types import Analysis, Document, ModelInfo, Summary, SummarySentence
 
     s = Summary((SummarySentence("The council will spend more on schools.", 0.41, -1, 0, 85),), abstractive=True)
     back = result_from_payload("summary", asdict(s))
     assert back == s and back.abstractive
     assert not result_from_payload("summary", {"sentences": []}).abstractive  # results stored before: extractive
-    row = analysis_to_json(Analysis(Document("note.txt", DOCUMENT), summary=s))
+    doc = Document("/docs/note.txt", DOCUMENT, content_hash="note-1")
+    made_by = ModelInfo("distilbart-cnn", "1.0.0", "summary")
+    with Store(tmp_path / "library.db") as store:
+        store.save_analysis(Analysis(doc, summary=s, models=(made_by,)), None, {"summary": "sentences=3"})
+        store.export(tmp_path / "out.jsonl", "jsonl")
+        store.export(tmp_path / "out.csv", "csv")
+    row = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
     assert row["summary"]["abstractive"] is True and row["summary"]["sentences"][0]["index"] == -1
+    assert row["summary"]["text"] == "The council will spend more on schools."
+    assert (row["summary"]["model"], row["summary"]["model_version"]) == ("distilbart-cnn", "1.0.0")
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        (cells,) = list(csv.DictReader(f))
+    assert (cells["summary"], cells["summary_model"]) == ("The council will spend more on schools.", "distilbart-cnn")
+    assert "model" not in analysis_to_json(Analysis(doc, summary=s))["summary"]  # no model named: none made up
+
+
+def test_a_sentence_longer_than_the_model_reads_is_cut_at_spaces_into_pieces_that_fit(tmp_path):
+    """Text without full stops (a transcript, a pasted list) is one "sentence"; read whole, the tokenizer would
+    cut it at the model's limit and the rest would be left out of the summary without a word."""
+    from app.core.abstractive import TextTokenizer, fit_sentences
+    from app.core.segment import split_sentences
+    from tests.hf_checkpoints import SEQ2SEQ, SUMMARY_TEXTS, train_seq2seq_tokenizer
+
+    _arch, family, specials, template = SEQ2SEQ["bart"]
+    train_seq2seq_tokenizer(family, specials, template).save(str(tmp_path / "tokenizer.json"))
+    tok = TextTokenizer(tmp_path / "tokenizer.json", 128)
+    flat = " ".join(" ".join(SUMMARY_TEXTS).replace(".", "").split())
+    text = "A short first sentence. " + flat + ". A short last one."
+    sents = split_sentences(text)
+    assert len(sents) == 3 and tok.count(sents[1].text) == 128  # cut by the tokenizer: more was there
+    pieces = fit_sentences(sents, tok, 60)
+    assert pieces[0] == sents[0] and pieces[-1] == sents[2] and len(pieces) > 5
+    for p in pieces:
+        assert text[p.start:p.end] == p.text and tok.count(p.text) <= 60
+    middle = pieces[1:-1]
+    assert " ".join(p.text for p in middle) == sents[1].text  # every word, in order, nothing lost
+    assert middle[0].start == sents[1].start and middle[-1].end == sents[1].end

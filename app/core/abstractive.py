@@ -13,6 +13,7 @@ document order (each says which part of the document it summarises).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,7 +21,9 @@ from app.core.errors import ModelError
 from app.core.registry import Manifest, read_manifest
 from app.core.runtime import RuntimeOptions
 from app.core.segment import split_sentences
-from app.core.types import ModelInfo, Summary, SummarySentence
+from app.core.types import ModelInfo, Sentence, Summary, SummarySentence
+
+_WORD = re.compile(r"\S+")
 
 
 class TextTokenizer:
@@ -41,10 +44,16 @@ class TextTokenizer:
         self.specials = len(self._tok.encode("").ids)  # what the template adds (<s> ... </s>, or ... </s>)
 
     def encode(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+        """Ids with the special tokens, each cut to the `max_tokens` given at construction (the translator's
+        signature: its own `max_tokens` argument is not needed here)."""
         return [list(e.ids) for e in self._tok.encode_batch(list(texts))]
 
     def count(self, text: str) -> int:
+        """Pieces of `text` without the special tokens (at most `max_tokens`: the tokenizer cuts there)."""
         return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True).strip()
@@ -87,16 +96,20 @@ class AbstractiveSummarizer:
     def shares_encoder_with(self, model) -> bool:
         return False
 
-    def chunks(self, sentences: Sequence) -> list[list[int]]:
-        """Sentence indices of each chunk: whole sentences, in order, as many as fit in the model's input
-        (a sentence longer than that is a chunk of its own, cut at the limit)."""
+    def budget(self) -> int:
+        """Pieces of document text one part may hold: the model's input less its special tokens and prefix."""
         budget = max(8, self.max_source_tokens - self.tokenizer.specials - self.tokenizer.count(self.prefix))
         # sentences are counted alone; read together their pieces can differ slightly at the joins: keep a margin
-        budget = max(8, int(budget * 0.95))
+        return max(8, int(budget * 0.95))
+
+    def chunks(self, sentences: Sequence) -> list[list[int]]:
+        """Sentence indices of each chunk: whole sentences, in order, as many as fit in the model's input
+        (`fit` first cuts a sentence longer than that into pieces that fit)."""
+        budget = self.budget()
         out: list[list[int]] = []
         used = 0
-        for i, s in enumerate(sentences):
-            n = self.tokenizer.count(s.text) + 1
+        for i, n in enumerate(self.tokenizer.counts([s.text for s in sentences])):
+            n += 1
             if out and used + n <= budget:
                 out[-1].append(i)
                 used += n
@@ -104,6 +117,12 @@ class AbstractiveSummarizer:
                 out.append([i])
                 used = n
         return out
+
+    def fit(self, sentences: Sequence[Sentence]) -> list[Sentence]:
+        """`sentences` with each one longer than a part cut at spaces into pieces that fit (text with no full
+        stops, such as a transcript or a pasted list, is one "sentence" of thousands of pieces: read whole
+        and cut at the model's limit, all but its start would be left out of the summary without a word)."""
+        return fit_sentences(sentences, self.tokenizer, self.budget())
 
     def summarize(self, text: str, sentences: int | None = None, ratio: float | None = None,
                   sents: Sequence | None = None, beam: int | None = None) -> Summary:
@@ -116,7 +135,7 @@ class AbstractiveSummarizer:
                        encoded: Sequence | None = None, beam: int | None = None) -> list[Summary]:
         """`summarize` for several documents: every chunk of every document decoded in one set of
         length-sorted batches; `step(n, total)` after each batch of n chunks (it may raise to stop)."""
-        docs = [list(s) for s in sents] if sents is not None else [split_sentences(t) for t in texts]
+        docs = [self.fit(s) for s in sents] if sents is not None else [self.fit(split_sentences(t)) for t in texts]
         sources, where = [], []  # chunk text; (document, first sentence, last sentence)
         for d, items in enumerate(docs):
             for idx in self.chunks(items):
@@ -150,3 +169,30 @@ class AbstractiveSummarizer:
         ids = self.tokenizer.encode([self.prefix + t for t in texts])
         return self.decoder.generate(ids, beam=beam, max_length=max_new_tokens or self.max_new_tokens,
                                      length_penalty=self.length_penalty)
+
+
+def fit_sentences(sentences: Sequence[Sentence], tokenizer: TextTokenizer, budget: int) -> list[Sentence]:
+    """Each sentence of more than `budget` pieces cut at spaces into consecutive pieces of at most `budget`
+    (a single word longer than that stays whole: the tokenizer cuts it); the others as they are."""
+    lengths = tokenizer.counts([s.text for s in sentences])
+    out: list[Sentence] = []
+    for s, n in zip(sentences, lengths):
+        if n + 1 <= budget:
+            out.append(s)
+            continue
+        words = [m.span() for m in _WORD.finditer(s.text)]
+        # a word is counted with the space before it, as it is read inside the sentence
+        sizes = tokenizer.counts([" " + s.text[a:b] for a, b in words])
+        first = used = 0
+        for k, size in enumerate(sizes):
+            if k > first and used + size + 1 > budget:
+                out.append(_piece(s, words[first][0], words[k - 1][1]))
+                first, used = k, 0
+            used += size
+        if words:
+            out.append(_piece(s, words[first][0], words[-1][1]))
+    return out
+
+
+def _piece(s: Sentence, a: int, b: int) -> Sentence:
+    return Sentence(s.text[a:b], s.start + a, s.start + b, s.paragraph)
