@@ -6,7 +6,8 @@ The JSON shape is the one the CLI prints with --json, so a saved export and a pi
      "lang": {"code": "en", "confidence": 0.99},
      "sentiment": {"label": "positive", "score": 0.97, "p_positive": 0.97, "neutral_band": 0.25,
                    "sentences": [{"text": "...", "label": "positive", "score": 0.98, "p_positive": 0.98}]},
-     "summary": {"sentences": [{"text": "...", "score": 0.41, "index": 3}]},
+     "summary": {"text": "...", "sentences": [{"text": "...", "score": 0.41, "index": 3}],
+                 "model": "albert-summary-en", "model_version": "1.0.0"},
                  (an abstractive model's summary: "abstractive": true, each sentence written by the model, index -1)
      "translation": {"lang": "fr", "text": "...", "sentences": [{"source": "...", "text": "...", "confidence": 0.81,
                                                                "low_confidence": false}]},
@@ -20,8 +21,9 @@ in a language the model does not cover gets no label and no summary: "label": nu
 has "forced_language": true and a note saying so.
 
 A key is present only when that task was run ("classifications" when a classifier ran; "sentences" for a
-classifier trained on sentences). CSV has a NAME_label and NAME_score column per classification. "label" is "neutral" when p(positive) is within the
-neutral band of 0.5; "p_positive" always keeps the model's own probability (null for models without
+classifier trained on sentences). CSV has a NAME_label and NAME_score column per classification, and
+"summary_model" names the model that made the summary (as "model" does in JSON). "label" is "neutral" when
+p(positive) is within the neutral band of 0.5; "p_positive" always keeps the model's own probability (null for models without
 a "positive" label).
 
 Both formats are written to a temporary file beside the target and renamed over it once complete, so a
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.names import shown, valid_text
-from app.core.types import Analysis, DocumentLanguage, SentimentResult, Summary
+from app.core.types import Analysis, DocumentLanguage, ModelInfo, SentimentResult, Summary
 
 CSV_COLUMNS = (
     "source",
@@ -52,10 +54,12 @@ CSV_COLUMNS = (
     "sentiment_score",
     "sentiment_p_positive",
     "summary",
+    "summary_model",
     "translation_lang",
     "translation",
 )
 FORMATS = ("csv", "jsonl")
+_NO_MODEL = ModelInfo("", "", "")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -83,11 +87,14 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
             out["sentiment"]["neutral_band"] = s.neutral_band
         out["sentiment"].update(_language_flags(s))
     if analysis.summary is not None:
+        made_by = task_model(analysis, "summary")  # which model wrote (or picked) it: an abstractive one's own words
         out["summary"] = {
+            "text": analysis.summary.text,
             "sentences": [
                 {"text": x.text, "score": x.score, "index": x.index} for x in analysis.summary.sentences
             ],
             **({"abstractive": True} if analysis.summary.abstractive else {}),
+            **({"model": made_by.id, "model_version": made_by.version} if made_by else {}),
             **_language_flags(analysis.summary),
         }
     if analysis.classifications:
@@ -107,6 +114,11 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
                 {"source": x.source, "text": x.text, "confidence": x.confidence, "low_confidence": x.low_confidence,
                  **({"reason": x.reason} if x.reason else {})} for x in tr.sentences]
     return out
+
+
+def task_model(analysis: Analysis, task: str) -> ModelInfo | None:
+    """The model that produced the analysis' result for `task` (None when it does not say)."""
+    return next((m for m in analysis.models if m.task == task), None)
 
 
 def language_to_json(language: DocumentLanguage) -> dict[str, Any]:
@@ -159,6 +171,7 @@ def analysis_to_csv_row(analysis: Analysis, classifications: Sequence[str] = ())
         "sentiment_score": f"{s.score:.4f}" if s and not s.unsupported_lang else "",
         "sentiment_p_positive": f"{s.p_positive:.4f}" if s and s.p_positive is not None else "",
         "summary": (summ.note if summ.unsupported_lang else summ.text) if summ else "",
+        "summary_model": (task_model(analysis, "summary") or _NO_MODEL).id if summ else "",
         "translation_lang": tr.lang if tr else "",
         "translation": tr.text if tr else "",
     }

@@ -374,7 +374,7 @@ def test_export_csv_reads_back_with_quoting_and_no_bom(library, tmp_path):
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["source", "title", "lang", "lang_confidence", "lang_note",
                              "sentiment_label", "sentiment_score", "sentiment_p_positive",
-                             "summary", "translation_lang", "translation"]
+                             "summary", "summary_model", "translation_lang", "translation"]
     by_source = {r["source"]: r for r in rows}
     assert by_source["/home/ann/q.txt"]["summary"] == 'She said "no, never",\nthen left.'
     assert by_source["/home/ann/letters/old/b.txt"]["translation"] == "Le fromage était délicieux."
