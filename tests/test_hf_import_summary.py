@@ -265,3 +265,29 @@ def test_a_sentence_longer_than_the_model_reads_is_cut_at_spaces_into_pieces_tha
     middle = pieces[1:-1]
     assert " ".join(p.text for p in middle) == sents[1].text  # every word, in order, nothing lost
     assert middle[0].start == sents[1].start and middle[-1].end == sents[1].end
+
+
+@pytest.mark.slow  # exports a summarizer with torch
+def test_cancel_during_the_summarizers_timing_stops_it_there_and_installs_nothing(tmp_path):
+    """Cancel pressed while the add times the model (minutes of beam search on a real BART) stops the runs then,
+    inside the export, not after all of them at the install step; nothing is left in the models folder."""
+    pytest.importorskip("torch")
+    import traceback
+
+    from app.core.errors import Cancelled
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import build_summarizer
+
+    src = build_summarizer(tmp_path / "tiny-bart", "bart")
+    reg = _registry(tmp_path)
+    pressed = []
+
+    def progress(p) -> None:
+        if p.stage == "timing":
+            pressed.append(p.fraction)
+
+    with pytest.raises(Cancelled) as caught:
+        add_model(str(src), reg, progress=progress, cancelled=lambda: bool(pressed))
+    where = [f.name for f in traceback.extract_tb(caught.value.__traceback__)]
+    assert pressed and "_summary_speed" in where  # stopped in the timing, not at "installing"
+    assert list((tmp_path / "models").iterdir()) == [] and reg.for_task("summary") == []

@@ -159,9 +159,10 @@ def _session(path: Path):
     return Session(path, RuntimeOptions(device="cpu", tune=False))
 
 
-def _timed(fn: Callable[[], object], repeats: int = 3) -> float:
+def _timed(fn: Callable[[], object], repeats: int = 3, cancelled: Callable[[], bool] | None = None) -> float:
     best = float("inf")
     for _ in range(repeats):
+        _cancel_point(cancelled)
         t = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t)
@@ -367,7 +368,8 @@ def _generation_settings(model) -> tuple[dict, dict]:
         return default if v is None else v
 
     max_len = int(pick("max_length", 0) or 0)
-    max_new = max_len if 20 < max_len <= 512 else 128
+    # 20 is transformers' default (the checkpoint set nothing); above 512 the app's own cap
+    max_new = min(max_len, 512) if max_len > 20 else 128
     applied = {"prefix": str(task.get("prefix", "") or ""), "max_new_tokens": max_new,
                "num_beams": max(1, min(16, int(pick("num_beams", 4)))),
                "length_penalty": float(pick("length_penalty", 1.0)),
@@ -418,10 +420,9 @@ def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
                       cancelled: Callable[[], bool] | None = None) -> dict:
     """Encoder / decoder / decoder-with-past graphs (fp32 and int8) of a BART, PEGASUS or T5 summarizer, its
     tokenizer.json and the checks (greedy and beam-4 tokens equal transformers' generate); the manifest's fields."""
-    import torch
-
     from app.core.abstractive import AbstractiveSummarizer
     from app.core.registry import read_manifest, write_manifest
+    from app.core.runtime import cancellable
     from app.training.translation_export import variants
 
     step = step or (lambda _what, _f: None)
@@ -454,50 +455,66 @@ def export_summarizer(ck: Checkpoint, out: Path, model_id: str, step: Step | Non
     write_manifest(out, raw)
 
     step("checking generation against transformers", 0.6)
-    summarizers = {v: AbstractiveSummarizer(read_manifest(out), _cpu(), graph=v, check=False) for v in ("fp32", "int8")}
-    sm = summarizers["fp32"]
-    texts = [applied["prefix"] + t for t in SUMMARY_SAMPLES]
-    sources = sm.tokenizer.encode(texts)
-    theirs = hf_tok(texts, truncation=True, max_length=limit)["input_ids"]
-    _check_tokenizer(sources, theirs, texts, ck.folder)
-    max_len = min(48, applied["max_new_tokens"])
-    checks: dict = {"paragraphs": len(SUMMARY_SAMPLES), "max_new_tokens_checked": max_len}
-    diff = max(_decoder_logit_diff(sm, model, ids, out) for ids, out in
-               zip(sources, sm.decoder.generate(sources, beam=1, max_length=max_len)))
-    if not diff <= LOGIT_TOLERANCE:
-        raise ModelError(f"{ck.folder}: the ONNX summarizer's logits differ from PyTorch's by {diff:.2g} (more than "
-                         f"{LOGIT_TOLERANCE:g}) on the sample paragraphs; the export is refused")
-    checks["fp32_max_abs_logit_diff"] = diff
-    for beam in (1, 4):
-        ours = sm.decoder.generate(sources, beam=beam, max_length=max_len, length_penalty=applied["length_penalty"])
-        for text, ids, got in zip(SUMMARY_SAMPLES, sources, ours):
-            _cancel_point(cancelled)
-            ref = _seq2seq_reference(model, ids, beam, min(max_len, 2 * len(ids) + 10), raw)
-            if ref != got:
-                raise ModelError(f"{ck.folder}: the ONNX summarizer's {'greedy' if beam == 1 else f'beam-{beam}'} "
-                                 f"output for '{text[:50]}...' differs from transformers' generate ({len(got)} tokens "
-                                 f"{got[:8]}... vs {len(ref)} tokens {ref[:8]}...); the export is refused")
-        checks[f"{'greedy' if beam == 1 else f'beam{beam}'}_tokens_equal_transformers"] = True
-    greedy = sm.decoder.generate(sources, beam=1, max_length=max_len)
-    greedy_q = summarizers["int8"].decoder.generate(sources, beam=1, max_length=max_len)
-    checks["int8_greedy_identical_paragraphs"] = float(np.mean([a == b for a, b in zip(greedy, greedy_q)]))
-    if left_out:
-        checks["checkpoint_settings_not_applied"] = ", ".join(f"{k}={v}" for k, v in left_out.items())
-    step("timing", 0.85)
-    speed = {}
-    for v, sv in summarizers.items():
-        n_out = sum(len(o) for o in sv.decoder.generate(sources, beam=4, max_length=max_len))
-        secs = _timed(lambda sv=sv: sv.decoder.generate(sources, beam=4, max_length=max_len), repeats=2)
-        speed[f"summary_tokens_per_s_{v}_beam4"] = n_out / secs
-    with torch.no_grad():
+    # a cancel stops the ONNX runs in progress (the checks and the timing take minutes on a big checkpoint)
+    with cancellable(cancelled):
+        summarizers = {v: AbstractiveSummarizer(read_manifest(out), _cpu(), graph=v, check=False)
+                       for v in ("fp32", "int8")}
+        sm = summarizers["fp32"]
+        texts = [applied["prefix"] + t for t in SUMMARY_SAMPLES]
+        sources = sm.tokenizer.encode(texts)
+        theirs = hf_tok(texts, truncation=True, max_length=limit)["input_ids"]
+        _check_tokenizer(sources, theirs, texts, ck.folder)
+        max_len = min(48, applied["max_new_tokens"])
+        checks: dict = {"paragraphs": len(SUMMARY_SAMPLES), "max_new_tokens_checked": max_len}
+        diff = max(_decoder_logit_diff(sm, model, ids, out) for ids, out in
+                   zip(sources, sm.decoder.generate(sources, beam=1, max_length=max_len)))
+        if not diff <= LOGIT_TOLERANCE:
+            raise ModelError(f"{ck.folder}: the ONNX summarizer's logits differ from PyTorch's by {diff:.2g} (more "
+                             f"than {LOGIT_TOLERANCE:g}) on the sample paragraphs; the export is refused")
+        checks["fp32_max_abs_logit_diff"] = diff
+        for beam in (1, 4):
+            step(f"checking {'greedy' if beam == 1 else f'beam-{beam}'} output against transformers",
+                 0.6 if beam == 1 else 0.7)
+            ours = sm.decoder.generate(sources, beam=beam, max_length=max_len, length_penalty=applied["length_penalty"])
+            for text, ids, got in zip(SUMMARY_SAMPLES, sources, ours):
+                _cancel_point(cancelled)
+                ref = _seq2seq_reference(model, ids, beam, min(max_len, 2 * len(ids) + 10), raw)
+                if ref != got:
+                    raise ModelError(f"{ck.folder}: the ONNX summarizer's {'greedy' if beam == 1 else f'beam-{beam}'} "
+                                     f"output for '{text[:50]}...' differs from transformers' generate ({len(got)} "
+                                     f"tokens {got[:8]}... vs {len(ref)} tokens {ref[:8]}...); the export is refused")
+            checks[f"{'greedy' if beam == 1 else f'beam{beam}'}_tokens_equal_transformers"] = True
+        step("checking the int8 graphs", 0.8)
+        greedy = sm.decoder.generate(sources, beam=1, max_length=max_len)
+        greedy_q = summarizers["int8"].decoder.generate(sources, beam=1, max_length=max_len)
+        checks["int8_greedy_identical_paragraphs"] = float(np.mean([a == b for a, b in zip(greedy, greedy_q)]))
+        if left_out:
+            checks["checkpoint_settings_not_applied"] = ", ".join(f"{k}={v}" for k, v in left_out.items())
+        step("timing", 0.85)
         batch = hf_tok(texts, truncation=True, max_length=limit, padding=True, return_tensors="pt")
-        secs = _timed(lambda: model.generate(**batch, num_beams=4, do_sample=False, max_new_tokens=max_len,
-                                             min_length=raw["min_length"],
-                                             no_repeat_ngram_size=raw["no_repeat_ngram_size"]), repeats=2)
-    speed["summary_tokens_per_s_pytorch_beam4"] = n_out / secs
+        speed = _summary_speed(summarizers, sources, model, batch, max_len, raw, cancelled)
     files = raw["files"]
     raw["metrics"] = {"import_checks": checks, "speed": speed, "sizes": _sizes(out, files)}
     return raw
+
+
+def _summary_speed(summarizers: dict, sources: list[list[int]], model, batch, max_len: int, raw: dict,
+                   cancelled: Callable[[], bool] | None) -> dict:
+    """Summary tokens per second, beam 4, of each ONNX graph and of transformers' generate on the same batch
+    (the best of two runs each; a cancel is heard between runs and, inside `cancellable`, during them)."""
+    import torch
+
+    speed = {}
+    for v, sv in summarizers.items():
+        n_out = sum(len(o) for o in sv.decoder.generate(sources, beam=4, max_length=max_len))
+        secs = _timed(lambda sv=sv: sv.decoder.generate(sources, beam=4, max_length=max_len), 2, cancelled)
+        speed[f"summary_tokens_per_s_{v}_beam4"] = n_out / secs
+    with torch.no_grad():
+        secs = _timed(lambda: model.generate(**batch, num_beams=4, do_sample=False, max_new_tokens=max_len,
+                                             min_length=raw["min_length"],
+                                             no_repeat_ngram_size=raw["no_repeat_ngram_size"]), 2, cancelled)
+    speed["summary_tokens_per_s_pytorch_beam4"] = n_out / secs
+    return speed
 
 
 def decoder_logits(sm, ids: list[int], target: list[int]) -> np.ndarray:
