@@ -65,6 +65,8 @@ def test_an_added_summarizer_chosen_in_the_models_view_writes_the_document_summa
     view = window.models
     src = build_summarizer(tmp_path / "news-pegasus", "pegasus")
     wait_op(view.add_model(str(src)), timeout_s=120)
+    said = window.banner.text()  # what was checked, in a summarizer's terms (not a classifier's)
+    assert "Added" in said and "news-pegasus" in said and "beam-4 summaries equal transformers' generate" in said
     combo = view.default_combos["summary"]
     at = combo.findData("news-pegasus")
     assert at >= 0 and combo.itemText(at).endswith("(abstractive)")

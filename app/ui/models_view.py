@@ -115,6 +115,22 @@ def metrics_markdown(metrics: dict) -> str:
     return "\n".join(lines[:20])
 
 
+def added_message(man: Manifest) -> str:
+    """What the banner says once `models add` installed `man`: what it became and what was checked."""
+    checks = (man.metrics or {}).get("import_checks", {})
+    if man.task == "encoder":
+        return (f"Added {man.describe()} as a fine-tuning base: its saved weights give the checkpoint's hidden "
+                "states; pick it in the Fine-tune view")
+    if man.task not in ("summary", "translation"):  # a classifier
+        agree = checks.get("int8_label_agreement")
+        return (f"Added {man.describe()}: checked against PyTorch"
+                + (f"; int8 agrees with PyTorch on {100 * agree:.0f}% of samples" if agree is not None else ""))
+    same = checks.get("int8_greedy_identical_paragraphs", checks.get("int8_greedy_identical_sentences"))
+    what = "summaries" if man.task == "summary" else "translations"
+    return (f"Added {man.describe()}: its greedy and beam-4 {what} equal transformers' generate"
+            + (f"; int8 writes the same on {100 * same:.0f}% of the samples" if same is not None else ""))
+
+
 class ModelsView(QWidget):
     """Emits models_changed when defaults change or a model is imported, device_changed(device) on a new device."""
 
@@ -499,10 +515,7 @@ class ModelsView(QWidget):
             self.models_changed.emit()
             win = self.window()
             if hasattr(win, "report_info"):
-                checks = man.metrics.get("import_checks", {})
-                agree = checks.get("int8_label_agreement")
-                note = f"; int8 agrees with PyTorch on {100 * agree:.0f}% of samples" if agree is not None else ""
-                win.report_info(f"Added {man.describe()}: checked against PyTorch{note}")
+                win.report_info(added_message(man))
 
         def failed(exc: BaseException) -> None:
             from app.core.errors import Cancelled
