@@ -213,6 +213,17 @@ def test_the_cli_picks_the_added_summarizer(tmp_path, monkeypatch, capsys):
     assert row["summary"]["abstractive"] is True
     assert [s["text"] for s in row["summary"]["sentences"]] == [s.text for s in sm.summarize(DOCUMENT).sentences]
 
+    # its length is the model's own: a batch asking another --sentences reuses the stored summary, not redo it
+    from app.core.analyzer import AnalysisOptions, Analyzer
+    from app.core.store import Store
+    from app.jobs.batch import run_batch
+
+    analyzer = Analyzer(registry=Registry(), runtime=RuntimeOptions(device="cpu"), model_ids={"summary": "news-t5"})
+    with Store(tmp_path / "library.db") as store:
+        first = run_batch([doc], analyzer, store, AnalysisOptions(tasks=("summary",), sentences=2))
+        again = run_batch([doc], analyzer, store, AnalysisOptions(tasks=("summary",), sentences=5))
+    assert (first.analyses, first.reused) == (1, 0) and again.reused == 1
+
 
 def test_an_abstractive_summary_survives_the_library_and_the_export(tmp_path):
     """The library keeps the model's text and which model wrote it; JSON Lines and CSV exports say both."""

@@ -61,11 +61,14 @@ class AnalysisOptions:
     any_language: bool = False
     classifiers: tuple[str, ...] | None = None  # classifier model ids run with sentiment; None: the active ones
 
-    def params_key(self, task: str) -> str:
+    def params_key(self, task: str, abstractive: bool = False) -> str:
         """What a stored result must have been computed with to be reused (Analyzer.task_models fills
-        the sentiment model's own band in first)."""
+        the sentiment model's own band in first). An abstractive summary's length is the model's own:
+        `sentences` and `ratio` change nothing in it, so they do not make it be written again."""
         forced = ";any_language" if self.any_language else ""
         if task == "summary":
+            if abstractive:
+                return "abstractive" + forced
             return (f"ratio={self.ratio}" if self.ratio is not None else f"sentences={self.sentences}") + forced
         if task == "translation":
             key = f"lang={self.target_lang};beam={self.beam}"
@@ -179,7 +182,7 @@ class Analyzer:
         out = {}
         for t in opts.tasks:
             m = self.manifest_for(t, opts.target_lang)
-            out[t] = (m.id, m.version, opts.params_key(t))
+            out[t] = (m.id, m.version, opts.params_key(t, abstractive=bool(m.raw.get("abstractive"))))
         for m in self.classifiers(opts):
             out[classification_task(m.classification_name)] = (m.id, m.version, "")
         return out
