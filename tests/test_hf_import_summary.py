@@ -302,3 +302,27 @@ def test_cancel_during_the_summarizers_timing_stops_it_there_and_installs_nothin
     where = [f.name for f in traceback.extract_tb(caught.value.__traceback__)]
     assert pressed and "_summary_speed" in where  # stopped in the timing, not at "installing"
     assert list((tmp_path / "models").iterdir()) == [] and reg.for_task("summary") == []
+
+
+@pytest.mark.slow  # exports a summarizer with torch and decodes with transformers
+def test_a_short_text_gets_a_summary_as_long_as_transformers_writes(tmp_path):
+    """A summary's length is the model's own: a two-word text still gets the checkpoint's min_length tokens, as
+    transformers' generate writes them (a translator's cap of twice the source cut it short, mid-sentence)."""
+    pytest.importorskip("torch")
+    from transformers import BartForConditionalGeneration
+
+    from app.core.abstractive import AbstractiveSummarizer
+    from app.core.runtime import RuntimeOptions
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import build_summarizer
+
+    src = build_summarizer(tmp_path / "tiny-bart", "bart", generation={"min_length": 45})
+    man = add_model(str(src), _registry(tmp_path))
+    assert man.raw["min_length"] == 45
+    sm = AbstractiveSummarizer(man, RuntimeOptions(device="cpu"))
+    model = BartForConditionalGeneration.from_pretrained(str(src)).eval()
+    ids = sm.tokenizer.encode(["Sales fell."])[0]
+    assert 2 * len(ids) + 10 < 45  # the letters of two words the tiny tokenizer does not know
+    for beam in (1, 4):
+        got = sm.generate(["Sales fell."], beam=beam, max_new_tokens=48)[0]
+        assert len(got) >= 44 and got == _reference(model, ids, beam, 48, man.raw)

@@ -365,7 +365,10 @@ class Translator:
             ids, mask = pad([sources[r] for r in rows], self.pad_id)
             hidden = self.graphs.encoder({"input_ids": ids, "attention_mask": mask})
             hidden = hidden.get(self.encoder_output, next(iter(hidden.values())))
-            limits = np.minimum(max_length, 2 * mask.sum(1) + 10).astype(np.int64)
+            # a translation is about as long as its source; a summary's length is the model's own (up to
+            # `max_length`, as transformers' generate gives it: a short text still gets its min_length tokens)
+            limits = (np.full(len(rows), max_length, dtype=np.int64) if self.task == "summary"
+                      else np.minimum(max_length, 2 * mask.sum(1) + 10).astype(np.int64))
             cached = use_cache and self.has_cache
             outs = (self._greedy if beam == 1 else self._beam)(hidden, mask, start, limits, cached, beam, length_penalty)
             for r, o in zip(rows, outs):
