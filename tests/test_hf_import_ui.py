@@ -99,3 +99,14 @@ def test_an_added_encoder_is_offered_as_a_base_in_the_fine_tune_view(window, ctx
     combo = window.finetune_view.base_combo
     at = combo.findData("tiny-bert")
     assert at >= 0 and combo.itemText(at).startswith("tiny-bert (")
+
+
+def test_the_summary_pane_says_when_an_abstractive_model_wrote_nothing():
+    from app.core.types import Summary, SummarySentence
+    from app.ui.document_view import abstractive_html
+
+    nothing = abstractive_html(Summary((), abstractive=True))
+    assert "wrote nothing for this document" in nothing
+    two = abstractive_html(Summary((SummarySentence("Spending rises.", 0.5, -1, 0, 40),
+                                    SummarySentence("A storm hit.", 0.4, -1, 41, 90)), abstractive=True))
+    assert "Spending rises." in two and "A storm hit." in two and "in 2 parts" in two and "wrote nothing" not in two

@@ -287,6 +287,8 @@ def abstractive_html(summary) -> str:
         parts.setdefault((s.start, s.end), []).append(s)
     paras = "".join(f"<p>{_esc(' '.join(s.text for s in group))} <span style='color:gray'>"
                     f"(model confidence {group[0].score:.2f})</span></p>" for group in parts.values())
+    if not parts:  # every part decoded to nothing (special tokens only): say so, not an empty pane
+        paras = "<p><i>The summary model wrote nothing for this document.</i></p>"
     more = f" in {len(parts)} parts (the document is longer than the model reads at once)" if len(parts) > 1 else ""
     return (paras + "<p style='color:gray'><i>Abstractive summary: written by the summary model" + more +
             ", not sentences taken from the document. Check names and numbers against the text. "
