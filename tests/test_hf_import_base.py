@@ -89,3 +89,21 @@ def test_an_added_encoder_is_a_base_the_fine_tune_job_starts_from(tmp_path, mode
     model = SentimentModel(m)
     pred = [label for label, _ in model.classify(list(data.texts))]
     assert sum(p == y for p, y in zip(pred, data.labels)) / len(pred) >= 0.8  # chance is 0.5
+
+
+@pytest.mark.slow  # exports a BERT classifier with torch
+def test_an_added_classifier_without_training_weights_names_the_route_to_fine_tune_it(tmp_path):
+    """An added BERT classifier is ONNX only; fine-tuning from it is refused with the command that adds its
+    encoder as a base (not only 'start from the shipped encoder')."""
+    pytest.importorskip("torch")
+    from app.jobs.model_add import add_model
+    from app.training.finetune import load_base
+    from tests.hf_checkpoints import build_classifier
+
+    reg = Registry(roots=[tmp_path / "models"], settings_file=tmp_path / "defaults.json")
+    reg.user_dir = tmp_path / "models"
+    man = add_model(str(build_classifier(tmp_path / "bert-topics", "bert", labels=("sport", "tech"))), reg)
+    with pytest.raises(ModelError, match=r"bert-topics cannot be fine-tuned.*added from the checkpoint folder "
+                                         r"bert-topics: add its encoder as a base with `albert-studio models add "
+                                         r"FOLDER --task base"):
+        load_base(man.folder, ("sport", "tech"))

@@ -215,9 +215,8 @@ def load_base(folder: Path, classes: tuple[str, ...]):
         from app.training.albert_from_onnx import load as load_from_onnx, onnx_base_available
 
         if not onnx_base_available(folder):
-            raise ModelError(
-                f"{folder.name} cannot be fine-tuned: it holds no training weights (config.json + model.safetensors, "
-                "or an fp32 ALBERT graph). Start from the shipped encoder or from a model you fine-tuned in Albert Studio.")
+            raise ModelError(f"{folder.name} cannot be fine-tuned: it holds no training weights (config.json + "
+                             "model.safetensors, or an fp32 ALBERT graph). " + _base_route(folder))
         encoder = load_from_onnx(folder).albert
         encoder.train()
         return _classifier_class()(encoder, len(classes))  # its pooler + linear head reads [CLS]; ours mean-pools
@@ -238,6 +237,23 @@ def load_base(folder: Path, classes: tuple[str, ...]):
             model.head.load_state_dict({k: v.float() for k, v in state.items()})
             model.head_from_base = True
     return model
+
+
+def _base_route(folder: Path) -> str:
+    """Where to start instead: for a model added from a Hugging Face checkpoint (ONNX only), its encoder added
+    again as a base; else the shipped encoder or a model fine-tuned here."""
+    try:
+        info = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("imported_from") or {}
+        source = str(info.get("id") or "")
+    except (OSError, ValueError, AttributeError):
+        info, source = {}, ""
+    if not source:
+        return "Start from the shipped encoder or from a model you fine-tuned in Albert Studio."
+    # a hub download records the commit it got; a folder is known by its name only
+    hub = bool(info.get("revision")) or "/" in source
+    where, arg = (f"hub model {source}", source) if hub else (f"checkpoint folder {source}", "FOLDER")
+    return (f"It was added from the {where}: add its encoder as a base with `albert-studio models add {arg} "
+            "--task base --name NEW-ID` and fine-tune from NEW-ID.")
 
 
 def _load_encoder(folder: Path):
