@@ -107,3 +107,47 @@ def test_an_added_classifier_without_training_weights_names_the_route_to_fine_tu
                                          r"bert-topics: add its encoder as a base with `albert-studio models add "
                                          r"FOLDER --task base"):
         load_base(man.folder, ("sport", "tech"))
+
+
+@pytest.mark.slow  # exports an XLM-R classifier with torch
+def test_an_added_classifier_reads_the_languages_its_card_names(tmp_path):
+    """A multilingual checkpoint whose card says `language: [en, fr, de]` labels a French review; it was taken
+    as English-only and held French text back as "unsupported language (fr)"."""
+    pytest.importorskip("torch")
+    from app.core.analyzer import AnalysisOptions, Analyzer
+    from app.core.runtime import RuntimeOptions
+    from app.core.types import Document
+    from app.jobs.model_add import add_model
+    from tests.hf_checkpoints import build_classifier
+
+    src = build_classifier(tmp_path / "xlmr-sentiment", "xlm-roberta", labels=("negative", "positive"))
+    (src / "README.md").write_text("---\nlicense: mit\nlanguage:\n- en\n- fr\n- de\n---\n# multilingual\n",
+                                   encoding="utf-8")
+    reg = Registry(roots=[tmp_path / "models"], settings_file=tmp_path / "defaults.json")
+    reg.user_dir = tmp_path / "models"
+    man = add_model(str(src), reg)
+    assert man.task == "sentiment" and tuple(man.languages) == ("en", "fr", "de")
+    review = ("Le film était vraiment magnifique, les acteurs sont excellents et l'histoire nous a beaucoup touchés. "
+              "Nous avons passé une très bonne soirée au cinéma avec toute la famille et nous le reverrons bientôt.")
+    analyzer = Analyzer(registry=reg, runtime=RuntimeOptions(device="cpu"), model_ids={"sentiment": man.id})
+    a = analyzer.analyze(Document("avis.txt", review), AnalysisOptions(tasks=("sentiment",)))
+    assert a.language.code == "fr" and a.language.reliable
+    assert a.sentiment.unsupported_lang == "" and a.sentiment.label in ("negative", "positive")
+
+
+def test_the_languages_a_model_card_names_are_read_in_each_yaml_form(tmp_path):
+    """t5-small's card lists `language:` as a YAML list (en, fr, ro, de); the first item was lost, so English text
+    was "unsupported" for it."""
+    from app.training.hf_export import _card_languages
+
+    forms = {"list": "language:\n- en\n- fr\n- ro\n- de\n", "quoted": "language:\n  - 'en'\n  - \"fr\"\n",
+             "inline": "language: [en, fr]\n", "one": "language: en\n", "none": "tags:\n- summarization\n",
+             "not a code": "language:\n- multilingual\n- en\n"}
+    want = {"list": ["en", "fr", "ro", "de"], "quoted": ["en", "fr"], "inline": ["en", "fr"], "one": ["en"],
+            "none": [], "not a code": ["en"]}
+    for name, front in forms.items():
+        folder = tmp_path / name.replace(" ", "-")
+        folder.mkdir()
+        (folder / "README.md").write_text(f"---\nlicense: mit\n{front}pipeline_tag: summarization\n---\n# card\n",
+                                          encoding="utf-8")
+        assert _card_languages(folder) == want[name], name

@@ -623,7 +623,7 @@ def export_checkpoint(ck: Checkpoint, out: Path, model_id: str, name: str | None
         languages = _card_languages(ck.folder)
     else:
         fields = export_classifier(ck, out, step, cancelled)
-        languages = []
+        languages = _card_languages(ck.folder)  # a multilingual classifier reads them all (none named: English)
     source = f"{ck.source_id}@{ck.revision}" if ck.revision else ck.source_id
     fields.update({
         "id": model_id, "version": "1.0.0", "task": ck.task,
@@ -655,11 +655,16 @@ def _card_languages(folder: Path) -> list[str]:
     if not text.startswith("---"):
         return []
     front = text[3:].split("\n---", 1)[0]
-    m = re.search(r"^language:\s*(.*)$((?:\n\s*-\s*.*)*)", front, re.M)
+    # `language: en`, `language: [en, fr]` or a YAML list on the lines below (`\s*` after the colon would
+    # swallow the line break and read the list's first item as "- en", dropping it)
+    m = re.search(r"^language:[ \t]*(.*)$((?:\n[ \t]*-[ \t]*.*)*)", front, re.M)
     if not m:
         return []
-    items = [m.group(1).strip()] + re.findall(r"-\s*([A-Za-z-]+)", m.group(2))
-    return [x.strip("'\"") for x in items if re.fullmatch(r"['\"]?[a-z]{2,3}['\"]?", x.strip())][:20]
+    first = m.group(1).strip()
+    items = first.strip("[]").split(",") if first else []
+    items += re.findall(r"-[ \t]*(.*)", m.group(2))
+    items = [x.strip().strip("'\"") for x in items]
+    return list(dict.fromkeys(x for x in items if re.fullmatch(r"[a-z]{2,3}", x)))[:20]
 
 
 def model_card(m: dict) -> str:
