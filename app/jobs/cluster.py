@@ -202,12 +202,20 @@ def _stat_key(path: Path) -> list:
 def _model_specs(analyzer: Analyzer, options: AnalysisOptions) -> list[dict]:
     """What each worker must load: id, version, the driver's folder and the sha256 of every file."""
     specs = []
+
+    def add(task: str, key: str, man: Manifest) -> None:
+        verify(man, check_graphs=False)  # a damaged install on the driver fails here, before the cluster starts
+        specs.append({"task": task, "key": key, "id": man.id, "version": man.version,
+                      "folder": str(Path(man.folder).resolve()), "files": dict(man.files)})
+
     for task in options.tasks:
         man = analyzer.manifest_for(task, options.target_lang)
-        verify(man, check_graphs=False)  # a damaged install on the driver fails here, before the cluster starts
-        specs.append({"task": task, "key": f"translation:{options.target_lang}" if task == "translation" else task,
-                      "id": man.id, "version": man.version, "folder": str(Path(man.folder).resolve()),
-                      "files": dict(man.files)})
+        add(task, f"translation:{options.target_lang}" if task == "translation" else task, man)
+        shared = man.raw.get("shared_encoder") if task == "summary" else None
+        if isinstance(shared, dict) and isinstance(shared.get("model"), str):
+            # heads on another model's encoder: the worker needs that model too (with --tasks summary alone,
+            # no sentiment spec brings it, and every worker failed to load the summary model)
+            add("summary-encoder", "summary-encoder", analyzer.registry.get(shared["model"]))
     return specs
 
 

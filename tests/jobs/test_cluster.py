@@ -187,3 +187,24 @@ def test_cancel_stops_between_shards_and_the_same_batch_resumes(local_ray, analy
     assert len(sources) == len(set(sources)) == len(got) == 84
     assert store.count_documents() == 81
     store.close()
+
+
+def test_a_summary_only_worker_gets_the_encoder_its_summary_model_reads(tmp_path):
+    """The shipped summary model is heads on the sentiment model's encoder: a `--tasks summary` Ray run must send
+    that model to the workers too; each one failed with "No installed model 'albert-sentiment-xx'" before."""
+    from dataclasses import asdict
+
+    from app.core.analyzer import AnalysisOptions
+    from app.jobs.cluster import Shard, ShardWorker, _model_specs, analyse_shard
+
+    analyzer = Analyzer(registry=Registry())  # the shipped models
+    opts = AnalysisOptions(tasks=("summary",))
+    assert analyzer.manifest_for("summary").raw.get("shared_encoder")
+    job = {"models": _model_specs(analyzer, opts), "cpus_per_worker": 1, "device": "cpu",
+           "options": asdict(opts), "out": str(tmp_path)}
+    worker = ShardWorker(job)  # what each Ray actor builds: loads the task models on its node
+    doc = tmp_path / "report.txt"
+    doc.write_text("The council met on Tuesday. It agreed to spend more on schools. The vote is next month. "
+                   "Parks get a new budget too.", encoding="utf-8")
+    (row,) = analyse_shard(Shard(0, (str(doc),), None, 1), worker.analyzer, worker.options, None)
+    assert row["summary"]["sentences"] and {m["task"] for m in row["models"]} == {"summary"}
