@@ -30,6 +30,24 @@ def test_a_refused_checkpoint_is_reported_and_nothing_is_added(window, ctx, tmp_
     assert not user.exists() or list(user.iterdir()) == []
 
 
+def test_the_add_row_passes_the_chosen_task_like_models_add_task(window, ctx, tmp_path, wait_op):  # noqa: F811
+    """The window offers `--task` too: a plain BERT encoder asked to become a summarizer is refused with what it
+    can become (read from the checkpoint, it would have been exported as a base)."""
+    user = _user_dir(ctx, tmp_path)
+    src = tmp_path / "bert-plain"
+    src.mkdir()
+    (src / "config.json").write_text(json.dumps({"architectures": ["BertModel"], "model_type": "bert",
+                                                 "vocab_size": 100, "hidden_size": 32}))
+    view = window.models
+    view.add_source.setText(str(src))
+    view.add_task.setCurrentIndex(view.add_task.findData("summary"))
+    view._add_clicked()
+    assert not view.add_task.isEnabled()  # no change of mind while it runs
+    wait_op(view.add_op)
+    assert "BertModel becomes a fine-tuning base, not summary" in window.banner.text()
+    assert view.add_task.isEnabled() and (not user.exists() or list(user.iterdir()) == [])
+
+
 @pytest.mark.slow  # exports an ALBERT checkpoint with torch, then a second one that is cancelled
 def test_a_checkpoint_is_added_with_progress_and_a_cancel_leaves_nothing(window, ctx, tmp_path, wait_op, qtbot):  # noqa: F811
     pytest.importorskip("torch")

@@ -115,6 +115,11 @@ def metrics_markdown(metrics: dict) -> str:
     return "\n".join(lines[:20])
 
 
+# the Add Model row's choice of what a checkpoint becomes (None: read from it), as `models add --task` offers
+ADD_AS = (("As it says", None), ("Sentiment", "sentiment"), ("Classification", "classification"),
+          ("Translation", "translation"), ("Abstractive summary", "summary"), ("Fine-tuning base", "base"))
+
+
 def added_message(man: Manifest) -> str:
     """What the banner says once `models add` installed `man`: what it became and what was checked."""
     checks = (man.metrics or {}).get("import_checks", {})
@@ -449,6 +454,11 @@ class ModelsView(QWidget):
         self.add_browse = QPushButton("Folder…")
         self.add_browse.setToolTip("Choose a folder saved with save_pretrained() or huggingface-cli download")
         self.add_browse.clicked.connect(self._add_browse)
+        self.add_task = QComboBox()  # what the checkpoint becomes: `models add --task`
+        for text, task in ADD_AS:
+            self.add_task.addItem(text, task)
+        self.add_task.setToolTip("What the checkpoint becomes (--task): read from it, or e.g. a classifier's encoder "
+                                 "as a fine-tuning base")
         self.add_button = QPushButton("Add Model…")
         self.add_button.setToolTip("Download (for a hub id), export to ONNX, check against PyTorch and install")
         self.add_button.clicked.connect(self._add_clicked)
@@ -461,7 +471,7 @@ class ModelsView(QWidget):
         self.add_cancel.clicked.connect(self._add_cancelled)
         self.add_op: BackgroundOp | None = None
         row = QHBoxLayout()
-        for w in (self.add_source, self.add_browse, self.add_button):
+        for w in (self.add_source, self.add_browse, self.add_task, self.add_button):
             row.addWidget(w)
         row.addWidget(self.add_progress, 1)
         row.addWidget(self.add_cancel)
@@ -478,7 +488,7 @@ class ModelsView(QWidget):
             self._add_browse()
             source = self.add_source.text().strip()
         if source:
-            self.add_model(source)
+            self.add_model(source, task=self.add_task.currentData())
 
     def _add_cancelled(self) -> None:
         if self.add_op is not None:
@@ -487,7 +497,7 @@ class ModelsView(QWidget):
             self.add_progress.setFormat("Cancelling…")
 
     def _adding(self, on: bool) -> None:
-        for w in (self.add_source, self.add_browse, self.add_button):
+        for w in (self.add_source, self.add_browse, self.add_task, self.add_button):
             w.setEnabled(not on)
         self.add_progress.setVisible(on)
         self.add_cancel.setVisible(on)
