@@ -13,7 +13,8 @@ Ray is imported only when a run starts (`pip install 'albert-studio[cluster]'`);
 Shard rows, in input order within a shard and shard files in input order by name:
 
     {"source": ..., "document": {...}, "sentiment": {...}, "summary": {...}, "translation": {...},
-     "models": [...], "seconds": ...}             analysed (each result as the library's payload holds it)
+     "language": {...}, "classifications": [...], "models": [...], "seconds": ...}
+                                                  analysed (each result as the library's payload holds it)
     {"source": ..., "error": "..."}               a document that could not be read or analysed
     {"source": ..., "reused": true, "document": {...}}    already in the library when the run started
 """
@@ -36,7 +37,8 @@ from app.core.errors import AlbertStudioError, DocumentError, ModelError
 from app.core.registry import Manifest, Registry, read_manifest, verify
 from app.core.runtime import RuntimeOptions
 from app.core.store import Store, result_from_payload
-from app.core.types import Analysis, Document, ModelInfo
+from app.core.store.payloads import language_columns, language_from
+from app.core.types import Analysis, Document, ModelInfo, classification_task
 from app.jobs.batch import BatchProgress, BatchReport, run_batch
 from app.jobs.recorder import Recorder
 
@@ -101,6 +103,10 @@ def analysis_row(a: Analysis) -> dict:
         result = getattr(a, task)
         if result is not None:
             row[task] = asdict(result)
+    if a.language is not None:  # the library's language columns, as the local engine stores them
+        row["language"] = language_columns(a.language)
+    if a.classifications:
+        row["classifications"] = [asdict(c) for c in a.classifications]
     row["models"] = [asdict(m) for m in a.models]
     row["seconds"] = a.seconds
     return row
@@ -124,8 +130,10 @@ def row_document(row: dict, text: str | None = None) -> Document:
 def row_analysis(row: dict) -> Analysis:
     """The Analysis an analysed shard row holds."""
     results = {t: result_from_payload(t, row[t]) for t in ("sentiment", "summary", "translation") if row.get(t)}
+    classes = tuple(result_from_payload(classification_task(c["name"]), c) for c in row.get("classifications", ()))
     return Analysis(row_document(row), models=tuple(ModelInfo(**m) for m in row.get("models", ())),
-                    seconds=row.get("seconds", 0.0), **results)
+                    seconds=row.get("seconds", 0.0), language=language_from(row.get("language") or {}),
+                    classifications=classes, **results)
 
 
 def read_shard(path: str | Path) -> list[dict]:

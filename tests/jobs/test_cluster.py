@@ -208,3 +208,24 @@ def test_a_summary_only_worker_gets_the_encoder_its_summary_model_reads(tmp_path
                    "Parks get a new budget too.", encoding="utf-8")
     (row,) = analyse_shard(Shard(0, (str(doc),), None, 1), worker.analyzer, worker.options, None)
     assert row["summary"]["sentences"] and {m["task"] for m in row["models"]} == {"summary"}
+
+
+def test_a_shard_row_keeps_the_language_the_classifications_and_an_abstractive_summary():
+    """What a Ray worker commits is what the driver merges into the library: the document's language and the
+    classifiers' results were left out of the row (a Ray run stored neither), unlike the local engine."""
+    import json
+
+    from app.core.types import (Analysis, ClassificationResult, Document, DocumentLanguage, LanguageSpan,
+                                ModelInfo, SentenceLabel, Summary, SummarySentence)
+    from app.jobs.cluster import analysis_row, row_analysis
+
+    text = "The council met. Le conseil s'est réuni."
+    a = Analysis(Document("/d/council.txt", text, content_hash="c1"),
+                 summary=Summary((SummarySentence("The council met twice.", 0.5, -1, 0, len(text)),), abstractive=True),
+                 models=(ModelInfo("distilbart-cnn", "1.0.0", "summary"), ModelInfo("topics", "1.0.0", "classification")),
+                 language=DocumentLanguage("en", 0.93, True, (LanguageSpan(17, len(text), "fr", 0.88),)),
+                 classifications=(ClassificationResult("topic", "politics", 0.8, (("politics", 0.8), ("sport", 0.2)),
+                                                       (SentenceLabel("The council met.", "politics", 0.7, 0, 16),)),))
+    back = row_analysis(json.loads(json.dumps(analysis_row(a))))  # as the shard file holds it
+    assert back.language == a.language and back.classifications == a.classifications
+    assert back.summary == a.summary and back.models == a.models
