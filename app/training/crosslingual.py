@@ -525,6 +525,22 @@ def cmd_export(args) -> None:
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    if args.refined and args.neutral_offset is None:
+        # the decision threshold for neutral, on the calibration splits: fit it on a first export, fold it into
+        # the classifier's bias (the graph then gives the shifted logits), export again
+        from app.training.sentiment import fit_neutral_offset
+
+        export_onnx(model, tmp / "probe.onnx")
+        shutil.copy(src / "tokenizer.json", tmp / "tokenizer.json")
+        args.neutral_offset, acc = fit_neutral_offset(tmp / "probe.onnx", tmp / "tokenizer.json")
+        (tmp / "probe.onnx").unlink()
+        print(f"neutral offset {args.neutral_offset:+.2f}: calibration label accuracy {acc[args.neutral_offset]:.4f} "
+              f"(no offset: {acc[0.0]:.4f})")
+    if args.neutral_offset:
+        import torch
+
+        with torch.no_grad():
+            model.classifier.bias[list(model.config.id2label.values()).index("neutral")] += args.neutral_offset
     export_onnx(model, tmp / "plain.onnx")
     add_hidden_outputs(tmp / "plain.onnx", tmp / "model.onnx")
     (tmp / "plain.onnx").unlink()
@@ -552,7 +568,8 @@ def cmd_export(args) -> None:
         from app.training.sentiment import calibrate
 
         T, fitted_on = calibrate(tmp / "model.onnx", tmp / "tokenizer.json", [model.config.id2label[i] for i in range(model.config.num_labels)])
-        raw["calibration"] = {"temperature": T, "fitted_on": fitted_on}
+        raw["calibration"] = {"temperature": T, "fitted_on": fitted_on,
+                              "neutral_offset": float(args.neutral_offset or 0.0)}
         raw["name"] = (f"English, French and German sentiment (cross-lingual ALBERT, top layers distilled from a fine-tuned "
                        f"all-mpnet-base-v2, {params / 1e6:.1f}M parameters)")
         raw["base_model"] += ("; layers 5-6 and the classifier then distilled from all-mpnet-base-v2 (Apache-2.0) fine-tuned "
@@ -561,6 +578,7 @@ def cmd_export(args) -> None:
                                  "Blitzer training reviews and unlabelled IMDB reviews")
         print(f"temperature {T:.3f} ({fitted_on})")
     raw.pop("files_sha256", None)
+    raw.pop("alternative_to", None)  # the English model is the alternative to this one, not the other way round
     write_manifest(tmp, raw)
     card = Path(__file__).resolve().parent / "cards" / f"{MODEL_ID}.md"
     if card.exists():
@@ -589,6 +607,7 @@ def _export_summary(args, version: str) -> None:
                       f"{raw['id']} {raw['version']}, unchanged)",
         "metrics": {},
     })
+    raw.pop("alternative_to", None)  # albert-summary-en is the alternative to this one
     write_manifest(tmp, raw)
     (tmp / "MODEL_CARD.md").unlink(missing_ok=True)
     card = Path(__file__).resolve().parent / "cards" / f"{SUMMARY_ID}.md"
@@ -680,6 +699,8 @@ def main(argv=None) -> None:
     ap.add_argument("--pair-weight", type=float, default=1.0, help="refine: weight of the cross-lingual consistency loss")
     ap.add_argument("--kd-alpha", type=float, default=0.3, help="refine: weight of the gold-label loss on labelled rows")
     ap.add_argument("--kd-temp", type=float, default=2.0, help="refine: distillation temperature")
+    ap.add_argument("--neutral-offset", type=float, default=None,
+                    help="export --refined: add this to the neutral logit (default: fitted on the calibration splits)")
     ap.add_argument("--refined", action="store_true",
                     help="export: the student is a `refine` run (refit the temperature; say so in the manifest)")
     ap.add_argument("--threads", type=int, default=2)

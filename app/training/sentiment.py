@@ -486,6 +486,30 @@ def export_onnx(model, path: Path) -> None:
 def calibrate(graph: Path, tokenizer_file: Path, labels: list[str]) -> tuple[float, str]:
     """(temperature, what it was fitted on): the softmax temperature that minimises the log loss on the
     calibration splits (never validation): SST-2 and IMDB, and with three labels the domains' calibration parts."""
+    logits, y, fitted_on = calibration_logits(graph, tokenizer_file, labels)
+    return fit_temperature(logits, y), fitted_on
+
+
+def fit_neutral_offset(graph: Path, tokenizer_file: Path, grid=None) -> tuple[float, dict]:
+    """(offset, accuracies): the shift of the neutral logit that makes the most calibration rows' labels right.
+    SST-2 / IMDB rows are opinions, so a neutral label counts wrong on them; the domains' calibration parts carry
+    their own neutral rows. Never fitted on validation."""
+    import numpy as np
+
+    logits, y, _ = calibration_logits(graph, tokenizer_file, list(LABELS3))
+    grid = np.round(np.arange(-2.0, 2.01, 0.1), 2) if grid is None else grid
+    n = LABELS3.index("neutral")
+    acc = {}
+    for b in grid:
+        z = logits.copy()
+        z[:, n] += b
+        acc[float(b)] = float((z.argmax(1) == y).mean())
+    best = max(acc, key=lambda b: (acc[b], -abs(b)))
+    return best, acc
+
+
+def calibration_logits(graph: Path, tokenizer_file: Path, labels: list[str]):
+    """(logits, gold label indices, description) of the graph on the calibration splits."""
     import numpy as np
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -511,7 +535,7 @@ def calibrate(graph: Path, tokenizer_file: Path, labels: list[str]) -> tuple[flo
             e = e[:255] + [sep]
         a = np.array([e], dtype=np.int64)
         logits.append(sess.run(["logits"], {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)})[0][0])
-    return fit_temperature(np.array(logits), np.array([y for _, y in cal])), fitted_on
+    return np.array(logits), np.array([y for _, y in cal]), fitted_on
 
 
 def export(args) -> None:
