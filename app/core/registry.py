@@ -304,7 +304,15 @@ def _graph_session(path: Path):
 
 
 def graph_inputs(path: Path) -> list[str]:
-    return list(_graph_session(path).input_names)
+    """The inputs a graph file takes, read from the file (training code: onnx is there) without opening an
+    inference session, so no device is touched; a session on the CPU where the onnx package is missing."""
+    try:
+        import onnx
+    except ImportError:
+        return list(_graph_session(path).input_names)
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {t.name for t in graph.initializer}
+    return [i.name for i in graph.input if i.name not in weights]
 
 
 def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
