@@ -370,6 +370,36 @@ def _text_batches(texts: list[str], batch: int, seed: int) -> list[list[int]]:
 REFINE = RUNS_DIR / "xref"
 
 
+EXTRA_SETS = {"fr-tvseries": "fr-tvseries-sentiment/train.jsonl"}
+
+
+def _extra_labelled(names: list[str], seed: int) -> list[tuple[str, int]]:
+    """(text, label index) rows of labelled non-English training sets (`--extra fr-tvseries`), shuffled."""
+    from app.training.domain_data import LABELS3
+
+    rows = []
+    for name in names:
+        for r in map(json.loads, _lines(DATA_DIR / EXTRA_SETS[name])):
+            if r.get("text", "").strip() and r.get("label") in LABELS3:
+                rows.append((r["text"], LABELS3.index(r["label"])))
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+def _save_run(out: Path, start: Path, student, opt, step: int, seconds: float) -> None:
+    """out/last (weights + tokenizer) and out/checkpoint.pt (optimizer, step, seconds), replaced whole."""
+    import torch
+
+    tmp = out / "last.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    student.save_pretrained(tmp)
+    shutil.copy(start / "tokenizer.json", tmp / "tokenizer.json")
+    torch.save({"opt": opt.state_dict(), "step": step, "seconds": seconds}, out / "checkpoint.pt.tmp")
+    shutil.rmtree(out / "last", ignore_errors=True)
+    tmp.rename(out / "last")
+    (out / "checkpoint.pt.tmp").rename(out / "checkpoint.pt")
+
+
 def cmd_refine(args) -> None:
     """The cross-lingual model's top layers (5-6, pooler, classifier) distilled from the stronger teacher.
 
@@ -403,6 +433,7 @@ def cmd_refine(args) -> None:
     student.train()
     soft = [r for r in read_jsonl(args.soft) if r["text"].strip()]
     pairs = parallel("train")
+    extra = _extra_labelled(args.extra, args.seed)
     random.Random(args.seed).shuffle(pairs)
     steps_per_epoch = math.ceil(len(soft) / args.batch)
     total = args.steps or steps_per_epoch * args.epochs
@@ -420,17 +451,6 @@ def cmd_refine(args) -> None:
     t_start = last_save = time.time()
     step = state["step"]
     order: dict[int, list[list[int]]] = {}
-
-    def save():
-        tmp = out / "last.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        student.save_pretrained(tmp)
-        shutil.copy(start / "tokenizer.json", tmp / "tokenizer.json")
-        torch.save({"opt": opt.state_dict(), "step": step, "seconds": state["seconds"] + time.time() - t_start},
-                   out / "checkpoint.pt.tmp")
-        shutil.rmtree(out / "last", ignore_errors=True)
-        tmp.rename(out / "last")
-        (out / "checkpoint.pt.tmp").rename(out / "checkpoint.pt")
 
     run = None
     while step < total and time.time() - t_start < args.minutes * 60:
@@ -453,6 +473,11 @@ def cmd_refine(args) -> None:
         _, x_top, x_log = _targets(student, x_ids, x_mask)
         loss_x = torch.nn.functional.mse_loss(x_top, e_top) + args.logit_weight * torch.nn.functional.mse_loss(x_log, e_log)
         loss = loss_t + args.pair_weight * loss_x
+        if extra:  # the measured extra: gold labels in French/German, cross-entropy only
+            rows_x = [extra[(step * args.extra_batch + j) % len(extra)] for j in range(args.extra_batch)]
+            f_ids, f_mask = _batch(tok, [t for t, _ in rows_x], args.extra_max_len)
+            loss = loss + args.extra_weight * torch.nn.functional.cross_entropy(
+                student(input_ids=f_ids, attention_mask=f_mask).logits, torch.tensor([y for _, y in rows_x]))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -463,9 +488,9 @@ def cmd_refine(args) -> None:
             log.info(f"step {step}/{total} teacher loss {run[0]:.4f} pairs {run[1]:.4f} lr {opt.param_groups[0]['lr']:.2e} "
                      f"{(time.time() - t_start) / (step - state['step']):.2f} s/step")
         if time.time() - last_save > args.save_minutes * 60:
-            save()
+            _save_run(out, start, student, opt, step, state["seconds"] + time.time() - t_start)
             last_save = time.time()
-    save()
+    _save_run(out, start, student, opt, step, state["seconds"] + time.time() - t_start)
     log.info(f"saved at step {step}/{total}; {(state['seconds'] + time.time() - t_start) / 60:.1f} min of refinement in all")
 
 
@@ -701,6 +726,11 @@ def main(argv=None) -> None:
     ap.add_argument("--kd-temp", type=float, default=2.0, help="refine: distillation temperature")
     ap.add_argument("--neutral-offset", type=float, default=None,
                     help="export --refined: add this to the neutral logit (default: fitted on the calibration splits)")
+    ap.add_argument("--extra", action="append", default=[], choices=sorted(EXTRA_SETS),
+                    help="refine: also train on this labelled French/German set's training part (a measured extra)")
+    ap.add_argument("--extra-batch", type=int, default=16, help="refine: rows of the --extra sets per step")
+    ap.add_argument("--extra-weight", type=float, default=1.0, help="refine: weight of their cross-entropy")
+    ap.add_argument("--extra-max-len", type=int, default=128)
     ap.add_argument("--refined", action="store_true",
                     help="export: the student is a `refine` run (refit the temperature; say so in the manifest)")
     ap.add_argument("--threads", type=int, default=2)
