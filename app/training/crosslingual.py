@@ -343,16 +343,7 @@ def _length_batches(pairs, batch: int, seed: int) -> list[list[int]]:
 
 
 def _save(student, opt, step: int, seconds: float) -> None:
-    import torch
-
-    tmp = RUN / "last.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    student.save_pretrained(tmp)
-    shutil.copy(RUN / "tokenizer.json", tmp / "tokenizer.json")
-    torch.save({"opt": opt.state_dict(), "step": step, "seconds": seconds}, RUN / "checkpoint.pt.tmp")
-    shutil.rmtree(RUN / "last", ignore_errors=True)
-    tmp.rename(RUN / "last")
-    (RUN / "checkpoint.pt.tmp").rename(RUN / "checkpoint.pt")
+    _save_run(RUN, RUN, student, opt, step, seconds)
 
 
 # ---- refinement from the stronger teacher ----------------------------------------------------------

@@ -157,6 +157,19 @@ def _batches(lengths, max_tokens: int, shuffle_seed: int | None):
     return batches
 
 
+def _padded(tok, enc: list[list[int]], batch: list[int]):
+    """(input ids, attention mask) of the batch's token lists, padded to the longest."""
+    import torch
+
+    L = max(len(enc[i]) for i in batch)
+    ids = torch.full((len(batch), L), tok.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), L), dtype=torch.long)
+    for k, i in enumerate(batch):
+        ids[k, : len(enc[i])] = torch.tensor(enc[i])
+        mask[k, : len(enc[i])] = 1
+    return ids, mask
+
+
 def _read_rows(folder: Path) -> list[dict]:
     return list(read_jsonl(folder / "rows.jsonl"))
 
@@ -178,12 +191,7 @@ def cmd_cache(args) -> None:
     done = 0
     with torch.inference_mode():
         for b, batch in enumerate(_batches(lengths, args.max_tokens, None)):
-            L = max(lengths[i] for i in batch)
-            ids = torch.full((len(batch), L), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), L), dtype=torch.long)
-            for k, i in enumerate(batch):
-                ids[k, : lengths[i]] = torch.tensor(enc[i])
-                mask[k, : lengths[i]] = 1
+            ids, mask = _padded(tok, enc, batch)
             h = model(input_ids=ids, attention_mask=mask).last_hidden_state.to(torch.float16).numpy()
             for k, i in enumerate(batch):
                 store[offsets[i]: offsets[i + 1]] = h[k, : lengths[i]]
@@ -305,12 +313,7 @@ def teacher_logits(tok, model, head, texts: list[str], max_tokens: int = 4096) -
     out = np.zeros((len(texts), len(LABELS3)), dtype=np.float32)
     with torch.inference_mode():
         for batch in _batches(lengths, max_tokens, None):
-            L = max(lengths[i] for i in batch)
-            ids = torch.full((len(batch), L), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), L), dtype=torch.long)
-            for k, i in enumerate(batch):
-                ids[k, : lengths[i]] = torch.tensor(enc[i])
-                mask[k, : lengths[i]] = 1
+            ids, mask = _padded(tok, enc, batch)
             h = model(input_ids=ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).float()
             out[batch] = head((h * m).sum(1) / m.sum(1)).numpy()
