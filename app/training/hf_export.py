@@ -193,12 +193,7 @@ def export_classifier(ck: Checkpoint, out: Path, step: Step | None = None,
         raise ModelError(f"{ck.folder}: the model has {model.config.num_labels} outputs but id2label names "
                          f"{len(ck.labels)} classes")
     _cancel_point(cancelled)
-    if (ck.folder / "tokenizer.json").is_file():
-        shutil.copyfile(ck.folder / "tokenizer.json", out / "tokenizer.json")
-    elif getattr(hf_tok, "backend_tokenizer", None) is not None:
-        hf_tok.backend_tokenizer.save(str(out / "tokenizer.json"))
-    else:
-        raise ModelError(f"{ck.folder}: the tokenizer has no fast (tokenizer.json) form the app can run")
+    _save_tokenizer_json(ck, hf_tok, out)
     max_length = _max_length(ck, hf_tok)
     tok = EncoderTokenizer(out / "tokenizer.json", max_length)
     ours = tok.encode(SAMPLES)
