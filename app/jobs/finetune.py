@@ -246,6 +246,15 @@ def resolve_base(registry: Registry, base: str | None) -> Manifest | Path:
         return registry.default("encoder")
     if Path(base).is_dir():
         return Path(base)
+    if base in ("accurate", "accurate-base"):  # the accurate (slower) base, under whatever id it was installed
+        from app.jobs.model_add import ACCURATE_BASE_ID, accurate_base_installed
+
+        found = [m for m in registry.manifests() if accurate_base_installed([m])]
+        if not found:
+            raise ModelError("The accurate base is not installed. Install it with `albert-studio models add "
+                             f"accurate-base` (a 438 MB download, built into {ACCURATE_BASE_ID}) or from the "
+                             "Fine-tune view's base list.")
+        return found[0]
     m = registry.get(base)
     if m.task not in ("encoder", "sentiment", "classification"):
         raise ModelError(f"{base} is a {m.task} model; fine-tuning starts from an encoder or a classifier.")

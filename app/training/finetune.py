@@ -75,6 +75,9 @@ class TrainSettings:
     refit: str = "auto"  # after validating, train again on every example: auto (few-shot recipe) | always | never
     task_name: str = ""  # a classifier's name ("topic"), when the labels are not negative/positive(/neutral)
     unit: str = "auto"  # what a classifier labels: auto (sentences when the examples are single sentences) | document | sentence
+    # train only the top N layers and compute the frozen ones once per example (-1: what the base's manifest
+    # says, fine_tune.train_top_layers; 0: every layer): the accurate base's 110M parameters fit the time so
+    train_top_layers: int = -1
 
 
 PHASES = {  # what the user sees: each phase's name, in the order a job runs them
@@ -264,6 +267,10 @@ def _load_encoder(folder: Path):
     from transformers import AlbertModel, AutoConfig
 
     config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    if getattr(config, "factorized_embedding_size", None):  # the accurate base (app.training.accurate_base)
+        from app.training.accurate_base import load_factorized
+
+        return load_factorized(folder).train()
     if config.model_type == "albert":
         return AlbertModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager",
                                            add_pooling_layer=False)
@@ -745,6 +752,14 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     va_texts = [texts[i] for i in va]
     model = load_base(base, classes)
     untrained = copy.deepcopy(model) if refit else None  # the refit starts here again (reading the base took 2.6 s)
+    top = top_layers_to_train(base, model, s)
+    if top:  # the frozen layers run once per example; the refit's copy reads the same states
+        from app.training.frozen_layers import wrap
+
+        shared = wrap(model, top)
+        if untrained is not None:
+            wrap(untrained, top, shared)
+        run.note(f"Training the top {top} of {len(model.albert.inner.encoder.layer)} layers (the rest are computed once)")
     run.check()
     names = {"used": False}
     name_seqs, name_y = [], []
@@ -801,7 +816,29 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
                            **({"epochs": again.epochs} if mode == "standard" else {})}
         report["train_seconds"] = round(time.time() - run.t0, 1)
         run.check()
+    if top:
+        from app.training.frozen_layers import unwrap
+
+        report["train_top_layers"] = top
+        for m in {id(model): model, id(final): final}.values():
+            unwrap(m)
     return Trained(final, tok, tok_file, report, va_texts, va_y, va_logits, run, validated=model)
+
+
+def top_layers_to_train(base: Path, model, s: TrainSettings) -> int:
+    """How many top layers to train (0: all): the setting, or when it is -1 what the base's manifest says
+    (fine_tune.train_top_layers; the accurate base says 4 of its 12); 0 where the encoder cannot be split."""
+    from app.training.frozen_layers import splittable
+
+    top = s.train_top_layers
+    if top < 0:
+        try:
+            m = json.loads((base / "manifest.json").read_text(encoding="utf-8"))
+            top = int((m.get("fine_tune") or {}).get("train_top_layers") or 0)
+        except (OSError, ValueError, TypeError):
+            top = 0
+    n = splittable(model.albert)
+    return top if 0 < top < n else 0
 
 
 def fine_tune(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], None] = lambda e: None,

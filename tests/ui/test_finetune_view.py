@@ -288,3 +288,32 @@ def test_positive_negative_labels_preselect_the_sentiment_model(qtbot, encoder_r
     view.load_file(str(_csv(tmp_path / "polarity.csv", _sst2_rows(8))))
     qtbot.waitUntil(lambda: view.base_combo.currentData() == sentiment, timeout=60000)
     assert view.base_hint.isVisible() and sentiment in view.base_hint.text()
+
+
+def test_the_accurate_base_is_offered_before_it_is_installed_and_picking_it_asks_for_the_install(qtbot, view,
+                                                                                                  tmp_path):
+    from app.jobs.model_add import ACCURATE_BASE
+    from app.ui.finetune_view import ACCURATE_OFFER, INSTALL_PREFIX
+
+    combo = view.base_combo
+    offer = combo.findData(INSTALL_PREFIX + ACCURATE_BASE)
+    assert offer >= 0 and combo.itemText(offer) == ACCURATE_OFFER
+    assert "438 MB" in combo.itemData(offer, Qt.ToolTipRole)
+    assert view.chosen_base() == "albert-encoder-tiny"
+    with qtbot.waitSignal(view.install_requested, timeout=2000) as asked:
+        combo.setCurrentIndex(offer)
+        combo.activated.emit(offer)  # what a user's pick sends
+    assert asked.args == [ACCURATE_BASE]
+    assert view.chosen_base() == "albert-encoder-tiny"  # the pick goes back to the installed base
+
+    # once installed (any id, known by its manifest), the offer is gone and the base is listed like the others
+    import json
+    import shutil
+
+    folder = view.registry.user_dir / "my-accurate"
+    shutil.copytree(next(m.folder for m in view.registry.manifests() if m.id == "albert-encoder-tiny"), folder)
+    raw = json.loads((folder / "manifest.json").read_text())
+    raw.update(id="my-accurate", fine_tune={"train_top_layers": 1, "speed": "accurate (slower)"})
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    view.refresh_bases()
+    assert combo.findData(INSTALL_PREFIX + ACCURATE_BASE) < 0 and combo.findData("my-accurate") >= 0
