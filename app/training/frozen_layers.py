@@ -1,6 +1,6 @@
 """Fine-tune only an encoder's top layers, and compute the frozen layers below once per example.
 
-A 110M-parameter base (the accurate base, app.training.accurate_base) costs two cores seconds per training
+A 101M-parameter base (the accurate base, app.training.accurate_base) costs two cores seconds per training
 step when every step runs all twelve layers. With the embeddings and the lower layers frozen their output for
 a given example never changes, so `TopLayersOnly` runs them once per distinct sequence (no dropout, no
 gradient), keeps the states, and every later step runs only the top layers on them. The wrapped encoder is

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, load_checkpoint, save_json, seed_everything
+from app.training.mt_from_onnx import WEIGHTS as TRAINING_WEIGHTS  # the fp32 weights kept beside the graphs
 
 BASE = RUNS_DIR / "translation_docs"
 CORPUS = RUNS_DIR / "mt_corpus"
@@ -72,6 +73,53 @@ def multi30k(split: str) -> list[tuple[str, str, str]]:
         tgt = (root / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
         out += [(lang, e.strip(), t.strip()) for e, t in zip(en, tgt) if e.strip() and t.strip()]
     return out
+
+
+def _held_out(en: str, share: float = 0.02) -> bool:
+    """A stable split by the English sentence: the same English never lands on both sides."""
+    import hashlib
+
+    h = int.from_bytes(hashlib.sha1(" ".join(en.lower().split()).encode("utf-8")).digest()[:4], "big")
+    return h % 10_000 < share * 10_000
+
+
+def tatoeba(split: str) -> list[tuple[str, str, str]]:
+    """(lang, English, target) of Tatoeba's everyday sentences (tatoeba-en-fr, tatoeba-en-de); `valid` is the
+    2% carved out by a hash of the English sentence before any training, `train` the rest."""
+    out = []
+    for lang in TARGETS:
+        root = DATA_DIR / f"tatoeba-en-{lang}"
+        if not (root / "train.en").exists():
+            continue
+        en = (root / "train.en").read_text(encoding="utf-8").splitlines()
+        tgt = (root / f"train.{lang}").read_text(encoding="utf-8").splitlines()
+        rows = [(lang, e.strip(), t.strip()) for e, t in zip(en, tgt)
+                if e.strip() and t.strip() and _held_out(e) == (split == "valid")]
+        if split == "valid":  # one reference per English sentence (Tatoeba lists several translations)
+            rows = list({e: (lg, e, t) for lg, e, t in reversed(rows)}.values())[::-1]
+        out += rows
+    return out
+
+
+def wmt_toy(split: str) -> list[tuple[str, str, str]]:
+    """(de, English, German) of the WMT sample (wmt-toy-en-de), Moses-detokenized (sacremoses) so it reads like
+    the text the app translates; split like `tatoeba`."""
+    root = DATA_DIR / "wmt-toy-en-de"
+    if not (root / "train.en").exists():
+        return []
+    from sacremoses import MosesDetokenizer
+
+    den, dde = MosesDetokenizer(lang="en"), MosesDetokenizer(lang="de")
+    en = (root / "train.en").read_text(encoding="utf-8").splitlines()
+    de = (root / "train.de").read_text(encoding="utf-8").splitlines()
+    out = []
+    for e, d in zip(en, de):
+        if e.strip() and d.strip() and _held_out(e) == (split == "valid"):
+            out.append(("de", den.detokenize(e.split()), dde.detokenize(d.split())))
+    return out
+
+
+EXTRA_SETS = {"tatoeba": tatoeba, "wmt": wmt_toy}
 
 
 def docs(split: str, corpus: Path = CORPUS) -> list[tuple[str, str, str]]:
@@ -169,6 +217,10 @@ def run_dir(size: str) -> Path:
     return BASE / size
 
 
+def state_path_of(run: Path) -> Path:
+    return run / "last.pt"
+
+
 def checkpoint_files(run: Path) -> list[Path]:
     return sorted(run.glob("snap_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
 
@@ -200,9 +252,15 @@ def load_data(args, log):
     if args.max_pairs:
         m30k = m30k[: max(1, args.max_pairs // 4)]
     train = train + m30k * args.multi30k_repeat
+    extra = {}
+    for name in [x for x in args.extra.split(",") if x]:
+        extra[name] = EXTRA_SETS[name]("train")
+        if args.max_pairs:
+            extra[name] = extra[name][: max(1, args.max_pairs // 4)]
+        train += extra[name]
     valid = docs("valid", args.corpus)[: args.valid_pairs]
-    log.info(f"training pairs: {n_docs:,} documentation + {len(m30k):,} Multi30k x{args.multi30k_repeat}; "
-             f"validation {len(valid):,}")
+    log.info(f"training pairs: {n_docs:,} documentation + {len(m30k):,} Multi30k x{args.multi30k_repeat}"
+             + "".join(f" + {len(v):,} {k}" for k, v in extra.items()) + f"; validation {len(valid):,}")
     if not n_docs:
         raise SystemExit(f"No documentation corpus in {args.corpus}: run python -m app.training.mt_corpus first")
     return train, valid
@@ -222,15 +280,31 @@ def train(args) -> None:
     log = get_logger(f"translation_docs.{args.size}", run / "train.log")
     seed_everything(args.seed)
     train_pairs, valid_pairs = load_data(args, log)
+    init = None
+    if args.init_from and not state_path_of(run).exists():  # a shipped model's weights and vocabulary to go on from
+        from app.training.mt_from_onnx import load as load_shipped
+
+        shutil.copy(Path(args.init_from) / "spm.model", run / "spm.model")
+        init = load_shipped(Path(args.init_from))
     sp = spm.SentencePieceProcessor(model_file=str(train_spm(run, train_pairs, args.vocab)))
     for ph in placeholders()[:2]:
         assert len(sp.encode(ph)) <= 2, f"{ph} is not one piece"  # "▁" + the symbol at most
-    state_path = run / "last.pt"
+    state_path = state_path_of(run)
     cfg = dict(vocab_size=sp.get_piece_size(), dropout=args.dropout, max_positions=512, **SIZES[args.size])
     st = load_checkpoint(state_path) if state_path.exists() else None
+    prior = {}  # what the run started from, when it went on from a shipped model: its steps and minutes
     if st:
-        cfg = st["config"]
+        cfg, prior = st["config"], st.get("prior") or {}
+    elif init is not None:
+        model0, cfg = init
+        cfg = {**cfg, "dropout": args.dropout}
+        shipped = json.loads((Path(args.init_from) / "manifest.json").read_text(encoding="utf-8"))
+        prior = {"from": f"{shipped['id']} {shipped['version']}", **{k: shipped.get("training", {}).get(k) for k in
+                                                                  ("steps", "train_minutes", "size")}}
     model = AlbertMT(MTConfig(**cfg))
+    if init is not None and not st:
+        model.load_state_dict(model0.state_dict())
+        log.info(f"starting from {prior['from']} ({prior.get('train_minutes')} min, {prior.get('steps')} updates)")
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
     step, epoch, pos, seconds = 0, 0, 0, 0.0
     if st:
@@ -246,7 +320,7 @@ def train(args) -> None:
 
     def save():
         torch.save(dict(model=model.state_dict(), optim=opt.state_dict(), step=step, epoch=epoch, pos=pos,
-                        seconds=seconds, config=cfg), run / "last.tmp")
+                        seconds=seconds, config=cfg, prior=prior), run / "last.tmp")
         (run / "last.tmp").replace(state_path)
         torch.save({"model": model.state_dict(), "config": cfg, "step": step}, run / f"snap_{step}.pt")
         for old in checkpoint_files(run)[: -args.keep]:
@@ -329,13 +403,32 @@ def export(args) -> Path:
     graphs.update(quantize(folder, graphs))
     shutil.copy(run / "spm.model", folder / "spm.model")
     state = load_checkpoint(run / "last.pt")
-    training = {"size": args.size, "steps": state["step"], "epochs": state["epoch"],
-                "train_minutes": round(state["seconds"] / 60, 1),
-                "averaged_steps": [int(p.stem.split("_")[1]) for p in use], "validation_nll": round(best, 4)}
+    prior = state.get("prior") or {}
+    minutes = round(state["seconds"] / 60, 1)
+    training = {"size": args.size, "steps": state["step"], "epochs": state["epoch"], "train_minutes": minutes,
+                "averaged_steps": [int(p.stem.split("_")[1]) for p in use], "validation_nll": round(best, 4),
+                "extra_data": args.extra, "lr": args.lr, "warmup": args.warmup,
+                "cooldown_minutes": args.cooldown_minutes}
+    if prior:
+        training["continued_from"] = prior
+        training["cumulative_minutes"] = round(minutes + float(prior.get("train_minutes") or 0), 1)
+        training["cumulative_steps"] = state["step"] + int(prior.get("steps") or 0)
+    save_training_weights(model, cfg, folder)
     write_manifest_and_card(folder, cfg, graphs, sp, sum(p.numel() for p in model.parameters()), training,
                             args.version)
     print(f"exported {folder} (checkpoints {training['averaged_steps']})")
     return folder
+
+
+
+
+def save_training_weights(model, cfg: dict, folder: Path) -> None:
+    """The exported weights in fp32 beside the graphs, so a later run continues from them exactly
+    (app.training.mt_from_onnx reads them before any graph)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().float().contiguous() for k, v in model.state_dict().items()},
+              str(folder / TRAINING_WEIGHTS), metadata={"config": json.dumps(cfg)})
 
 
 def corpus_sources(corpus: Path = CORPUS) -> dict:
@@ -373,7 +466,8 @@ def write_manifest_and_card(folder: Path, cfg: dict, graphs: dict, sp, n_params:
         "license": "weights derived from MPL-2.0, GFDL-1.2+, GPL-2.0+ and LGPL/GPL documentation and UI strings, "
                    "and Multi30k (research use); see MODEL_CARD.md",
         "base_model": "none (trained from scratch)",
-        "files": [g["file"] for g in graphs.values()] + ["spm.model"],
+        "files": [g["file"] for g in graphs.values()] + ["spm.model"]
+                 + ([TRAINING_WEIGHTS] if (folder / TRAINING_WEIGHTS).exists() else []),
     }
     write_manifest(folder, data)
     (folder / "MODEL_CARD.md").write_text(card(data), encoding="utf-8")
@@ -387,6 +481,21 @@ def samples_md(samples: list[dict]) -> str:
         cell = lambda t: t.replace("|", "\\|").replace("\n", " ")
         rows.append(f"| {s['kind']} ({s['lang']}) | {cell(s['en'])} | {cell(s['text'])} |")
     return "\n".join(rows)
+
+
+def training_md(tr: dict) -> str:
+    text = (f"Size `{tr['size']}`, {tr['steps']} updates, {tr['train_minutes']} minutes; exported weights average the "
+            f"snapshots {tr['averaged_steps']} (chosen by validation loss on the documentation validation split).")
+    c = tr.get("continued_from")
+    if c:
+        text += (f" This run went on from {c['from']} ({c.get('steps')} updates, {c.get('train_minutes')} minutes), "
+                 f"read back from its shipped graphs, on more data (extra: {tr.get('extra_data') or 'none'}; peak "
+                 f"learning rate {tr.get('lr')}, {tr.get('warmup')} warm-up updates, the last "
+                 f"{tr.get('cooldown_minutes')} minutes decaying). **Cumulative training time: "
+                 f"{tr['cumulative_minutes']} minutes, {tr['cumulative_steps']} updates** on a 2-core CPU.")
+    text += (f"\nThe fp32 weights are kept in `{TRAINING_WEIGHTS}`: `--init-from` this folder continues from them "
+             "exactly.")
+    return text
 
 
 def card(m: dict) -> str:
@@ -410,8 +519,7 @@ output; {a['parameters']:,} parameters. Placeholders ｟1｠..｟{m['placeholder
 links, file names, code, product names and glossary terms are masked with them and copied back.
 
 ## Training
-Size `{tr['size']}`, {tr['steps']} updates, {tr['train_minutes']} minutes; exported weights average the snapshots
-{tr['averaged_steps']} (chosen by validation loss on the documentation validation split).
+{training_md(tr)}
 
 ## Data (split by document; statistics of the corpus build)
 {corpus}
@@ -444,7 +552,7 @@ def evaluate(args) -> dict:
     man = read_manifest(folder)
     opts = RuntimeOptions(device="cpu", intra_op_threads=max(1, args.threads))
     quality, speed = {}, []
-    sets = {"docs": docs("valid", args.corpus), "multi30k": multi30k("val")}
+    sets = {"docs": docs("valid", args.corpus), "multi30k": multi30k("val"), "tatoeba": tatoeba("valid")[::2]}
     for variant in [v for v in args.variants.split(",") if v]:
         tr = Translator.from_manifest(man, opts, graph=variant)
         for name, pairs in sets.items():
@@ -507,6 +615,9 @@ def main(argv=None) -> None:
     p.add_argument("--vocab", type=int, default=20000, help="joint SentencePiece pieces (16k-24k for the real runs)")
     p.add_argument("--max-pairs", type=int, default=0, help="use only this many documentation pairs (tiny runs)")
     p.add_argument("--multi30k-repeat", type=int, default=1)
+    p.add_argument("--extra", default="", help="more parallel text: comma list of tatoeba, wmt (../shared/data)")
+    p.add_argument("--init-from", default="", help="start from this shipped model folder (its vocabulary and weights) "
+                                                   "instead of from scratch; a run that has checkpoints resumes instead")
     p.add_argument("--valid-pairs", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.1)

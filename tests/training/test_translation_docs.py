@@ -2,6 +2,7 @@
 with placeholders as single pieces, and a tiny train -> average -> ONNX -> Translator run."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -73,6 +74,66 @@ def test_tiny_run_trains_averages_exports_and_translates(tmp_path, monkeypatch):
     assert [r["kind"] for r in rows] == [k for k, _ in SAMPLES] and all(r["lang"] == "de" for r in rows)
     table = D.samples_md([{**rows[0], "text": "a | b"}])
     assert table.count("\n") == 2 and "a \\| b" in table  # a pipe in a translation does not break the table
+
+
+def test_a_run_goes_on_from_a_shipped_model_and_its_card_adds_the_minutes(tmp_path, monkeypatch):
+    """--init-from: a new run starts from an exported folder's weights (read back from its int8 graphs, or from
+    the fp32 training weights kept beside them) and vocabulary, and the card counts both runs' time."""
+    import torch
+
+    from app.training import mt_from_onnx
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    synthetic_corpus(corpus)
+    monkeypatch.setattr(D, "DATA_DIR", tmp_path / "no-multi30k")
+    common = ["--size", "tiny", "--corpus", str(corpus), "--vocab", "100", "--threads", "1", "--save-minutes", "0.04",
+              "--warmup", "20", "--lr", "3e-3", "--max-tokens", "800", "--log-every", "1000", "--valid-pairs", "50",
+              "--keep", "2"]
+    monkeypatch.setattr(D, "BASE", tmp_path / "first")
+    D.main(common + ["--minutes", "0.1", "--export"])
+    first = tmp_path / "first" / "tiny" / "model"
+    assert (first / D.TRAINING_WEIGHTS).exists() and D.TRAINING_WEIGHTS in json.loads(
+        (first / "manifest.json").read_text())["files"]
+
+    # the graphs alone give back the exported weights: exactly from the fp32 ONNX, within int8's error otherwise
+    exported = mt_from_onnx.load(first, prefer_weights=False)[0].state_dict()
+    from safetensors.torch import load_file
+
+    kept = load_file(str(first / D.TRAINING_WEIGHTS))
+    for k, v in kept.items():
+        assert torch.allclose(exported[k], v, atol=1e-6), k
+    raw = json.loads((first / "manifest.json").read_text())
+    int8_only = tmp_path / "int8-only"
+    int8_only.mkdir()
+    for key, g in raw["graphs"].items():
+        if key.endswith("_int8"):
+            (int8_only / g["file"]).write_bytes((first / g["file"]).read_bytes())
+    (int8_only / "manifest.json").write_text(json.dumps({**raw, "graphs": {k: v for k, v in raw["graphs"].items()
+                                                                          if k.endswith("_int8")}}))
+    from_int8 = mt_from_onnx.load(int8_only)[0].state_dict()  # no weights file there: the graphs
+    for k, v in kept.items():
+        assert float((from_int8[k] - v).abs().max()) <= 0.05 * float(v.abs().max()) + 1e-6, k
+
+    monkeypatch.setattr(D, "BASE", tmp_path / "second")
+    D.main(common + ["--minutes", "0.05", "--init-from", str(first), "--export"])
+    second = tmp_path / "second" / "tiny"
+    assert (second / "spm.model").read_bytes() == (first / "spm.model").read_bytes()  # the same vocabulary
+    tr = json.loads((second / "model" / "manifest.json").read_text())["training"]
+    before = raw["training"]
+    assert tr["continued_from"]["steps"] == before["steps"]
+    assert tr["cumulative_minutes"] == pytest.approx(tr["train_minutes"] + before["train_minutes"], abs=0.11)
+    assert "Cumulative training time" in (second / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_everyday_sentences_are_split_by_their_english_before_training():
+    if not (D.DATA_DIR / "tatoeba-en-fr" / "train.en").exists():
+        pytest.skip("no tatoeba data here")
+    train, valid = D.tatoeba("train"), D.tatoeba("valid")
+    assert valid and len(valid) < 0.05 * len(train)
+    seen = {e for _, e, _ in train}
+    assert not any(e in seen for _, e, _ in valid)
+    assert len({(lg, e) for lg, e, _ in valid}) == len(valid)  # one reference per English sentence
 
 
 def test_sample_paragraphs_are_distinct_and_of_several_kinds():
