@@ -28,6 +28,7 @@ Runs live in runs/translation_docs/SIZE/; the exported folder goes to runs/trans
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import shutil
@@ -232,8 +233,9 @@ def validation_nll(model, examples) -> float:
     model.eval()
     tot, n = 0.0, 0
     with torch.no_grad():
+        device = next(model.parameters()).device
         for idx in make_batches(examples, 6000, seed=0):
-            src, sm, ti, to = collate(examples, idx)
+            src, sm, ti, to = (x.to(device) for x in collate(examples, idx))
             lg = model(src, sm, ti)
             tot += F.cross_entropy(lg.reshape(-1, lg.shape[-1]), to.reshape(-1), ignore_index=PAD, reduction="sum").item()
             n += int((to != PAD).sum())
@@ -242,6 +244,12 @@ def validation_nll(model, examples) -> float:
 
 
 def load_data(args, log):
+    """(training pairs, validation pairs): from a pack (`--pack`, what a GPU machine gets) or from the corpus,
+    Multi30k and the extra sets."""
+    if args.pack:
+        train, valid, meta = read_pack(Path(args.pack))
+        log.info(f"training pairs from {args.pack}: {len(train):,} ({meta.get('mix')}); validation {len(valid):,}")
+        return train, valid
     rng = random.Random(args.seed)
     train = docs("train", args.corpus)
     if args.max_pairs:
@@ -259,11 +267,111 @@ def load_data(args, log):
             extra[name] = extra[name][: max(1, args.max_pairs // 4)]
         train += extra[name]
     valid = docs("valid", args.corpus)[: args.valid_pairs]
-    log.info(f"training pairs: {n_docs:,} documentation + {len(m30k):,} Multi30k x{args.multi30k_repeat}"
-             + "".join(f" + {len(v):,} {k}" for k, v in extra.items()) + f"; validation {len(valid):,}")
+    args.mix = (f"{n_docs:,} documentation + {len(m30k):,} Multi30k x{args.multi30k_repeat}"
+                + "".join(f" + {len(v):,} {k}" for k, v in extra.items()))
+    log.info(f"training pairs: {args.mix}; validation {len(valid):,}")
     if not n_docs:
         raise SystemExit(f"No documentation corpus in {args.corpus}: run python -m app.training.mt_corpus first")
     return train, valid
+
+
+# ---- a pack: the training data in one small file, for a machine without the corpus (a GPU box) ---------
+
+def write_pack(args, out: Path) -> Path:
+    """The training and validation pairs (gzip TSV) and the run's vocabulary in one zip; a GPU machine trains
+    from it with `--pack FILE --device cuda` (nothing else to carry but the code)."""
+    import gzip
+    import zipfile
+
+    run = run_dir(args.size)
+    run.mkdir(parents=True, exist_ok=True)
+    log = get_logger("translation_docs.pack", run / "pack.log")
+    train, valid = load_data(args, log)
+    if args.init_from:
+        shutil.copy(Path(args.init_from) / "spm.model", run / "spm.model")
+    spm_file = train_spm(run, train, args.vocab)
+    tsv = lambda rows: gzip.compress("".join(f"{lg}\t{e}\t{t}\n" for lg, e, t in rows).encode("utf-8"), 9)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("train.tsv.gz", tsv(train))
+        z.writestr("valid.tsv.gz", tsv(valid))
+        z.write(spm_file, "spm.model")
+        z.writestr("meta.json", json.dumps({"mix": getattr(args, "mix", ""), "train": len(train), "valid": len(valid),
+                                            "vocab": args.vocab, "init_from": args.init_from or ""}))
+    log.info(f"wrote {out}: {out.stat().st_size / 2**20:.1f} MiB")
+    return out
+
+
+def read_pack(path: Path):
+    import gzip
+    import zipfile
+
+    def rows(data: bytes):
+        return [tuple(line.split("\t", 2)) for line in gzip.decompress(data).decode("utf-8").splitlines() if line]
+
+    with zipfile.ZipFile(path) as z:
+        return rows(z.read("train.tsv.gz")), rows(z.read("valid.tsv.gz")), json.loads(z.read("meta.json"))
+
+
+def _pack_vocabulary(pack: Path, run: Path) -> None:
+    import zipfile
+
+    if not (run / "spm.model").exists():
+        with zipfile.ZipFile(pack) as z:
+            (run / "spm.model").write_bytes(z.read("spm.model"))
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+def device_of(args):
+    import torch
+
+    want = args.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here")
+    return torch.device(want)
+
+
+def _start(args, run: Path, sp, log):
+    """The model and optimizer to train: resumed from last.pt, started from a shipped folder (--init-from), or
+    new; with the step counters and what the run started from (`prior`)."""
+    import torch
+
+    from app.training.mt_model import AlbertMT, MTConfig
+
+    state_path = state_path_of(run)
+    cfg = dict(vocab_size=sp.get_piece_size(), dropout=args.dropout, max_positions=512, **SIZES[args.size])
+    st = load_checkpoint(state_path) if state_path.exists() else None
+    prior, init = {}, None
+    if st:
+        cfg, prior = st["config"], st.get("prior") or {}
+    elif args.init_from:
+        from app.training.mt_from_onnx import load as load_shipped
+
+        init, cfg = load_shipped(Path(args.init_from))
+        cfg = {**cfg, "dropout": args.dropout}
+        shipped = json.loads((Path(args.init_from) / "manifest.json").read_text(encoding="utf-8"))
+        prior = {"from": f"{shipped['id']} {shipped['version']}",
+                 **{k: shipped.get("training", {}).get(k) for k in ("steps", "train_minutes", "size")}}
+        if shipped.get("training", {}).get("cumulative_minutes"):
+            prior.update(steps=shipped["training"]["cumulative_steps"],
+                         train_minutes=shipped["training"]["cumulative_minutes"])
+    model = AlbertMT(MTConfig(**cfg))
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+        log.info(f"starting from {prior['from']} ({prior.get('train_minutes')} min, {prior.get('steps')} updates)")
+    model.to(device_of(args))
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
+    counters = {"step": 0, "epoch": 0, "pos": 0, "seconds": 0.0}
+    if st:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        counters = {k: st[k] for k in counters}
+        log.info(f"resumed at step {counters['step']} epoch {counters['epoch']} "
+                 f"({counters['seconds'] / 60:.1f} min trained)")
+    return model, opt, cfg, prior, counters
 
 
 def train(args) -> None:
@@ -271,7 +379,6 @@ def train(args) -> None:
     import torch
     import torch.nn.functional as F
 
-    from app.training.mt_model import AlbertMT, MTConfig
     from app.training.translation import lr_at
 
     torch.set_num_threads(args.threads)
@@ -280,91 +387,70 @@ def train(args) -> None:
     log = get_logger(f"translation_docs.{args.size}", run / "train.log")
     seed_everything(args.seed)
     train_pairs, valid_pairs = load_data(args, log)
-    init = None
-    if args.init_from and not state_path_of(run).exists():  # a shipped model's weights and vocabulary to go on from
-        from app.training.mt_from_onnx import load as load_shipped
-
+    if args.pack:
+        _pack_vocabulary(Path(args.pack), run)
+    elif args.init_from and not state_path_of(run).exists():  # the shipped model's vocabulary
         shutil.copy(Path(args.init_from) / "spm.model", run / "spm.model")
-        init = load_shipped(Path(args.init_from))
     sp = spm.SentencePieceProcessor(model_file=str(train_spm(run, train_pairs, args.vocab)))
     for ph in placeholders()[:2]:
         assert len(sp.encode(ph)) <= 2, f"{ph} is not one piece"  # "▁" + the symbol at most
-    state_path = state_path_of(run)
-    cfg = dict(vocab_size=sp.get_piece_size(), dropout=args.dropout, max_positions=512, **SIZES[args.size])
-    st = load_checkpoint(state_path) if state_path.exists() else None
-    prior = {}  # what the run started from, when it went on from a shipped model: its steps and minutes
-    if st:
-        cfg, prior = st["config"], st.get("prior") or {}
-    elif init is not None:
-        model0, cfg = init
-        cfg = {**cfg, "dropout": args.dropout}
-        shipped = json.loads((Path(args.init_from) / "manifest.json").read_text(encoding="utf-8"))
-        prior = {"from": f"{shipped['id']} {shipped['version']}", **{k: shipped.get("training", {}).get(k) for k in
-                                                                  ("steps", "train_minutes", "size")}}
-    model = AlbertMT(MTConfig(**cfg))
-    if init is not None and not st:
-        model.load_state_dict(model0.state_dict())
-        log.info(f"starting from {prior['from']} ({prior.get('train_minutes')} min, {prior.get('steps')} updates)")
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
-    step, epoch, pos, seconds = 0, 0, 0, 0.0
-    if st:
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        step, epoch, pos, seconds = st["step"], st["epoch"], st["pos"], st["seconds"]
-        log.info(f"resumed at step {step} epoch {epoch} ({seconds / 60:.1f} min trained)")
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info(f"size {args.size} {cfg} parameters={n_params:,} threads={args.threads}")
+    model, opt, cfg, prior, c = _start(args, run, sp, log)
+    device = next(model.parameters()).device
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    log.info(f"size {args.size} {cfg} parameters={sum(p.numel() for p in model.parameters()):,} "
+             f"threads={args.threads} device={device}")
     valid = encode(sp, valid_pairs)
     t_end = time.time() + args.minutes * 60
     last_save, tok, loss_sum, t0 = time.time(), 0, 0.0, time.time()
 
     def save():
-        torch.save(dict(model=model.state_dict(), optim=opt.state_dict(), step=step, epoch=epoch, pos=pos,
-                        seconds=seconds, config=cfg, prior=prior), run / "last.tmp")
-        (run / "last.tmp").replace(state_path)
-        torch.save({"model": model.state_dict(), "config": cfg, "step": step}, run / f"snap_{step}.pt")
+        cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save(dict(model=cpu_state, optim=opt.state_dict(), config=cfg, prior=prior, **c), run / "last.tmp")
+        (run / "last.tmp").replace(state_path_of(run))
+        torch.save({"model": cpu_state, "config": cfg, "step": c["step"]}, run / f"snap_{c['step']}.pt")
         for old in checkpoint_files(run)[: -args.keep]:
             old.unlink()
 
     model.train()
     while time.time() < t_end:
         # placeholders are drawn again every epoch, so a pair is seen with and without them
-        examples = encode(sp, train_pairs, random.Random(args.seed + epoch))
-        batches = make_batches(examples, args.max_tokens, seed=args.seed + epoch)
-        while pos < len(batches) and time.time() < t_end:
-            src, sm, ti, to = collate(examples, batches[pos])
-            lr = lr_at(step + 1, args.lr, args.warmup)
+        examples = encode(sp, train_pairs, random.Random(args.seed + c["epoch"]))
+        batches = make_batches(examples, args.max_tokens, seed=args.seed + c["epoch"])
+        while c["pos"] < len(batches) and time.time() < t_end:
+            src, sm, ti, to = (x.to(device) for x in collate(examples, batches[c["pos"]]))
+            lr = lr_at(c["step"] + 1, args.lr, args.warmup)
             if args.cooldown_minutes > 0:
                 lr *= min(1.0, max(0.02, (t_end - time.time()) / (args.cooldown_minutes * 60)))
             for g in opt.param_groups:
                 g["lr"] = lr
             ts = time.time()
-            logits = model(src, sm, ti)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), to.reshape(-1), ignore_index=PAD,
+            with amp:
+                logits = model(src, sm, ti)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), to.reshape(-1), ignore_index=PAD,
                                    label_smoothing=args.smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            seconds += time.time() - ts
-            step += 1
-            pos += 1
+            c["seconds"] += time.time() - ts
+            c["step"] += 1
+            c["pos"] += 1
             n = int((to != PAD).sum())
             tok += n
             loss_sum += loss.item() * n
-            if step % args.log_every == 0:
-                log.info(f"step {step} ep {epoch} {pos}/{len(batches)} loss {loss_sum / tok:.3f} lr {lr:.2e} "
-                         f"{tok / (time.time() - t0):.0f} tgt tok/s")
+            if c["step"] % args.log_every == 0:
+                log.info(f"step {c['step']} ep {c['epoch']} {c['pos']}/{len(batches)} loss {loss_sum / tok:.3f} "
+                         f"lr {lr:.2e} {tok / (time.time() - t0):.0f} tgt tok/s")
                 tok, loss_sum, t0 = 0, 0.0, time.time()
             if time.time() - last_save > args.save_minutes * 60:
                 save()
                 last_save = time.time()
-                log.info(f"snapshot {step}: validation NLL {validation_nll(model, valid):.3f}")
-        if pos >= len(batches):
-            epoch, pos = epoch + 1, 0
-            log.info(f"epoch {epoch} done at step {step}")
+                log.info(f"snapshot {c['step']}: validation NLL {validation_nll(model, valid):.3f}")
+        if c["pos"] >= len(batches):
+            c["epoch"], c["pos"] = c["epoch"] + 1, 0
+            log.info(f"epoch {c['epoch']} done at step {c['step']}")
     save()
-    log.info(f"done: step {step}, validation NLL {validation_nll(model, valid):.3f}")
+    log.info(f"done: step {c['step']}, validation NLL {validation_nll(model, valid):.3f}")
 
 
 # ---- export -----------------------------------------------------------------------------------
@@ -384,7 +470,7 @@ def export(args) -> Path:
     cfg = load_checkpoint(snaps[-1])["config"]
     model = AlbertMT(MTConfig(**cfg))
     sp = spm.SentencePieceProcessor(model_file=str(run / "spm.model"))
-    valid = encode(sp, docs("valid", args.corpus)[: args.valid_pairs])
+    valid = encode(sp, read_pack(Path(args.pack))[1] if args.pack else docs("valid", args.corpus)[: args.valid_pairs])
     use, best = snaps[-1:], float("inf")
     for k in range(1, min(len(snaps), args.keep) + 1):  # checkpoint averaging: the best number of last snapshots
         model.load_state_dict(averaged_state(snaps[-k:]))
@@ -615,6 +701,10 @@ def main(argv=None) -> None:
     p.add_argument("--vocab", type=int, default=20000, help="joint SentencePiece pieces (16k-24k for the real runs)")
     p.add_argument("--max-pairs", type=int, default=0, help="use only this many documentation pairs (tiny runs)")
     p.add_argument("--multi30k-repeat", type=int, default=1)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="where to train (cuda: bf16 autocast)")
+    p.add_argument("--pack", default="", help="train from this pack (written by --write-pack) instead of the corpus")
+    p.add_argument("--write-pack", default="", metavar="FILE", help="write the training data and vocabulary into FILE "
+                                                                    "(a zip to carry to a GPU machine) and stop")
     p.add_argument("--extra", default="", help="more parallel text: comma list of tatoeba, wmt (../shared/data)")
     p.add_argument("--init-from", default="", help="start from this shipped model folder (its vocabulary and weights) "
                                                    "instead of from scratch; a run that has checkpoints resumes instead")
@@ -638,6 +728,9 @@ def main(argv=None) -> None:
     p.add_argument("--no-samples", action="store_true", help="skip translating the card's ten sample paragraphs")
     p.add_argument("--speed-sentences", type=int, default=64)
     args = p.parse_args(argv)
+    if args.write_pack:
+        write_pack(args, Path(args.write_pack))
+        return
     if args.minutes > 0:
         train(args)
     if args.export or args.all:

@@ -126,6 +126,34 @@ def test_a_run_goes_on_from_a_shipped_model_and_its_card_adds_the_minutes(tmp_pa
     assert "Cumulative training time" in (second / "model" / "MODEL_CARD.md").read_text()
 
 
+def test_the_gpu_recipe_trains_from_a_pack_on_any_device(tmp_path, monkeypatch):
+    """--write-pack puts the training data and the vocabulary in one small zip; --pack trains from it without the
+    corpus (what a GPU machine gets), on --device auto (the CPU here, bf16 autocast on CUDA), and exports."""
+    from app.core.translate import Translator
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    synthetic_corpus(corpus)
+    monkeypatch.setattr(D, "DATA_DIR", tmp_path / "no-multi30k")
+    monkeypatch.setattr(D, "BASE", tmp_path / "packing")
+    pack = tmp_path / "carry" / "mt-pack.zip"
+    D.main(["--size", "tiny", "--corpus", str(corpus), "--vocab", "100", "--valid-pairs", "50", "--write-pack", str(pack)])
+    train, valid, meta = D.read_pack(pack)
+    assert len(train) == meta["train"] > 0 and len(valid) == meta["valid"] > 0
+    assert pack.stat().st_size < 64 * 2**20 and not (tmp_path / "packing" / "tiny" / "last.pt").exists()
+
+    monkeypatch.setattr(D, "BASE", tmp_path / "gpu-box")
+    monkeypatch.setattr(D, "CORPUS", tmp_path / "nothing-here")
+    D.main(["--size", "tiny", "--pack", str(pack), "--device", "auto", "--threads", "1", "--minutes", "0.08",
+            "--save-minutes", "0.04", "--warmup", "20", "--lr", "3e-3", "--max-tokens", "800", "--log-every", "1000",
+            "--keep", "2", "--corpus", str(tmp_path / "nothing-here"), "--export"])
+    run = tmp_path / "gpu-box" / "tiny"
+    assert (run / "spm.model").read_bytes() == (tmp_path / "packing" / "tiny" / "spm.model").read_bytes()
+    assert "device=cpu" in (run / "train.log").read_text()
+    tr = Translator.from_folder(run / "model")
+    assert tr.translate("The window opens.", target_lang="fr", beam=1).text
+
+
 def test_everyday_sentences_are_split_by_their_english_before_training():
     if not (D.DATA_DIR / "tatoeba-en-fr" / "train.en").exists():
         pytest.skip("no tatoeba data here")
