@@ -752,14 +752,7 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
     va_texts = [texts[i] for i in va]
     model = load_base(base, classes)
     untrained = copy.deepcopy(model) if refit else None  # the refit starts here again (reading the base took 2.6 s)
-    top = top_layers_to_train(base, model, s)
-    if top:  # the frozen layers run once per example; the refit's copy reads the same states
-        from app.training.frozen_layers import wrap
-
-        shared = wrap(model, top)
-        if untrained is not None:
-            wrap(untrained, top, shared)
-        run.note(f"Training the top {top} of {len(model.albert.inner.encoder.layer)} layers (the rest are computed once)")
+    top = _train_top_layers(base, model, untrained, s, run)
     run.check()
     names = {"used": False}
     name_seqs, name_y = [], []
@@ -823,6 +816,20 @@ def train_model(data: LabeledDataset, s: TrainSettings, emit: Callable[[dict], N
         for m in {id(model): model, id(final): final}.values():
             unwrap(m)
     return Trained(final, tok, tok_file, report, va_texts, va_y, va_logits, run, validated=model)
+
+
+def _train_top_layers(base: Path, model, untrained, s: TrainSettings, run: _Run) -> int:
+    """Wrap the encoders when only their top layers train: the frozen layers run once per example, and the
+    refit's copy reads the same states. Returns how many layers train (0: all)."""
+    top = top_layers_to_train(base, model, s)
+    if top:
+        from app.training.frozen_layers import wrap
+
+        shared = wrap(model, top)
+        if untrained is not None:
+            wrap(untrained, top, shared)
+        run.note(f"Training the top {top} of {len(model.albert.inner.encoder.layer)} layers (the rest are computed once)")
+    return top
 
 
 def top_layers_to_train(base: Path, model, s: TrainSettings) -> int:
