@@ -116,7 +116,7 @@ def metrics_markdown(metrics: dict) -> str:
 
 
 # the Add Model row's choice of what a checkpoint becomes (None: read from it), as `models add --task` offers
-ADD_AS = (("As it says", None), ("Sentiment", "sentiment"), ("Classification", "classification"),
+ADD_AS = (("Task: from the checkpoint", None), ("Sentiment", "sentiment"), ("Classification", "classification"),
           ("Translation", "translation"), ("Abstractive summary", "summary"), ("Fine-tuning base", "base"))
 
 
