@@ -206,3 +206,27 @@ def test_models_add_accurate_base_builds_it_and_a_fine_tune_trains_only_its_top_
     assert all(torch.equal(saved[k].float(), start[k].half().float()) for k in low)  # frozen, saved as fp16
     assert any(not torch.equal(saved[k].float(), start[k].half().float()) for k in high)
     assert len(SentimentModel(m).classify(TEXTS)) == len(TEXTS)  # the exported graph runs
+
+
+def test_base_accurate_names_the_install_when_it_is_missing_and_finds_it_under_any_id(tmp_path):
+    import shutil
+
+    from app.core.errors import ModelError
+    from app.jobs.finetune import resolve_base
+    from app.training.accurate_base import build
+
+    user = tmp_path / "models"
+    reg = Registry(roots=[user], settings_file=user / "defaults.json")
+    reg.user_dir = user
+    with pytest.raises(ModelError, match="albert-studio models add accurate-base"):
+        resolve_base(reg, "accurate")
+    src = _tiny(tmp_path)
+    from app.training.accurate_base import measure
+
+    measured = measure(src, sizes=(16,), plain_sizes=(), share_pairs=(), threads=1, texts=TEXTS,
+                       log=lambda _s: None, counts=np.ones(1))
+    out = build(src, tmp_path / "built", size=16, measured=measured, train_top_layers=1, model_id="my-accurate")
+    user.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(out, user / "my-accurate")
+    assert resolve_base(reg, "accurate").id == "my-accurate"
+    assert resolve_base(reg, "accurate-base").id == "my-accurate"
