@@ -334,6 +334,12 @@ def device_of(args):
     return torch.device(want)
 
 
+def _same_shape(folder: Path, size: dict) -> bool:
+    """Whether a shipped folder's network has the shapes of `size` (else only its vocabulary is reused)."""
+    arch = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("architecture", {})
+    return all(arch.get(k) == v for k, v in size.items())
+
+
 def _start(args, run: Path, sp, log):
     """The model and optimizer to train: resumed from last.pt, started from a shipped folder (--init-from), or
     new; with the step counters and what the run started from (`prior`)."""
@@ -347,7 +353,7 @@ def _start(args, run: Path, sp, log):
     prior, init = {}, None
     if st:
         cfg, prior = st["config"], st.get("prior") or {}
-    elif args.init_from:
+    elif args.init_from and _same_shape(Path(args.init_from), SIZES[args.size]):
         from app.training.mt_from_onnx import load as load_shipped
 
         init, cfg = load_shipped(Path(args.init_from))

@@ -115,6 +115,7 @@ def test_a_run_goes_on_from_a_shipped_model_and_its_card_adds_the_minutes(tmp_pa
     for k, v in kept.items():
         assert float((from_int8[k] - v).abs().max()) <= 0.05 * float(v.abs().max()) + 1e-6, k
 
+    assert D._same_shape(first, D.SIZES["tiny"]) and not D._same_shape(first, D.SIZES["base"])  # base: vocabulary only
     monkeypatch.setattr(D, "BASE", tmp_path / "second")
     D.main(common + ["--minutes", "0.05", "--init-from", str(first), "--export"])
     second = tmp_path / "second" / "tiny"
