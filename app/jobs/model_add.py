@@ -118,7 +118,6 @@ def add_model(source: str, registry: Registry, *, task: str | None = None, model
     """Add the checkpoint `source` (a save_pretrained folder, or a hub id when no such path exists) as model
     `model_id` (default: from the source's name); ModelError with the reason when it cannot be added,
     Cancelled when `cancelled()` turned true."""
-    import re
 
     def report(stage: str, fraction: float) -> None:
         if cancelled is not None and cancelled():
@@ -129,19 +128,12 @@ def add_model(source: str, registry: Registry, *, task: str | None = None, model
     if source == ACCURATE_BASE:
         return _add_accurate_base(registry, model_id or ACCURATE_BASE_ID, name, report, cancelled, progress)
     model_id = model_id or default_model_id(source)
-    if not re.fullmatch(ID_PATTERN, model_id):
-        raise ModelError(f"'{model_id}' cannot be a model id: use 1-64 lowercase letters, digits, '.', '_' or '-'")
-    dest = registry.user_dir / model_id
-    if dest.exists():
-        raise ModelError(f"A model with id '{model_id}' is already installed at {dest}; choose another with "
-                         "--name or remove it first")
     hub = looks_like_hub_id(source)
     if not hub and not Path(source).is_dir():
         raise ModelError(f"{source}: no such folder (and not a hub id like owner/name)")
     if not hub and revision:
         raise ModelError("--revision applies to hub ids; a folder is used as it is")
-    registry.user_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{model_id}.adding-", dir=registry.user_dir))
+    work = _work_folder(registry, model_id)
     try:
         commit = ""
         if hub:

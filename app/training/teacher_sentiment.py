@@ -120,22 +120,10 @@ def _load(folder: Path, threads: int):
 
 def top_model(model, freeze: int):
     """The layers from `freeze` up as a model that reads cached layer-`freeze` states as its input embeddings
-    (the relative position bias and the attention mask are computed as the full model computes them)."""
-    import copy
+    (app.training.frozen_layers.top_layers_model: one definition for the teacher and the fine-tunes)."""
+    from app.training.frozen_layers import top_layers_model
 
-    import torch
-
-    class Passthrough(torch.nn.Module):
-        def forward(self, input_ids=None, position_ids=None, inputs_embeds=None, **kw):
-            return inputs_embeds
-
-    top = copy.copy(model)
-    top._modules = dict(model._modules)  # a shallow copy shares the module dict: give the copy its own
-    top.embeddings = Passthrough()
-    encoder = copy.copy(model.encoder)
-    encoder._modules = dict(model.encoder._modules)
-    encoder.layer = torch.nn.ModuleList(list(model.encoder.layer)[freeze:])
-    top.encoder = encoder
+    top = top_layers_model(model, freeze)
     assert len(model.encoder.layer) == model.config.num_hidden_layers
     return top
 
