@@ -542,7 +542,10 @@ def write_manifest_and_card(folder: Path, cfg: dict, graphs: dict, sp, n_params:
         "format": 1, "id": MODEL_ID, "version": version, "task": "translation",
         "name": "ALBERT-style translator for documents, English to French and German",
         "languages": ["en", "fr", "de"], "source_lang": "en", "target_lang": "fr",
-        "domain": "software documentation and UI text (LibreOffice, GIMP, Debian, Qt) and image captions",
+        "domain": "software documentation and UI text (LibreOffice, GIMP, Debian, Qt) and image captions"
+                  + (", everyday sentences (Tatoeba)" if "tatoeba" in training.get("extra_data", "") else "")
+                  + (", parliament and news sentences (a WMT sample, German)" if "wmt" in training.get("extra_data", "")
+                     else ""),
         "targets": targets, "max_length": 400, "max_source_tokens": MAX_LEN,
         "tokenizer": {"type": "sentencepiece", "source": "spm.model", "target": "spm.model",
                       "vocab_size": sp.get_piece_size()},
@@ -556,8 +559,10 @@ def write_manifest_and_card(folder: Path, cfg: dict, graphs: dict, sp, n_params:
         "architecture": {**cfg, "parameters": n_params}, "training": training, "metrics": metrics or {},
         "corpus": {k: v for k, v in stats.items() if k in ("sources", "splits", "packages")},
         "license": "weights derived from MPL-2.0, GFDL-1.2+, GPL-2.0+ and LGPL/GPL documentation and UI strings, "
-                   "and Multi30k (research use); see MODEL_CARD.md",
-        "base_model": "none (trained from scratch)",
+                   "and Multi30k (research use)" + (", Tatoeba (CC-BY 2.0 FR)" if "tatoeba" in training.get("extra_data", "")
+                                                    else "") + "; see MODEL_CARD.md",
+        "base_model": (f"{training['continued_from']['from']} (training continued)" if training.get("continued_from")
+                       else "none (trained from scratch)"),
         "files": [g["file"] for g in graphs.values()] + ["spm.model"]
                  + ([TRAINING_WEIGHTS] if (folder / TRAINING_WEIGHTS).exists() else []),
     }
@@ -573,6 +578,17 @@ def samples_md(samples: list[dict]) -> str:
         cell = lambda t: t.replace("|", "\\|").replace("\n", " ")
         rows.append(f"| {s['kind']} ({s['lang']}) | {cell(s['en'])} | {cell(s['text'])} |")
     return "\n".join(rows)
+
+
+def extra_licences(m: dict) -> str:
+    extra = (m.get("training") or {}).get("extra_data", "")
+    out = ""
+    if "tatoeba" in extra:
+        out += (" Everyday sentences: Tatoeba (tatoeba.org, CC-BY 2.0 France; the ManyThings.org English-French and "
+                "English-German lists, ../shared/data/README.md names the copies).")
+    if "wmt" in extra:
+        out += " A WMT English-German sample (Europarl, news commentary, web crawl; the OpenNMT-py toy set)."
+    return out
 
 
 def training_md(tr: dict) -> str:
@@ -602,7 +618,7 @@ def card(m: dict) -> str:
     return f"""# {m['name']}
 
 - Model id `{m['id']}` {m['version']}; English -> French (`<2fr>`) and German (`<2de>`) from one network.
-- Domain: {m['domain']}. Trained from scratch; check anything that matters.
+- Domain: {m['domain']}. {"Continued from " + m['base_model'].split(' (')[0] + ", itself trained from scratch" if m.get('base_model', '').endswith('(training continued)') else 'Trained from scratch'}; check anything that matters.
 
 ## Architecture
 Factorized embeddings ({a['vocab_size']} x {a['embedding_size']} -> d_model {a['d_model']}), one shared encoder
@@ -616,7 +632,7 @@ links, file names, code, product names and glossary terms are masked with them a
 ## Data (split by document; statistics of the corpus build)
 {corpus}
 
-## Evaluation (sacrebleu 13a / chrF2, documentation validation split and Multi30k val)
+## Evaluation (sacrebleu 13a / chrF2; documentation validation split, Multi30k val, and the Tatoeba validation slice: 2% of English sentences by hash, never trained on, one reference each)
 {quality}
 
 ## Ten paragraphs of other kinds (written for this card, never trained on; default graphs, beam 4)
@@ -624,8 +640,8 @@ links, file names, code, product names and glossary terms are masked with them a
 
 ## Licences
 Documentation: LibreOffice help (MPL-2.0), GIMP help (GFDL-1.2+), Debian Reference and Debian FAQ (GPL-2.0+),
-Qt translations (LGPL-3.0/GPL); Multi30k (research use; Elliott et al. 2016). gnome-user-docs is held back for
-independent evaluation and was not used.
+Qt translations (LGPL-3.0/GPL); Multi30k (research use; Elliott et al. 2016).{extra_licences(m)} gnome-user-docs is
+held back for independent evaluation and was not used.
 """
 
 
