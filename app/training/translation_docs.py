@@ -703,11 +703,24 @@ def evaluate(args) -> dict:
 
 def install(args) -> Path:
     """Copy the exported folder into models/ (it becomes installable and selectable; the default model
-    stays what the registry's defaults say)."""
+    stays what the registry's defaults say). `--int8-only` ships the int8 graphs alone (the fp32 graphs are
+    rebuilt by `--export`; the fp32 training weights stay, so training can continue)."""
+    from app.core.registry import write_manifest
+
     src = run_dir(args.size) / "model"
     dst = MODELS_DIR / MODEL_ID
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
+    if args.int8_only:
+        raw = json.loads((dst / "manifest.json").read_text(encoding="utf-8"))
+        for key in [k for k in raw["graphs"] if not k.endswith("_int8")]:
+            (dst / raw["graphs"].pop(key)["file"]).unlink(missing_ok=True)
+        raw["variants"] = {"int8": raw["variants"]["int8"]}
+        raw["default_variant"], raw["default_graph"] = "int8", "encoder_int8"
+        raw["shipped_graphs_note"] = (f"int8 only (the fp32 graphs are rebuilt by python -m "
+                                      f"app.training.translation_docs --size {args.size} --export)")
+        raw["files"] = [f for f in raw["files"] if (dst / f).exists()]
+        write_manifest(dst, raw)
     return dst
 
 
@@ -718,6 +731,7 @@ def main(argv=None) -> None:
     p.add_argument("--export", action="store_true")
     p.add_argument("--evaluate", action="store_true")
     p.add_argument("--install", action="store_true", help="copy the exported model into models/")
+    p.add_argument("--int8-only", action="store_true", help="with --install: ship the int8 graphs only")
     p.add_argument("--all", action="store_true", help="train --minutes, export, evaluate")
     p.add_argument("--corpus", type=Path, default=CORPUS)
     p.add_argument("--vocab", type=int, default=20000, help="joint SentencePiece pieces (16k-24k for the real runs)")
