@@ -113,6 +113,9 @@ class Manifest:
                         line = "BLEU documentation " + ", ".join(f"{src}→{lang} {r['bleu']:.1f}" for lang, r in docs)
                         if all(caps):
                             line += "; captions " + " / ".join(f"{c['bleu']:.1f}" for c in caps)
+                        everyday = [q.get(f"tatoeba {lang} {v} beam 4") for lang, _ in docs]
+                        if all(everyday):
+                            line += "; everyday sentences " + " / ".join(f"{c['bleu']:.1f}" for c in everyday)
                         return line + f" ({v}, beam 4, {docs[0][1]['sentences']} val sentences)"
             elif self.task == "summary":
                 r = (m.get("3 sentences") or {}).get("ALBERT summarizer")

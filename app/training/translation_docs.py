@@ -601,9 +601,38 @@ def training_md(tr: dict) -> str:
                  f"learning rate {tr.get('lr')}, {tr.get('warmup')} warm-up updates, the last "
                  f"{tr.get('cooldown_minutes')} minutes decaying). **Cumulative training time: "
                  f"{tr['cumulative_minutes']} minutes, {tr['cumulative_steps']} updates** on a 2-core CPU.")
+    if tr.get("note"):
+        text += f" {tr['note']}"
     text += (f"\nThe fp32 weights are kept in `{TRAINING_WEIGHTS}`: `--init-from` this folder continues from them "
              "exactly.")
     return text
+
+
+def comparison_md(m: dict) -> str:
+    """The model it replaced, scored in the same way (metrics.baseline), and the sentence confidence's measured
+    precision and recall (manifest `confidence`, app.training.translation_confidence)."""
+    out = []
+    base = (m.get("metrics") or {}).get("baseline")
+    mine = (m.get("metrics") or {}).get("quality") or {}
+    if base:
+        out += ["", f"## Against {base['model']} (same splits, same settings: int8, beam 4, first 300 pairs)", "",
+                f"| split / lang | this model BLEU / chrF | {base['model']} |", "|---|---|---|"]
+        for k in sorted(mine):
+            if k in base["quality"]:
+                a, b = mine[k], base["quality"][k]
+                out.append(f"| {k.replace(' int8 beam 4', '')} | {a['bleu']:.1f} / {a['chrf']:.1f} | "
+                           f"{b['bleu']:.1f} / {b['chrf']:.1f} |")
+    conf = (m.get("confidence") or {}).get("measured") or {}
+    if conf:
+        out += ["", "## Sentence confidence (held-out half of the calibration pairs; `python -m "
+                "app.training.translation_confidence`)", "",
+                "| language | sentences | chrF >= 50 | marked confident | precision | recall |", "|---|---|---|---|---|---|"]
+        for lang, v in conf.items():
+            h = v.get("held_out") or {} if isinstance(v, dict) else {}
+            if h:
+                out.append(f"| {lang} | {h['sentences']} | {h['usable']} | {h['confident']} | {100 * h['precision']:.1f}% "
+                           f"| {100 * h['recall']:.1f}% |")
+    return "\n".join(out)
 
 
 def card(m: dict) -> str:
@@ -634,6 +663,8 @@ links, file names, code, product names and glossary terms are masked with them a
 
 ## Evaluation (sacrebleu 13a / chrF2; documentation validation split, Multi30k val, and the Tatoeba validation slice: 2% of English sentences by hash, never trained on, one reference each)
 {quality}
+
+{comparison_md(m)}
 
 ## Ten paragraphs of other kinds (written for this card, never trained on; default graphs, beam 4)
 {samples_md(met.get("samples") or [])}

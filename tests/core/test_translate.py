@@ -48,7 +48,9 @@ def test_shipped_model_folder_is_complete_and_small():
     assert set(man.raw["targets"]) == {"fr", "de"}
     assert man.card is not None and "image descriptions" in man.card.read_text()
     total = sum(m.size_bytes for m in Registry(roots=[shipped_models_dir()]).for_task("translation"))
-    assert total < 80e6
+    # 53 MB caption model, 19 MB of documentation-model graphs, and since 3.0.0 its 24 MB of fp32 training
+    # weights (kept so a later run continues from them instead of starting over)
+    assert total < 100e6
 
 
 def has_all(text: str, expected: list[set[str]]) -> bool:
