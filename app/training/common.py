@@ -1,6 +1,7 @@
 """Shared helpers for the training recipes: data paths, seeds, logging, checkpoints."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -153,3 +154,15 @@ def optimizer_step(model, opt, loss, lr: float, clip: float = 1.0) -> None:
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     opt.step()
+
+
+TATOEBA_VALID_SHARE = 0.02
+
+
+def tatoeba_split(en: str) -> str:
+    """'valid' for the Tatoeba/WMT validation slice (2% of English sentences, by a hash of the lowercased,
+    space-normalised sentence), else 'train'. The translator recipe (translation_docs.tatoeba, .wmt_toy) and the
+    confidence fit (translation_confidence) both split by it, so the slice the confidence is fitted on was never
+    trained on."""
+    h = int.from_bytes(hashlib.sha1(" ".join(en.lower().split()).encode("utf-8")).digest()[:4], "big")
+    return "valid" if h % 10_000 < TATOEBA_VALID_SHARE * 10_000 else "train"

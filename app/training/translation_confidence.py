@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger
+from app.training.common import DATA_DIR, MODELS_DIR, RUNS_DIR, get_logger, tatoeba_split
 
 RUN = RUNS_DIR / "translation_confidence"
 TARGETS = ("fr", "de")
@@ -42,16 +42,7 @@ TARGET_PRECISION = 0.80  # the issue's target on held-out sentences
 # the threshold is chosen for a little more on the fitting half: chosen at exactly 0.80 it landed at 0.78-0.79 on
 # the held-out half (French, documentation model), so the margin keeps "confident" meaning usable
 FIT_PRECISION = 0.82
-TATOEBA_VALID_SHARE = 0.02
 SHARES = {"docs": 0.45, "multi30k": 0.275, "tatoeba": 0.275}  # of --per-language
-
-
-def tatoeba_split(en: str) -> str:
-    """'valid' for the Tatoeba validation slice (2% of English sentences, by a hash of the lowercased,
-    space-normalised sentence), else 'train'. The translator recipe (translation_docs.tatoeba, .wmt_toy) splits by
-    this same function, so the slice the confidence is fitted on was never trained on."""
-    h = int.from_bytes(hashlib.sha1(" ".join(en.lower().split()).encode("utf-8")).digest()[:4], "big")
-    return "valid" if h % 10_000 < TATOEBA_VALID_SHARE * 10_000 else "train"
 
 
 def tatoeba_pairs(lang: str, split: str) -> list[tuple[str, str]]:

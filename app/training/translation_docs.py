@@ -77,9 +77,9 @@ def multi30k(split: str) -> list[tuple[str, str, str]]:
 
 
 def _held_out(en: str) -> bool:
-    """The validation side of the one Tatoeba/WMT split (translation_confidence.tatoeba_split, which the
+    """The validation side of the one Tatoeba/WMT split (common.tatoeba_split, which the
     confidence is fitted on): the same English never lands on both sides."""
-    from app.training.translation_confidence import tatoeba_split
+    from app.training.common import tatoeba_split
 
     return tatoeba_split(en) == "valid"
 
