@@ -115,7 +115,9 @@ def wrap(model, train_top: int, cache: dict | None = None) -> dict:
 
 def unwrap(model) -> None:
     """The plain encoder back in place (its top layers trained), for export and saving."""
+    import inspect
+
     inner = getattr(model.albert, "inner", None)
     if inner is not None:
         model.albert = inner
-        model.takes_types = "token_type_ids" in __import__("inspect").signature(inner.forward).parameters
+        model.takes_types = "token_type_ids" in inspect.signature(inner.forward).parameters
